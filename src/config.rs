@@ -1,0 +1,334 @@
+//! Command line -> validated [`Config`], with memcached's flag letters. A bad value becomes
+//! one clear line and exit status 64 (EX_USAGE), never a panic.
+
+use clap::{ArgAction, Parser};
+use std::net::{IpAddr, SocketAddr};
+
+/// EX_USAGE from sysexits.h, what memcached uses for bad options.
+pub const EXIT_USAGE: i32 = 64;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "corecached",
+    version,
+    about = "A memcached-compatible cache server: one shard per core, each with its own memory and LRU."
+)]
+struct Cli {
+    /// TCP port to listen on.
+    #[arg(short = 'p', long = "port", default_value_t = 11211)]
+    port: u16,
+
+    /// Interface(s) to listen on, comma separated. Unlike memcached the default is loopback
+    /// only: pass 0.0.0.0 to listen on every interface.
+    #[arg(short = 'l', long = "listen", default_value = "127.0.0.1")]
+    listen: String,
+
+    /// Item memory in megabytes, split evenly across shards.
+    #[arg(short = 'm', long = "memory-limit", default_value_t = 64)]
+    memory_limit: u64,
+
+    /// Maximum simultaneous client connections (over it: "ERROR Too many open connections").
+    #[arg(short = 'c', long = "conn-limit", default_value_t = 1024)]
+    conn_limit: usize,
+
+    /// Number of shards (one thread each). Default: one per available core. More shards
+    /// than cores run unpinned.
+    #[arg(short = 't', long = "threads")]
+    threads: Option<usize>,
+
+    /// CPUs to pin shards to, e.g. "0,2-5". Default: the first N available cores.
+    #[arg(long = "cpus")]
+    cpus: Option<String>,
+
+    /// Chunk size growth factor between slab classes.
+    #[arg(short = 'f', long = "slab-growth-factor", default_value_t = 1.25)]
+    growth_factor: f64,
+
+    /// Smallest chunk (item header + key + value) in bytes.
+    #[arg(short = 'n', long = "slab-min-size", default_value_t = 48)]
+    min_chunk: usize,
+
+    /// Largest item, in bytes or with a k/m suffix (1 KiB to 128 MiB).
+    #[arg(short = 'I', long = "max-item-size", default_value = "1m")]
+    max_item_size: String,
+
+    /// Answer "SERVER_ERROR out of memory storing object" instead of evicting.
+    #[arg(short = 'M', long = "disable-evictions")]
+    disable_evictions: bool,
+
+    /// Do not hand out CAS values (gets returns 0).
+    #[arg(short = 'C', long = "disable-cas")]
+    disable_cas: bool,
+
+    /// Refuse flush_all.
+    #[arg(short = 'F', long = "disable-flush-all")]
+    disable_flush_all: bool,
+
+    /// Allow the "shutdown" command.
+    #[arg(short = 'A', long = "enable-shutdown")]
+    enable_shutdown: bool,
+
+    /// Verbose logging: -v warnings and info, -vv debug, -vvv trace. RUST_LOG also works.
+    #[arg(short = 'v', action = ArgAction::Count)]
+    verbose: u8,
+
+    /// Microseconds an idle shard spins before it parks; lowers cross-core hop latency at
+    /// the cost of CPU.
+    #[arg(long = "spin-before-park-us", default_value_t = 0)]
+    spin_before_park_us: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub port: u16,
+    pub listen: Vec<IpAddr>,
+    pub memory_limit: usize,
+    pub conn_limit: usize,
+    pub shards: usize,
+    /// One CPU per shard, or None when shards outnumber the CPUs we may use.
+    pub cpus: Option<Vec<usize>>,
+    pub growth_factor: f64,
+    pub min_chunk: usize,
+    pub max_item_size: usize,
+    pub evictions: bool,
+    pub cas: bool,
+    pub flush_enabled: bool,
+    pub shutdown_enabled: bool,
+    pub verbose: u8,
+    pub spin_before_park_us: u64,
+}
+
+impl Config {
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.listen
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, self.port))
+            .collect()
+    }
+
+    /// Item memory each shard may use.
+    pub fn shard_memory(&self) -> usize {
+        self.memory_limit / self.shards
+    }
+}
+
+/// What `main` should do with the command line.
+pub enum Parsed {
+    Run(Config),
+    /// Help or version text was requested: print it and exit 0.
+    Print(String),
+    /// A usage error: one line, exit 64.
+    Fail(String),
+}
+
+/// `available` is the list of core ids this process may run on.
+pub fn parse_args<I, T>(args: I, available: &[usize]) -> Parsed
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Parsed::Print(e.to_string()),
+                _ => Parsed::Fail(first_line(&e.to_string())),
+            };
+        }
+    };
+    match validate(cli, available) {
+        Ok(cfg) => Parsed::Run(cfg),
+        Err(msg) => Parsed::Fail(msg),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(s)
+        .trim()
+        .to_string()
+}
+
+fn validate(cli: Cli, available: &[usize]) -> Result<Config, String> {
+    let listen = cli
+        .listen
+        .split(',')
+        .map(|s| {
+            let s = s.trim().trim_start_matches('[').trim_end_matches(']');
+            s.parse::<IpAddr>()
+                .map_err(|_| format!("error: -l: '{s}' is not an IP address"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if cli.port == 0 {
+        return Err("error: -p: port must be between 1 and 65535".into());
+    }
+    if cli.memory_limit == 0 || cli.memory_limit > (1 << 24) {
+        return Err("error: -m: memory limit must be between 1 and 16777216 megabytes".into());
+    }
+    let memory_limit = (cli.memory_limit as usize) << 20;
+    if cli.conn_limit == 0 {
+        return Err("error: -c: connection limit must be at least 1".into());
+    }
+    let cpus_list = match &cli.cpus {
+        Some(s) => Some(parse_cpu_list(s)?),
+        None => None,
+    };
+    let shards = cli
+        .threads
+        .unwrap_or_else(|| cpus_list.as_ref().map_or(available.len().max(1), Vec::len));
+    if shards == 0 || shards > 1024 {
+        return Err("error: -t: threads must be between 1 and 1024".into());
+    }
+    let cpus = match cpus_list {
+        Some(list) => {
+            if let Some(bad) = list.iter().find(|c| !available.contains(c)) {
+                return Err(format!(
+                    "error: --cpus: cpu {bad} is not available to this process"
+                ));
+            }
+            if list.len() < shards {
+                return Err(format!(
+                    "error: --cpus lists {} cpus for {shards} shards",
+                    list.len()
+                ));
+            }
+            Some(list[..shards].to_vec())
+        }
+        None if shards <= available.len() => Some(available[..shards].to_vec()),
+        None => None,
+    };
+    if !(cli.growth_factor > 1.0 && cli.growth_factor <= 100.0) {
+        return Err("error: -f: growth factor must be greater than 1.0".into());
+    }
+    if !(48..=1 << 19).contains(&cli.min_chunk) {
+        return Err("error: -n: minimum chunk size must be between 48 and 524288 bytes".into());
+    }
+    let max_item_size = parse_size(&cli.max_item_size).ok_or_else(|| {
+        format!(
+            "error: -I: '{}' is not a size (e.g. 1m, 512k)",
+            cli.max_item_size
+        )
+    })?;
+    if !(1024..=128 << 20).contains(&max_item_size) {
+        return Err("error: -I: item size must be between 1k and 128m".into());
+    }
+    if max_item_size > memory_limit / 2 {
+        return Err("error: -I: cannot set item size limit higher than 1/2 of memory max".into());
+    }
+    if memory_limit / shards < 2 << 20 {
+        return Err(format!(
+            "error: -m {} gives each of {shards} shards less than 2 MB; raise -m or lower -t",
+            cli.memory_limit
+        ));
+    }
+    Ok(Config {
+        port: cli.port,
+        listen,
+        memory_limit,
+        conn_limit: cli.conn_limit,
+        shards,
+        cpus,
+        growth_factor: cli.growth_factor,
+        min_chunk: cli.min_chunk,
+        max_item_size,
+        evictions: !cli.disable_evictions,
+        cas: !cli.disable_cas,
+        flush_enabled: !cli.disable_flush_all,
+        shutdown_enabled: cli.enable_shutdown,
+        verbose: cli.verbose,
+        spin_before_park_us: cli.spin_before_park_us,
+    })
+}
+
+/// "1048576", "512k", "1m" (case-insensitive).
+pub fn parse_size(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let (num, shift) = match s.as_bytes().last()? {
+        b'k' | b'K' => (&s[..s.len() - 1], 10),
+        b'm' | b'M' => (&s[..s.len() - 1], 20),
+        _ => (s, 0),
+    };
+    let n: usize = num.parse().ok()?;
+    n.checked_mul(1 << shift)
+}
+
+/// "0,2-5" -> [0, 2, 3, 4, 5]
+pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
+    let bad = || format!("error: --cpus: '{s}' is not a cpu list (e.g. 0,2-5)");
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let part = part.trim();
+        if let Some((a, b)) = part.split_once('-') {
+            let (a, b): (usize, usize) =
+                (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+            if a > b {
+                return Err(bad());
+            }
+            out.extend(a..=b);
+        } else {
+            out.push(part.parse().map_err(|_| bad())?);
+        }
+    }
+    if out.is_empty() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config, String> {
+        let mut v = vec!["corecached"];
+        v.extend_from_slice(args);
+        match parse_args(v, &[0, 1]) {
+            Parsed::Run(c) => Ok(c),
+            Parsed::Fail(m) => Err(m),
+            Parsed::Print(p) => Err(format!("print: {p}")),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = run(&[]).unwrap();
+        assert_eq!((c.port, c.shards, c.memory_limit), (11211, 2, 64 << 20));
+        assert_eq!(c.cpus, Some(vec![0, 1]));
+        assert_eq!(c.max_item_size, 1 << 20);
+    }
+
+    #[test]
+    fn oversubscribed_shards_run_unpinned() {
+        let c = run(&["-t", "4"]).unwrap();
+        assert_eq!((c.shards, c.cpus), (4, None));
+    }
+
+    #[test]
+    fn bad_values_are_one_line() {
+        for args in [
+            &["-p", "x"][..],
+            &["-m", "0"],
+            &["-f", "1.0"],
+            &["-I", "2g"],
+            &["-I", "40m"],
+            &["-t", "0"],
+            &["--cpus", "7"],
+            &["-l", "nohost"],
+            &["--bogus"],
+        ] {
+            let e = run(args).unwrap_err();
+            assert!(!e.contains('\n') && !e.is_empty(), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_cpu_lists() {
+        assert_eq!(parse_size("512k"), Some(512 << 10));
+        assert_eq!(parse_size("2M"), Some(2 << 20));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_cpu_list("0,2-4").unwrap(), vec![0, 2, 3, 4]);
+        assert!(parse_cpu_list("3-1").is_err());
+    }
+}

@@ -1,0 +1,7 @@
+//! corecached: a memcached-compatible, thread-per-core cache server.
+//! `storage` and `protocol` are pure (no I/O, no async); `server` is the only glommio layer.
+pub mod config;
+pub mod protocol;
+pub mod server;
+pub mod stats;
+pub mod storage;

@@ -1,0 +1,9 @@
+//! The only layer that knows glommio: executors, channel meshes, sockets, signals.
+
+pub mod conn;
+pub mod exec;
+pub mod router;
+pub mod runtime;
+pub mod shard;
+
+pub use runtime::run;

@@ -1,0 +1,218 @@
+//! Startup and shutdown: one pinned glommio executor per shard, joined by two channel
+//! meshes (requests, replies), each binding the listen port with SO_REUSEPORT.
+
+use super::conn;
+use super::router::{Reply, Request};
+use super::shard::{Shard, Shared};
+use crate::config::Config;
+use crate::storage::{Store, StoreConfig};
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::net::TcpListener;
+use glommio::{LocalExecutorBuilder, Placement};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// EX_OSERR: what memcached exits with when it cannot listen.
+pub const EXIT_OSERR: i32 = 71;
+/// How often each shard wakes on its own: clock, expiry reclaim, shutdown check, and a
+/// guard against glommio 0.9.0 parking with work queued.
+const TICK: Duration = Duration::from_millis(10);
+/// Items examined per tick by the background expiry reclaim.
+const RECLAIM_BUDGET: usize = 500;
+/// How long a stopping shard waits for connections mid-request.
+const DRAIN: Duration = Duration::from_secs(2);
+const MESH_CAPACITY: usize = 1024;
+
+/// Runs the server until SIGINT/SIGTERM (or `shutdown`); returns the exit status.
+pub fn run(cfg: Config) -> i32 {
+    for addr in cfg.listen_addrs() {
+        // glommio binds with SO_REUSEPORT, which would silently share a port another
+        // process already serves: probe it plainly first.
+        if let Err(e) = std::net::TcpListener::bind(addr) {
+            eprintln!(
+                "failed to listen on TCP port {} at {}: {e}",
+                cfg.port,
+                addr.ip()
+            );
+            return EXIT_OSERR;
+        }
+    }
+    raise_memlock();
+    let signals = block_signals();
+    let shared = Arc::new(Shared::new(cfg.clone()));
+    spawn_signal_thread(signals, shared.clone());
+
+    let req_mesh = MeshBuilder::<Request, _>::full(cfg.shards, MESH_CAPACITY);
+    let rep_mesh = MeshBuilder::<Reply, _>::full(cfg.shards, MESH_CAPACITY);
+    let mut handles = Vec::new();
+    for i in 0..cfg.shards {
+        let placement = match &cfg.cpus {
+            Some(cpus) => Placement::Fixed(cpus[i]),
+            None => Placement::Unbound,
+        };
+        let mut builder = LocalExecutorBuilder::new(placement)
+            .name(&format!("shard-{i}"))
+            .io_memory(1 << 20);
+        if cfg.spin_before_park_us > 0 {
+            builder = builder.spin_before_park(Duration::from_micros(cfg.spin_before_park_us));
+        }
+        let (shared, req_mesh, rep_mesh) = (shared.clone(), req_mesh.clone(), rep_mesh.clone());
+        match builder.spawn(move || shard_main(shared, req_mesh, rep_mesh)) {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                eprintln!("failed to start shard {i}: {e}");
+                return EXIT_OSERR;
+            }
+        }
+    }
+    tracing::info!(
+        "corecached {} listening on {:?} port {} with {} shards",
+        conn::VERSION,
+        cfg.listen,
+        cfg.port,
+        cfg.shards
+    );
+    let mut status = 0;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(msg)) => {
+                eprintln!("{msg}");
+                shared.shutdown.store(true, Ordering::Relaxed);
+                status = EXIT_OSERR;
+            }
+            Err(e) => {
+                eprintln!("shard failed: {e}");
+                shared.shutdown.store(true, Ordering::Relaxed);
+                status = EXIT_OSERR;
+            }
+        }
+    }
+    status
+}
+
+async fn shard_main(
+    shared: Arc<Shared>,
+    req_mesh: MeshBuilder<Request, glommio::channels::channel_mesh::Full>,
+    rep_mesh: MeshBuilder<Reply, glommio::channels::channel_mesh::Full>,
+) -> Result<(), String> {
+    let (req_tx, mut req_rx) = req_mesh.join().await.map_err(|_| "mesh join failed")?;
+    let (rep_tx, mut rep_rx) = rep_mesh.join().await.map_err(|_| "mesh join failed")?;
+    let cfg = &shared.cfg;
+    let store = Store::new(StoreConfig {
+        mem_limit: cfg.shard_memory(),
+        page_size: 1 << 20,
+        min_chunk: cfg.min_chunk,
+        growth_factor: cfg.growth_factor,
+        max_item_size: cfg.max_item_size,
+        evictions: cfg.evictions,
+        cas: cfg.cas,
+        node_id: 0,
+    })
+    .map_err(|e| format!("error: {e}"))?;
+    let shard = Rc::new(Shard::new(store, shared.clone(), req_tx, rep_tx));
+    shard.tick_clock();
+
+    for (_, stream) in req_rx.streams() {
+        let shard = shard.clone();
+        glommio::spawn_local(async move {
+            while let Some(req) = stream.recv().await {
+                let reply = shard.execute_batch(&req);
+                let _ = shard.rep_tx.send_to(req.reply_to, reply).await;
+            }
+        })
+        .detach();
+    }
+    for (_, stream) in rep_rx.streams() {
+        let shard = shard.clone();
+        glommio::spawn_local(async move {
+            while let Some(reply) = stream.recv().await {
+                shard.deliver(reply);
+            }
+        })
+        .detach();
+    }
+    for addr in shard.cfg().listen_addrs() {
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| format!("failed to listen on TCP port {}: {e}", addr.port()))?;
+        glommio::spawn_local(accept_loop(shard.clone(), listener)).detach();
+    }
+
+    while !shared.shutting_down() {
+        glommio::timer::sleep(TICK).await;
+        shard.tick_clock();
+        shard.store.borrow_mut().reclaim_step(RECLAIM_BUDGET);
+    }
+    let deadline = Instant::now() + DRAIN;
+    while shard.busy.get() > 0 && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
+async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
+    let shared = shard.shared.clone();
+    loop {
+        let stream = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of file descriptors and the like: back off rather than spin.
+                tracing::warn!("accept failed: {e}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if shared.shutting_down() {
+            return;
+        }
+        let n = shared.conns.fetch_add(1, Ordering::Relaxed);
+        if n >= shared.cfg.conn_limit {
+            shared.conns.fetch_sub(1, Ordering::Relaxed);
+            glommio::spawn_local(conn::reject(shard.clone(), stream)).detach();
+            continue;
+        }
+        glommio::spawn_local(conn::serve(shard.clone(), stream)).detach();
+    }
+}
+
+/// io_uring needs locked memory; a low soft limit is raised to the hard one.
+fn raise_memlock() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) == 0 && lim.rlim_cur < 512 * 1024 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim);
+        }
+    }
+}
+
+/// Blocks SIGINT and SIGTERM in this thread (and so in every thread spawned after), so
+/// only the signal thread receives them.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: sigset manipulation on a local, then pthread_sigmask on this thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn spawn_signal_thread(set: libc::sigset_t, shared: Arc<Shared>) {
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut sig: libc::c_int = 0;
+            // SAFETY: `set` holds the signals this thread (and all others) blocked.
+            if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+                tracing::info!("signal {sig}: finishing in-flight requests and exiting");
+                shared.shutdown.store(true, Ordering::Relaxed);
+            }
+        })
+        .expect("spawning the signal thread");
+}

@@ -1,0 +1,195 @@
+//! One shard's state: its store (touched only by this executor thread), its end of the
+//! cross-shard channel meshes, and the connections it accepted.
+
+use super::exec::execute;
+use super::router::{Batch, OpRef, Reply, Request};
+use crate::config::Config;
+use crate::stats::{ConnCounters, ShardSnapshot};
+use crate::storage::Store;
+use glommio::channels::channel_mesh::Senders;
+use glommio::channels::local_channel::LocalSender;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Process-wide state every shard can see (atomics only; no store lives here).
+pub struct Shared {
+    pub shutdown: AtomicBool,
+    pub conns: AtomicUsize,
+    pub started: Instant,
+    pub cfg: Config,
+}
+
+impl Shared {
+    pub fn new(cfg: Config) -> Self {
+        Shared {
+            shutdown: AtomicBool::new(false),
+            conns: AtomicUsize::new(0),
+            started: Instant::now(),
+            cfg,
+        }
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+struct ConnInfo {
+    peer: SocketAddr,
+    local: SocketAddr,
+    last_cmd: Cell<Instant>,
+}
+
+pub struct Shard {
+    /// This shard's id in the request mesh: the id keys hash to.
+    pub id: usize,
+    pub nshards: usize,
+    /// This shard's id in the reply mesh (meshes number their peers independently).
+    pub reply_id: usize,
+    pub store: RefCell<Store>,
+    pub counters: ConnCounters,
+    pub shared: Arc<Shared>,
+    pub req_tx: Senders<Request>,
+    pub rep_tx: Senders<Reply>,
+    /// Connections currently in the middle of a batch; shutdown waits for them.
+    pub busy: Cell<usize>,
+    waiters: RefCell<HashMap<u64, LocalSender<Reply>>>,
+    conns: RefCell<HashMap<u64, ConnInfo>>,
+    next_conn: Cell<u64>,
+}
+
+impl Shard {
+    pub fn new(
+        store: Store,
+        shared: Arc<Shared>,
+        req_tx: Senders<Request>,
+        rep_tx: Senders<Reply>,
+    ) -> Self {
+        Shard {
+            id: req_tx.peer_id(),
+            nshards: req_tx.nr_consumers(),
+            reply_id: rep_tx.peer_id(),
+            store: RefCell::new(store),
+            counters: ConnCounters::default(),
+            shared,
+            req_tx,
+            rep_tx,
+            busy: Cell::new(0),
+            waiters: RefCell::new(HashMap::new()),
+            conns: RefCell::new(HashMap::new()),
+            next_conn: Cell::new(1),
+        }
+    }
+
+    pub fn cfg(&self) -> &Config {
+        &self.shared.cfg
+    }
+
+    /// Registers a connection; replies for `token` are delivered to `tx`.
+    pub fn register(&self, tx: LocalSender<Reply>, peer: SocketAddr, local: SocketAddr) -> u64 {
+        let token = self.next_conn.get();
+        self.next_conn.set(token + 1);
+        self.waiters.borrow_mut().insert(token, tx);
+        self.conns.borrow_mut().insert(
+            token,
+            ConnInfo {
+                peer,
+                local,
+                last_cmd: Cell::new(Instant::now()),
+            },
+        );
+        token
+    }
+
+    pub fn unregister(&self, token: u64) {
+        self.waiters.borrow_mut().remove(&token);
+        self.conns.borrow_mut().remove(&token);
+    }
+
+    pub fn touch_conn(&self, token: u64) {
+        if let Some(c) = self.conns.borrow().get(&token) {
+            c.last_cmd.set(Instant::now());
+        }
+    }
+
+    /// Hands a reply from another shard to the connection waiting for it.
+    pub fn deliver(&self, reply: Reply) {
+        if let Some(tx) = self.waiters.borrow().get(&reply.conn) {
+            let _ = tx.try_send(reply);
+        }
+    }
+
+    pub fn tick_clock(&self) {
+        self.store.borrow_mut().set_clock(unix_ms());
+    }
+
+    /// Runs a batch another shard sent us, in order, and builds the reply.
+    pub fn execute_batch(&self, req: &Request) -> Reply {
+        let mut out = Vec::new();
+        let mut ends = Vec::with_capacity(req.batch.ops.len());
+        let mut snapshots = Vec::new();
+        self.tick_clock();
+        for i in 0..req.batch.ops.len() {
+            self.execute_local(&req.batch, i, &mut out, &mut snapshots);
+            ends.push(out.len() as u32);
+        }
+        Reply {
+            conn: req.conn,
+            shard: self.id,
+            out,
+            ends,
+            snapshots,
+        }
+    }
+
+    fn execute_local(
+        &self,
+        batch: &Batch,
+        i: usize,
+        out: &mut Vec<u8>,
+        snapshots: &mut Vec<ShardSnapshot>,
+    ) {
+        match batch.op(i) {
+            OpRef::Stats => snapshots.push(self.snapshot()),
+            op => self.execute(op, out),
+        }
+    }
+
+    pub fn execute(&self, op: OpRef<'_>, out: &mut Vec<u8>) {
+        execute(&mut self.store.borrow_mut(), &self.counters, op, out);
+    }
+
+    pub fn snapshot(&self) -> ShardSnapshot {
+        let store = self.store.borrow();
+        let mut conn_lines = Vec::new();
+        let now = Instant::now();
+        for (token, c) in self.conns.borrow().iter() {
+            let id = (token << 10) | self.id as u64;
+            let _ = write!(
+                conn_lines,
+                "STAT {id}:addr tcp:{}\r\nSTAT {id}:listen_addr tcp:{}\r\nSTAT {id}:state conn_parse_cmd\r\nSTAT {id}:secs_since_last_cmd {}\r\n",
+                c.peer,
+                c.local,
+                now.duration_since(c.last_cmd.get()).as_secs()
+            );
+        }
+        ShardSnapshot {
+            shard: self.id,
+            store: store.stats(),
+            classes: store.class_stats(),
+            conns: self.counters.snapshot(),
+            conn_lines,
+        }
+    }
+}

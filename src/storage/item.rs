@@ -1,0 +1,187 @@
+//! Compact item header inside a slab chunk. Fields are little-endian and unaligned (chunk sizes
+//! are not rounded to 8 bytes), read with `from_le_bytes` on slices.
+//!
+//! ```text
+//! 0  prev  u32   LRU link (free-list link while the chunk is free)
+//! 4  next  u32   LRU link (free-list link while the chunk is free)
+//! 8  hnext u32   hash-chain link
+//! 12 ver   u64   version == CAS
+//! 20 exp   u32   absolute unix seconds, 0 = never
+//! 24 word  u32   value length (27 bits) | USED | FETCHED | ACTIVE | HAS_FLAGS
+//! 28 klen  u8
+//! 29 [flags u32, only when non-zero] key value
+//! ```
+
+pub(crate) const OFF_PREV: usize = 0;
+pub(crate) const OFF_NEXT: usize = 4;
+pub(crate) const OFF_HNEXT: usize = 8;
+const OFF_VER: usize = 12;
+const OFF_EXP: usize = 20;
+const OFF_WORD: usize = 24;
+const OFF_KLEN: usize = 28;
+/// Header bytes when flags are zero (the common case); flags add 4.
+pub(crate) const HDR: usize = 29;
+pub(crate) const HDR_MAX: usize = HDR + 4;
+
+pub(crate) const VLEN_MASK: u32 = (1 << 27) - 1;
+/// Set while the chunk holds an item; page moves scan chunks by this bit.
+pub(crate) const USED: u32 = 1 << 27;
+/// Read at least once (for *_unfetched counters).
+pub(crate) const FETCHED: u32 = 1 << 28;
+/// Hit since it was last placed at the LRU head; rescued instead of evicted.
+pub(crate) const ACTIVE: u32 = 1 << 29;
+const HAS_FLAGS: u32 = 1 << 30;
+
+#[inline]
+pub(crate) fn rd32(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
+}
+
+#[inline]
+pub(crate) fn wr32(b: &mut [u8], off: usize, v: u32) {
+    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+#[inline]
+pub(crate) fn header_len(flags: u32) -> usize {
+    if flags != 0 { HDR_MAX } else { HDR }
+}
+
+/// Bytes the item occupies in its chunk.
+#[inline]
+pub(crate) fn total_len(klen: usize, vlen: usize, flags: u32) -> usize {
+    header_len(flags) + klen + vlen
+}
+
+/// Writes a complete item (value = `a` followed by `b`) and marks the chunk used.
+pub(crate) fn write(b: &mut [u8], key: &[u8], flags: u32, exp: u32, ver: u64, a: &[u8], c: &[u8]) {
+    let vlen = a.len() + c.len();
+    let mut word = USED | vlen as u32;
+    if flags != 0 {
+        word |= HAS_FLAGS;
+    }
+    b[OFF_VER..OFF_VER + 8].copy_from_slice(&ver.to_le_bytes());
+    wr32(b, OFF_EXP, exp);
+    wr32(b, OFF_WORD, word);
+    b[OFF_KLEN] = key.len() as u8;
+    let mut o = HDR;
+    if flags != 0 {
+        wr32(b, HDR, flags);
+        o += 4;
+    }
+    b[o..o + key.len()].copy_from_slice(key);
+    o += key.len();
+    b[o..o + a.len()].copy_from_slice(a);
+    o += a.len();
+    b[o..o + c.len()].copy_from_slice(c);
+}
+
+#[inline]
+pub(crate) fn word(b: &[u8]) -> u32 {
+    rd32(b, OFF_WORD)
+}
+
+#[inline]
+pub(crate) fn set_word(b: &mut [u8], w: u32) {
+    wr32(b, OFF_WORD, w)
+}
+
+#[inline]
+pub(crate) fn version(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b[OFF_VER..OFF_VER + 8].try_into().unwrap())
+}
+
+#[inline]
+pub(crate) fn set_version(b: &mut [u8], v: u64) {
+    b[OFF_VER..OFF_VER + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+#[inline]
+pub(crate) fn exptime(b: &[u8]) -> u32 {
+    rd32(b, OFF_EXP)
+}
+
+#[inline]
+pub(crate) fn set_exptime(b: &mut [u8], e: u32) {
+    wr32(b, OFF_EXP, e)
+}
+
+#[inline]
+pub(crate) fn flags(b: &[u8]) -> u32 {
+    if word(b) & HAS_FLAGS != 0 {
+        rd32(b, HDR)
+    } else {
+        0
+    }
+}
+
+#[inline]
+fn key_off(w: u32) -> usize {
+    if w & HAS_FLAGS != 0 { HDR_MAX } else { HDR }
+}
+
+#[inline]
+pub(crate) fn klen(b: &[u8]) -> usize {
+    b[OFF_KLEN] as usize
+}
+
+#[inline]
+pub(crate) fn vlen(b: &[u8]) -> usize {
+    (word(b) & VLEN_MASK) as usize
+}
+
+#[inline]
+pub(crate) fn key(b: &[u8]) -> &[u8] {
+    let o = key_off(word(b));
+    &b[o..o + klen(b)]
+}
+
+#[inline]
+pub(crate) fn value(b: &[u8]) -> &[u8] {
+    let w = word(b);
+    let o = key_off(w) + klen(b);
+    &b[o..o + (w & VLEN_MASK) as usize]
+}
+
+#[inline]
+pub(crate) fn value_mut(b: &mut [u8]) -> &mut [u8] {
+    let w = word(b);
+    let o = key_off(w) + klen(b);
+    &mut b[o..o + (w & VLEN_MASK) as usize]
+}
+
+/// Key and value in one borrow (for `ItemView`).
+#[inline]
+pub(crate) fn key_value(b: &[u8]) -> (&[u8], &[u8]) {
+    let w = word(b);
+    let ko = key_off(w);
+    let vo = ko + klen(b);
+    (&b[ko..vo], &b[vo..vo + (w & VLEN_MASK) as usize])
+}
+
+#[inline]
+pub(crate) fn total(b: &[u8]) -> usize {
+    let w = word(b);
+    key_off(w) + klen(b) + (w & VLEN_MASK) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_with_and_without_flags() {
+        let mut buf = vec![0u8; 128];
+        write(&mut buf, b"key", 0, 7, 99, b"val", b"ue");
+        assert_eq!(key(&buf), b"key");
+        assert_eq!(value(&buf), b"value");
+        assert_eq!((flags(&buf), exptime(&buf), version(&buf)), (0, 7, 99));
+        assert_eq!(total(&buf), HDR + 3 + 5);
+        assert!(word(&buf) & USED != 0);
+        write(&mut buf, b"k2", 0xdead_beef, 0, 1, b"", b"x");
+        assert_eq!((key(&buf), value(&buf)), (&b"k2"[..], &b"x"[..]));
+        assert_eq!(flags(&buf), 0xdead_beef);
+        assert_eq!(total(&buf), HDR_MAX + 3);
+        assert_eq!(total_len(2, 1, 5), HDR_MAX + 3);
+    }
+}

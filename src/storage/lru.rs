@@ -1,0 +1,128 @@
+//! Intrusive doubly-linked lists over slab chunks, linked by u32 handles stored in the chunk
+//! headers. Used for the per-class LRU (items) and the per-class free lists (free chunks).
+
+use super::item::{OFF_NEXT, OFF_PREV};
+use super::slab::{NIL, Slab};
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct List {
+    pub head: u32,
+    pub tail: u32,
+    pub len: u32,
+}
+
+impl Default for List {
+    fn default() -> Self {
+        List {
+            head: NIL,
+            tail: NIL,
+            len: 0,
+        }
+    }
+}
+
+impl List {
+    pub fn push_head(&mut self, s: &mut Slab, h: u32) {
+        s.set_link(h, OFF_PREV, NIL);
+        s.set_link(h, OFF_NEXT, self.head);
+        if self.head != NIL {
+            s.set_link(self.head, OFF_PREV, h);
+        } else {
+            self.tail = h;
+        }
+        self.head = h;
+        self.len += 1;
+    }
+
+    pub fn unlink(&mut self, s: &mut Slab, h: u32) {
+        let prev = s.link(h, OFF_PREV);
+        let next = s.link(h, OFF_NEXT);
+        if prev != NIL {
+            s.set_link(prev, OFF_NEXT, next);
+        } else {
+            self.head = next;
+        }
+        if next != NIL {
+            s.set_link(next, OFF_PREV, prev);
+        } else {
+            self.tail = prev;
+        }
+        self.len -= 1;
+    }
+
+    pub fn pop_head(&mut self, s: &mut Slab) -> Option<u32> {
+        let h = self.head;
+        if h == NIL {
+            return None;
+        }
+        self.unlink(s, h);
+        Some(h)
+    }
+
+    /// `to` takes `from`'s place; `to` must already carry a copy of `from`'s links.
+    pub fn relocate(&mut self, s: &mut Slab, from: u32, to: u32) {
+        let prev = s.link(to, OFF_PREV);
+        let next = s.link(to, OFF_NEXT);
+        if prev != NIL {
+            s.set_link(prev, OFF_NEXT, to);
+        } else {
+            debug_assert_eq!(self.head, from);
+            self.head = to;
+        }
+        if next != NIL {
+            s.set_link(next, OFF_PREV, to);
+        } else {
+            debug_assert_eq!(self.tail, from);
+            self.tail = to;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StoreConfig;
+
+    fn collect(l: &List, s: &Slab) -> Vec<u32> {
+        let mut v = Vec::new();
+        let mut h = l.head;
+        while h != NIL {
+            v.push(h);
+            h = s.link(h, OFF_NEXT);
+        }
+        let mut back = Vec::new();
+        let mut h = l.tail;
+        while h != NIL {
+            back.push(h);
+            h = s.link(h, OFF_PREV);
+        }
+        back.reverse();
+        assert_eq!(v, back);
+        assert_eq!(v.len(), l.len as usize);
+        v
+    }
+
+    #[test]
+    fn link_unlink_relocate() {
+        let mut s = Slab::new(&StoreConfig::default()).unwrap();
+        let c = s.class_for(40);
+        assert!(s.grow(c));
+        let h: Vec<u32> = (0..5).map(|_| s.pop_free(c).unwrap()).collect();
+        let mut l = List::default();
+        for &x in &h[..4] {
+            l.push_head(&mut s, x);
+        }
+        assert_eq!(collect(&l, &s), vec![h[3], h[2], h[1], h[0]]);
+        l.unlink(&mut s, h[2]);
+        assert_eq!(collect(&l, &s), vec![h[3], h[1], h[0]]);
+        l.unlink(&mut s, h[0]);
+        l.unlink(&mut s, h[3]);
+        assert_eq!(collect(&l, &s), vec![h[1]]);
+        s.copy_chunk(h[1], h[4], 8);
+        l.relocate(&mut s, h[1], h[4]);
+        assert_eq!(collect(&l, &s), vec![h[4]]);
+        assert_eq!(l.pop_head(&mut s), Some(h[4]));
+        assert_eq!(l.pop_head(&mut s), None);
+        assert_eq!((l.head, l.tail), (NIL, NIL));
+    }
+}

@@ -1,0 +1,18 @@
+//! One shard's cache store: slab arena, compact items, intrusive index and LRU, memcached
+//! command semantics. Pure: no I/O, no async, no locks; one thread owns a `Store`.
+
+mod hash;
+mod index;
+mod item;
+mod lru;
+mod slab;
+mod stats;
+mod store;
+#[cfg(test)]
+mod tests_model;
+
+pub use hash::hash_key;
+pub use stats::{ClassStats, StoreStats};
+pub use store::{
+    DeltaResult, ItemView, MAX_KEY_LEN, Mutation, Store, StoreConfig, StoreMode, StoreResult,
+};

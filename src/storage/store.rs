@@ -1,0 +1,1019 @@
+//! Command semantics of one shard (memcached 1.6): lazy expiry and flush, versions (= CAS) from a
+//! hybrid logical clock, allocation with synchronous page moves against slab calcification,
+//! eviction with active-item rescue, a background reclaim step and the replication log.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::hash::hash_key;
+use super::index::Index;
+use super::item::{self, ACTIVE, FETCHED, OFF_PREV, USED};
+use super::lru::List;
+use super::slab::{NIL, Slab};
+use super::stats::{ClassCounters, ClassStats, StoreStats};
+
+pub const MAX_KEY_LEN: usize = 250;
+/// memcached's REALTIME_MAXDELTA: larger exptimes are absolute unix times.
+const REL_MAX: i64 = 60 * 60 * 24 * 30;
+/// Active tail items moved back to the head per eviction before an active one is evicted.
+const MAX_RESCUES: usize = 5;
+/// Tail items checked for expiry before evicting a live one.
+const RECLAIM_PEEK: usize = 5;
+/// A class under eviction compares its tail age with other classes once per this many
+/// evictions; the scan reads one header per class, too much to do on every eviction.
+const MOVE_CHECK_EVERY: u32 = 8;
+
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Bytes of item memory for this shard; pages are taken lazily and never exceed it.
+    pub mem_limit: usize,
+    pub page_size: usize,
+    /// Smallest chunk (header + key + value), memcached -n.
+    pub min_chunk: usize,
+    /// memcached -f.
+    pub growth_factor: f64,
+    /// memcached -I: largest item including its header.
+    pub max_item_size: usize,
+    /// false under -M: a full store answers OutOfMemory.
+    pub evictions: bool,
+    /// false under -C: CAS values read as 0 and `cas` answers EXISTS for present items.
+    pub cas: bool,
+    /// Low 8 bits of every version (replication tie-break).
+    pub node_id: u8,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            mem_limit: 64 << 20,
+            page_size: 1 << 20,
+            min_chunk: 48,
+            growth_factor: 1.25,
+            max_item_size: 1 << 20,
+            evictions: true,
+            cas: true,
+            node_id: 0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreMode {
+    Set,
+    Add,
+    Replace,
+    Append,
+    Prepend,
+    Cas(u64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreResult {
+    Stored,
+    NotStored,
+    Exists,
+    NotFound,
+    TooLarge,
+    OutOfMemory,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeltaResult {
+    Value(u64),
+    NotFound,
+    NonNumeric,
+    OutOfMemory,
+}
+
+/// A borrowed item; valid until the next call on the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemView<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub flags: u32,
+    pub cas: u64,
+}
+
+/// A successful change, for replication. Evictions and expiries are not logged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mutation {
+    Set {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        flags: u32,
+        /// Absolute unix seconds, 0 = never.
+        exptime: u32,
+        version: u64,
+    },
+    Delete {
+        key: Vec<u8>,
+        version: u64,
+    },
+    Flush {
+        before_version: u64,
+        at_unix_secs: u32,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Life {
+    Alive,
+    Flushed,
+    Expired,
+}
+
+pub struct Store {
+    cfg: StoreConfig,
+    pub(crate) slab: Slab,
+    pub(crate) index: Index,
+    /// Per class, the large class last.
+    lru: Vec<List>,
+    cls: Vec<ClassCounters>,
+    move_tick: Vec<u32>,
+    stats: StoreStats,
+    pub(crate) now_ms: u64,
+    now_secs: u32,
+    last_version: u64,
+    /// Items with a lower version are invisible.
+    flushed_below: u64,
+    pending_flush_ms: Option<u64>,
+    log_on: bool,
+    log: Vec<Mutation>,
+    /// Reused buffer for append/prepend so they allocate nothing per item.
+    scratch: Vec<u8>,
+    crawl_class: usize,
+    /// Next item the reclaim crawler examines (walking tail to head); kept valid on unlink.
+    crawl_cursor: u32,
+}
+
+impl Store {
+    pub fn new(cfg: StoreConfig) -> Result<Store, String> {
+        let slab = Slab::new(&cfg)?;
+        let n = slab.classes.len();
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let mut s = Store {
+            cfg,
+            slab,
+            index: Index::new(),
+            lru: vec![List::default(); n],
+            cls: vec![ClassCounters::default(); n],
+            move_tick: vec![0; n],
+            stats: StoreStats::default(),
+            now_ms: 0,
+            now_secs: 0,
+            last_version: 0,
+            flushed_below: 0,
+            pending_flush_ms: None,
+            log_on: false,
+            log: Vec::new(),
+            scratch: Vec::new(),
+            crawl_class: 0,
+            crawl_cursor: NIL,
+        };
+        s.set_clock(now_ms);
+        Ok(s)
+    }
+
+    pub fn set_clock(&mut self, unix_ms: u64) {
+        self.now_ms = unix_ms;
+        self.now_secs = (unix_ms / 1000).min(u32::MAX as u64) as u32;
+        if let Some(t) = self.pending_flush_ms
+            && unix_ms >= t
+        {
+            // Everything written before this moment is hidden, even if the HLC ran ahead.
+            let v = (t << 20).max(self.last_version + 1);
+            self.flushed_below = self.flushed_below.max(v);
+            self.pending_flush_ms = None;
+        }
+    }
+
+    pub fn item_fits(&self, key_len: usize, value_len: usize) -> bool {
+        // Flags are not known yet, so assume the header with flags.
+        let total = item::total_len(key_len, value_len, 1);
+        total <= self.cfg.max_item_size
+            && (total <= self.cfg.page_size / 2
+                || self.slab.pages_for_large(total) <= self.slab.limit_pages())
+    }
+
+    pub fn get(&mut self, key: &[u8]) -> Option<ItemView<'_>> {
+        self.stats.cmd_get += 1;
+        let hash = hash_key(key);
+        match self.lookup(key, hash) {
+            None => {
+                self.stats.get_misses += 1;
+                None
+            }
+            Some(h) => {
+                self.stats.get_hits += 1;
+                let c = self.slab.class_of(h);
+                self.cls[c].get_hits += 1;
+                Some(self.bump_and_view(h))
+            }
+        }
+    }
+
+    /// gat/gats: counted like memcached 1.6 does, as touches only.
+    pub fn get_and_touch(&mut self, key: &[u8], exptime: i64) -> Option<ItemView<'_>> {
+        let h = self.touch_inner(key, exptime)?;
+        Some(self.bump_and_view(h))
+    }
+
+    pub fn touch(&mut self, key: &[u8], exptime: i64) -> bool {
+        match self.touch_inner(key, exptime) {
+            Some(h) => {
+                self.bump(h);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn touch_inner(&mut self, key: &[u8], exptime: i64) -> Option<u32> {
+        self.stats.cmd_touch += 1;
+        let hash = hash_key(key);
+        let Some(h) = self.lookup(key, hash) else {
+            self.stats.touch_misses += 1;
+            return None;
+        };
+        self.stats.touch_hits += 1;
+        let c = self.slab.class_of(h);
+        self.cls[c].touch_hits += 1;
+        let exp = self.abs_exptime(exptime);
+        // memcached keeps the CAS on touch, so the version stays too.
+        item::set_exptime(self.slab.chunk_mut(h), exp);
+        self.log_item(h);
+        Some(h)
+    }
+
+    pub fn store(
+        &mut self,
+        mode: StoreMode,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        value: &[u8],
+    ) -> StoreResult {
+        self.stats.cmd_set += 1;
+        if key.is_empty() || key.len() > MAX_KEY_LEN {
+            return StoreResult::NotStored;
+        }
+        if !self.item_fits(key.len(), value.len()) {
+            return match mode {
+                StoreMode::Append | StoreMode::Prepend => StoreResult::NotStored,
+                _ => StoreResult::TooLarge,
+            };
+        }
+        let hash = hash_key(key);
+        let exp = self.abs_exptime(exptime);
+        match mode {
+            StoreMode::Set => self.store_new(key, hash, flags, exp, value),
+            StoreMode::Add => match self.lookup(key, hash) {
+                Some(_) => StoreResult::NotStored,
+                None => self.store_new(key, hash, flags, exp, value),
+            },
+            StoreMode::Replace => match self.lookup(key, hash) {
+                Some(_) => self.store_new(key, hash, flags, exp, value),
+                None => StoreResult::NotStored,
+            },
+            StoreMode::Cas(cas) => match self.lookup(key, hash) {
+                None => {
+                    self.stats.cas_misses += 1;
+                    StoreResult::NotFound
+                }
+                Some(h) => {
+                    let c = self.slab.class_of(h);
+                    // Under -C memcached 1.6 answers EXISTS for every present item.
+                    if !self.cfg.cas || item::version(self.slab.chunk(h)) != cas {
+                        self.stats.cas_badval += 1;
+                        self.cls[c].cas_badval += 1;
+                        return StoreResult::Exists;
+                    }
+                    let r = self.store_new(key, hash, flags, exp, value);
+                    if r == StoreResult::Stored {
+                        self.stats.cas_hits += 1;
+                        let c = self.class_for(item::total_len(key.len(), value.len(), flags));
+                        self.cls[c].cas_hits += 1;
+                    }
+                    r
+                }
+            },
+            StoreMode::Append | StoreMode::Prepend => {
+                let Some(h) = self.lookup(key, hash) else {
+                    return StoreResult::NotStored;
+                };
+                let b = self.slab.chunk(h);
+                let (oflags, oexp) = (item::flags(b), item::exptime(b));
+                let old = item::value(b);
+                if !self.item_fits(key.len(), old.len() + value.len()) {
+                    return StoreResult::NotStored;
+                }
+                // The allocation below may evict or move the old item, so copy its value.
+                let mut scratch = std::mem::take(&mut self.scratch);
+                scratch.clear();
+                scratch.extend_from_slice(old);
+                let (a, c) = if mode == StoreMode::Append {
+                    (&scratch[..], value)
+                } else {
+                    (value, &scratch[..])
+                };
+                let r = match self.write_item(key, hash, oflags, oexp, a, c) {
+                    Some(_) => StoreResult::Stored,
+                    None => StoreResult::NotStored,
+                };
+                self.scratch = scratch;
+                r
+            }
+        }
+    }
+
+    fn store_new(
+        &mut self,
+        key: &[u8],
+        hash: u64,
+        flags: u32,
+        exp: u32,
+        value: &[u8],
+    ) -> StoreResult {
+        match self.write_item(key, hash, flags, exp, value, &[]) {
+            Some(h) => {
+                let c = self.slab.class_of(h);
+                self.cls[c].cmd_set += 1;
+                StoreResult::Stored
+            }
+            None => StoreResult::OutOfMemory,
+        }
+    }
+
+    pub fn reject_too_large(&mut self, mode: StoreMode, key: &[u8]) {
+        if mode != StoreMode::Set {
+            return;
+        }
+        let hash = hash_key(key);
+        if let Some(h) = self.index.find(&self.slab, hash, key) {
+            self.unlink(h, hash);
+            if self.log_on {
+                let version = self.next_version();
+                self.log.push(Mutation::Delete {
+                    key: key.to_vec(),
+                    version,
+                });
+            }
+        }
+    }
+
+    pub fn delete(&mut self, key: &[u8]) -> bool {
+        let hash = hash_key(key);
+        match self.lookup(key, hash) {
+            None => {
+                self.stats.delete_misses += 1;
+                false
+            }
+            Some(h) => {
+                self.stats.delete_hits += 1;
+                let c = self.slab.class_of(h);
+                self.cls[c].delete_hits += 1;
+                self.unlink(h, hash);
+                if self.log_on {
+                    let version = self.next_version();
+                    self.log.push(Mutation::Delete {
+                        key: key.to_vec(),
+                        version,
+                    });
+                }
+                true
+            }
+        }
+    }
+
+    pub fn incr_decr(&mut self, key: &[u8], incr: bool, delta: u64) -> DeltaResult {
+        let hash = hash_key(key);
+        let Some(h) = self.lookup(key, hash) else {
+            if incr {
+                self.stats.incr_misses += 1;
+            } else {
+                self.stats.decr_misses += 1;
+            }
+            return DeltaResult::NotFound;
+        };
+        let b = self.slab.chunk(h);
+        let Some(cur) = parse_counter(item::value(b)) else {
+            return DeltaResult::NonNumeric;
+        };
+        let new = if incr {
+            cur.wrapping_add(delta)
+        } else {
+            cur.saturating_sub(delta)
+        };
+        let mut digits = [0u8; 20];
+        let n = fmt_u64(new, &mut digits);
+        let c = self.slab.class_of(h);
+        if incr {
+            self.stats.incr_hits += 1;
+            self.cls[c].incr_hits += 1;
+        } else {
+            self.stats.decr_hits += 1;
+            self.cls[c].decr_hits += 1;
+        }
+        if n <= item::vlen(b) {
+            // memcached 1.6 rewrites in place and pads with spaces.
+            let v = self.next_version();
+            let b = self.slab.chunk_mut(h);
+            let val = item::value_mut(b);
+            val[..n].copy_from_slice(&digits[..n]);
+            val[n..].fill(b' ');
+            item::set_version(b, v);
+            self.log_item(h);
+        } else {
+            let (flags, exp) = (item::flags(b), item::exptime(b));
+            if self
+                .write_item(key, hash, flags, exp, &digits[..n], &[])
+                .is_none()
+            {
+                return DeltaResult::OutOfMemory;
+            }
+        }
+        DeltaResult::Value(new)
+    }
+
+    pub fn flush_all(&mut self, delay: i64) {
+        let at = if delay <= 0 {
+            0
+        } else {
+            self.abs_exptime(delay)
+        };
+        if at <= self.now_secs {
+            let v = self.next_version();
+            self.flushed_below = self.flushed_below.max(v);
+            self.pending_flush_ms = None;
+            if self.log_on {
+                self.log.push(Mutation::Flush {
+                    before_version: v,
+                    at_unix_secs: self.now_secs,
+                });
+            }
+        } else {
+            let t = at as u64 * 1000;
+            self.pending_flush_ms = Some(t);
+            if self.log_on {
+                self.log.push(Mutation::Flush {
+                    before_version: t << 20,
+                    at_unix_secs: at,
+                });
+            }
+        }
+    }
+
+    pub fn reclaim_step(&mut self, budget: usize) -> usize {
+        let n = self.lru.len();
+        let (mut freed, mut examined, mut visited) = (0, 0, 0);
+        while examined < budget {
+            let h = self.crawl_cursor;
+            if h == NIL {
+                if visited == n {
+                    break;
+                }
+                visited += 1;
+                self.crawl_class = (self.crawl_class + 1) % n;
+                self.crawl_cursor = self.lru[self.crawl_class].tail;
+                continue;
+            }
+            examined += 1;
+            self.crawl_cursor = self.slab.link(h, OFF_PREV);
+            if self.life(h) != Life::Alive {
+                self.drop_item(h, hash_key(item::key(self.slab.chunk(h))));
+                freed += 1;
+            }
+        }
+        freed
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let mut s = self.stats;
+        s.total_pages = self.slab.charged_pages() as u64;
+        s.limit_bytes = self.cfg.mem_limit as u64;
+        s.hash_bytes = self.index.bytes() as u64;
+        s.hash_power_level = self.index.power() as u64;
+        s.hash_is_expanding = self.index.expanding() as u64;
+        s
+    }
+
+    pub fn class_stats(&self) -> Vec<ClassStats> {
+        let large = self.slab.large;
+        let mut out = Vec::new();
+        for (c, sc) in self.slab.classes.iter().enumerate() {
+            if !sc.ever {
+                continue;
+            }
+            let k = &self.cls[c];
+            let tail = self.lru[c].tail;
+            let age_secs = if tail == NIL {
+                0
+            } else {
+                let written_ms = item::version(self.slab.chunk(tail)) >> 20;
+                self.now_ms.saturating_sub(written_ms) / 1000
+            };
+            let (per, chunks, free) = if c == large {
+                (1, k.items, 0)
+            } else {
+                let per = sc.per_page as u64;
+                (per, per * sc.pages as u64, sc.free.len as u64)
+            };
+            out.push(ClassStats {
+                id: c as u64 + 1,
+                chunk_size: sc.size as u64,
+                chunks_per_page: per,
+                total_pages: sc.pages as u64,
+                total_chunks: chunks,
+                used_chunks: k.items,
+                free_chunks: free,
+                items: k.items,
+                age_secs,
+                evicted: k.evicted,
+                evicted_nonzero: k.evicted_nonzero,
+                evicted_unfetched: k.evicted_unfetched,
+                reclaimed: k.reclaimed,
+                expired_unfetched: k.expired_unfetched,
+                outofmemory: k.outofmemory,
+                mem_requested: k.mem_requested,
+                get_hits: k.get_hits,
+                cmd_set: k.cmd_set,
+                delete_hits: k.delete_hits,
+                incr_hits: k.incr_hits,
+                decr_hits: k.decr_hits,
+                cas_hits: k.cas_hits,
+                cas_badval: k.cas_badval,
+                touch_hits: k.touch_hits,
+            });
+        }
+        out
+    }
+
+    pub fn reset_stats(&mut self) {
+        self.stats.reset_counters();
+        for c in &mut self.cls {
+            c.reset_counters();
+        }
+    }
+
+    pub fn set_mutation_log(&mut self, on: bool) {
+        self.log_on = on;
+        if !on {
+            self.log = Vec::new();
+        }
+    }
+
+    pub fn drain_mutations(&mut self) -> Vec<Mutation> {
+        std::mem::take(&mut self.log)
+    }
+
+    // ---- internals ----
+
+    fn next_version(&mut self) -> u64 {
+        let v = ((self.last_version | 0xff) + 1).max(self.now_ms << 20);
+        let v = (v & !0xff) | self.cfg.node_id as u64;
+        self.last_version = v;
+        v
+    }
+
+    /// The current point on the version clock, for comparing item ages.
+    fn now_version(&self) -> u64 {
+        self.last_version.max(self.now_ms << 20)
+    }
+
+    fn abs_exptime(&self, exptime: i64) -> u32 {
+        if exptime == 0 {
+            0
+        } else if exptime < 0 {
+            // Any past time works; 1 keeps it distinct from "never".
+            1
+        } else if exptime <= REL_MAX {
+            (self.now_secs as i64 + exptime).min(u32::MAX as i64) as u32
+        } else {
+            exptime.min(u32::MAX as i64) as u32
+        }
+    }
+
+    fn class_for(&self, total: usize) -> usize {
+        self.slab.class_for(total)
+    }
+
+    #[inline]
+    fn life(&self, h: u32) -> Life {
+        let b = self.slab.chunk(h);
+        if item::version(b) < self.flushed_below {
+            return Life::Flushed;
+        }
+        let e = item::exptime(b);
+        if e != 0 && e <= self.now_secs {
+            Life::Expired
+        } else {
+            Life::Alive
+        }
+    }
+
+    /// Finds a live item; a dead one found on the way is freed and counted.
+    #[inline]
+    fn lookup(&mut self, key: &[u8], hash: u64) -> Option<u32> {
+        let h = self.index.find(&self.slab, hash, key)?;
+        match self.life(h) {
+            Life::Alive => Some(h),
+            Life::Flushed => {
+                self.stats.get_flushed += 1;
+                self.unlink(h, hash);
+                None
+            }
+            Life::Expired => {
+                self.stats.get_expired += 1;
+                self.unlink(h, hash);
+                None
+            }
+        }
+    }
+
+    /// memcached's bump: first access sets FETCHED, later ones ACTIVE. No relinking, so a hit
+    /// touches only its own header.
+    #[inline]
+    fn bump(&mut self, h: u32) {
+        let b = self.slab.chunk_mut(h);
+        let w = item::word(b);
+        let nw = if w & FETCHED == 0 {
+            w | FETCHED
+        } else {
+            w | ACTIVE
+        };
+        if nw != w {
+            item::set_word(b, nw);
+        }
+    }
+
+    fn bump_and_view(&mut self, h: u32) -> ItemView<'_> {
+        self.bump(h);
+        let b = self.slab.chunk(h);
+        let (key, value) = item::key_value(b);
+        let cas = if self.cfg.cas { item::version(b) } else { 0 };
+        ItemView {
+            key,
+            value,
+            flags: item::flags(b),
+            cas,
+        }
+    }
+
+    fn log_item(&mut self, h: u32) {
+        if self.log_on {
+            let b = self.slab.chunk(h);
+            self.log.push(Mutation::Set {
+                key: item::key(b).to_vec(),
+                value: item::value(b).to_vec(),
+                flags: item::flags(b),
+                exptime: item::exptime(b),
+                version: item::version(b),
+            });
+        }
+    }
+
+    /// Allocates, writes and links a new item (value = a ++ c), replacing any old one.
+    fn write_item(
+        &mut self,
+        key: &[u8],
+        hash: u64,
+        flags: u32,
+        exp: u32,
+        a: &[u8],
+        c: &[u8],
+    ) -> Option<u32> {
+        let total = item::total_len(key.len(), a.len() + c.len(), flags);
+        let class = self.class_for(total);
+        let h = self.alloc(class, total)?;
+        let ver = self.next_version();
+        item::write(self.slab.chunk_mut(h), key, flags, exp, ver, a, c);
+        // Looked up only now: the allocation may have evicted or moved the old item.
+        if let Some(old) = self.index.find(&self.slab, hash, key) {
+            self.unlink(old, hash);
+        }
+        self.index.insert(&mut self.slab, hash, h);
+        self.lru[class].push_head(&mut self.slab, h);
+        self.stats.curr_items += 1;
+        self.stats.total_items += 1;
+        self.stats.bytes += total as u64;
+        self.cls[class].items += 1;
+        self.cls[class].mem_requested += total as u64;
+        self.log_item(h);
+        Some(h)
+    }
+
+    /// Removes an item from the index, its LRU and the gauges, leaving the chunk to the caller.
+    fn detach(&mut self, h: u32, hash: u64) {
+        let c = self.slab.class_of(h);
+        let total = item::total(self.slab.chunk(h)) as u64;
+        let found = self.index.remove(&mut self.slab, hash, h);
+        debug_assert!(found);
+        if h == self.crawl_cursor {
+            self.crawl_cursor = self.slab.link(h, OFF_PREV);
+        }
+        self.lru[c].unlink(&mut self.slab, h);
+        self.stats.curr_items -= 1;
+        self.stats.bytes -= total;
+        self.cls[c].items -= 1;
+        self.cls[c].mem_requested -= total;
+    }
+
+    fn unlink(&mut self, h: u32, hash: u64) {
+        self.detach(h, hash);
+        self.slab.free_chunk(h);
+    }
+
+    /// Counts an item removed to make room: reclaimed if dead, else evicted.
+    fn count_drop(&mut self, h: u32) {
+        let c = self.slab.class_of(h);
+        let b = self.slab.chunk(h);
+        let w = item::word(b);
+        let unfetched = w & FETCHED == 0;
+        let dead = self.life(h) != Life::Alive;
+        let nonzero = item::exptime(b) != 0;
+        let k = &mut self.cls[c];
+        if dead {
+            self.stats.reclaimed += 1;
+            k.reclaimed += 1;
+            if unfetched {
+                self.stats.expired_unfetched += 1;
+                k.expired_unfetched += 1;
+            }
+        } else {
+            self.stats.evictions += 1;
+            k.evicted += 1;
+            if nonzero {
+                k.evicted_nonzero += 1;
+            }
+            if unfetched {
+                self.stats.evicted_unfetched += 1;
+                k.evicted_unfetched += 1;
+            }
+            if w & ACTIVE != 0 {
+                self.stats.evicted_active += 1;
+            }
+        }
+    }
+
+    fn drop_item(&mut self, h: u32, hash: u64) {
+        self.count_drop(h);
+        self.unlink(h, hash);
+    }
+
+    fn oom(&mut self, c: usize) -> Option<u32> {
+        self.stats.outofmemory += 1;
+        self.cls[c].outofmemory += 1;
+        None
+    }
+
+    fn alloc(&mut self, c: usize, total: usize) -> Option<u32> {
+        if c == self.slab.large {
+            return self.alloc_large(total);
+        }
+        if let Some(h) = self.slab.pop_free(c) {
+            return Some(h);
+        }
+        if self.slab.grow(c) || self.slab.take_empty_page(c) {
+            return self.slab.pop_free(c);
+        }
+        if self.reclaim_tail(c) > 0
+            && let Some(h) = self.slab.pop_free(c)
+        {
+            return Some(h);
+        }
+        if !self.cfg.evictions {
+            return self.oom(c);
+        }
+        for _ in 0..4 {
+            match self.pick_victim(c) {
+                Some(t) => self.take_page_of(t, Some(c)),
+                None => {
+                    if !self.evict_tail(c) {
+                        break;
+                    }
+                }
+            }
+            if let Some(h) = self.slab.pop_free(c) {
+                return Some(h);
+            }
+            // Evicting a large item frees budget rather than chunks.
+            if self.slab.grow(c) {
+                return self.slab.pop_free(c);
+            }
+        }
+        self.oom(c)
+    }
+
+    fn alloc_large(&mut self, total: usize) -> Option<u32> {
+        let large = self.slab.large;
+        if self.slab.pages_for_large(total) > self.slab.limit_pages() {
+            return self.oom(large);
+        }
+        // Every round frees something or gives up, so this ends.
+        loop {
+            if let Some(h) = self.slab.alloc_large(total) {
+                return Some(h);
+            }
+            if self.slab.release_empty_page() || self.reclaim_tail(large) > 0 {
+                continue;
+            }
+            if !self.cfg.evictions {
+                return self.oom(large);
+            }
+            if let Some(t) = self.pick_victim(large) {
+                self.take_page_of(t, None);
+            } else if !self.evict_tail(large) {
+                return self.oom(large);
+            }
+        }
+    }
+
+    /// Frees dead items among the last few of class `c`'s LRU.
+    fn reclaim_tail(&mut self, c: usize) -> usize {
+        let mut h = self.lru[c].tail;
+        let mut freed = 0;
+        for _ in 0..RECLAIM_PEEK {
+            if h == NIL {
+                break;
+            }
+            let prev = self.slab.link(h, OFF_PREV);
+            if self.life(h) != Life::Alive {
+                self.drop_item(h, hash_key(item::key(self.slab.chunk(h))));
+                freed += 1;
+            }
+            h = prev;
+        }
+        freed
+    }
+
+    /// Evicts class `c`'s tail, first moving a bounded number of active tail items to the head.
+    fn evict_tail(&mut self, c: usize) -> bool {
+        let mut rescues = 0;
+        loop {
+            let t = self.lru[c].tail;
+            if t == NIL {
+                return false;
+            }
+            let w = item::word(self.slab.chunk(t));
+            if w & ACTIVE != 0 && rescues < MAX_RESCUES && self.lru[c].len > 1 {
+                item::set_word(self.slab.chunk_mut(t), w & !ACTIVE);
+                if t == self.crawl_cursor {
+                    self.crawl_cursor = self.slab.link(t, OFF_PREV);
+                }
+                self.lru[c].unlink(&mut self.slab, t);
+                self.lru[c].push_head(&mut self.slab, t);
+                rescues += 1;
+                continue;
+            }
+            self.drop_item(t, hash_key(item::key(self.slab.chunk(t))));
+            return true;
+        }
+    }
+
+    /// The tail item of another class whose page should go to `c`, if any: when `c` has no
+    /// items, the oldest tail anywhere; otherwise a tail more than twice as old as `c`'s, in a
+    /// class with more than one page. Ages are measured on the version clock, so they order
+    /// writes even when the wall clock stands still.
+    fn pick_victim(&mut self, c: usize) -> Option<u32> {
+        let large = self.slab.large;
+        let own_tail = self.lru[c].tail;
+        let now_v = self.now_version();
+        let own_age = if own_tail != NIL {
+            self.move_tick[c] = self.move_tick[c].wrapping_add(1);
+            if self.move_tick[c] % MOVE_CHECK_EVERY != 0 {
+                return None;
+            }
+            Some(now_v.saturating_sub(item::version(self.slab.chunk(own_tail))))
+        } else {
+            None
+        };
+        let mut best: Option<(u64, u32)> = None;
+        for v in 0..self.lru.len() {
+            let t = self.lru[v].tail;
+            if v == c || t == NIL {
+                continue;
+            }
+            let b = self.slab.chunk(t);
+            if own_age.is_some()
+                && (item::word(b) & ACTIVE != 0 || (v != large && self.slab.classes[v].pages <= 1))
+            {
+                continue;
+            }
+            let age = now_v.saturating_sub(item::version(b));
+            if best.is_none_or(|(a, _)| age > a) {
+                best = Some((age, t));
+            }
+        }
+        let (age, t) = best?;
+        match own_age {
+            Some(own) if age <= own.saturating_mul(2) => None,
+            _ => Some(t),
+        }
+    }
+
+    /// Empties the page holding item `t` (live items move to free chunks of their class when
+    /// there are any, else are evicted) and gives it to class `to`, or frees its memory.
+    fn take_page_of(&mut self, t: u32, to: Option<usize>) {
+        let v = self.slab.class_of(t);
+        if v == self.slab.large {
+            self.drop_item(t, hash_key(item::key(self.slab.chunk(t))));
+            return;
+        }
+        let p = self.slab.page_of(t);
+        self.slab.detach_page(p);
+        for h in self.slab.page_handles(p) {
+            if item::word(self.slab.chunk(h)) & USED == 0 {
+                continue;
+            }
+            let hash = hash_key(item::key(self.slab.chunk(h)));
+            if self.life(h) == Life::Alive
+                && let Some(d) = self.slab.pop_free(v)
+            {
+                let total = item::total(self.slab.chunk(h));
+                self.slab.copy_chunk(h, d, total);
+                self.lru[v].relocate(&mut self.slab, h, d);
+                self.index.relocate(&mut self.slab, hash, h, d);
+                if self.crawl_cursor == h {
+                    self.crawl_cursor = d;
+                }
+            } else {
+                self.count_drop(h);
+                self.detach(h, hash);
+            }
+            self.slab.clear_used(h);
+        }
+        match to {
+            Some(c) => self.slab.give_page(p, c),
+            None => self.slab.release_page(p),
+        }
+        self.stats.slabs_moved += 1;
+    }
+}
+
+/// memcached's safe_strtoull on an item value: optional leading whitespace and sign, at least
+/// one digit, then the end or whitespace; no overflow; a '-' only allowed for zero-ish values
+/// that do not look negative.
+pub(crate) fn parse_counter(v: &[u8]) -> Option<u64> {
+    let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    let mut i = 0;
+    while i < v.len() && is_space(v[i]) {
+        i += 1;
+    }
+    let neg = match v.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let start = i;
+    let mut n: u64 = 0;
+    while i < v.len() && v[i].is_ascii_digit() {
+        n = n.checked_mul(10)?.checked_add((v[i] - b'0') as u64)?;
+        i += 1;
+    }
+    if i == start || (i < v.len() && !is_space(v[i])) {
+        return None;
+    }
+    if neg {
+        n = n.wrapping_neg();
+        if (n as i64) < 0 {
+            return None;
+        }
+    }
+    Some(n)
+}
+
+fn fmt_u64(mut n: u64, out: &mut [u8; 20]) -> usize {
+    let mut tmp = [0u8; 20];
+    let mut i = 20;
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let len = 20 - i;
+    out[..len].copy_from_slice(&tmp[i..]);
+    len
+}
+
+#[cfg(test)]
+impl Store {
+    /// The version of a live item, without counting or bumping anything.
+    pub(crate) fn peek_live(&self, h: u32) -> Option<u64> {
+        (self.life(h) == Life::Alive).then(|| item::version(self.slab.chunk(h)))
+    }
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

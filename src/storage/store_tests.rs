@@ -1,0 +1,623 @@
+//! Unit tests of the store's command semantics, expiry, flush, memory management and stats.
+
+use super::*;
+
+const T0: u64 = 1_700_000_000_000;
+const DAY: i64 = 86_400;
+
+fn store_with(cfg: StoreConfig) -> Store {
+    let mut s = Store::new(cfg).unwrap();
+    s.set_clock(T0);
+    s
+}
+
+fn st() -> Store {
+    store_with(StoreConfig::default())
+}
+
+fn val(s: &mut Store, k: &[u8]) -> Option<Vec<u8>> {
+    s.get(k).map(|v| v.value.to_vec())
+}
+
+fn cas_of(s: &mut Store, k: &[u8]) -> u64 {
+    s.get(k).unwrap().cas
+}
+
+fn advance(s: &mut Store, secs: u64) {
+    let now = s.now_ms;
+    s.set_clock(now + secs * 1000);
+}
+
+use StoreMode::*;
+use StoreResult::*;
+
+#[test]
+fn set_get_overwrite() {
+    let mut s = st();
+    assert_eq!(s.store(Set, b"k", 7, 0, b"hello"), Stored);
+    let v = s.get(b"k").unwrap();
+    assert_eq!((v.key, v.value, v.flags), (&b"k"[..], &b"hello"[..], 7));
+    let c1 = v.cas;
+    assert_eq!(s.store(Set, b"k", 0, 0, b"bye"), Stored);
+    let v = s.get(b"k").unwrap();
+    assert_eq!((v.value, v.flags), (&b"bye"[..], 0));
+    assert!(v.cas > c1);
+    assert_eq!(s.get(b"nope"), None);
+    let st = s.stats();
+    assert_eq!(
+        (st.curr_items, st.total_items, st.cmd_set, st.cmd_get),
+        (1, 2, 2, 3)
+    );
+    assert_eq!((st.get_hits, st.get_misses), (2, 1));
+    assert_eq!(st.bytes, item::total_len(1, 3, 0) as u64);
+}
+
+#[test]
+fn add_replace() {
+    let mut s = st();
+    assert_eq!(s.store(Replace, b"k", 0, 0, b"a"), NotStored);
+    assert_eq!(s.store(Add, b"k", 0, 0, b"a"), Stored);
+    assert_eq!(s.store(Add, b"k", 0, 0, b"b"), NotStored);
+    assert_eq!(s.store(Replace, b"k", 0, 0, b"c"), Stored);
+    assert_eq!(val(&mut s, b"k").unwrap(), b"c");
+    // add over an expired item succeeds
+    assert_eq!(s.store(Set, b"e", 0, 1, b"x"), Stored);
+    advance(&mut s, 1);
+    assert_eq!(s.store(Add, b"e", 0, 0, b"y"), Stored);
+    assert_eq!(val(&mut s, b"e").unwrap(), b"y");
+}
+
+#[test]
+fn append_prepend_keep_flags_and_exptime() {
+    let mut s = st();
+    assert_eq!(s.store(Append, b"k", 0, 0, b"x"), NotStored);
+    assert_eq!(s.store(Prepend, b"k", 0, 0, b"x"), NotStored);
+    s.store(Set, b"k", 5, 100, b"mid");
+    let c1 = cas_of(&mut s, b"k");
+    assert_eq!(s.store(Append, b"k", 9, 0, b"-end"), Stored);
+    assert_eq!(s.store(Prepend, b"k", 9, 0, b"start-"), Stored);
+    let v = s.get(b"k").unwrap();
+    assert_eq!((v.value, v.flags), (&b"start-mid-end"[..], 5));
+    assert!(v.cas > c1);
+    advance(&mut s, 100);
+    assert_eq!(s.get(b"k"), None, "exptime kept from the original set");
+}
+
+#[test]
+fn cas_semantics() {
+    let mut s = st();
+    assert_eq!(s.store(Cas(1), b"k", 0, 0, b"a"), NotFound);
+    s.store(Set, b"k", 0, 0, b"a");
+    let c = cas_of(&mut s, b"k");
+    assert_eq!(s.store(Cas(c + 1), b"k", 0, 0, b"b"), Exists);
+    assert_eq!(s.store(Cas(0), b"k", 0, 0, b"b"), Exists);
+    assert_eq!(s.store(Cas(c), b"k", 0, 0, b"b"), Stored);
+    assert_eq!(s.store(Cas(c), b"k", 0, 0, b"c"), Exists);
+    assert_eq!(val(&mut s, b"k").unwrap(), b"b");
+    let st = s.stats();
+    assert_eq!((st.cas_misses, st.cas_badval, st.cas_hits), (1, 3, 1));
+}
+
+#[test]
+fn cas_disabled_like_memcached_dash_c() {
+    let mut s = store_with(StoreConfig {
+        cas: false,
+        ..Default::default()
+    });
+    s.store(Set, b"k", 0, 0, b"a");
+    assert_eq!(s.get(b"k").unwrap().cas, 0);
+    assert_eq!(s.store(Cas(0), b"k", 0, 0, b"b"), Exists);
+    assert_eq!(s.store(Cas(5), b"zz", 0, 0, b"b"), NotFound);
+}
+
+#[test]
+fn versions_are_hlc_with_node_id() {
+    let mut s = store_with(StoreConfig {
+        node_id: 7,
+        ..Default::default()
+    });
+    s.store(Set, b"a", 0, 0, b"1");
+    s.store(Set, b"b", 0, 0, b"1");
+    let (a, b) = (cas_of(&mut s, b"a"), cas_of(&mut s, b"b"));
+    assert_eq!(a & 0xff, 7);
+    assert_eq!(a >> 20, T0);
+    assert_eq!(b, a + 256);
+    // A clock going backwards never makes versions go backwards.
+    s.set_clock(T0 - 5000);
+    s.store(Set, b"c", 0, 0, b"1");
+    assert!(cas_of(&mut s, b"c") > b);
+}
+
+#[test]
+fn expiry_rules() {
+    let mut s = st();
+    let now = (T0 / 1000) as i64;
+    s.store(Set, b"rel", 0, 10, b"x");
+    s.store(Set, b"30d", 0, 30 * DAY, b"x");
+    s.store(Set, b"30d+1", 0, 30 * DAY + 1, b"x"); // absolute 1970 time: already expired
+    s.store(Set, b"abs", 0, now + 20, b"x");
+    s.store(Set, b"abs_past", 0, now, b"x");
+    s.store(Set, b"neg", 0, -1, b"x");
+    s.store(Set, b"never", 0, 0, b"x");
+    assert!(s.get(b"rel").is_some());
+    assert!(s.get(b"30d").is_some());
+    assert!(s.get(b"30d+1").is_none());
+    assert!(s.get(b"abs").is_some());
+    assert!(s.get(b"abs_past").is_none());
+    assert!(s.get(b"neg").is_none());
+    advance(&mut s, 9);
+    assert!(s.get(b"rel").is_some());
+    advance(&mut s, 1);
+    assert!(s.get(b"rel").is_none());
+    advance(&mut s, 10);
+    assert!(s.get(b"abs").is_none());
+    advance(&mut s, 30 * DAY as u64);
+    assert!(s.get(b"30d").is_none());
+    assert!(s.get(b"never").is_some());
+    assert_eq!(s.stats().get_expired, 6);
+}
+
+#[test]
+fn negative_exptime_set_hides_old_item() {
+    let mut s = st();
+    s.store(Set, b"k", 0, 0, b"old");
+    assert_eq!(s.store(Set, b"k", 0, -1, b"new"), Stored);
+    assert_eq!(s.get(b"k"), None);
+    assert_eq!(s.stats().curr_items, 0);
+}
+
+#[test]
+fn touch_and_gat() {
+    let mut s = st();
+    assert!(!s.touch(b"k", 10));
+    s.store(Set, b"k", 3, 5, b"v");
+    let c = cas_of(&mut s, b"k");
+    assert!(s.touch(b"k", 100));
+    advance(&mut s, 50);
+    let v = s.get_and_touch(b"k", 10).unwrap();
+    assert_eq!(
+        (v.value, v.flags, v.cas),
+        (&b"v"[..], 3, c),
+        "touch keeps the CAS"
+    );
+    advance(&mut s, 10);
+    assert!(s.get_and_touch(b"k", 10).is_none());
+    let st = s.stats();
+    assert_eq!((st.cmd_touch, st.touch_hits, st.touch_misses), (4, 2, 2));
+    assert_eq!(
+        (st.cmd_get, st.get_hits),
+        (1, 1),
+        "gat counts as touch only"
+    );
+    s.store(Set, b"n", 0, 10, b"v");
+    assert!(s.touch(b"n", 0));
+    advance(&mut s, 1000);
+    assert!(s.get(b"n").is_some());
+    assert!(s.touch(b"n", -1));
+    assert!(s.get(b"n").is_none());
+}
+
+#[test]
+fn flush_now_and_delayed() {
+    let mut s = st();
+    s.store(Set, b"a", 0, 0, b"1");
+    s.flush_all(0);
+    assert!(s.get(b"a").is_none());
+    assert_eq!(s.stats().get_flushed, 1);
+    s.store(Set, b"b", 0, 0, b"1");
+    assert!(s.get(b"b").is_some());
+    s.flush_all(10);
+    s.store(Set, b"c", 0, 0, b"1");
+    advance(&mut s, 9);
+    assert!(s.get(b"b").is_some());
+    advance(&mut s, 1);
+    s.store(Set, b"d", 0, 0, b"1");
+    assert!(s.get(b"b").is_none());
+    assert!(s.get(b"c").is_none());
+    assert!(s.get(b"d").is_some());
+    // A later flush replaces a pending one but never un-flushes.
+    s.store(Set, b"e", 0, 0, b"1");
+    s.flush_all(5);
+    s.flush_all(100);
+    advance(&mut s, 50);
+    assert!(s.get(b"e").is_some());
+    advance(&mut s, 50);
+    assert!(s.get(b"e").is_none());
+    s.store(Set, b"f", 0, 0, b"1");
+    s.flush_all(-3);
+    assert!(s.get(b"f").is_none());
+    s.store(Set, b"g", 0, 0, b"1");
+    s.flush_all(((T0 / 1000) as i64) + 400); // absolute time
+    advance(&mut s, 399);
+    assert!(s.get(b"g").is_some());
+    advance(&mut s, 1);
+    assert!(s.get(b"g").is_none());
+}
+
+#[test]
+fn incr_decr() {
+    let mut s = st();
+    assert_eq!(s.incr_decr(b"n", true, 1), DeltaResult::NotFound);
+    s.store(Set, b"n", 4, 0, b"10");
+    let c = cas_of(&mut s, b"n");
+    assert_eq!(s.incr_decr(b"n", false, 1), DeltaResult::Value(9));
+    let v = s.get(b"n").unwrap();
+    assert_eq!((v.value, v.flags), (&b"9 "[..], 4));
+    assert!(v.cas > c);
+    assert_eq!(s.incr_decr(b"n", true, 100), DeltaResult::Value(109));
+    assert_eq!(val(&mut s, b"n").unwrap(), b"109");
+    assert_eq!(s.incr_decr(b"n", false, 1000), DeltaResult::Value(0));
+    assert_eq!(val(&mut s, b"n").unwrap(), b"0  ");
+    s.store(Set, b"m", 0, 0, b"18446744073709551615");
+    assert_eq!(s.incr_decr(b"m", true, 2), DeltaResult::Value(1));
+    assert_eq!(val(&mut s, b"m").unwrap(), b"1                   ");
+    for bad in [
+        &b"12a"[..],
+        b"-5",
+        b"  ",
+        b"",
+        b"abc",
+        b"18446744073709551616",
+    ] {
+        s.store(Set, b"x", 0, 0, bad);
+        assert_eq!(
+            s.incr_decr(b"x", true, 1),
+            DeltaResult::NonNumeric,
+            "{bad:?}"
+        );
+    }
+    for (ok, n) in [
+        (&b" 7"[..], 8),
+        (b"+5", 6),
+        (b"5\t", 6),
+        (b"12 a", 13),
+        (b"-0", 1),
+    ] {
+        s.store(Set, b"x", 0, 0, ok);
+        assert_eq!(s.incr_decr(b"x", true, 1), DeltaResult::Value(n), "{ok:?}");
+    }
+    let st = s.stats();
+    assert_eq!((st.incr_misses, st.incr_hits, st.decr_hits), (1, 12, 2));
+}
+
+#[test]
+fn parse_counter_cases() {
+    assert_eq!(parse_counter(b"0"), Some(0));
+    assert_eq!(parse_counter(b"18446744073709551615"), Some(u64::MAX));
+    assert_eq!(parse_counter(b"-18446744073709551615"), Some(1));
+    assert_eq!(parse_counter(b"-"), None);
+    let mut d = [0u8; 20];
+    let n = fmt_u64(u64::MAX, &mut d);
+    assert_eq!(&d[..n], b"18446744073709551615");
+}
+
+#[test]
+fn delete() {
+    let mut s = st();
+    assert!(!s.delete(b"k"));
+    s.store(Set, b"k", 0, 0, b"v");
+    assert!(s.delete(b"k"));
+    assert!(s.get(b"k").is_none());
+    let st = s.stats();
+    assert_eq!(
+        (st.delete_hits, st.delete_misses, st.curr_items, st.bytes),
+        (1, 1, 0, 0)
+    );
+}
+
+#[test]
+fn large_items_and_limits() {
+    let mut s = store_with(StoreConfig {
+        mem_limit: 8 << 20,
+        ..Default::default()
+    });
+    let big = vec![7u8; 700 * 1024];
+    assert_eq!(s.store(Set, b"big", 1, 0, &big), Stored);
+    assert_eq!(s.get(b"big").unwrap().value, &big[..]);
+    assert!(s.item_fits(10, (1 << 20) - 50));
+    assert!(!s.item_fits(10, 1 << 20));
+    assert_eq!(s.store(Set, b"huge", 0, 0, &vec![0u8; 1 << 20]), TooLarge);
+    // Many large items: the limit holds and old ones are evicted.
+    for i in 0..40 {
+        assert_eq!(s.store(Set, format!("b{i}").as_bytes(), 0, 0, &big), Stored);
+        assert!(s.stats().total_pages <= 8);
+    }
+    assert!(s.get(b"b39").is_some());
+    assert!(s.stats().evictions > 0);
+    // Small items take memory back from large ones.
+    for i in 0..100_000 {
+        assert_eq!(
+            s.store(Set, format!("s{i}").as_bytes(), 0, 0, b"0123456789"),
+            Stored
+        );
+    }
+    assert!(s.get(b"s99999").is_some());
+    assert!(s.stats().total_pages <= 8);
+
+    let cfg = StoreConfig {
+        max_item_size: 128 << 20,
+        mem_limit: 256 << 20,
+        ..Default::default()
+    };
+    let mut s = store_with(cfg);
+    assert!(s.item_fits(250, 100 << 20));
+    let v = vec![1u8; 20 << 20];
+    assert_eq!(s.store(Set, b"k", 0, 0, &v), Stored);
+    assert_eq!(s.get(b"k").unwrap().value.len(), 20 << 20);
+    assert_eq!(s.stats().total_pages, 20);
+    // Bigger than the whole limit: never fits.
+    let s = store_with(StoreConfig {
+        max_item_size: 128 << 20,
+        mem_limit: 4 << 20,
+        ..Default::default()
+    });
+    assert!(!s.item_fits(1, 5 << 20));
+}
+
+#[test]
+fn reject_too_large_unlinks_on_set_only() {
+    let mut s = st();
+    s.store(Set, b"k", 0, 0, b"v");
+    s.reject_too_large(Add, b"k");
+    assert!(s.get(b"k").is_some());
+    s.reject_too_large(Set, b"k");
+    assert!(s.get(b"k").is_none());
+}
+
+#[test]
+fn config_validation() {
+    assert!(
+        Store::new(StoreConfig {
+            growth_factor: 0.9,
+            ..Default::default()
+        })
+        .is_err()
+    );
+    assert!(
+        Store::new(StoreConfig {
+            min_chunk: 20,
+            ..Default::default()
+        })
+        .is_err()
+    );
+    assert!(
+        Store::new(StoreConfig {
+            max_item_size: 200 << 20,
+            ..Default::default()
+        })
+        .is_err()
+    );
+    assert!(
+        Store::new(StoreConfig {
+            max_item_size: 128 << 20,
+            ..Default::default()
+        })
+        .is_ok()
+    );
+}
+
+#[test]
+fn no_evictions_means_out_of_memory() {
+    let mut s = store_with(StoreConfig {
+        mem_limit: 2 << 20,
+        evictions: false,
+        ..Default::default()
+    });
+    let v = vec![0u8; 1000];
+    let mut stored = 0;
+    let mut last = Stored;
+    for i in 0..5000 {
+        last = s.store(Set, format!("k{i}").as_bytes(), 0, 0, &v);
+        if last != Stored {
+            break;
+        }
+        stored += 1;
+    }
+    assert_eq!(last, OutOfMemory);
+    assert!(stored > 1500);
+    let st = s.stats();
+    assert_eq!((st.evictions, st.outofmemory), (0, 1));
+    assert!(s.get(b"k0").is_some());
+    // Expired items are still reclaimed under -M.
+    s.store(Set, b"k0", 0, -1, &v);
+    assert_eq!(s.store(Set, b"other", 0, 0, &v), Stored);
+}
+
+#[test]
+fn eviction_accounting_is_exact() {
+    let mut s = store_with(StoreConfig {
+        mem_limit: 4 << 20,
+        ..Default::default()
+    });
+    let n = 200_000u64;
+    for i in 0..n {
+        assert_eq!(
+            s.store(Set, &i.to_le_bytes(), 0, 0, b"some value bytes"),
+            Stored
+        );
+    }
+    let st = s.stats();
+    assert!(st.total_pages <= 4);
+    assert_eq!(st.curr_items + st.evictions, n);
+    assert_eq!(st.evicted_unfetched, st.evictions);
+    let present = (0..n).filter(|i| s.get(&i.to_le_bytes()).is_some()).count() as u64;
+    assert_eq!(present, st.curr_items);
+    let bytes: u64 = s.class_stats().iter().map(|c| c.mem_requested).sum();
+    assert_eq!(bytes, st.bytes);
+}
+
+#[test]
+fn active_items_are_rescued() {
+    let mut s = store_with(StoreConfig {
+        mem_limit: 2 << 20,
+        ..Default::default()
+    });
+    s.store(Set, b"hot", 0, 0, b"v");
+    for i in 0..100_000u64 {
+        s.store(Set, &i.to_le_bytes(), 0, 0, b"v");
+        if i % 1000 == 0 {
+            assert!(s.get(b"hot").is_some(), "hot key evicted at {i}");
+        }
+    }
+    assert!(s.stats().evictions > 50_000);
+}
+
+#[test]
+fn reclaim_step_frees_expired() {
+    let mut s = st();
+    for i in 0..1000u32 {
+        let exp = if i % 2 == 0 { 5 } else { 0 };
+        s.store(Set, &i.to_le_bytes(), 0, exp, b"v");
+    }
+    s.store(Set, b"big", 0, 5, &vec![0u8; 600_000]);
+    advance(&mut s, 5);
+    let mut freed = 0;
+    for _ in 0..100 {
+        freed += s.reclaim_step(50);
+    }
+    assert_eq!(freed, 501);
+    let st = s.stats();
+    assert_eq!(
+        (st.curr_items, st.reclaimed, st.expired_unfetched),
+        (500, 501, 501)
+    );
+    assert_eq!(s.reclaim_step(1000), 0);
+}
+
+#[test]
+fn calcification_is_prevented_by_page_moves() {
+    let mut s = store_with(StoreConfig {
+        mem_limit: 16 << 20,
+        ..Default::default()
+    });
+    let small = vec![1u8; 100];
+    let mut i = 0u64;
+    while s.stats().evictions == 0 {
+        s.store(Set, format!("s{i}").as_bytes(), 0, 0, &small);
+        i += 1;
+    }
+    let small_class = s.class_for(item::total_len(8, 100, 0));
+    assert!(s.slab.classes[small_class].pages >= 15);
+    let big = vec![2u8; 5000];
+    for j in 0..20_000u64 {
+        s.set_clock(T0 + 1000 + j);
+        assert_eq!(s.store(Set, format!("b{j}").as_bytes(), 0, 0, &big), Stored);
+        // The last writes of the big class are always readable.
+        if j >= 1 {
+            assert!(s.get(format!("b{}", j - 1).as_bytes()).is_some());
+        }
+    }
+    let big_class = s.class_for(item::total_len(6, 5000, 0));
+    let (sp, bp) = (
+        s.slab.classes[small_class].pages,
+        s.slab.classes[big_class].pages,
+    );
+    assert!(bp >= 14 && sp <= 2, "small {sp} pages, big {bp} pages");
+    let st = s.stats();
+    assert!(st.slabs_moved >= 13);
+    assert!(st.total_pages <= 16);
+    let cs = s.class_stats();
+    assert_eq!(cs.iter().map(|c| c.items).sum::<u64>(), st.curr_items);
+}
+
+#[test]
+fn memory_target_9_byte_keys_100_byte_values() {
+    let mut s = store_with(StoreConfig {
+        mem_limit: 32 << 20,
+        ..Default::default()
+    });
+    for i in 0..400_000u32 {
+        let key = format!("key:{i:05}");
+        assert_eq!(key.len(), 9);
+        assert_eq!(s.store(Set, key.as_bytes(), 0, 0, &[b'x'; 100]), Stored);
+    }
+    let st = s.stats();
+    println!(
+        "kept {} of 400000 items in 32 MiB: {:.1} bytes of slab per item, index {} bytes",
+        st.curr_items,
+        (32u64 << 20) as f64 / st.curr_items as f64,
+        st.hash_bytes
+    );
+    assert!(st.curr_items >= 215_700, "kept {}", st.curr_items);
+    assert_eq!(st.curr_items + st.evictions, 400_000);
+}
+
+#[test]
+fn mutation_log() {
+    let mut s = st();
+    s.store(Set, b"x", 0, 0, b"1");
+    assert!(s.drain_mutations().is_empty());
+    s.set_mutation_log(true);
+    s.store(Set, b"k", 2, 100, b"5");
+    s.incr_decr(b"k", true, 5);
+    s.store(Append, b"k", 0, 0, b"0");
+    s.touch(b"k", 0);
+    s.delete(b"k");
+    s.store(Add, b"x", 0, 0, b"1"); // not stored, not logged
+    s.flush_all(0);
+    let m = s.drain_mutations();
+    assert_eq!(m.len(), 6);
+    let exp = (T0 / 1000) as u32 + 100;
+    match &m[2] {
+        Mutation::Set {
+            key,
+            value,
+            flags,
+            exptime,
+            ..
+        } => {
+            assert_eq!(
+                (&key[..], &value[..], *flags, *exptime),
+                (&b"k"[..], &b"100"[..], 2, exp)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match &m[3] {
+        Mutation::Set { exptime, .. } => assert_eq!(*exptime, 0),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(m[4], Mutation::Delete { .. }));
+    assert!(matches!(m[5], Mutation::Flush { .. }));
+    let mut last = 0;
+    for x in &m {
+        let v = match x {
+            Mutation::Set { version, .. } | Mutation::Delete { version, .. } => *version,
+            Mutation::Flush { before_version, .. } => *before_version,
+        };
+        assert!(v >= last);
+        last = v;
+    }
+}
+
+#[test]
+fn stats_reset_and_class_stats() {
+    let mut s = st();
+    s.store(Set, b"a", 0, 0, b"1");
+    s.get(b"a");
+    s.reset_stats();
+    let st = s.stats();
+    assert_eq!(
+        (st.cmd_get, st.cmd_set, st.get_hits, st.total_items),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(st.curr_items, 1);
+    assert_eq!(st.limit_bytes, 64 << 20);
+    assert_eq!(st.hash_power_level, 16);
+    let cs = s.class_stats();
+    assert_eq!(cs.len(), 1);
+    assert_eq!(
+        (cs[0].id, cs[0].chunk_size, cs[0].items, cs[0].total_pages),
+        (1, 48, 1, 1)
+    );
+    assert_eq!(cs[0].used_chunks + cs[0].free_chunks, cs[0].total_chunks);
+}
+
+#[test]
+fn bad_keys_are_not_stored() {
+    let mut s = st();
+    assert_eq!(s.store(Set, b"", 0, 0, b"v"), NotStored);
+    assert_eq!(s.store(Set, &[b'k'; 251], 0, 0, b"v"), NotStored);
+    assert_eq!(s.store(Set, &[b'k'; 250], 0, 0, b"v"), Stored);
+    assert!(s.get(&[b'k'; 250]).is_some());
+}

@@ -1,0 +1,212 @@
+//! Test harness: starts the real `corecached` binary on a free loopback port and talks to
+//! it over TCP like any client would.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_corecached");
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Server {
+    /// Starts corecached with `args` (plus -p and -l) and waits until it accepts.
+    pub fn start(args: &[&str]) -> Server {
+        Self::try_start(args).expect("server did not start")
+    }
+
+    pub fn try_start(args: &[&str]) -> Result<Server, String> {
+        let port = free_port();
+        let mut child = Command::new(BIN)
+            .args(["-p", &port.to_string(), "-l", "127.0.0.1"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("exited early: {status}"));
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(Server { child, port });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        Err("timed out waiting for the port".into())
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(self.port)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// SIGTERM, then wait (bounded) for the exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        // SAFETY: signalling our own child process by its pid.
+        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub struct Client {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(port: u16) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads until the received bytes end with `end`; returns them.
+    pub fn read_until(&mut self, end: &[u8]) -> Vec<u8> {
+        let mut chunk = [0u8; 65536];
+        while !self.buf.ends_with(end) {
+            let n = self.stream.read(&mut chunk).expect("read (timed out?)");
+            assert!(
+                n > 0,
+                "connection closed; got so far: {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Reads exactly `n` bytes.
+    pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        let mut chunk = [0u8; 65536];
+        while self.buf.len() < n {
+            let got = self.stream.read(&mut chunk).expect("read");
+            assert!(got > 0, "connection closed");
+            self.buf.extend_from_slice(&chunk[..got]);
+        }
+        let rest = self.buf.split_off(n);
+        std::mem::replace(&mut self.buf, rest)
+    }
+
+    /// Sends `req` and reads one reply ending in `end`, as a string.
+    pub fn call(&mut self, req: &[u8], end: &str) -> String {
+        self.send(req);
+        String::from_utf8_lossy(&self.read_until(end.as_bytes())).into_owned()
+    }
+
+    /// Sends a one-line command and returns the single-line reply.
+    pub fn line(&mut self, req: &str) -> String {
+        self.call(format!("{req}\r\n").as_bytes(), "\r\n")
+    }
+
+    pub fn set(&mut self, key: &str, value: &[u8]) -> String {
+        let mut req = format!("set {key} 0 0 {}\r\n", value.len()).into_bytes();
+        req.extend_from_slice(value);
+        req.extend_from_slice(b"\r\n");
+        self.call(&req, "\r\n")
+    }
+
+    pub fn get(&mut self, key: &str) -> Option<Vec<u8>> {
+        self.send(format!("get {key}\r\n").as_bytes());
+        let resp = self.read_until(b"END\r\n");
+        if resp == b"END\r\n" {
+            return None;
+        }
+        let header_end = resp.windows(2).position(|w| w == b"\r\n").unwrap();
+        let header = String::from_utf8_lossy(&resp[..header_end]).into_owned();
+        let len: usize = header.rsplit(' ').next().unwrap().parse().unwrap();
+        Some(resp[header_end + 2..header_end + 2 + len].to_vec())
+    }
+
+    pub fn stats(&mut self, sub: &str) -> HashMap<String, String> {
+        let cmd = if sub.is_empty() {
+            "stats\r\n".to_string()
+        } else {
+            format!("stats {sub}\r\n")
+        };
+        let resp = self.call(cmd.as_bytes(), "END\r\n");
+        resp.lines()
+            .filter_map(|l| l.strip_prefix("STAT "))
+            .filter_map(|l| l.split_once(' '))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    pub fn stat(&mut self, name: &str) -> u64 {
+        self.stats("")[name].parse().unwrap()
+    }
+
+    /// True if the server closed the connection (read returns 0) within a few seconds.
+    pub fn is_closed(&mut self) -> bool {
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut b = [0u8; 256];
+        loop {
+            match self.stream.read(&mut b) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// Shard counts every behaviour test runs under: one shard, and more shards than cores
+/// so that most keys cross the channel mesh.
+pub const SHARD_COUNTS: [&str; 2] = ["1", "4"];
+
+pub fn each_shard_count(extra: &[&str], f: impl Fn(&Server)) {
+    for t in SHARD_COUNTS {
+        let mut args = vec!["-t", t];
+        args.extend_from_slice(extra);
+        let server = Server::start(&args);
+        f(&server);
+    }
+}

@@ -1,0 +1,169 @@
+//! Process-level behaviour: command line, port conflicts, connection limit, eviction
+//! under -m, graceful stop on SIGTERM.
+
+mod common;
+use common::{BIN, Client, Server, free_port};
+use std::process::{Command, Stdio};
+
+fn run_with(args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn bad_arguments_exit_64_with_one_line() {
+    for args in [
+        &["-p", "notaport"][..],
+        &["-m", "0"],
+        &["-t", "0"],
+        &["-f", "0.5"],
+        &["-I", "300m"],
+        &["-l", "not-an-ip"],
+        &["--no-such-flag"],
+    ] {
+        let (code, text) = run_with(args);
+        assert_eq!(code, 64, "{args:?}: {text}");
+        assert_eq!(text.trim().lines().count(), 1, "{args:?}: {text}");
+    }
+}
+
+#[test]
+fn help_and_version() {
+    let (code, text) = run_with(&["--help"]);
+    assert_eq!(code, 0);
+    for flag in [
+        "--port",
+        "--memory-limit",
+        "--threads",
+        "--max-item-size",
+        "--spin-before-park-us",
+    ] {
+        assert!(text.contains(flag), "help lacks {flag}");
+    }
+    let (code, text) = run_with(&["-V"]);
+    assert_eq!(code, 0);
+    assert!(text.starts_with("corecached "));
+}
+
+#[test]
+fn port_in_use_is_refused() {
+    let port = free_port();
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let (code, text) = run_with(&["-p", &port.to_string(), "-l", "127.0.0.1"]);
+    assert_ne!(code, 0);
+    assert!(text.contains("failed to listen"), "{text}");
+}
+
+#[test]
+fn second_server_on_same_port_is_refused() {
+    let s = Server::start(&["-t", "2"]);
+    let (code, text) = run_with(&["-p", &s.port.to_string(), "-l", "127.0.0.1"]);
+    assert_ne!(code, 0, "{text}");
+    s.client().set("still", b"here");
+}
+
+#[test]
+fn connection_limit_is_enforced() {
+    let s = Server::start(&["-c", "3", "-t", "2"]);
+    let mut first = s.client();
+    // the readiness probe's connection may still be closing: wait until only we remain
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while first.stat("curr_connections") != 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut held: Vec<Client> = vec![first, s.client(), s.client()];
+    for c in &mut held {
+        assert!(c.line("version").starts_with("VERSION"));
+    }
+    let mut extra = s.client();
+    assert_eq!(
+        String::from_utf8_lossy(&extra.read_until(b"\r\n")),
+        "ERROR Too many open connections\r\n"
+    );
+    assert!(extra.is_closed());
+    held.pop();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut again = s.client();
+    assert!(again.line("version").starts_with("VERSION"));
+    assert_eq!(again.stat("rejected_connections"), 1);
+}
+
+#[test]
+fn eviction_under_memory_limit_shows_in_stats() {
+    for t in ["1", "4"] {
+        let s = Server::start(&["-m", "8", "-t", t]);
+        let mut c = s.client();
+        let value = vec![b'v'; 1000];
+        let mut req = Vec::new();
+        for i in 0..20_000 {
+            req.extend_from_slice(format!("set key{i} 0 0 {}\r\n", value.len()).as_bytes());
+            req.extend_from_slice(&value);
+            req.extend_from_slice(b"\r\n");
+        }
+        c.send(&req);
+        c.read_exact(20_000 * 8);
+        let st = c.stats("");
+        let evictions: u64 = st["evictions"].parse().unwrap();
+        let items: u64 = st["curr_items"].parse().unwrap();
+        assert!(evictions > 0, "{st:?}");
+        assert_eq!(
+            items + evictions,
+            20_000,
+            "every missing item is an eviction"
+        );
+        assert!(st["bytes"].parse::<u64>().unwrap() <= 8 << 20);
+        // the newest writes survive
+        assert_eq!(c.get("key19999").unwrap(), value);
+    }
+}
+
+#[test]
+fn disabled_evictions_answer_out_of_memory() {
+    let s = Server::start(&["-m", "4", "-M", "-t", "1"]);
+    let mut c = s.client();
+    let value = vec![b'v'; 100_000];
+    let mut saw_oom = false;
+    for i in 0..200 {
+        let r = c.set(&format!("k{i}"), &value);
+        if r == "SERVER_ERROR out of memory storing object\r\n" {
+            saw_oom = true;
+            break;
+        }
+        assert_eq!(r, "STORED\r\n");
+    }
+    assert!(saw_oom);
+    assert_eq!(c.get("k0").unwrap(), value, "nothing was evicted");
+    assert_eq!(c.stat("evictions"), 0);
+}
+
+#[test]
+fn sigterm_finishes_and_exits_zero() {
+    let mut s = Server::start(&["-t", "2"]);
+    let mut c = s.client();
+    c.set("k", b"v");
+    let status = s.terminate().expect("server did not exit after SIGTERM");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn shutdown_command_with_a_flag() {
+    let mut s = Server::start(&["-A"]);
+    let mut c = s.client();
+    c.send(b"shutdown\r\n");
+    assert!(c.is_closed());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(status)) = s.child.try_wait() {
+            assert_eq!(status.code(), Some(0));
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("server still running after shutdown");
+}
