@@ -1,1 +1,141 @@
-fn main() {}
+//! Criterion micro-benchmarks of one shard's store: get hit, get miss, set of a new key and
+//! overwrite, at 100k and 1M keys, with 32-byte and 1 KiB values, keys in random order.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use corecached::storage::{Store, StoreConfig, StoreMode, hash_key};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+/// Keys are fixed 16-byte strings so the loop does no formatting.
+fn keys(n: usize, tag: u8) -> Vec<[u8; 16]> {
+    (0..n)
+        .map(|i| {
+            let mut k = *b"k_______________";
+            k[1] = tag;
+            let s = format!("{i:014}");
+            k[2..].copy_from_slice(s.as_bytes());
+            k
+        })
+        .collect()
+}
+
+const BATCH: usize = 16;
+
+#[inline]
+fn next(i: usize, n: usize) -> usize {
+    if i + 1 == n { 0 } else { i + 1 }
+}
+
+/// A random permutation (xorshift, fixed seed) so runs are comparable.
+fn shuffled(n: usize) -> Vec<u32> {
+    let mut v: Vec<u32> = (0..n as u32).collect();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("store");
+    g.warm_up_time(Duration::from_millis(300));
+    g.measurement_time(Duration::from_millis(1500));
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(1));
+    for &n in &[100_000usize, 1_000_000] {
+        for &vlen in &[32usize, 1024] {
+            let value = vec![b'v'; vlen];
+            let live = keys(n, b'a');
+            let absent = keys(n, b'b');
+            let order = shuffled(n);
+            // Room for n items (plus slack for class rounding), so fresh keys evict old ones.
+            let per_item = 16 + vlen + 40;
+            let cfg = StoreConfig {
+                mem_limit: (n * per_item * 5 / 4).max(8 << 20),
+                ..Default::default()
+            };
+            let mut s = Store::new(cfg).unwrap();
+            for &i in &order {
+                s.store(StoreMode::Set, &live[i as usize], 0, 0, &value);
+            }
+            let name = |op: &str| format!("{op}/{}k/{vlen}B", n / 1000);
+
+            let mut i = 0usize;
+            g.bench_function(name("get_hit"), |b| {
+                b.iter(|| {
+                    let k = &live[order[i] as usize];
+                    i = next(i, n);
+                    black_box(s.get(k).map(|v| v.value.len()))
+                })
+            });
+            // The same hits in batches of 16 using the two prefetch stages, as a server
+            // would for a multi-get or a pipelined read buffer.
+            let mut i = 0usize;
+            g.throughput(Throughput::Elements(BATCH as u64));
+            g.bench_function(name("get_hit_batch16"), |b| {
+                b.iter(|| {
+                    let mut hashes = [0u64; BATCH];
+                    let mut ks = [&live[0]; BATCH];
+                    for j in 0..BATCH {
+                        ks[j] = &live[order[(i + j) % n] as usize];
+                        hashes[j] = hash_key(ks[j]);
+                        s.prefetch(hashes[j]);
+                    }
+                    for h in hashes {
+                        s.prefetch_item(h);
+                    }
+                    let mut found = 0;
+                    for k in ks {
+                        found += s.get(k).is_some() as usize;
+                    }
+                    i = (i + BATCH) % n;
+                    black_box(found)
+                })
+            });
+            g.throughput(Throughput::Elements(1));
+            let mut i = 0usize;
+            g.bench_function(name("get_miss"), |b| {
+                b.iter(|| {
+                    let k = &absent[order[i] as usize];
+                    i = next(i, n);
+                    black_box(s.get(k).is_none())
+                })
+            });
+            let mut i = 0usize;
+            g.bench_function(name("overwrite"), |b| {
+                b.iter(|| {
+                    let k = &live[order[i] as usize];
+                    i = next(i, n);
+                    black_box(s.store(StoreMode::Set, k, 0, 0, &value))
+                })
+            });
+            // Fresh keys: cycling through 2n keys in a store that holds about n, every key
+            // written was evicted long ago, so each set inserts a new item.
+            let fresh: Vec<&[u8; 16]> = absent.iter().chain(live.iter()).collect();
+            let (mut i, mut round) = (0usize, 0usize);
+            g.bench_function(name("set_new"), |b| {
+                b.iter(|| {
+                    let k = fresh[order[i] as usize * 2 + round];
+                    i = next(i, n);
+                    if i == 0 {
+                        round ^= 1;
+                    }
+                    black_box(s.store(StoreMode::Set, k, 0, 0, &value))
+                })
+            });
+            let st = s.stats();
+            eprintln!(
+                "n={n} vlen={vlen}: items {} evictions {} pages {} hash_bytes {}",
+                st.curr_items, st.evictions, st.total_pages, st.hash_bytes
+            );
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

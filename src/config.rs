@@ -76,6 +76,43 @@ struct Cli {
     /// the cost of CPU.
     #[arg(long = "spin-before-park-us", default_value_t = 0)]
     spin_before_park_us: u64,
+
+    /// The twin node's replication address (HOST:PORT, repcached's -x). Both nodes name
+    /// each other; both accept writes and converge.
+    #[arg(short = 'x', long = "twin")]
+    twin: Option<String>,
+
+    /// Port this node accepts its twin's replication streams on (repcached's -X).
+    #[arg(short = 'X', long = "repl-port", default_value_t = 11212)]
+    repl_port: u16,
+
+    /// Address to accept replication on. Default: the first -l address.
+    #[arg(long = "repl-listen")]
+    repl_listen: Option<String>,
+
+    /// File holding a shared secret; when set, the link requires the twin to prove it knows
+    /// it (HMAC challenge), and a twin that does not is refused.
+    #[arg(long = "repl-secret-file")]
+    repl_secret_file: Option<String>,
+
+    /// Replication backlog in MB for the whole node, split across shards. A twin that
+    /// returns within it gets only what it missed (partial resync).
+    #[arg(long = "repl-backlog-mb", default_value_t = 64)]
+    repl_backlog_mb: u64,
+
+    /// Longest a backlog entry (and a delete's tombstone) is kept, in seconds.
+    #[arg(long = "repl-backlog-secs", default_value_t = 3600)]
+    repl_backlog_secs: u64,
+}
+
+/// Twin replication settings (present only with --twin).
+#[derive(Clone, Debug)]
+pub struct ReplConfig {
+    pub twin: String,
+    pub listen: SocketAddr,
+    pub secret: Option<Vec<u8>>,
+    pub backlog_bytes: usize,
+    pub backlog_secs: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -96,6 +133,7 @@ pub struct Config {
     pub shutdown_enabled: bool,
     pub verbose: u8,
     pub spin_before_park_us: u64,
+    pub repl: Option<ReplConfig>,
 }
 
 impl Config {
@@ -223,7 +261,12 @@ fn validate(cli: Cli, available: &[usize]) -> Result<Config, String> {
             cli.memory_limit
         ));
     }
+    let repl = match &cli.twin {
+        None => None,
+        Some(twin) => Some(repl_config(&cli, twin, &listen)?),
+    };
     Ok(Config {
+        repl,
         port: cli.port,
         listen,
         memory_limit,
@@ -239,6 +282,52 @@ fn validate(cli: Cli, available: &[usize]) -> Result<Config, String> {
         shutdown_enabled: cli.enable_shutdown,
         verbose: cli.verbose,
         spin_before_park_us: cli.spin_before_park_us,
+    })
+}
+
+fn repl_config(cli: &Cli, twin: &str, listen: &[IpAddr]) -> Result<ReplConfig, String> {
+    use std::net::ToSocketAddrs;
+    if twin
+        .to_socket_addrs()
+        .map_or(true, |mut a| a.next().is_none())
+    {
+        return Err(format!("error: --twin: '{twin}' is not HOST:PORT"));
+    }
+    let ip = match &cli.repl_listen {
+        Some(s) => s
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .map_err(|_| format!("error: --repl-listen: '{s}' is not an IP address"))?,
+        None => listen[0],
+    };
+    if cli.repl_port == 0 || (cli.repl_port == cli.port && cli.repl_listen.is_none()) {
+        return Err("error: -X: the replication port must differ from -p".into());
+    }
+    let secret = match &cli.repl_secret_file {
+        None => None,
+        Some(path) => {
+            let raw = std::fs::read(path)
+                .map_err(|e| format!("error: --repl-secret-file: cannot read {path}: {e}"))?;
+            let trimmed = raw.trim_ascii().to_vec();
+            if trimmed.is_empty() {
+                return Err(format!("error: --repl-secret-file: {path} is empty"));
+            }
+            Some(trimmed)
+        }
+    };
+    if cli.repl_backlog_mb == 0 || cli.repl_backlog_mb > 1 << 20 {
+        return Err("error: --repl-backlog-mb must be between 1 and 1048576".into());
+    }
+    if cli.repl_backlog_secs == 0 {
+        return Err("error: --repl-backlog-secs must be at least 1".into());
+    }
+    Ok(ReplConfig {
+        twin: twin.to_string(),
+        listen: SocketAddr::new(ip, cli.repl_port),
+        secret,
+        backlog_bytes: (cli.repl_backlog_mb as usize) << 20,
+        backlog_secs: cli.repl_backlog_secs,
     })
 }
 
@@ -317,6 +406,13 @@ mod tests {
             &["--cpus", "7"],
             &["-l", "nohost"],
             &["--bogus"],
+            &["--twin", "nohostport"],
+            &[
+                "--twin",
+                "127.0.0.1:1",
+                "--repl-secret-file",
+                "/nonexistent/secret",
+            ],
         ] {
             let e = run(args).unwrap_err();
             assert!(!e.contains('\n') && !e.is_empty(), "{args:?}: {e}");

@@ -80,6 +80,7 @@ pub struct ShardSnapshot {
     pub store: StoreStats,
     pub classes: Vec<ClassStats>,
     pub conns: ConnSnapshot,
+    pub repl: Option<crate::replication::ReplSnapshot>,
     /// `stats conns` lines for connections this shard owns.
     pub conn_lines: Vec<u8>,
 }
@@ -323,5 +324,64 @@ pub fn write_settings(out: &mut Vec<u8>, cfg: &crate::config::Config) {
     );
     stat(out, "hash_algorithm", "ahash");
     stat(out, "spin_before_park_us", cfg.spin_before_park_us);
+    out.extend_from_slice(b"END\r\n");
+}
+
+/// `stats replication`: the node's role and each shard's stream to the twin.
+pub fn write_replication(
+    out: &mut Vec<u8>,
+    cfg: &crate::config::Config,
+    node: Option<&crate::replication::NodeRepl>,
+    shards: &[ShardSnapshot],
+) {
+    let (Some(rc), Some(node)) = (&cfg.repl, node) else {
+        stat(out, "role", "standalone");
+        out.extend_from_slice(b"END\r\n");
+        return;
+    };
+    stat(out, "role", "twin");
+    stat(out, "twin", &rc.twin);
+    stat(out, "repl_listen", rc.listen);
+    stat(out, "repl_id", format!("{:016x}", node.repl_id));
+    stat(out, "node_id", node.node_id);
+    stat(
+        out,
+        "secret_required",
+        if rc.secret.is_some() { "yes" } else { "no" },
+    );
+    let reps: Vec<_> = shards
+        .iter()
+        .filter_map(|s| s.repl.as_ref().map(|r| (s.shard, r)))
+        .collect();
+    let total = |f: fn(&crate::replication::ReplSnapshot) -> u64| {
+        reps.iter().map(|(_, r)| f(r)).sum::<u64>()
+    };
+    let streaming = reps.iter().filter(|(_, r)| r.link == "streaming").count();
+    stat(out, "links_streaming", streaming);
+    stat(out, "lag_records", total(|r| r.lag_records));
+    stat(
+        out,
+        "lag_ms",
+        reps.iter().map(|(_, r)| r.lag_ms).max().unwrap_or(0),
+    );
+    stat(out, "backlog_bytes", total(|r| r.backlog_bytes));
+    stat(out, "full_resyncs", total(|r| r.full_resyncs));
+    stat(out, "partial_resyncs", total(|r| r.partial_resyncs));
+    stat(out, "records_sent", total(|r| r.records_sent));
+    stat(out, "records_applied", total(|r| r.records_applied));
+    for (id, r) in &reps {
+        let mut st = |name: &str, v: &dyn Display| stat(out, &format!("shard:{id}:{name}"), v);
+        st("link", &r.link);
+        st("head_seq", &r.head_seq);
+        st("acked_seq", &r.acked_seq);
+        st("lag_records", &r.lag_records);
+        st("lag_ms", &r.lag_ms);
+        st("backlog_bytes", &r.backlog_bytes);
+        st("backlog_records", &r.backlog_records);
+        st("records_sent", &r.records_sent);
+        st("records_applied", &r.records_applied);
+        st("full_resyncs", &r.full_resyncs);
+        st("partial_resyncs", &r.partial_resyncs);
+    }
     out.extend_from_slice(b"END\r\n");
 }

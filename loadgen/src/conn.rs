@@ -117,6 +117,9 @@ impl Sock {
 pub struct Epoll {
     fd: RawFd,
     events: Vec<libc::epoll_event>,
+    // epoll_pwait2 (Linux 5.11+) sleeps with nanosecond timeouts; without it, waits shorter
+    // than a millisecond have to spin.
+    pwait2: bool,
 }
 
 impl Epoll {
@@ -127,7 +130,11 @@ impl Epoll {
             return Err(io::Error::last_os_error());
         }
         let events = vec![libc::epoll_event { events: 0, u64: 0 }; capacity.max(16)];
-        Ok(Epoll { fd, events })
+        Ok(Epoll {
+            fd,
+            events,
+            pwait2: true,
+        })
     }
 
     /// Edge-triggered for both directions, so no epoll_ctl is needed while running.
@@ -144,17 +151,41 @@ impl Epoll {
         Ok(())
     }
 
-    /// Waits up to `timeout_ms` (0 polls); returns how many events are in `event(i)`.
-    pub fn wait(&mut self, timeout_ms: i32) -> io::Result<usize> {
-        // SAFETY: the buffer holds events.len() entries and lives in self.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.fd,
-                self.events.as_mut_ptr(),
-                self.events.len() as i32,
-                timeout_ms,
-            )
-        };
+    /// Waits up to `timeout` (zero polls); returns how many events are in `event(i)`.
+    pub fn wait(&mut self, timeout: Duration) -> io::Result<usize> {
+        let (ptr, len) = (self.events.as_mut_ptr(), self.events.len() as i32);
+        if self.pwait2 {
+            let ts = libc::timespec {
+                tv_sec: timeout.as_secs() as libc::time_t,
+                tv_nsec: timeout.subsec_nanos() as libc::c_long,
+            };
+            // SAFETY: the event buffer holds `len` entries; ts outlives the call; a null
+            // sigmask means the signal mask is left alone.
+            let n = unsafe {
+                libc::syscall(
+                    libc::SYS_epoll_pwait2,
+                    self.fd,
+                    ptr,
+                    len,
+                    &ts as *const libc::timespec,
+                    std::ptr::null::<libc::sigset_t>(),
+                    0usize,
+                )
+            };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => return Ok(0),
+                Some(libc::ENOSYS) => self.pwait2 = false,
+                _ => return Err(e),
+            }
+        }
+        // Whole milliseconds, rounded down so a due send is never late; the rest spins.
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: the buffer holds `len` entries and lives in self.
+        let n = unsafe { libc::epoll_wait(self.fd, ptr, len, ms) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {

@@ -119,7 +119,14 @@ pub fn svg(title: &str, series: &[(&str, &Histogram<u64>, bool)], timeline: &[Po
         "percentile",
         "latency (ms)",
     );
-    y_ticks(&mut s, x0, ymax, 3);
+    let decimals = if ymax >= 50.0 {
+        0
+    } else if ymax >= 5.0 {
+        1
+    } else {
+        3
+    };
+    y_ticks(&mut s, x0, ymax, decimals);
     for (i, label) in ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"]
         .iter()
         .enumerate()

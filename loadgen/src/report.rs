@@ -128,6 +128,14 @@ pub fn text(cfg: &Config, o: &Outcome) -> String {
     if cfg.verify {
         let _ = writeln!(s, "verify mismatches: {}", o.mismatches);
     }
+    if o.unsent > 0 {
+        let _ = writeln!(
+            s,
+            "WARNING: {} requests fell due but were never sent: the server did not keep up with --rate \
+             (their latency is unbounded and not in the percentiles above)",
+            o.unsent
+        );
+    }
     s
 }
 
@@ -167,6 +175,7 @@ pub fn json(args: &Args, cfg: &Config, o: &Outcome) -> Value {
         "prefill_ops": o.prefill_ops,
         "prefill_secs": round3(o.prefill_secs),
         "warmup_ops": o.warmup_ops,
+        "unsent_backlog": o.unsent,
         "open_loop": open,
         "started_unix_secs": o
             .started
@@ -211,6 +220,7 @@ mod tests {
             mismatches: 0,
             mismatch_sample: vec![],
             error_sample: vec![],
+            unsent: 0,
         }
     }
 

@@ -34,6 +34,8 @@ pub struct Outcome {
     pub mismatches: u64,
     pub mismatch_sample: Vec<String>,
     pub error_sample: Vec<String>,
+    /// Open-loop requests that fell due but were never sent (the server fell behind).
+    pub unsent: u64,
 }
 
 fn connect_all(cfg: &Config) -> Result<Vec<Vec<Sock>>, String> {
@@ -52,6 +54,24 @@ fn connect_all(cfg: &Config) -> Result<Vec<Vec<Sock>>, String> {
         per_thread.push(socks);
     }
     Ok(per_thread)
+}
+
+/// Emits, in order, each second that every thread has either reported or finished before.
+fn emit_ready(
+    pending: &mut BTreeMap<u64, (usize, Interval)>,
+    finished: &[u64],
+    threads: usize,
+    emit: &mut dyn FnMut(&Interval),
+) {
+    while let Some(entry) = pending.first_entry() {
+        let idx = *entry.key();
+        let gone = finished.iter().filter(|&&last| last < idx).count();
+        if entry.get().0 + gone < threads {
+            break;
+        }
+        let (_, iv) = entry.remove();
+        emit(&iv);
+    }
 }
 
 /// Runs the load; `emit` sees each merged second (with its offset from the start) in order.
@@ -107,8 +127,11 @@ pub fn run(cfg: Arc<Config>, emit: &mut dyn FnMut(&Interval, Duration)) -> Resul
         mismatches: 0,
         mismatch_sample: Vec::new(),
         error_sample: Vec::new(),
+        unsent: 0,
     };
     let mut first_error: Option<String> = None;
+    let mut last_index: Vec<Option<u64>> = vec![None; cfg.threads];
+    let mut finished: Vec<u64> = Vec::new();
     let mut done = 0;
     let mut prefilled = 0;
     let mut offset = Duration::ZERO;
@@ -158,23 +181,24 @@ pub fn run(cfg: Arc<Config>, emit: &mut dyn FnMut(&Interval, Duration)) -> Resul
                     }
                 }
             }
-            Msg::Interval(iv) => {
+            Msg::Interval(id, iv) => {
+                last_index[id] = Some(iv.index);
                 let e = pending
                     .entry(iv.index)
                     .or_insert_with(|| (0, Interval::new(iv.index)));
                 e.0 += 1;
                 e.1.add(&iv);
-                // Emit seconds in order, each once every thread has reported it.
-                while let Some(entry) = pending.first_entry() {
-                    if entry.get().0 < cfg.threads {
-                        break;
-                    }
-                    let (_, iv) = entry.remove();
-                    emit_one(&iv, &mut out, &mut offset);
-                }
+                emit_ready(&mut pending, &finished, cfg.threads, &mut |iv| {
+                    emit_one(iv, &mut out, &mut offset)
+                });
             }
-            Msg::Done(r) => {
+            Msg::Done(id, r) => {
                 done += 1;
+                // A finished thread reports no later seconds; stop waiting for it.
+                finished.push(last_index[id].unwrap_or(0));
+                emit_ready(&mut pending, &finished, cfg.threads, &mut |iv| {
+                    emit_one(iv, &mut out, &mut offset)
+                });
                 match r {
                     Ok(t) => {
                         out.prefill_ops += t.prefill_ops;
@@ -183,6 +207,7 @@ pub fn run(cfg: Arc<Config>, emit: &mut dyn FnMut(&Interval, Duration)) -> Resul
                         out.mismatches += t.mismatches;
                         out.mismatch_sample.extend(t.mismatch_sample);
                         out.error_sample.extend(t.error_sample);
+                        out.unsent += t.unsent;
                     }
                     Err(e) if e == ABORTED => {}
                     Err(e) => {
@@ -206,4 +231,24 @@ pub fn run(cfg: Arc<Config>, emit: &mut dyn FnMut(&Interval, Duration)) -> Resul
         emit_one(&iv, &mut out, &mut offset);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_wait_for_every_live_thread() {
+        let mut pending = BTreeMap::new();
+        let mut got = Vec::new();
+        pending.insert(0, (2, Interval::new(0)));
+        pending.insert(1, (1, Interval::new(1)));
+        pending.insert(2, (1, Interval::new(2)));
+        emit_ready(&mut pending, &[], 2, &mut |iv| got.push(iv.index));
+        assert_eq!(got, vec![0]);
+        // The other thread finished after second 0: seconds 1 and 2 need only this one.
+        emit_ready(&mut pending, &[0], 2, &mut |iv| got.push(iv.index));
+        assert_eq!(got, vec![0, 1, 2]);
+        assert!(pending.is_empty());
+    }
 }

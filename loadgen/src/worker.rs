@@ -23,10 +23,10 @@ pub struct Shared {
 }
 
 pub enum Msg {
-    /// Measured stats of one thread for one second (the last one may be shorter).
-    Interval(Box<Interval>),
-    /// Sent by the thread once, as its last message.
-    Done(Result<ThreadResult, String>),
+    /// Measured stats of one thread (by id) for one second (the last one may be shorter).
+    Interval(usize, Box<Interval>),
+    /// Sent by thread `id` once, as its last message.
+    Done(usize, Result<ThreadResult, String>),
     /// A thread has stored its share of the key space.
     PrefillDone,
 }
@@ -38,6 +38,7 @@ pub struct ThreadResult {
     pub mismatches: u64,
     pub mismatch_sample: Vec<String>,
     pub error_sample: Vec<String>,
+    pub unsent: u64,
 }
 
 /// Marks an error caused by another thread's failure; the main thread reports that one.
@@ -109,6 +110,7 @@ pub struct Worker {
     mismatches: u64,
     mismatch_sample: Vec<String>,
     error_sample: Vec<String>,
+    unsent: u64,
 }
 
 const SAMPLE: usize = 5;
@@ -192,6 +194,7 @@ impl Worker {
             mismatches: 0,
             mismatch_sample: Vec::new(),
             error_sample: Vec::new(),
+            unsent: 0,
         })
     }
 
@@ -202,11 +205,15 @@ impl Worker {
         {
             self.shared.abort.store(true, Ordering::SeqCst);
         }
-        let _ = self.tx.send(Msg::Done(r));
+        let _ = self.tx.send(Msg::Done(self.id, r));
     }
 
     fn run_all(&mut self) -> Result<ThreadResult, String> {
         let cfg = self.cfg.clone();
+        // Open-loop sends are timed by epoll timeouts; the default 50 us timer slack would
+        // make every one of them late by that much.
+        // SAFETY: prctl with an integer argument changes only this thread's slack.
+        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong) };
         if cfg.prefill {
             let per = cfg.key_space / cfg.threads as u64;
             self.prefill_next = per * self.id as u64;
@@ -231,6 +238,7 @@ impl Worker {
             mismatches: self.mismatches,
             mismatch_sample: std::mem::take(&mut self.mismatch_sample),
             error_sample: std::mem::take(&mut self.error_sample),
+            unsent: self.unsent,
         })
     }
 
@@ -316,6 +324,9 @@ impl Worker {
             if self.issuing && !self.can_issue(now) {
                 self.issuing = false;
                 drain_until = Some(now + DRAIN_LIMIT);
+                if mode == Mode::Measure {
+                    self.unsent = self.backlog();
+                }
             }
             let mut wake = now + Duration::from_millis(100);
             if self.issuing {
@@ -359,8 +370,9 @@ impl Worker {
                 }
                 wake = wake.min(next_tick);
             }
-            // epoll_wait counts whole milliseconds, so the last one before a due send spins.
-            let timeout = wake.saturating_duration_since(now).as_millis().min(1000) as i32;
+            let timeout = wake
+                .saturating_duration_since(now)
+                .min(Duration::from_secs(1));
             let n = self
                 .epoll
                 .wait(timeout)
@@ -371,7 +383,8 @@ impl Worker {
                 let readable =
                     (libc::EPOLLIN | libc::EPOLLERR | libc::EPOLLHUP | libc::EPOLLRDHUP) as u32;
                 if ev & readable != 0 {
-                    self.on_readable(si)?;
+                    let hup = (libc::EPOLLERR | libc::EPOLLHUP | libc::EPOLLRDHUP) as u32;
+                    self.on_readable(si, ev & hup != 0)?;
                 }
                 if ev & libc::EPOLLOUT as u32 != 0
                     && self.socks[si].wpos < self.socks[si].wbuf.len()
@@ -388,12 +401,32 @@ impl Worker {
         Ok(())
     }
 
+    /// Open-loop sends that fell due before the deadline but never went out because their
+    /// connection was still waiting: the server could not keep up with --rate. Reported,
+    /// since the latency of a request never sent cannot be recorded.
+    fn backlog(&self) -> u64 {
+        let (Some(iv), Some(end)) = (self.open_interval, self.deadline) else {
+            return 0;
+        };
+        if self.budget == Some(0) {
+            return 0;
+        }
+        self.conns
+            .iter()
+            .filter(|c| c.next_due < end)
+            .map(|c| {
+                let late = end.duration_since(c.next_due).as_secs_f64();
+                (late / iv.as_secs_f64()).ceil() as u64
+            })
+            .sum()
+    }
+
     fn send_interval(&mut self, at: Instant) {
         let next = Interval::new(self.cur.index + 1);
         let mut iv = std::mem::replace(&mut self.cur, next);
         iv.dur = at.saturating_duration_since(self.tick_start);
         self.tick_start = at;
-        let _ = self.tx.send(Msg::Interval(Box::new(iv)));
+        let _ = self.tx.send(Msg::Interval(self.id, Box::new(iv)));
     }
 
     #[inline]
@@ -518,7 +551,9 @@ impl Worker {
         self.inflight += 1;
     }
 
-    fn on_readable(&mut self, si: usize) -> Result<(), String> {
+    /// `hup`: the peer closed or errored, so read to the end to see it instead of stopping
+    /// at a short read (edge-triggered epoll will not report the close again).
+    fn on_readable(&mut self, si: usize, hup: bool) -> Result<(), String> {
         loop {
             let out = match self.socks[si].read_some() {
                 Ok(o) => o,
@@ -539,7 +574,7 @@ impl Worker {
                         self.parse_available(si, Instant::now())?;
                     }
                     // A short read emptied the kernel buffer; the next edge brings more.
-                    if n > 0 && !full {
+                    if n > 0 && !full && !hup {
                         return Ok(());
                     }
                 }

@@ -95,12 +95,13 @@ fn loadgen(port: u16, extra: &[&str], json: &std::path::Path) -> std::process::O
         "2",
         "-c",
         "4",
-        "--key-space",
-        "5000",
         "--json-out",
         json.to_str().unwrap(),
         "--quiet",
     ];
+    if !extra.contains(&"--key-space") {
+        args.extend_from_slice(&["--key-space", "5000"]);
+    }
     args.extend_from_slice(extra);
     Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args(&args)
@@ -119,9 +120,15 @@ fn verified_run_matches_server_counters() {
     };
     let before = server_ops(port);
     let json = tmp("run.json");
+    let hlog = tmp("run.hlog");
+    let svg = tmp("run.svg");
     let out = loadgen(
         port,
         &[
+            "--hdr-out",
+            hlog.to_str().unwrap(),
+            "--plot",
+            svg.to_str().unwrap(),
             "--test-time",
             "2",
             "--verify",
@@ -158,11 +165,58 @@ fn verified_run_matches_server_counters() {
         theirs >= ours && theirs - ours <= 16,
         "server counted {theirs}, loadgen {ours}"
     );
+    check_hdr_log(&hlog);
+    let plot = std::fs::read_to_string(&svg).unwrap();
+    let _ = std::fs::remove_file(&svg);
+    assert!(plot.starts_with("<svg") && plot.contains("<polyline"));
     // After a prefill every get hits.
     assert_eq!(v["get"]["misses"].as_u64(), Some(0));
     for k in ["p50", "p90", "p99", "p999", "p9999", "max"] {
         assert!(v["latency_us"][k].as_f64().unwrap() > 0.0, "{k}");
     }
+}
+
+/// The interval log must be readable by HdrHistogram's own tools: parse it back.
+fn check_hdr_log(path: &std::path::Path) {
+    use hdrhistogram::serialization::Deserializer;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let text = std::fs::read(path).unwrap();
+    let _ = std::fs::remove_file(path);
+    let mut histograms = 0;
+    let mut total = 0;
+    for entry in IntervalLogIterator::new(&text) {
+        if let LogEntry::Interval(h) = entry.expect("well-formed log") {
+            let bytes = base64_decode(h.encoded_histogram());
+            let hist: hdrhistogram::Histogram<u64> =
+                Deserializer::new().deserialize(&mut &bytes[..]).unwrap();
+            total += hist.len();
+            histograms += 1;
+        }
+    }
+    assert!(histograms >= 2, "{histograms} intervals");
+    assert!(total > 0);
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let mut out = Vec::new();
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for &c in s.as_bytes().iter().filter(|&&c| c != b'=') {
+        acc = (acc << 6) | val(c) as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
 }
 
 #[test]
@@ -198,4 +252,88 @@ fn dead_server_is_named_and_fails() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+}
+
+#[test]
+fn wrong_value_fails_verification() {
+    let Some((_server, port)) = start_memcached() else {
+        return;
+    };
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"set key:0 0 0 5\r\nWRONG\r\n").unwrap();
+    let mut buf = [0u8; 8];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"STORED\r\n");
+    let json = tmp("mismatch.json");
+    let out = loadgen(
+        port,
+        &["--key-space", "1", "--ratio", "0:1", "--verify", "-n", "10"],
+        &json,
+    );
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WRONG"));
+}
+
+#[test]
+fn garbage_reply_is_a_protocol_error() {
+    // A fake server that answers anything with a line no memcached would send.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(8) {
+            let Ok(mut c) = conn else { break };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = c.read(&mut buf) {
+                    if n == 0 || c.write_all(b"HELLO THERE\r\n").is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let json = tmp("garbage.json");
+    let out = loadgen(port, &["-n", "100"], &json);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("protocol error") && err.contains("HELLO THERE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn server_hanging_up_is_reported_at_once() {
+    // A fake server that reads one request, then closes without answering.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(8) {
+            let Ok(mut c) = conn else { break };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+            });
+        }
+    });
+    let json = tmp("hangup.json");
+    let t = Instant::now();
+    let out = loadgen(port, &["--test-time", "5"], &json);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("closed the connection") && err.contains(&port.to_string()),
+        "{err}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        t.elapsed()
+    );
 }

@@ -316,7 +316,7 @@ impl Conn {
             return;
         }
         match sub {
-            b"" | b"items" | b"slabs" | b"conns" | b"shards" | b"reset" => {}
+            b"" | b"items" | b"slabs" | b"conns" | b"shards" | b"reset" | b"replication" => {}
             b"settings" => {
                 stats::write_settings(&mut self.output.out, shard.cfg());
                 return;
@@ -376,6 +376,9 @@ impl Conn {
             b"items" => stats::write_items(out, &snaps),
             b"slabs" => stats::write_slabs(out, &snaps),
             b"shards" => stats::write_shards(out, &snaps),
+            b"replication" => {
+                stats::write_replication(out, shard.cfg(), shard.shared.repl.as_ref(), &snaps)
+            }
             b"conns" => {
                 for s in &snaps {
                     out.extend_from_slice(&s.conn_lines);
@@ -420,7 +423,7 @@ impl Output {
             | OpRef::Delete { key, .. }
             | OpRef::Arith { key, .. }
             | OpRef::Touch { key, .. } => key,
-            OpRef::Flush { .. } | OpRef::Stats | OpRef::ResetStats => {
+            OpRef::Flush { .. } | OpRef::Stats | OpRef::ResetStats | OpRef::Apply(_) => {
                 return self.broadcast(shard, op);
             }
         };

@@ -89,6 +89,9 @@ pub fn execute(store: &mut Store, counters: &ConnCounters, op: OpRef<'_>, out: &
         }
         OpRef::Flush { delay } => store.flush_all(i64::from(delay)),
         OpRef::Stats => {}
+        OpRef::Apply(m) => {
+            store.apply_remote(m);
+        }
         OpRef::ResetStats => {
             store.reset_stats();
             counters.reset();

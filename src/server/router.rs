@@ -2,7 +2,7 @@
 //! owning shards: one [`Batch`] per destination shard per read, never one message per key.
 
 use crate::stats::ShardSnapshot;
-use crate::storage::hash_key;
+use crate::storage::{Mutation, hash_key};
 use std::ops::Range;
 
 pub fn shard_of(key: &[u8], shards: usize) -> usize {
@@ -53,6 +53,8 @@ pub enum Op {
     },
     Stats,
     ResetStats,
+    /// A write from the twin, applied if its version is newer.
+    Apply(Mutation),
 }
 
 /// The same operation with its bytes borrowed, the form both local and remote execution use.
@@ -95,6 +97,7 @@ pub enum OpRef<'a> {
     },
     Stats,
     ResetStats,
+    Apply(&'a Mutation),
 }
 
 /// Every op a connection sends to one shard after one read, keys and values packed into one
@@ -170,6 +173,7 @@ impl Batch {
             OpRef::Flush { delay } => Op::Flush { delay },
             OpRef::Stats => Op::Stats,
             OpRef::ResetStats => Op::ResetStats,
+            OpRef::Apply(m) => Op::Apply(m.clone()),
         };
         self.ops.push(op);
         self.ops.len() - 1
@@ -233,6 +237,7 @@ impl Batch {
             Op::Flush { delay } => OpRef::Flush { delay: *delay },
             Op::Stats => OpRef::Stats,
             Op::ResetStats => OpRef::ResetStats,
+            Op::Apply(m) => OpRef::Apply(m),
         }
     }
 }

@@ -4,10 +4,11 @@
 use super::exec::execute;
 use super::router::{Batch, OpRef, Reply, Request};
 use crate::config::Config;
+use crate::replication::{NodeRepl, ShardRepl};
 use crate::stats::{ConnCounters, ShardSnapshot};
 use crate::storage::Store;
 use glommio::channels::channel_mesh::Senders;
-use glommio::channels::local_channel::LocalSender;
+use glommio::channels::local_channel::{LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::Write;
@@ -22,6 +23,7 @@ pub struct Shared {
     pub conns: AtomicUsize,
     pub started: Instant,
     pub cfg: Config,
+    pub repl: Option<NodeRepl>,
 }
 
 impl Shared {
@@ -30,6 +32,7 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             conns: AtomicUsize::new(0),
             started: Instant::now(),
+            repl: cfg.repl.as_ref().map(|_| NodeRepl::new()),
             cfg,
         }
     }
@@ -64,6 +67,8 @@ pub struct Shard {
     pub rep_tx: Senders<Reply>,
     /// Connections currently in the middle of a batch; shutdown waits for them.
     pub busy: Cell<usize>,
+    /// Outbound replication state, with --twin.
+    pub repl: Option<ShardRepl>,
     waiters: RefCell<HashMap<u64, LocalSender<Reply>>>,
     conns: RefCell<HashMap<u64, ConnInfo>>,
     next_conn: Cell<u64>,
@@ -76,6 +81,11 @@ impl Shard {
         req_tx: Senders<Request>,
         rep_tx: Senders<Reply>,
     ) -> Self {
+        let repl = shared
+            .cfg
+            .repl
+            .as_ref()
+            .map(|r| ShardRepl::new(r.backlog_bytes / req_tx.nr_consumers(), r.backlog_secs));
         Shard {
             id: req_tx.peer_id(),
             nshards: req_tx.nr_consumers(),
@@ -86,6 +96,7 @@ impl Shard {
             req_tx,
             rep_tx,
             busy: Cell::new(0),
+            repl,
             waiters: RefCell::new(HashMap::new()),
             conns: RefCell::new(HashMap::new()),
             next_conn: Cell::new(1),
@@ -96,11 +107,18 @@ impl Shard {
         &self.shared.cfg
     }
 
-    /// Registers a connection; replies for `token` are delivered to `tx`.
-    pub fn register(&self, tx: LocalSender<Reply>, peer: SocketAddr, local: SocketAddr) -> u64 {
+    /// Registers something that sends batches to other shards; their replies for the
+    /// returned token are delivered to `tx`.
+    pub fn register_waiter(&self, tx: LocalSender<Reply>) -> u64 {
         let token = self.next_conn.get();
         self.next_conn.set(token + 1);
         self.waiters.borrow_mut().insert(token, tx);
+        token
+    }
+
+    /// Registers a client connection (also listed by `stats conns`).
+    pub fn register(&self, tx: LocalSender<Reply>, peer: SocketAddr, local: SocketAddr) -> u64 {
+        let token = self.register_waiter(tx);
         self.conns.borrow_mut().insert(
             token,
             ConnInfo {
@@ -167,7 +185,37 @@ impl Shard {
     }
 
     pub fn execute(&self, op: OpRef<'_>, out: &mut Vec<u8>) {
-        execute(&mut self.store.borrow_mut(), &self.counters, op, out);
+        let mut store = self.store.borrow_mut();
+        execute(&mut store, &self.counters, op, out);
+        if let Some(repl) = &self.repl {
+            if let OpRef::Apply(_) = op {
+                repl.records_applied.set(repl.records_applied.get() + 1);
+            }
+            repl.log(store.drain_mutations(), unix_ms());
+        }
+    }
+
+    /// Sends each non-empty batch to its shard and waits for all of them to be applied.
+    pub async fn run_batches(&self, token: u64, rx: &LocalReceiver<Reply>, batches: &mut [Batch]) {
+        let mut waiting = 0;
+        for (s, batch) in batches.iter_mut().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            let req = Request {
+                reply_to: self.reply_id,
+                conn: token,
+                batch: std::mem::take(batch),
+            };
+            if self.req_tx.send_to(s, req).await.is_ok() {
+                waiting += 1;
+            }
+        }
+        for _ in 0..waiting {
+            if rx.recv().await.is_none() {
+                break;
+            }
+        }
     }
 
     pub fn snapshot(&self) -> ShardSnapshot {
@@ -189,6 +237,7 @@ impl Shard {
             store: store.stats(),
             classes: store.class_stats(),
             conns: self.counters.snapshot(),
+            repl: self.repl.as_ref().map(|r| r.snapshot(unix_ms())),
             conn_lines,
         }
     }

@@ -36,7 +36,7 @@ mod tests {
         let mut seen = [false; 2];
         for i in 0..1000u32 {
             let h = hash_key(&i.to_le_bytes());
-            if h % 2 == 0 {
+            if h.is_multiple_of(2) {
                 seen[(bucket_bits(h) & 1) as usize] = true;
             }
         }

@@ -5,7 +5,7 @@
 
 use super::hash::{bucket_bits, hash_key};
 use super::item;
-use super::slab::{NIL, Slab};
+use super::slab::{NIL, Slab, prefetch};
 
 const INITIAL_POWER: u32 = 16;
 /// Buckets migrated per insert while growing; enough to finish long before the next growth.
@@ -65,6 +65,22 @@ impl Index {
             self.old[s.1] = h;
         } else {
             self.cur[s.1] = h;
+        }
+    }
+
+    /// First stage of a batched lookup: start loading the bucket head.
+    #[inline]
+    pub fn prefetch_bucket(&self, hash: u64) {
+        let (old, i) = self.slot(hash);
+        prefetch(if old { &self.old[i] } else { &self.cur[i] });
+    }
+
+    /// Second stage: start loading the first item of the chain (the bucket should be cached).
+    #[inline]
+    pub fn prefetch_head(&self, slab: &Slab, hash: u64) {
+        let h = self.head(self.slot(hash));
+        if h != NIL {
+            slab.prefetch_chunk(h);
         }
     }
 
@@ -159,6 +175,22 @@ impl Index {
             cur = next;
         }
         debug_assert!(false, "relocating an unindexed item");
+    }
+
+    #[cfg(test)]
+    pub fn chain_stats(&self, slab: &Slab) -> (usize, usize, usize) {
+        let (mut max, mut tot) = (0, 0);
+        for &b in self.cur.iter().chain(self.old.iter()) {
+            let mut h = b;
+            let mut l = 0;
+            while h != NIL {
+                l += 1;
+                h = slab.hnext(h);
+            }
+            max = max.max(l);
+            tot += l;
+        }
+        (max, tot, self.cur.len())
     }
 
     #[cfg(test)]

@@ -14,5 +14,6 @@ mod tests_model;
 pub use hash::hash_key;
 pub use stats::{ClassStats, StoreStats};
 pub use store::{
-    DeltaResult, ItemView, MAX_KEY_LEN, Mutation, Store, StoreConfig, StoreMode, StoreResult,
+    DeltaResult, ItemMeta, ItemView, MAX_KEY_LEN, Mutation, Store, StoreConfig, StoreMode,
+    StoreResult,
 };

@@ -22,7 +22,7 @@ const RECLAIM_PEEK: usize = 5;
 /// evictions; the scan reads one header per class, too much to do on every eviction.
 const MOVE_CHECK_EVERY: u32 = 8;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StoreConfig {
     /// Bytes of item memory for this shard; pages are taken lazily and never exceed it.
     pub mem_limit: usize,
@@ -143,6 +143,8 @@ pub struct Store {
     crawl_class: usize,
     /// Next item the reclaim crawler examines (walking tail to head); kept valid on unlink.
     crawl_cursor: u32,
+    /// Recent deletes, with replication on, so an older write from the twin cannot undo one.
+    tombstones: replica::Tombstones,
 }
 
 impl Store {
@@ -171,6 +173,7 @@ impl Store {
             scratch: Vec::new(),
             crawl_class: 0,
             crawl_cursor: NIL,
+            tombstones: replica::Tombstones::default(),
         };
         s.set_clock(now_ms);
         Ok(s)
@@ -195,6 +198,21 @@ impl Store {
         total <= self.cfg.max_item_size
             && (total <= self.cfg.page_size / 2
                 || self.slab.pages_for_large(total) <= self.slab.limit_pages())
+    }
+
+    /// Optional batching aid (not needed for correctness): lookups are bound by memory latency,
+    /// so a caller holding several keys (a multi-get, a pipelined batch) can call
+    /// `prefetch(hash_key(k))` for all of them, then `prefetch_item(hash)` for all, then do the
+    /// real calls; the cache misses of the batch then overlap instead of queuing.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        self.index.prefetch_bucket(hash);
+    }
+
+    /// Second prefetch stage; see `prefetch`.
+    #[inline]
+    pub fn prefetch_item(&self, hash: u64) {
+        self.index.prefetch_head(&self.slab, hash);
     }
 
     pub fn get(&mut self, key: &[u8]) -> Option<ItemView<'_>> {
@@ -355,6 +373,7 @@ impl Store {
             self.unlink(h, hash);
             if self.log_on {
                 let version = self.next_version();
+                self.record_tombstone(key, version);
                 self.log.push(Mutation::Delete {
                     key: key.to_vec(),
                     version,
@@ -377,6 +396,7 @@ impl Store {
                 self.unlink(h, hash);
                 if self.log_on {
                     let version = self.next_version();
+                    self.record_tombstone(key, version);
                     self.log.push(Mutation::Delete {
                         key: key.to_vec(),
                         version,
@@ -882,7 +902,7 @@ impl Store {
         let now_v = self.now_version();
         let own_age = if own_tail != NIL {
             self.move_tick[c] = self.move_tick[c].wrapping_add(1);
-            if self.move_tick[c] % MOVE_CHECK_EVERY != 0 {
+            if !self.move_tick[c].is_multiple_of(MOVE_CHECK_EVERY) {
                 return None;
             }
             Some(now_v.saturating_sub(item::version(self.slab.chunk(own_tail))))
@@ -1013,6 +1033,10 @@ impl Store {
         (self.life(h) == Life::Alive).then(|| item::version(self.slab.chunk(h)))
     }
 }
+
+#[path = "store_replica.rs"]
+mod replica;
+pub use replica::ItemMeta;
 
 #[cfg(test)]
 #[path = "store_tests.rs"]

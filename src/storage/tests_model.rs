@@ -150,6 +150,11 @@ fn run(ops: Vec<Op>, cfg: StoreConfig) -> Result<(), TestCaseError> {
                         StoreResult::NotStored
                     }
                     (StoreMode::Append | StoreMode::Prepend, None) => StoreResult::NotStored,
+                    (StoreMode::Append | StoreMode::Prepend, Some(old))
+                        if !s.item_fits(k.len(), old.value.len() + v.len()) =>
+                    {
+                        StoreResult::NotStored
+                    }
                     (StoreMode::Append, Some(old)) => {
                         let value = [old.value, v.clone()].concat();
                         m.items.insert(k.clone(), MItem { value, ..old });

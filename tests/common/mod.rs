@@ -30,7 +30,15 @@ impl Server {
     }
 
     pub fn try_start(args: &[&str]) -> Result<Server, String> {
-        let port = free_port();
+        Self::try_start_on(free_port(), args)
+    }
+
+    /// Starts on a given client port (to restart a node where it was).
+    pub fn start_on(port: u16, args: &[&str]) -> Server {
+        Self::try_start_on(port, args).expect("server did not start")
+    }
+
+    pub fn try_start_on(port: u16, args: &[&str]) -> Result<Server, String> {
         let mut child = Command::new(BIN)
             .args(["-p", &port.to_string(), "-l", "127.0.0.1"])
             .args(args)
@@ -55,6 +63,12 @@ impl Server {
 
     pub fn client(&self) -> Client {
         Client::connect(self.port)
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn pid(&self) -> i32 {

@@ -1,0 +1,394 @@
+//! The store's side of twin replication: applying the twin's writes by version (higher wins,
+//! a deterministic tie-break on equal versions), delete tombstones so an older write cannot
+//! resurrect a key, and a resumable scan of every item for full copies and key dumps.
+
+use super::{Life, Mutation, Store};
+use crate::storage::hash::hash_key;
+use crate::storage::item::{self, FETCHED, USED};
+use std::collections::{HashMap, VecDeque};
+
+/// At most this many tombstones per shard; the oldest go first beyond it.
+const MAX_TOMBSTONES: usize = 1 << 20;
+
+/// Deleted keys and the version of their delete, kept for a bounded time.
+#[derive(Default)]
+pub(crate) struct Tombstones {
+    ttl_secs: u32,
+    map: HashMap<Vec<u8>, (u64, u32)>,
+    /// (expires, key) in insertion order; entries superseded in `map` are skipped.
+    order: VecDeque<(u32, Vec<u8>)>,
+}
+
+/// One item's metadata, for `lru_crawler metadump`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemMeta {
+    pub key: Vec<u8>,
+    /// Absolute unix seconds, 0 = never.
+    pub exptime: u32,
+    pub cas: u64,
+    pub fetched: bool,
+    pub class: u32,
+    pub size: u32,
+}
+
+impl Tombstones {
+    fn get(&self, key: &[u8]) -> Option<u64> {
+        self.map.get(key).map(|&(v, _)| v)
+    }
+
+    fn put(&mut self, key: &[u8], version: u64, now: u32) {
+        if self.ttl_secs == 0 {
+            return;
+        }
+        let expires = now.saturating_add(self.ttl_secs);
+        let e = self.map.entry(key.to_vec()).or_insert((version, expires));
+        e.0 = e.0.max(version);
+        e.1 = expires;
+        self.order.push_back((expires, key.to_vec()));
+        self.expire(now);
+        while self.map.len() > MAX_TOMBSTONES {
+            self.pop_oldest();
+        }
+    }
+
+    fn pop_oldest(&mut self) {
+        if let Some((exp, key)) = self.order.pop_front()
+            && self.map.get(&key).is_some_and(|&(_, e)| e == exp)
+        {
+            self.map.remove(&key);
+        }
+    }
+
+    fn expire(&mut self, now: u32) {
+        while self.order.front().is_some_and(|(e, _)| *e <= now) {
+            self.pop_oldest();
+        }
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        self.map.remove(key);
+    }
+}
+
+impl Store {
+    /// Replication: this node's id, the low byte of every version it makes.
+    pub fn set_node_id(&mut self, id: u8) {
+        self.cfg.node_id = id;
+    }
+
+    /// Replication: deletes leave a tombstone for `secs` (0, the default, keeps none).
+    pub fn set_tombstone_ttl(&mut self, secs: u32) {
+        self.tombstones.ttl_secs = secs;
+    }
+
+    pub fn tombstone_count(&self) -> usize {
+        self.tombstones.map.len()
+    }
+
+    /// Hybrid logical clock receive rule: our next version is above anything seen.
+    fn observe(&mut self, version: u64) {
+        self.last_version = self.last_version.max(version & !0xff);
+    }
+
+    pub(crate) fn record_tombstone(&mut self, key: &[u8], version: u64) {
+        let now = self.now_secs;
+        self.tombstones.put(key, version, now);
+    }
+
+    /// Applies a write from the twin if it is newer than what this store holds for the key
+    /// (a live, dead or deleted item). Never logged, so it is not sent back. Returns whether
+    /// it changed anything.
+    pub fn apply_remote(&mut self, m: &Mutation) -> bool {
+        match m {
+            Mutation::Set {
+                key,
+                value,
+                flags,
+                exptime,
+                version,
+            } => {
+                self.observe(*version);
+                if key.is_empty() || key.len() > super::MAX_KEY_LEN {
+                    return false;
+                }
+                if self.tombstones.get(key).is_some_and(|t| t >= *version) {
+                    return false;
+                }
+                let hash = hash_key(key);
+                if let Some(h) = self.index.find(&self.slab, hash, key) {
+                    let b = self.slab.chunk(h);
+                    let mine = item::version(b);
+                    let newer = *version > mine
+                        || (*version == mine
+                            && (value.as_slice(), *flags, *exptime)
+                                > (item::value(b), item::flags(b), item::exptime(b)));
+                    if !newer {
+                        return false;
+                    }
+                }
+                let log_on = std::mem::replace(&mut self.log_on, false);
+                let written = self.write_item(key, hash, *flags, *exptime, value, &[]);
+                self.log_on = log_on;
+                match written {
+                    Some(h) => {
+                        item::set_version(self.slab.chunk_mut(h), *version);
+                        self.tombstones.remove(key);
+                        true
+                    }
+                    None => false,
+                }
+            }
+            Mutation::Delete { key, version } => {
+                self.observe(*version);
+                let hash = hash_key(key);
+                if let Some(h) = self.index.find(&self.slab, hash, key) {
+                    if item::version(self.slab.chunk(h)) > *version {
+                        return false;
+                    }
+                    self.unlink(h, hash);
+                }
+                self.record_tombstone(key, *version);
+                true
+            }
+            Mutation::Flush {
+                before_version,
+                at_unix_secs,
+            } => {
+                self.observe(*before_version);
+                if *at_unix_secs <= self.now_secs {
+                    self.flushed_below = self.flushed_below.max(*before_version);
+                } else {
+                    self.pending_flush_ms = Some(u64::from(*at_unix_secs) * 1000);
+                }
+                true
+            }
+        }
+    }
+
+    /// Copies up to `max` live items, as the writes that would recreate them, starting at
+    /// `cursor` (0 to begin); returns the cursor to continue from, or None when done. The
+    /// last call also yields the tombstones. Items may be seen twice, or missed if a page
+    /// move relocates them between calls; the twin's version rule makes both harmless
+    /// except the miss, which the next write of that key repairs.
+    pub fn scan(&self, cursor: u64, max: usize, out: &mut Vec<Mutation>) -> Option<u64> {
+        let next = self.scan_items(
+            cursor,
+            max,
+            |s, h| {
+                let b = s.slab.chunk(h);
+                Mutation::Set {
+                    key: item::key(b).to_vec(),
+                    value: item::value(b).to_vec(),
+                    flags: item::flags(b),
+                    exptime: item::exptime(b),
+                    version: item::version(b),
+                }
+            },
+            out,
+        );
+        if next.is_none() {
+            for (key, &(version, _)) in &self.tombstones.map {
+                out.push(Mutation::Delete {
+                    key: key.clone(),
+                    version,
+                });
+            }
+        }
+        next
+    }
+
+    /// Like [`Store::scan`], with each item's metadata instead of its value.
+    pub fn scan_meta(&self, cursor: u64, max: usize, out: &mut Vec<ItemMeta>) -> Option<u64> {
+        self.scan_items(
+            cursor,
+            max,
+            |s, h| {
+                let b = s.slab.chunk(h);
+                ItemMeta {
+                    key: item::key(b).to_vec(),
+                    exptime: item::exptime(b),
+                    cas: if s.cfg.cas { item::version(b) } else { 0 },
+                    fetched: item::word(b) & FETCHED != 0,
+                    class: s.slab.class_of(h) as u32 + 1,
+                    size: item::total(b) as u32,
+                }
+            },
+            out,
+        )
+    }
+
+    /// Walks page slots in order; the cursor is `slot << 32 | chunk`.
+    fn scan_items<T>(
+        &self,
+        cursor: u64,
+        max: usize,
+        f: impl Fn(&Store, u32) -> T,
+        out: &mut Vec<T>,
+    ) -> Option<u64> {
+        let (mut slot, mut chunk) = ((cursor >> 32) as usize, (cursor & 0xffff_ffff) as u32);
+        let mut taken = 0;
+        while slot < self.slab.slot_count() {
+            let handles = self.slab.slot_handles(slot);
+            let n = handles.len() as u32;
+            while chunk < n {
+                let h = handles.start + chunk;
+                chunk += 1;
+                if item::word(self.slab.chunk(h)) & USED == 0 || self.life(h) != Life::Alive {
+                    continue;
+                }
+                out.push(f(self, h));
+                taken += 1;
+                if taken >= max {
+                    return Some(((slot as u64) << 32) | u64::from(chunk));
+                }
+            }
+            slot += 1;
+            chunk = 0;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{StoreConfig, StoreMode};
+
+    fn store() -> Store {
+        let mut s = Store::new(StoreConfig {
+            mem_limit: 8 << 20,
+            ..StoreConfig::default()
+        })
+        .unwrap();
+        s.set_clock(1_700_000_000_000);
+        s.set_tombstone_ttl(60);
+        s
+    }
+
+    fn set(key: &str, value: &str, version: u64) -> Mutation {
+        Mutation::Set {
+            key: key.into(),
+            value: value.into(),
+            flags: 0,
+            exptime: 0,
+            version,
+        }
+    }
+
+    fn value(s: &mut Store, key: &str) -> Option<Vec<u8>> {
+        s.get(key.as_bytes()).map(|v| v.value.to_vec())
+    }
+
+    #[test]
+    fn higher_version_wins_in_any_order() {
+        let v = 1_700_000_000_000u64 << 20;
+        let (old, new) = (set("k", "old", v + 0x101), set("k", "new", v + 0x202));
+        let mut a = store();
+        assert!(a.apply_remote(&old));
+        assert!(a.apply_remote(&new));
+        let mut b = store();
+        assert!(b.apply_remote(&new));
+        assert!(!b.apply_remote(&old));
+        assert_eq!(value(&mut a, "k"), value(&mut b, "k"));
+        assert_eq!(value(&mut a, "k").unwrap(), b"new");
+    }
+
+    #[test]
+    fn equal_versions_break_ties_the_same_way_everywhere() {
+        let v = 1_700_000_000_000u64 << 20;
+        let (x, y) = (set("k", "x", v), set("k", "y", v));
+        let mut a = store();
+        a.apply_remote(&x);
+        a.apply_remote(&y);
+        let mut b = store();
+        b.apply_remote(&y);
+        b.apply_remote(&x);
+        assert_eq!(value(&mut a, "k"), value(&mut b, "k"));
+    }
+
+    #[test]
+    fn local_writes_after_a_remote_one_get_higher_versions() {
+        let mut s = store();
+        let far = (1_800_000_000_000u64 << 20) | 7;
+        s.apply_remote(&set("k", "remote", far));
+        s.set_mutation_log(true);
+        assert_eq!(
+            s.store(StoreMode::Set, b"k", 0, 0, b"local"),
+            crate::storage::StoreResult::Stored
+        );
+        let muts = s.drain_mutations();
+        let Mutation::Set { version, .. } = &muts[0] else {
+            panic!()
+        };
+        assert!(*version > far);
+    }
+
+    #[test]
+    fn tombstone_blocks_an_older_write() {
+        let mut s = store();
+        let v = 1_700_000_000_000u64 << 20;
+        s.apply_remote(&set("k", "a", v + 0x100));
+        assert!(s.apply_remote(&Mutation::Delete {
+            key: b"k".to_vec(),
+            version: v + 0x300
+        }));
+        assert!(!s.apply_remote(&set("k", "stale", v + 0x200)));
+        assert_eq!(value(&mut s, "k"), None);
+        assert!(s.apply_remote(&set("k", "fresh", v + 0x400)));
+        assert_eq!(value(&mut s, "k").unwrap(), b"fresh");
+        // a delete older than the live item is ignored
+        assert!(!s.apply_remote(&Mutation::Delete {
+            key: b"k".to_vec(),
+            version: v + 0x350
+        }));
+    }
+
+    #[test]
+    fn remote_writes_are_not_logged() {
+        let mut s = store();
+        s.set_mutation_log(true);
+        s.apply_remote(&set("k", "v", 1 << 40));
+        assert!(s.drain_mutations().is_empty());
+    }
+
+    #[test]
+    fn scan_visits_every_live_item_once_across_calls() {
+        let mut s = store();
+        for i in 0..5000 {
+            s.store(
+                StoreMode::Set,
+                format!("key{i}").as_bytes(),
+                0,
+                0,
+                &vec![b'x'; i % 700],
+            );
+        }
+        s.store(StoreMode::Set, b"big", 0, 0, &vec![b'y'; 600_000]);
+        s.delete(b"key7");
+        let mut all = Vec::new();
+        let mut cursor = Some(0);
+        while let Some(c) = cursor {
+            cursor = s.scan(c, 333, &mut all);
+        }
+        let mut keys: Vec<Vec<u8>> = all
+            .iter()
+            .filter_map(|m| match m {
+                Mutation::Set { key, .. } => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 5000, "4999 small items and the large one");
+    }
+
+    #[test]
+    fn tombstones_expire() {
+        let mut s = store();
+        s.record_tombstone(b"k", 5);
+        assert_eq!(s.tombstone_count(), 1);
+        s.set_clock(1_700_000_000_000 + 61_000);
+        s.record_tombstone(b"other", 6);
+        assert_eq!(s.tombstone_count(), 1);
+    }
+}
