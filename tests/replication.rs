@@ -41,6 +41,14 @@ fn node(port: u16, repl_port: u16, twin_port: u16, extra: &[&str]) -> Server {
     Server::start_on(port, &args)
 }
 
+/// A node on any free client port (retrying if a parallel test took the port first).
+fn any_node(repl_port: u16, twin_port: u16, extra: &[&str]) -> Server {
+    let (x, twin) = (repl_port.to_string(), format!("127.0.0.1:{twin_port}"));
+    let mut args = vec!["-X", &x, "--twin", &twin];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
 fn secret_file(name: &str, secret: &str) -> String {
     let path = std::env::temp_dir().join(format!("corecached-test-{}-{name}", std::process::id()));
     std::fs::write(&path, secret).unwrap();
@@ -111,8 +119,8 @@ fn writes_flow_both_ways_with_unequal_shard_counts_and_a_secret() {
 #[test]
 fn concurrent_writes_to_the_same_keys_converge() {
     let (ra, rb) = (free_port(), free_port());
-    let a = node(free_port(), ra, rb, &["-t", "2"]);
-    let b = node(free_port(), rb, ra, &["-t", "3"]);
+    let a = any_node(ra, rb, &["-t", "2"]);
+    let b = any_node(rb, ra, &["-t", "3"]);
     let (pa, pb) = (a.port, b.port);
     let writer = |port: u16, tag: &'static str| {
         std::thread::spawn(move || {
@@ -254,8 +262,8 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
 fn a_short_cut_ends_in_a_partial_resync() {
     let (ra, rb) = (free_port(), free_port());
     let relay = Relay::start(rb);
-    let a = node(free_port(), ra, relay.port, &["-t", "2"]);
-    let b = node(free_port(), rb, ra, &["-t", "2"]);
+    let a = any_node(ra, relay.port, &["-t", "2"]);
+    let b = any_node(rb, ra, &["-t", "2"]);
     let (mut ca, mut cb) = (a.client(), b.client());
     ca.set("first", b"1");
     assert!(eventually(10, || cb.get("first").is_some()));
@@ -294,8 +302,8 @@ fn a_short_cut_ends_in_a_partial_resync() {
 fn a_twin_with_the_wrong_secret_is_refused() {
     let (ra, rb) = (free_port(), free_port());
     let (s1, s2) = (secret_file("one", "alpha"), secret_file("two", "beta"));
-    let a = node(free_port(), ra, rb, &["-t", "1", "--repl-secret-file", &s1]);
-    let b = node(free_port(), rb, ra, &["-t", "1", "--repl-secret-file", &s2]);
+    let a = any_node(ra, rb, &["-t", "1", "--repl-secret-file", &s1]);
+    let b = any_node(rb, ra, &["-t", "1", "--repl-secret-file", &s2]);
     let (mut ca, mut cb) = (a.client(), b.client());
     ca.set("k", b"v");
     cb.set("j", b"w");
@@ -304,4 +312,19 @@ fn a_twin_with_the_wrong_secret_is_refused() {
     assert_eq!(ca.get("j"), None);
     assert_eq!(num(&repl_stats(&mut ca), "links_streaming"), 0);
     assert_eq!(num(&repl_stats(&mut cb), "records_applied"), 0);
+}
+
+#[test]
+fn a_touch_shortening_the_expiry_reaches_the_twin() {
+    let (ra, rb) = (free_port(), free_port());
+    let a = any_node(ra, rb, &["-t", "2"]);
+    let b = any_node(rb, ra, &["-t", "1"]);
+    let (mut ca, mut cb) = (a.client(), b.client());
+    ca.call(b"set t 0 1000 1\r\nv\r\n", "\r\n");
+    assert!(eventually(10, || cb.get("t").is_some()));
+    assert_eq!(ca.line("touch t 1"), "TOUCHED\r\n");
+    assert!(
+        eventually(10, || cb.get("t").is_none()),
+        "the twin kept the old expiry"
+    );
 }

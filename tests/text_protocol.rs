@@ -525,3 +525,44 @@ fn stats_subcommands() {
         );
     });
 }
+
+#[test]
+fn lru_crawler_metadump_lists_live_items() {
+    each_shard_count(&[], |s| {
+        let mut c = s.client();
+        c.set("a", b"1");
+        c.call(b"set b 5 100 2\r\n12\r\n", "\r\n");
+        c.set("c%d", b"1");
+        c.call(b"set gone 0 -1 1\r\nx\r\n", "\r\n");
+        c.get("a");
+        let dump = c.call(b"lru_crawler metadump all\r\n", "END\r\n");
+        let mut lines: Vec<&str> = dump.lines().collect();
+        assert_eq!(lines.pop(), Some("END"));
+        lines.sort();
+        assert_eq!(lines.len(), 3, "{dump}");
+        assert!(
+            lines[0].starts_with("key=a exp=-1 la=") && lines[0].contains(" fetch=yes cls=1 size="),
+            "{}",
+            lines[0]
+        );
+        let exp: u64 = lines[1]
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .trim_start_matches("exp=")
+            .parse()
+            .unwrap();
+        assert!(exp > 1_700_000_000, "absolute expiry time: {}", lines[1]);
+        assert!(
+            lines[2].starts_with("key=c%25d exp=-1 ") && lines[2].contains(" fetch=no "),
+            "{}",
+            lines[2]
+        );
+        assert_eq!(
+            c.line("lru_crawler metadump 99"),
+            "BADCLASS invalid class id\r\n"
+        );
+        assert_eq!(c.line("lru_crawler crawl all"), "OK\r\n");
+        assert_eq!(c.line("lru_crawler bogus"), "ERROR\r\n");
+    });
+}

@@ -156,7 +156,8 @@ pub fn svg(title: &str, series: &[(&str, &Histogram<u64>, bool)], timeline: &[Po
     let x1 = 570.0;
     axes(&mut s, x1, "Throughput", "time (s)", "ops/s");
     let tmax = timeline.iter().map(|p| p.t).fold(0.0, f64::max).max(1.0);
-    let omax = nice_max(timeline.iter().map(|p| p.ops_per_sec).fold(0.0, f64::max));
+    // Headroom, so a run held at a steady rate is not drawn on the frame.
+    let omax = nice_max(1.1 * timeline.iter().map(|p| p.ops_per_sec).fold(0.0, f64::max));
     y_ticks(&mut s, x1, omax, 0);
     for i in 0..=4 {
         let x = x1 + PW * i as f64 / 4.0;

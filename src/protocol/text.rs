@@ -525,18 +525,24 @@ mod tests {
             cmd(b"verbosity 1\r\n"),
             Command::Verbosity { noreply: false }
         );
-        assert_eq!(err(b"flush_all abc\r\n"), ERR_EXPTIME);
+        assert_eq!(
+            cmd(b"flush_all abc\r\n"),
+            Command::FlushAll {
+                delay: None,
+                noreply: false
+            }
+        );
         assert_eq!(
             cmd(b"flush_all noreply\r\n"),
             Command::FlushAll {
-                delay: 0,
+                delay: Some(0),
                 noreply: true
             }
         );
         assert_eq!(
             cmd(b"flush_all 10\r\n"),
             Command::FlushAll {
-                delay: 10,
+                delay: Some(10),
                 noreply: false
             }
         );

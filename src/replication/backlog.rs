@@ -142,7 +142,7 @@ impl Backlog {
             }
             out.extend_from_slice(&seg.bytes[from..end]);
             seq = seg.first_seq + j as u64;
-            if out.len() - start_len >= max_bytes {
+            if j < seg.starts.len() || out.len() - start_len >= max_bytes {
                 break;
             }
         }

@@ -423,7 +423,11 @@ impl Output {
             | OpRef::Delete { key, .. }
             | OpRef::Arith { key, .. }
             | OpRef::Touch { key, .. } => key,
-            OpRef::Flush { .. } | OpRef::Stats | OpRef::ResetStats | OpRef::Apply(_) => {
+            OpRef::Flush { .. }
+            | OpRef::Stats
+            | OpRef::ResetStats
+            | OpRef::Apply(_)
+            | OpRef::Dump { .. } => {
                 return self.broadcast(shard, op);
             }
         };
@@ -458,6 +462,25 @@ impl Output {
             let start = self.side.len();
             write_line(&mut self.side, line);
             self.plan.push(Seg::Local(start..self.side.len()));
+        }
+    }
+
+    /// `lru_crawler`: expired items are reclaimed continuously here, so the crawl controls
+    /// are accepted and do nothing; `metadump` lists every live item.
+    fn lru_crawler(&mut self, shard: &Shard, args: Keys<'_>) {
+        let words: Vec<&[u8]> = args.iter().collect();
+        match words.as_slice() {
+            [b"metadump", which] => match parse_class_mask(which) {
+                Some(classes) => {
+                    self.broadcast(shard, OpRef::Dump { classes });
+                    self.local_line(shard, "END");
+                }
+                None => self.local_line(shard, "BADCLASS invalid class id"),
+            },
+            [b"crawl", _] | [b"tocrawl", _] | [b"sleep", _] | [b"enable"] | [b"disable"] => {
+                self.local_line(shard, "OK")
+            }
+            _ => self.local_line(shard, "ERROR"),
         }
     }
 
@@ -550,9 +573,7 @@ impl Output {
                     self.local_line(shard, "OK");
                 }
             }
-            Command::LruCrawler { .. } => {
-                self.local_line(shard, "CLIENT_ERROR lru_crawler is not supported yet")
-            }
+            Command::LruCrawler { args } => self.lru_crawler(shard, args),
             Command::Error { msg, noreply } => {
                 if !noreply {
                     self.local_line(shard, msg);
@@ -563,4 +584,20 @@ impl Output {
             }
         }
     }
+}
+
+/// "all" or a comma-separated list of class ids (1..=64) as a bit mask.
+fn parse_class_mask(which: &[u8]) -> Option<u64> {
+    if which == b"all" {
+        return Some(u64::MAX);
+    }
+    let mut mask = 0u64;
+    for part in which.split(|&b| b == b',') {
+        let id: u32 = std::str::from_utf8(part).ok()?.parse().ok()?;
+        if !(1..=64).contains(&id) {
+            return None;
+        }
+        mask |= 1 << (id - 1);
+    }
+    Some(mask)
 }

@@ -92,6 +92,7 @@ pub fn execute(store: &mut Store, counters: &ConnCounters, op: OpRef<'_>, out: &
         OpRef::Apply(m) => {
             store.apply_remote(m);
         }
+        OpRef::Dump { classes } => write_metadump(store, classes, out),
         OpRef::ResetStats => {
             store.reset_stats();
             counters.reset();
@@ -107,5 +108,48 @@ pub fn store_reply(r: StoreResult) -> &'static str {
         StoreResult::NotFound => "NOT_FOUND",
         StoreResult::TooLarge => "SERVER_ERROR object too large for cache",
         StoreResult::OutOfMemory => "SERVER_ERROR out of memory storing object",
+    }
+}
+
+/// memcached's `lru_crawler metadump` line per live item. `la` is the last write time: items
+/// here keep no separate access time.
+fn write_metadump(store: &Store, classes: u64, out: &mut Vec<u8>) {
+    use std::io::Write;
+    let mut metas = Vec::with_capacity(1024);
+    let mut cursor = Some(0);
+    while let Some(c) = cursor {
+        metas.clear();
+        cursor = store.scan_meta(c, 1024, &mut metas);
+        for m in metas
+            .iter()
+            .filter(|m| m.class <= 64 && classes & (1 << (m.class - 1)) != 0)
+        {
+            out.extend_from_slice(b"key=");
+            uri_encode(&m.key, out);
+            let exp = if m.exptime == 0 {
+                -1
+            } else {
+                i64::from(m.exptime)
+            };
+            let _ = writeln!(
+                out,
+                " exp={exp} la={} cas={} fetch={} cls={} size={}",
+                (m.cas >> 20) / 1000,
+                m.cas,
+                if m.fetched { "yes" } else { "no" },
+                m.class,
+                m.size
+            );
+        }
+    }
+}
+
+fn uri_encode(key: &[u8], out: &mut Vec<u8>) {
+    for &b in key {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b);
+        } else {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
     }
 }

@@ -55,6 +55,10 @@ pub enum Op {
     ResetStats,
     /// A write from the twin, applied if its version is newer.
     Apply(Mutation),
+    /// `lru_crawler metadump` lines for items of the classes in the mask (bit i = class i+1).
+    Dump {
+        classes: u64,
+    },
 }
 
 /// The same operation with its bytes borrowed, the form both local and remote execution use.
@@ -98,6 +102,9 @@ pub enum OpRef<'a> {
     Stats,
     ResetStats,
     Apply(&'a Mutation),
+    Dump {
+        classes: u64,
+    },
 }
 
 /// Every op a connection sends to one shard after one read, keys and values packed into one
@@ -174,6 +181,7 @@ impl Batch {
             OpRef::Stats => Op::Stats,
             OpRef::ResetStats => Op::ResetStats,
             OpRef::Apply(m) => Op::Apply(m.clone()),
+            OpRef::Dump { classes } => Op::Dump { classes },
         };
         self.ops.push(op);
         self.ops.len() - 1
@@ -238,6 +246,7 @@ impl Batch {
             Op::Stats => OpRef::Stats,
             Op::ResetStats => OpRef::ResetStats,
             Op::Apply(m) => OpRef::Apply(m),
+            Op::Dump { classes } => OpRef::Dump { classes: *classes },
         }
     }
 }

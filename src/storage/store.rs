@@ -261,7 +261,7 @@ impl Store {
         let exp = self.abs_exptime(exptime);
         // memcached keeps the CAS on touch, so the version stays too.
         item::set_exptime(self.slab.chunk_mut(h), exp);
-        self.log_item(h);
+        self.log_touch(h);
         Some(h)
     }
 
@@ -704,6 +704,8 @@ impl Store {
         a: &[u8],
         c: &[u8],
     ) -> Option<u32> {
+        // The bucket of the new key loads while the allocation deals with its own misses.
+        self.index.prefetch_bucket(hash);
         let total = item::total_len(key.len(), a.len() + c.len(), flags);
         let class = self.class_for(total);
         let h = self.alloc(class, total)?;

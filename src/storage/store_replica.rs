@@ -90,6 +90,23 @@ impl Store {
         self.last_version = self.last_version.max(version & !0xff);
     }
 
+    /// Logs item `h` as a write carrying a fresh version. Used for touches: memcached keeps
+    /// the CAS on touch, but the twin must see a newer version to take the new expiry.
+    pub(crate) fn log_touch(&mut self, h: u32) {
+        if !self.log_on {
+            return;
+        }
+        let version = self.next_version();
+        let b = self.slab.chunk(h);
+        self.log.push(Mutation::Set {
+            key: item::key(b).to_vec(),
+            value: item::value(b).to_vec(),
+            flags: item::flags(b),
+            exptime: item::exptime(b),
+            version,
+        });
+    }
+
     pub(crate) fn record_tombstone(&mut self, key: &[u8], version: u64) {
         let now = self.now_secs;
         self.tombstones.put(key, version, now);
@@ -256,7 +273,7 @@ mod tests {
 
     fn store() -> Store {
         let mut s = Store::new(StoreConfig {
-            mem_limit: 8 << 20,
+            mem_limit: 64 << 20,
             ..StoreConfig::default()
         })
         .unwrap();

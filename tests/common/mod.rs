@@ -29,8 +29,17 @@ impl Server {
         Self::try_start(args).expect("server did not start")
     }
 
+    /// Parallel tests can be handed the same free port; a start that finds another test's
+    /// server there (or loses the bind) retries on a new port.
     pub fn try_start(args: &[&str]) -> Result<Server, String> {
-        Self::try_start_on(free_port(), args)
+        let mut last = String::new();
+        for _ in 0..5 {
+            match Self::try_start_on(free_port(), args) {
+                Ok(s) => return Ok(s),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
     }
 
     /// Starts on a given client port (to restart a node where it was).
@@ -53,7 +62,12 @@ impl Server {
                 return Err(format!("exited early: {status}"));
             }
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(Server { child, port });
+                let server = Server { child, port };
+                let mut c = Client::connect(port);
+                if c.stats("")["pid"] != server.child.id().to_string() {
+                    return Err(format!("port {port} is served by another process"));
+                }
+                return Ok(server);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
