@@ -148,6 +148,17 @@ impl Config {
     pub fn shard_memory(&self) -> usize {
         self.memory_limit / self.shards
     }
+
+    /// Slab page size: memcached's 1 MiB, halved (down to 64 KiB) until every shard has at
+    /// least 64 pages. Each size class in use holds at least one page, so a shard with few
+    /// large pages would evict while nearly empty once values span many classes.
+    pub fn page_size(&self) -> usize {
+        let mut page = 1 << 20;
+        while page > 64 << 10 && self.shard_memory() / page < 64 {
+            page /= 2;
+        }
+        page
+    }
 }
 
 /// What `main` should do with the command line.

@@ -215,7 +215,7 @@ fn merged_classes(shards: &[ShardSnapshot]) -> Vec<ClassStats> {
                     m.cas_badval += c.cas_badval;
                     m.touch_hits += c.touch_hits;
                 }
-                None => merged.push(c.clone()),
+                None => merged.push(*c),
             }
         }
     }
@@ -247,7 +247,7 @@ pub fn write_items(out: &mut Vec<u8>, shards: &[ShardSnapshot]) {
 }
 
 /// `stats slabs`
-pub fn write_slabs(out: &mut Vec<u8>, shards: &[ShardSnapshot]) {
+pub fn write_slabs(out: &mut Vec<u8>, shards: &[ShardSnapshot], page_size: usize) {
     let classes = merged_classes(shards);
     let mut active = 0;
     for c in classes.iter().filter(|c| c.total_pages > 0) {
@@ -272,7 +272,7 @@ pub fn write_slabs(out: &mut Vec<u8>, shards: &[ShardSnapshot]) {
     }
     stat(out, "active_slabs", active);
     let pages: u64 = shards.iter().map(|s| s.store.total_pages).sum();
-    stat(out, "total_malloced", pages << 20);
+    stat(out, "total_malloced", pages * page_size as u64);
     out.extend_from_slice(b"END\r\n");
 }
 
@@ -316,7 +316,8 @@ pub fn write_settings(out: &mut Vec<u8>, cfg: &crate::config::Config) {
     stat(out, "num_threads", cfg.shards);
     stat(out, "cas_enabled", if cfg.cas { "yes" } else { "no" });
     stat(out, "item_size_max", cfg.max_item_size);
-    stat(out, "slab_chunk_max", 1usize << 19);
+    stat(out, "slab_chunk_max", cfg.page_size() / 2);
+    stat(out, "slab_page_size", cfg.page_size());
     stat(
         out,
         "flush_enabled",

@@ -370,7 +370,7 @@ fn storage_command<'a>(
             None => return error(line_len, ERR_FORMAT, noreply),
         },
     };
-    if vlen < 0 || vlen > i32::MAX - 2 {
+    if !(0..=i32::MAX - 2).contains(&vlen) {
         return error(line_len, ERR_FORMAT, noreply);
     }
     let value_len = vlen as usize;

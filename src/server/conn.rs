@@ -374,7 +374,7 @@ impl Conn {
         match sub {
             b"reset" => write_line(out, "RESET"),
             b"items" => stats::write_items(out, &snaps),
-            b"slabs" => stats::write_slabs(out, &snaps),
+            b"slabs" => stats::write_slabs(out, &snaps, shard.cfg().page_size()),
             b"shards" => stats::write_shards(out, &snaps),
             b"replication" => {
                 stats::write_replication(out, shard.cfg(), shard.shared.repl.as_ref(), &snaps)

@@ -109,7 +109,7 @@ async fn shard_main(
     let cfg = &shared.cfg;
     let store = Store::new(StoreConfig {
         mem_limit: cfg.shard_memory(),
-        page_size: 1 << 20,
+        page_size: cfg.page_size(),
         min_chunk: cfg.min_chunk,
         growth_factor: cfg.growth_factor,
         max_item_size: cfg.max_item_size,
