@@ -10,6 +10,7 @@ use crate::stats::{self, ConnCounters, ProcessInfo, ShardSnapshot};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver};
 use glommio::net::TcpStream;
+use std::cell::Cell;
 use std::ops::Range;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -62,7 +63,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let local = stream
         .local_addr()
         .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
-    let token = shard.register(tx, peer, local);
+    let last_cmd = Rc::new(Cell::new(shard.now_ms.get()));
+    let token = shard.register(tx, peer, local, last_cmd.clone());
     ConnCounters::add(&shard.counters.curr_connections, 1);
     ConnCounters::add(&shard.counters.total_connections, 1);
     let mut conn = Conn {
@@ -70,6 +72,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         stream,
         rx,
         token,
+        last_cmd,
         input: Input {
             buf: vec![0; INITIAL_BUF],
             start: 0,
@@ -107,6 +110,7 @@ struct Conn {
     stream: TcpStream,
     rx: LocalReceiver<Reply>,
     token: u64,
+    last_cmd: Rc<Cell<u64>>,
     input: Input,
     output: Output,
 }
@@ -177,8 +181,7 @@ impl Conn {
 
     async fn handle_input(&mut self) -> Flow {
         let shard = self.shard.clone();
-        self.shard.touch_conn(self.token);
-        shard.tick_clock();
+        self.last_cmd.set(shard.now_ms.get());
         loop {
             let inp = &mut self.input;
             let out = &mut self.output;

@@ -13,6 +13,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -51,7 +52,8 @@ pub fn unix_ms() -> u64 {
 struct ConnInfo {
     peer: SocketAddr,
     local: SocketAddr,
-    last_cmd: Cell<Instant>,
+    /// Unix ms of the connection's last request, written by the connection itself.
+    last_cmd: Rc<Cell<u64>>,
 }
 
 pub struct Shard {
@@ -67,6 +69,9 @@ pub struct Shard {
     pub rep_tx: Senders<Reply>,
     /// Connections currently in the middle of a batch; shutdown waits for them.
     pub busy: Cell<usize>,
+    /// The shard's clock (unix ms), advanced by its periodic tick rather than read per
+    /// request: expiry has one-second resolution and versions are a hybrid logical clock.
+    pub now_ms: Cell<u64>,
     /// Outbound replication state, with --twin.
     pub repl: Option<ShardRepl>,
     waiters: RefCell<HashMap<u64, LocalSender<Reply>>>,
@@ -96,6 +101,7 @@ impl Shard {
             req_tx,
             rep_tx,
             busy: Cell::new(0),
+            now_ms: Cell::new(unix_ms()),
             repl,
             waiters: RefCell::new(HashMap::new()),
             conns: RefCell::new(HashMap::new()),
@@ -116,29 +122,28 @@ impl Shard {
         token
     }
 
-    /// Registers a client connection (also listed by `stats conns`).
-    pub fn register(&self, tx: LocalSender<Reply>, peer: SocketAddr, local: SocketAddr) -> u64 {
+    /// Registers a client connection (also listed by `stats conns`); the connection
+    /// records its last request time in `last_cmd`.
+    pub fn register(
+        &self,
+        tx: LocalSender<Reply>,
+        peer: SocketAddr,
+        local: SocketAddr,
+        last_cmd: Rc<Cell<u64>>,
+    ) -> u64 {
         let token = self.register_waiter(tx);
-        self.conns.borrow_mut().insert(
-            token,
-            ConnInfo {
-                peer,
-                local,
-                last_cmd: Cell::new(Instant::now()),
-            },
-        );
+        let info = ConnInfo {
+            peer,
+            local,
+            last_cmd,
+        };
+        self.conns.borrow_mut().insert(token, info);
         token
     }
 
     pub fn unregister(&self, token: u64) {
         self.waiters.borrow_mut().remove(&token);
         self.conns.borrow_mut().remove(&token);
-    }
-
-    pub fn touch_conn(&self, token: u64) {
-        if let Some(c) = self.conns.borrow().get(&token) {
-            c.last_cmd.set(Instant::now());
-        }
     }
 
     /// Hands a reply from another shard to the connection waiting for it.
@@ -149,7 +154,9 @@ impl Shard {
     }
 
     pub fn tick_clock(&self) {
-        self.store.borrow_mut().set_clock(unix_ms());
+        let now = unix_ms();
+        self.now_ms.set(now);
+        self.store.borrow_mut().set_clock(now);
     }
 
     /// Runs a batch another shard sent us, in order, and builds the reply.
@@ -157,7 +164,6 @@ impl Shard {
         let mut out = Vec::new();
         let mut ends = Vec::with_capacity(req.batch.ops.len());
         let mut snapshots = Vec::new();
-        self.tick_clock();
         for i in 0..req.batch.ops.len() {
             self.execute_local(&req.batch, i, &mut out, &mut snapshots);
             ends.push(out.len() as u32);
@@ -191,7 +197,7 @@ impl Shard {
             if let OpRef::Apply(_) = op {
                 repl.records_applied.set(repl.records_applied.get() + 1);
             }
-            repl.log(store.drain_mutations(), unix_ms());
+            repl.log(store.drain_mutations(), self.now_ms.get());
         }
     }
 
@@ -221,7 +227,7 @@ impl Shard {
     pub fn snapshot(&self) -> ShardSnapshot {
         let store = self.store.borrow();
         let mut conn_lines = Vec::new();
-        let now = Instant::now();
+        let now = self.now_ms.get();
         for (token, c) in self.conns.borrow().iter() {
             let id = (token << 10) | self.id as u64;
             let _ = write!(
@@ -229,7 +235,7 @@ impl Shard {
                 "STAT {id}:addr tcp:{}\r\nSTAT {id}:listen_addr tcp:{}\r\nSTAT {id}:state conn_parse_cmd\r\nSTAT {id}:secs_since_last_cmd {}\r\n",
                 c.peer,
                 c.local,
-                now.duration_since(c.last_cmd.get()).as_secs()
+                now.saturating_sub(c.last_cmd.get()) / 1000
             );
         }
         ShardSnapshot {
@@ -237,7 +243,7 @@ impl Shard {
             store: store.stats(),
             classes: store.class_stats(),
             conns: self.counters.snapshot(),
-            repl: self.repl.as_ref().map(|r| r.snapshot(unix_ms())),
+            repl: self.repl.as_ref().map(|r| r.snapshot(self.now_ms.get())),
             conn_lines,
         }
     }
