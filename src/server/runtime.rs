@@ -127,7 +127,7 @@ async fn shard_main(
             store.set_mutation_log(true);
             store.set_tombstone_ttl(rc.backlog_secs.min(u64::from(u32::MAX)) as u32);
         }
-        let listener = TcpListener::bind(rc.listen)
+        let listener = bind_listener(rc.listen)
             .map_err(|e| format!("failed to listen for replication on {}: {e}", rc.listen))?;
         glommio::spawn_local(crate::replication::link::accept_loop(
             shard.clone(),
@@ -157,7 +157,7 @@ async fn shard_main(
         .detach();
     }
     for addr in shard.cfg().listen_addrs() {
-        let listener = TcpListener::bind(addr)
+        let listener = bind_listener(addr)
             .map_err(|e| format!("failed to listen on TCP port {}: {e}", addr.port()))?;
         glommio::spawn_local(accept_loop(shard.clone(), listener)).detach();
     }
@@ -197,6 +197,25 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
         }
         glommio::spawn_local(conn::serve(shard.clone(), stream)).detach();
     }
+}
+
+/// A listening socket shared by every shard (SO_REUSEPORT) that can also be rebound at
+/// once after a crash (SO_REUSEADDR: connections of the dead process linger in TIME_WAIT).
+pub fn bind_listener(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::os::unix::io::{FromRawFd, IntoRawFd};
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let sk = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    sk.set_reuse_address(true)?;
+    sk.set_reuse_port(true)?;
+    sk.bind(&addr.into())?;
+    sk.listen(1024)?;
+    // SAFETY: the fd is a freshly bound, listening TCP socket that we hand over whole.
+    Ok(unsafe { TcpListener::from_raw_fd(sk.into_raw_fd()) })
 }
 
 /// io_uring needs locked memory; a low soft limit is raised to the hard one.
