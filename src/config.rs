@@ -103,6 +103,18 @@ struct Cli {
     /// Longest a backlog entry (and a delete's tombstone) is kept, in seconds.
     #[arg(long = "repl-backlog-secs", default_value_t = 3600)]
     repl_backlog_secs: u64,
+
+    /// Run as this user when started as root (memcached's -u).
+    #[arg(short = 'u', long = "user")]
+    user: Option<String>,
+
+    /// UDP port: only 0 (off) is accepted, so memcached command lines with -U 0 work.
+    #[arg(short = 'U', long = "udp-port", default_value_t = 0)]
+    udp_port: u16,
+
+    /// Write the process id to this file (memcached's -P).
+    #[arg(short = 'P', long = "pidfile")]
+    pidfile: Option<String>,
 }
 
 /// Twin replication settings (present only with --twin).
@@ -134,6 +146,8 @@ pub struct Config {
     pub verbose: u8,
     pub spin_before_park_us: u64,
     pub repl: Option<ReplConfig>,
+    pub user: Option<String>,
+    pub pidfile: Option<String>,
 }
 
 impl Config {
@@ -163,7 +177,7 @@ impl Config {
 
 /// What `main` should do with the command line.
 pub enum Parsed {
-    Run(Config),
+    Run(Box<Config>),
     /// Help or version text was requested: print it and exit 0.
     Print(String),
     /// A usage error: one line, exit 64.
@@ -187,7 +201,7 @@ where
         }
     };
     match validate(cli, available) {
-        Ok(cfg) => Parsed::Run(cfg),
+        Ok(cfg) => Parsed::Run(Box::new(cfg)),
         Err(msg) => Parsed::Fail(msg),
     }
 }
@@ -272,11 +286,16 @@ fn validate(cli: Cli, available: &[usize]) -> Result<Config, String> {
             cli.memory_limit
         ));
     }
+    if cli.udp_port != 0 {
+        return Err("error: -U: UDP is not supported; use -U 0 or leave it out".into());
+    }
     let repl = match &cli.twin {
         None => None,
         Some(twin) => Some(repl_config(&cli, twin, &listen)?),
     };
     Ok(Config {
+        user: cli.user.clone(),
+        pidfile: cli.pidfile.clone(),
         repl,
         port: cli.port,
         listen,
@@ -385,7 +404,7 @@ mod tests {
         let mut v = vec!["corecached"];
         v.extend_from_slice(args);
         match parse_args(v, &[0, 1]) {
-            Parsed::Run(c) => Ok(c),
+            Parsed::Run(c) => Ok(*c),
             Parsed::Fail(m) => Err(m),
             Parsed::Print(p) => Err(format!("print: {p}")),
         }
@@ -418,6 +437,7 @@ mod tests {
             &["-l", "nohost"],
             &["--bogus"],
             &["--twin", "nohostport"],
+            &["-U", "11211"],
             &[
                 "--twin",
                 "127.0.0.1:1",

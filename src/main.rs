@@ -21,7 +21,7 @@ fn main() {
         }
     };
     init_logging(cfg.verbose);
-    std::process::exit(corecached::server::run(cfg));
+    std::process::exit(corecached::server::run(*cfg));
 }
 
 fn init_logging(verbose: u8) {

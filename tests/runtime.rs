@@ -167,3 +167,31 @@ fn shutdown_command_with_a_flag() {
     }
     panic!("server still running after shutdown");
 }
+
+#[test]
+fn memcached_style_command_line_flags() {
+    let pidfile = std::env::temp_dir().join(format!("corecached-test-{}.pid", std::process::id()));
+    let pidpath = pidfile.to_string_lossy().into_owned();
+    let s = Server::start(&[
+        "-U", "0", "-P", &pidpath, "-u", "nobody", "-m", "64", "-c", "100",
+    ]);
+    let written = std::fs::read_to_string(&pidfile).unwrap();
+    assert_eq!(written.trim(), s.child.id().to_string());
+    let _ = std::fs::remove_file(&pidfile);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
+    let uid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } == 0 {
+        assert_ne!(uid, "0", "-u nobody dropped root");
+    }
+    s.client().set("k", b"v");
+    let (code, text) = run_with(&["-U", "11211"]);
+    assert_eq!(code, 64, "{text}");
+}

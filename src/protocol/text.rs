@@ -21,15 +21,8 @@ pub const ERR_DELETE_USAGE: &str =
     "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]";
 pub const ERR_SHUTDOWN_MODE: &str = "CLIENT_ERROR invalid shutdown mode";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StoreKind {
-    Set,
-    Add,
-    Replace,
-    Append,
-    Prepend,
-    Cas(u64),
-}
+/// Which storage command; the store's own type, so no translation is needed.
+pub use crate::storage::StoreMode as StoreKind;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command<'a> {

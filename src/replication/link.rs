@@ -250,6 +250,7 @@ async fn stream_to_twin<W: AsyncWrite + Unpin>(
         repl.records_sent
             .set(repl.records_sent.get() + (next - cursor));
         cursor = next;
+        glommio::yield_if_needed().await;
     }
 }
 
@@ -271,6 +272,7 @@ async fn full_copy<W: AsyncWrite + Unpin>(shard: &Rc<Shard>, wr: &mut W) -> Resu
         wr.write_all(&out).await.map_err(|e| e.to_string())?;
         repl.records_sent
             .set(repl.records_sent.get() + muts.len() as u64);
+        glommio::yield_if_needed().await;
         if shard.shared.shutting_down() {
             return Err("shutting down".into());
         }
@@ -376,6 +378,8 @@ async fn run_inbound(shard: &Rc<Shard>, mut stream: TcpStream) -> Result<(), Str
                 }
             }
             shard.run_batches(token, &rx, &mut batches).await;
+            // Reads of a fast stream complete at once; let clients in between batches.
+            glommio::yield_if_needed().await;
             if let Some(seq) = last_seq {
                 node.inbound.lock().unwrap().insert(stream_key, seq);
                 ack.clear();

@@ -2,7 +2,7 @@
 //! send remote keys to their owners in one batch per shard, await those replies together,
 //! then write all responses in request order.
 
-use super::router::{Batch, OpRef, Reply, Request, shard_of};
+use super::router::{Batch, OpRef, Reply, shard_of};
 use super::shard::Shard;
 use crate::protocol::response::write_line;
 use crate::protocol::text::{Command, Keys, Parsed, parse};
@@ -130,6 +130,8 @@ impl Conn {
             if flow == Flow::Close || self.shard.shared.shutting_down() {
                 return Ok(());
             }
+            // A client that always has more bytes ready must not starve the others.
+            glommio::yield_if_needed().await;
         }
     }
 
@@ -139,6 +141,10 @@ impl Conn {
         if inp.start == inp.end {
             inp.start = 0;
             inp.end = 0;
+            // Give back a buffer grown for one huge value or multi-get.
+            if inp.buf.len() > 64 * INITIAL_BUF {
+                inp.buf = vec![0; INITIAL_BUF];
+            }
         }
         if inp.end == inp.buf.len() {
             if inp.start > 0 {
@@ -250,22 +256,8 @@ impl Conn {
             return;
         }
         let shard = &self.shard;
-        let mut waiting = 0;
-        for (s, batch) in out.batches.iter_mut().enumerate() {
-            if batch.is_empty() {
-                continue;
-            }
-            let batch = std::mem::take(batch);
-            let req = Request {
-                reply_to: shard.reply_id,
-                conn: self.token,
-                batch,
-            };
-            if shard.req_tx.send_to(s, req).await.is_ok() {
-                waiting += 1;
-            }
-        }
-        ConnCounters::add(&shard.counters.remote_batches, waiting);
+        let waiting = shard.send_batches(self.token, &mut out.batches).await;
+        ConnCounters::add(&shard.counters.remote_batches, waiting as u64);
         ConnCounters::add(&shard.counters.remote_ops, out.remote_ops as u64);
         let mut replies: Vec<Option<Reply>> = (0..shard.nshards).map(|_| None).collect();
         for _ in 0..waiting {
@@ -348,19 +340,13 @@ impl Conn {
             OpRef::Stats
         };
         let mut snaps: Vec<ShardSnapshot> = Vec::with_capacity(shard.nshards);
-        let mut waiting = 0;
-        for s in (0..shard.nshards).filter(|&s| s != shard.id) {
-            let mut batch = Batch::default();
-            batch.push(op);
-            let req = Request {
-                reply_to: shard.reply_id,
-                conn: self.token,
-                batch,
-            };
-            if shard.req_tx.send_to(s, req).await.is_ok() {
-                waiting += 1;
+        let mut batches: Vec<Batch> = (0..shard.nshards).map(|_| Batch::default()).collect();
+        for (s, b) in batches.iter_mut().enumerate() {
+            if s != shard.id {
+                b.push(op);
             }
         }
+        let waiting = shard.send_batches(self.token, &mut batches).await;
         let mut scratch = Vec::new();
         match op {
             OpRef::Stats => snaps.push(shard.snapshot()),

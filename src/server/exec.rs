@@ -3,21 +3,9 @@
 //! both paths answer identically.
 
 use super::router::OpRef;
-use crate::protocol::StoreKind;
 use crate::protocol::response::{write_line, write_number, write_value};
 use crate::stats::ConnCounters;
-use crate::storage::{DeltaResult, Store, StoreMode, StoreResult};
-
-fn mode(kind: StoreKind) -> StoreMode {
-    match kind {
-        StoreKind::Set => StoreMode::Set,
-        StoreKind::Add => StoreMode::Add,
-        StoreKind::Replace => StoreMode::Replace,
-        StoreKind::Append => StoreMode::Append,
-        StoreKind::Prepend => StoreMode::Prepend,
-        StoreKind::Cas(c) => StoreMode::Cas(c),
-    }
-}
+use crate::storage::{DeltaResult, Store, StoreResult};
 
 /// Runs `op`; `Stats`/`ResetStats`/`Flush` are handled by the caller (they need shard state).
 pub fn execute(store: &mut Store, counters: &ConnCounters, op: OpRef<'_>, out: &mut Vec<u8>) {
@@ -39,7 +27,7 @@ pub fn execute(store: &mut Store, counters: &ConnCounters, op: OpRef<'_>, out: &
             value,
             noreply,
         } => {
-            let r = store.store(mode(kind), key, flags, i64::from(exptime), value);
+            let r = store.store(kind, key, flags, i64::from(exptime), value);
             if r == StoreResult::OutOfMemory {
                 ConnCounters::add(&counters.store_no_memory, 1);
             }
@@ -49,7 +37,7 @@ pub fn execute(store: &mut Store, counters: &ConnCounters, op: OpRef<'_>, out: &
         }
         OpRef::TooLarge { kind, key } => {
             ConnCounters::add(&counters.store_too_large, 1);
-            store.reject_too_large(mode(kind), key);
+            store.reject_too_large(kind, key);
         }
         OpRef::Delete { key, noreply } => {
             let hit = store.delete(key);

@@ -46,6 +46,16 @@ pub fn run(cfg: Config) -> i32 {
         return EXIT_OSERR;
     }
     raise_memlock();
+    if let Some(path) = &cfg.pidfile
+        && let Err(e) = std::fs::write(path, format!("{}\n", std::process::id()))
+    {
+        eprintln!("failed to write pid file {path}: {e}");
+        return EXIT_OSERR;
+    }
+    if let Err(e) = drop_privileges(cfg.user.as_deref()) {
+        eprintln!("{e}");
+        return EXIT_OSERR;
+    }
     let signals = block_signals();
     let shared = Arc::new(Shared::new(cfg.clone()));
     spawn_signal_thread(signals, shared.clone());
@@ -216,6 +226,33 @@ pub fn bind_listener(addr: std::net::SocketAddr) -> std::io::Result<TcpListener>
     sk.listen(1024)?;
     // SAFETY: the fd is a freshly bound, listening TCP socket that we hand over whole.
     Ok(unsafe { TcpListener::from_raw_fd(sk.into_raw_fd()) })
+}
+
+/// memcached's -u: when started as root, become `user` before serving. Not root: ignored.
+fn drop_privileges(user: Option<&str>) -> Result<(), String> {
+    // SAFETY: getuid has no preconditions.
+    let (Some(user), 0) = (user, unsafe { libc::getuid() }) else {
+        return Ok(());
+    };
+    let name = std::ffi::CString::new(user).map_err(|_| format!("-u: bad user name {user:?}"))?;
+    // SAFETY: getpwnam reads a NUL-terminated name; the result is checked for NULL and read
+    // before any other call that could overwrite it.
+    let (uid, gid) = unsafe {
+        let pw = libc::getpwnam(name.as_ptr());
+        if pw.is_null() {
+            return Err(format!("-u: can't find the user {user}"));
+        }
+        ((*pw).pw_uid, (*pw).pw_gid)
+    };
+    // SAFETY: plain syscalls; group first, while we still may change it.
+    if unsafe {
+        libc::setgroups(0, std::ptr::null()) != 0
+            || libc::setgid(gid) != 0
+            || libc::setuid(uid) != 0
+    } {
+        return Err(format!("-u: failed to assume the identity of {user}"));
+    }
+    Ok(())
 }
 
 /// io_uring needs locked memory; a low soft limit is raised to the hard one.

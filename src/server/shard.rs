@@ -201,8 +201,9 @@ impl Shard {
         }
     }
 
-    /// Sends each non-empty batch to its shard and waits for all of them to be applied.
-    pub async fn run_batches(&self, token: u64, rx: &LocalReceiver<Reply>, batches: &mut [Batch]) {
+    /// Sends each non-empty batch to its owner (one message per shard) on behalf of
+    /// `token`; returns how many replies to wait for.
+    pub async fn send_batches(&self, token: u64, batches: &mut [Batch]) -> usize {
         let mut waiting = 0;
         for (s, batch) in batches.iter_mut().enumerate() {
             if batch.is_empty() {
@@ -217,7 +218,12 @@ impl Shard {
                 waiting += 1;
             }
         }
-        for _ in 0..waiting {
+        waiting
+    }
+
+    /// Sends the batches and waits until every owner has run its batch.
+    pub async fn run_batches(&self, token: u64, rx: &LocalReceiver<Reply>, batches: &mut [Batch]) {
+        for _ in 0..self.send_batches(token, batches).await {
             if rx.recv().await.is_none() {
                 break;
             }

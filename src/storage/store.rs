@@ -683,15 +683,21 @@ impl Store {
 
     fn log_item(&mut self, h: u32) {
         if self.log_on {
-            let b = self.slab.chunk(h);
-            self.log.push(Mutation::Set {
-                key: item::key(b).to_vec(),
-                value: item::value(b).to_vec(),
-                flags: item::flags(b),
-                exptime: item::exptime(b),
-                version: item::version(b),
-            });
+            let version = item::version(self.slab.chunk(h));
+            self.log_item_as(h, version);
         }
+    }
+
+    /// Logs item `h` as a write of its current state under `version`.
+    fn log_item_as(&mut self, h: u32, version: u64) {
+        let b = self.slab.chunk(h);
+        self.log.push(Mutation::Set {
+            key: item::key(b).to_vec(),
+            value: item::value(b).to_vec(),
+            flags: item::flags(b),
+            exptime: item::exptime(b),
+            version,
+        });
     }
 
     /// Allocates, writes and links a new item (value = a ++ c), replacing any old one.

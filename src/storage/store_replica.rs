@@ -97,14 +97,7 @@ impl Store {
             return;
         }
         let version = self.next_version();
-        let b = self.slab.chunk(h);
-        self.log.push(Mutation::Set {
-            key: item::key(b).to_vec(),
-            value: item::value(b).to_vec(),
-            flags: item::flags(b),
-            exptime: item::exptime(b),
-            version,
-        });
+        self.log_item_as(h, version);
     }
 
     pub(crate) fn record_tombstone(&mut self, key: &[u8], version: u64) {
