@@ -124,6 +124,7 @@ impl Conn {
             self.shard.busy.set(self.shard.busy.get() + 1);
             let flow = self.handle_input().await;
             self.finish_batch().await;
+            self.shard.log_mutations();
             let written = self.write_out().await;
             self.shard.busy.set(self.shard.busy.get() - 1);
             written?;
@@ -209,7 +210,7 @@ impl Conn {
                     }
                     out.dispatch(&shard, OpRef::TooLarge { kind, key });
                     if !noreply {
-                        out.local_line(&shard, "SERVER_ERROR object too large for cache");
+                        out.local_line("SERVER_ERROR object too large for cache");
                     }
                     let avail = inp.end - inp.start;
                     inp.start += total.min(avail);
@@ -229,7 +230,7 @@ impl Conn {
                                 shard.shared.shutdown.store(true, Ordering::Relaxed);
                                 Flow::Close
                             } else {
-                                out.local_line(&shard, "ERROR: shutdown not enabled");
+                                out.local_line("ERROR: shutdown not enabled");
                                 Flow::Read
                             }
                         }
@@ -444,7 +445,7 @@ impl Output {
         }
     }
 
-    fn local_line(&mut self, _shard: &Shard, line: &str) {
+    fn local_line(&mut self, line: &str) {
         if self.plan.is_empty() {
             write_line(&mut self.out, line);
         } else {
@@ -462,14 +463,14 @@ impl Output {
             [b"metadump", which] => match parse_class_mask(which) {
                 Some(classes) => {
                     self.broadcast(shard, OpRef::Dump { classes });
-                    self.local_line(shard, "END");
+                    self.local_line("END");
                 }
-                None => self.local_line(shard, "BADCLASS invalid class id"),
+                None => self.local_line("BADCLASS invalid class id"),
             },
             [b"crawl", _] | [b"tocrawl", _] | [b"sleep", _] | [b"enable"] | [b"disable"] => {
-                self.local_line(shard, "OK")
+                self.local_line("OK")
             }
-            _ => self.local_line(shard, "ERROR"),
+            _ => self.local_line("ERROR"),
         }
     }
 
@@ -479,7 +480,7 @@ impl Output {
                 for key in keys.iter() {
                     self.route(shard, key, OpRef::Get { key, cas, touch });
                 }
-                self.local_line(shard, "END");
+                self.local_line("END");
             }
             Command::Store {
                 kind,
@@ -502,7 +503,7 @@ impl Output {
                 } else {
                     self.route(shard, key, OpRef::TooLarge { kind, key });
                     if !noreply {
-                        self.local_line(shard, "SERVER_ERROR object too large for cache");
+                        self.local_line("SERVER_ERROR object too large for cache");
                     }
                 }
             }
@@ -541,31 +542,31 @@ impl Output {
                 ConnCounters::add(&shard.counters.cmd_flush, 1);
                 if !shard.cfg().flush_enabled {
                     if !noreply {
-                        self.local_line(shard, "CLIENT_ERROR flush_all not allowed");
+                        self.local_line("CLIENT_ERROR flush_all not allowed");
                     }
                     return;
                 }
                 let Some(delay) = delay else {
                     if !noreply {
-                        self.local_line(shard, crate::protocol::text::ERR_EXPTIME);
+                        self.local_line(crate::protocol::text::ERR_EXPTIME);
                     }
                     return;
                 };
                 self.broadcast(shard, OpRef::Flush { delay });
                 if !noreply {
-                    self.local_line(shard, "OK");
+                    self.local_line("OK");
                 }
             }
-            Command::Version => self.local_line(shard, &format!("VERSION {VERSION}")),
+            Command::Version => self.local_line(&format!("VERSION {VERSION}")),
             Command::Verbosity { noreply } => {
                 if !noreply {
-                    self.local_line(shard, "OK");
+                    self.local_line("OK");
                 }
             }
             Command::LruCrawler { args } => self.lru_crawler(shard, args),
             Command::Error { msg, noreply } => {
                 if !noreply {
-                    self.local_line(shard, msg);
+                    self.local_line(msg);
                 }
             }
             Command::Stats { .. } | Command::Quit | Command::Shutdown { .. } => {

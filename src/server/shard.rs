@@ -168,6 +168,7 @@ impl Shard {
             self.execute_local(&req.batch, i, &mut out, &mut snapshots);
             ends.push(out.len() as u32);
         }
+        self.log_mutations();
         Reply {
             conn: req.conn,
             shard: self.id,
@@ -191,13 +192,17 @@ impl Shard {
     }
 
     pub fn execute(&self, op: OpRef<'_>, out: &mut Vec<u8>) {
-        let mut store = self.store.borrow_mut();
-        execute(&mut store, &self.counters, op, out);
+        execute(&mut self.store.borrow_mut(), &self.counters, op, out);
+        if let (Some(repl), OpRef::Apply(_)) = (&self.repl, op) {
+            repl.records_applied.set(repl.records_applied.get() + 1);
+        }
+    }
+
+    /// Moves the store's new mutations into the replication backlog and wakes the sender:
+    /// once per batch of requests, not per request.
+    pub fn log_mutations(&self) {
         if let Some(repl) = &self.repl {
-            if let OpRef::Apply(_) = op {
-                repl.records_applied.set(repl.records_applied.get() + 1);
-            }
-            repl.log(store.drain_mutations(), self.now_ms.get());
+            repl.log(self.store.borrow_mut().drain_mutations(), self.now_ms.get());
         }
     }
 

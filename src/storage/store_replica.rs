@@ -46,7 +46,8 @@ impl Tombstones {
         e.1 = expires;
         self.order.push_back((expires, key.to_vec()));
         self.expire(now);
-        while self.map.len() > MAX_TOMBSTONES {
+        // `order` also holds superseded entries (a key deleted again); bound it too.
+        while self.map.len() > MAX_TOMBSTONES || self.order.len() > 2 * MAX_TOMBSTONES {
             self.pop_oldest();
         }
     }
