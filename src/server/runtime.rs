@@ -30,7 +30,7 @@ pub fn run(cfg: Config) -> i32 {
     for addr in cfg.listen_addrs() {
         // glommio binds with SO_REUSEPORT, which would silently share a port another
         // process already serves: probe it plainly first.
-        if let Err(e) = std::net::TcpListener::bind(addr) {
+        if let Err(e) = probe_bind(addr) {
             eprintln!(
                 "failed to listen on TCP port {} at {}: {e}",
                 cfg.port,
@@ -40,7 +40,7 @@ pub fn run(cfg: Config) -> i32 {
         }
     }
     if let Some(rc) = &cfg.repl
-        && let Err(e) = std::net::TcpListener::bind(rc.listen)
+        && let Err(e) = probe_bind(rc.listen)
     {
         eprintln!("failed to listen for replication on {}: {e}", rc.listen);
         return EXIT_OSERR;
@@ -209,11 +209,14 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
     }
 }
 
-/// A listening socket shared by every shard (SO_REUSEPORT) that can also be rebound at
-/// once after a crash (SO_REUSEADDR: connections of the dead process linger in TIME_WAIT).
-pub fn bind_listener(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+/// Fails if another process holds `addr`. Binds without listening, so no client can
+/// connect to the probe and then find it gone before the real listeners are up.
+fn probe_bind(addr: std::net::SocketAddr) -> std::io::Result<()> {
+    new_socket(addr)?.bind(&addr.into())
+}
+
+fn new_socket(addr: std::net::SocketAddr) -> std::io::Result<socket2::Socket> {
     use socket2::{Domain, Protocol, Socket, Type};
-    use std::os::unix::io::{FromRawFd, IntoRawFd};
     let domain = if addr.is_ipv6() {
         Domain::IPV6
     } else {
@@ -221,6 +224,14 @@ pub fn bind_listener(addr: std::net::SocketAddr) -> std::io::Result<TcpListener>
     };
     let sk = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
     sk.set_reuse_address(true)?;
+    Ok(sk)
+}
+
+/// A listening socket shared by every shard (SO_REUSEPORT) that can also be rebound at
+/// once after a crash (SO_REUSEADDR: connections of the dead process linger in TIME_WAIT).
+pub fn bind_listener(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    use std::os::unix::io::{FromRawFd, IntoRawFd};
+    let sk = new_socket(addr)?;
     sk.set_reuse_port(true)?;
     sk.bind(&addr.into())?;
     sk.listen(1024)?;

@@ -61,10 +61,10 @@ impl Server {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(format!("exited early: {status}"));
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) {
+                let mut c = Client::from_stream(stream);
                 let server = Server { child, port };
-                let mut c = Client::connect(port);
-                if c.stats("")["pid"] != server.child.id().to_string() {
+                if c.stats("").get("pid") != Some(&server.child.id().to_string()) {
                     return Err(format!("port {port} is served by another process"));
                 }
                 return Ok(server);
@@ -120,7 +120,10 @@ pub struct Client {
 
 impl Client {
     pub fn connect(port: u16) -> Client {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        Self::from_stream(TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+    }
+
+    pub fn from_stream(stream: TcpStream) -> Client {
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
