@@ -2,6 +2,7 @@
 //! send remote keys to their owners in one batch per shard, await those replies together,
 //! then write all responses in request order.
 
+use super::lookahead::Lookahead;
 use super::router::{Batch, OpRef, Reply, shard_of};
 use super::shard::Shard;
 use crate::protocol::response::write_line;
@@ -406,22 +407,10 @@ impl Output {
     }
 
     fn dispatch(&mut self, shard: &Shard, op: OpRef<'_>) {
-        let key = match op {
-            OpRef::Get { key, .. }
-            | OpRef::Store { key, .. }
-            | OpRef::TooLarge { key, .. }
-            | OpRef::Delete { key, .. }
-            | OpRef::Arith { key, .. }
-            | OpRef::Touch { key, .. } => key,
-            OpRef::Flush { .. }
-            | OpRef::Stats
-            | OpRef::ResetStats
-            | OpRef::Apply(_)
-            | OpRef::Dump { .. } => {
-                return self.broadcast(shard, op);
-            }
-        };
-        self.route(shard, key, op);
+        match op.key() {
+            Some(key) => self.route(shard, key, op),
+            None => self.broadcast(shard, op),
+        }
     }
 
     /// Queues `op` for every other shard and runs it here, keeping per-shard order.
@@ -477,8 +466,17 @@ impl Output {
     fn command(&mut self, shard: &Shard, cmd: Command<'_>) {
         match cmd {
             Command::Get { keys, cas, touch } => {
-                for key in keys.iter() {
+                let mut it = keys.iter();
+                if let (Some(key), None) = (it.next(), it.next()) {
                     self.route(shard, key, OpRef::Get { key, cas, touch });
+                } else {
+                    let store = shard.store.borrow();
+                    let mut ahead = Lookahead::new(keys.iter(), &store, shard.nshards, shard.id);
+                    drop(store);
+                    for key in keys.iter() {
+                        ahead.step(&shard.store.borrow());
+                        self.route(shard, key, OpRef::Get { key, cas, touch });
+                    }
                 }
                 self.local_line("END");
             }

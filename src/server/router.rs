@@ -13,6 +13,21 @@ pub fn shard_of(key: &[u8], shards: usize) -> usize {
     }
 }
 
+impl<'a> OpRef<'a> {
+    /// The key this op addresses; `None` for ops every shard runs (flush, stats, ...).
+    pub fn key(&self) -> Option<&'a [u8]> {
+        match *self {
+            OpRef::Get { key, .. }
+            | OpRef::Store { key, .. }
+            | OpRef::TooLarge { key, .. }
+            | OpRef::Delete { key, .. }
+            | OpRef::Arith { key, .. }
+            | OpRef::Touch { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
 /// What a remote shard should do for one request (keys and values live in the batch arena).
 #[derive(Debug, Clone)]
 pub enum Op {

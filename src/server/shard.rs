@@ -2,6 +2,7 @@
 //! cross-shard channel meshes, and the connections it accepted.
 
 use super::exec::execute;
+use super::lookahead::Lookahead;
 use super::router::{Batch, OpRef, Reply, Request};
 use crate::config::Config;
 use crate::replication::{NodeRepl, ShardRepl};
@@ -164,7 +165,13 @@ impl Shard {
         let mut out = Vec::new();
         let mut ends = Vec::with_capacity(req.batch.ops.len());
         let mut snapshots = Vec::new();
-        for i in 0..req.batch.ops.len() {
+        let n = req.batch.ops.len();
+        let keys = (0..n).filter_map(|i| req.batch.op(i).key());
+        let mut ahead = Lookahead::new(keys, &self.store.borrow(), 1, 0);
+        for i in 0..n {
+            if req.batch.op(i).key().is_some() {
+                ahead.step(&self.store.borrow());
+            }
             self.execute_local(&req.batch, i, &mut out, &mut snapshots);
             ends.push(out.len() as u32);
         }
