@@ -11,7 +11,7 @@
 //! A handle is `page_slot << bits | chunk_index`, `NIL` = none.
 
 use super::StoreConfig;
-use super::item::{self, OFF_HNEXT, USED};
+use super::item::{self, USED};
 use super::lru::List;
 use super::region::Region;
 
@@ -234,16 +234,6 @@ impl Slab {
     #[inline]
     pub fn set_link(&mut self, h: u32, off: usize, v: u32) {
         item::wr32(self.chunk_mut(h), off, v)
-    }
-
-    #[inline]
-    pub fn hnext(&self, h: u32) -> u32 {
-        self.link(h, OFF_HNEXT)
-    }
-
-    #[inline]
-    pub fn set_hnext(&mut self, h: u32, v: u32) {
-        self.set_link(h, OFF_HNEXT, v)
     }
 
     /// Handles of every chunk of regular page `p`.

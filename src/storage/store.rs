@@ -721,7 +721,7 @@ impl Store {
         if let Some(old) = self.index.find(&self.slab, hash, key) {
             self.unlink(old, hash);
         }
-        self.index.insert(&mut self.slab, hash, h);
+        self.index.insert(&self.slab, hash, h);
         self.lru[class].push_head(&mut self.slab, h);
         self.stats.curr_items += 1;
         self.stats.total_items += 1;
@@ -736,7 +736,7 @@ impl Store {
     fn detach(&mut self, h: u32, hash: u64) {
         let c = self.slab.class_of(h);
         let total = item::total(self.slab.chunk(h)) as u64;
-        let found = self.index.remove(&mut self.slab, hash, h);
+        let found = self.index.remove(hash, h);
         debug_assert!(found);
         if h == self.crawl_cursor {
             self.crawl_cursor = self.slab.link(h, OFF_PREV);
@@ -962,7 +962,7 @@ impl Store {
                 let total = item::total(self.slab.chunk(h));
                 self.slab.copy_chunk(h, d, total);
                 self.lru[v].relocate(&mut self.slab, h, d);
-                self.index.relocate(&mut self.slab, hash, h, d);
+                self.index.relocate(hash, h, d);
                 if self.crawl_cursor == h {
                     self.crawl_cursor = d;
                 }
