@@ -145,6 +145,9 @@ pub struct Store {
     crawl_cursor: u32,
     /// Recent deletes, with replication on, so an older write from the twin cannot undo one.
     tombstones: replica::Tombstones,
+    /// (handle, version, key hash) of the likely next eviction victim, hashed one eviction early
+    /// so that its index bucket loads meanwhile; trusted only while handle and version match.
+    victim_hint: (u32, u64, u64),
 }
 
 impl Store {
@@ -174,6 +177,7 @@ impl Store {
             crawl_class: 0,
             crawl_cursor: NIL,
             tombstones: replica::Tombstones::default(),
+            victim_hint: (NIL, 0, 0),
         };
         s.set_clock(now_ms);
         Ok(s)
@@ -502,7 +506,7 @@ impl Store {
             examined += 1;
             self.crawl_cursor = self.slab.link(h, OFF_PREV);
             if self.life(h) != Life::Alive {
-                self.drop_item(h, hash_key(item::key(self.slab.chunk(h))));
+                self.drop_item(h, self.hash_of(h));
                 freed += 1;
             }
         }
@@ -858,6 +862,29 @@ impl Store {
         }
     }
 
+    /// The key hash of item `h`, from the victim hint when it still describes `h`.
+    #[inline]
+    fn hash_of(&self, h: u32) -> u64 {
+        let b = self.slab.chunk(h);
+        let (hh, ver, hash) = self.victim_hint;
+        if hh == h && item::version(b) == ver {
+            hash
+        } else {
+            hash_key(item::key(b))
+        }
+    }
+
+    /// Hashes the item that will be evicted next in class `c` and starts loading its bucket.
+    fn hint_victim(&mut self, c: usize) {
+        let t = self.lru[c].tail;
+        if t != NIL {
+            let b = self.slab.chunk(t);
+            let hash = hash_key(item::key(b));
+            self.victim_hint = (t, item::version(b), hash);
+            self.index.prefetch_bucket(hash);
+        }
+    }
+
     /// Frees dead items among the last few of class `c`'s LRU.
     fn reclaim_tail(&mut self, c: usize) -> usize {
         let mut h = self.lru[c].tail;
@@ -868,10 +895,14 @@ impl Store {
             }
             let prev = self.slab.link(h, OFF_PREV);
             if self.life(h) != Life::Alive {
-                self.drop_item(h, hash_key(item::key(self.slab.chunk(h))));
+                self.drop_item(h, self.hash_of(h));
                 freed += 1;
             }
             h = prev;
+        }
+        // Under steady eviction the next call peeks one item further; start loading it.
+        if h != NIL {
+            self.slab.prefetch_chunk(h);
         }
         freed
     }
@@ -895,7 +926,8 @@ impl Store {
                 rescues += 1;
                 continue;
             }
-            self.drop_item(t, hash_key(item::key(self.slab.chunk(t))));
+            self.drop_item(t, self.hash_of(t));
+            self.hint_victim(c);
             return true;
         }
     }
@@ -946,7 +978,7 @@ impl Store {
     fn take_page_of(&mut self, t: u32, to: Option<usize>) {
         let v = self.slab.class_of(t);
         if v == self.slab.large {
-            self.drop_item(t, hash_key(item::key(self.slab.chunk(t))));
+            self.drop_item(t, self.hash_of(t));
             return;
         }
         let p = self.slab.page_of(t);
@@ -955,7 +987,7 @@ impl Store {
             if item::word(self.slab.chunk(h)) & USED == 0 {
                 continue;
             }
-            let hash = hash_key(item::key(self.slab.chunk(h)));
+            let hash = self.hash_of(h);
             if self.life(h) == Life::Alive
                 && let Some(d) = self.slab.pop_free(v)
             {
