@@ -41,7 +41,9 @@ const _: () = assert!(std::mem::size_of::<Bucket>() == 64);
 fn tag_mask(b: &Bucket, tag: u8) -> u32 {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+        };
         // SAFETY: the first 16 bytes of a bucket are `tags` and `ovf`, readable plain bytes;
         // SSE2 is part of the x86_64 baseline.
         let m = unsafe {
@@ -57,6 +59,25 @@ fn tag_mask(b: &Bucket, tag: u8) -> u32 {
             m |= ((t == tag) as u32) << i;
         }
         m
+    }
+}
+
+/// `a == b` for slices of equal length, inline for the usual key lengths (a `memcmp` call costs
+/// more than the comparison).
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    debug_assert_eq!(n, b.len());
+    let w = |s: &[u8], o: usize| u64::from_le_bytes(s[o..o + 8].try_into().unwrap());
+    match n {
+        8..=16 => w(a, 0) == w(b, 0) && w(a, n - 8) == w(b, n - 8),
+        17..=32 => {
+            w(a, 0) == w(b, 0)
+                && w(a, 8) == w(b, 8)
+                && w(a, n - 16) == w(b, n - 16)
+                && w(a, n - 8) == w(b, n - 8)
+        }
+        _ => a == b,
     }
 }
 
@@ -114,7 +135,10 @@ impl Table {
             while m != 0 {
                 let s = m.trailing_zeros() as usize;
                 let c = slab.chunk(b.h[s]);
-                if item::klen(c) == key.len() && item::key(c) == key {
+                // Where the key would end: when that is on the next line, its load can start
+                // now instead of after the header (which tells where the key is) arrives.
+                prefetch(&c[(item::HDR_MAX + key.len()).min(c.len() - 1)]);
+                if item::klen(c) == key.len() && same_bytes(item::key(c), key) {
                     return Some((i, s));
                 }
                 m &= m - 1;
@@ -417,6 +441,19 @@ mod tests {
         }
         for t in std::iter::once(&idx.cur).chain(idx.old.as_ref()) {
             assert!((0..t.len()).all(|i| t.b(i).ovf == 0 && t.b(i).tags == [0; SLOTS]));
+        }
+    }
+
+    #[test]
+    fn same_bytes_agrees_with_eq() {
+        let a: Vec<u8> = (0..40u8).collect();
+        for n in 0..40 {
+            for flip in 0..n {
+                let mut b = a[..n].to_vec();
+                assert!(same_bytes(&a[..n], &b));
+                b[flip] ^= 1;
+                assert!(!same_bytes(&a[..n], &b));
+            }
         }
     }
 
