@@ -21,6 +21,9 @@ const RECLAIM_PEEK: usize = 5;
 /// A class under eviction compares its tail age with other classes once per this many
 /// evictions; the scan reads one header per class, too much to do on every eviction.
 const MOVE_CHECK_EVERY: u32 = 8;
+/// Prefetch distance of `get_batch`, in keys: the item stage runs this far ahead and the bucket
+/// stage twice as far, so about 2 * 8 loads are in flight, within what a core tracks at once.
+const BATCH_AHEAD: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StoreConfig {
@@ -207,7 +210,8 @@ impl Store {
     /// Optional batching aid (not needed for correctness): lookups are bound by memory latency,
     /// so a caller holding several keys (a multi-get, a pipelined batch) can call
     /// `prefetch(hash_key(k))` for all of them, then `prefetch_item(hash)` for all, then do the
-    /// real calls; the cache misses of the batch then overlap instead of queuing.
+    /// real calls (`get_hashed` saves hashing again); the cache misses of the batch then overlap
+    /// instead of queuing. Works for writes too: a set starts by reading the key's bucket.
     #[inline]
     pub fn prefetch(&self, hash: u64) {
         self.index.prefetch_bucket(hash);
@@ -220,8 +224,14 @@ impl Store {
     }
 
     pub fn get(&mut self, key: &[u8]) -> Option<ItemView<'_>> {
+        self.get_hashed(key, hash_key(key))
+    }
+
+    /// `get` with the key's `hash_key` already computed, as the batched path (see `prefetch`)
+    /// has it; a wrong hash makes the key look absent.
+    #[inline]
+    pub fn get_hashed(&mut self, key: &[u8], hash: u64) -> Option<ItemView<'_>> {
         self.stats.cmd_get += 1;
-        let hash = hash_key(key);
         match self.lookup(key, hash) {
             None => {
                 self.stats.get_misses += 1;
@@ -233,6 +243,41 @@ impl Store {
                 self.cls[c].get_hits += 1;
                 Some(self.bump_and_view(h))
             }
+        }
+    }
+
+    /// `get` for every key of `keys`, handing `f(i, result)` over in order: a software
+    /// pipeline that hashes and prefetches the bucket `2 * BATCH_AHEAD` keys ahead and the
+    /// tag-matched item `BATCH_AHEAD` keys ahead, so about that many cache misses are in flight
+    /// at once instead of one. Counts exactly like `get` on each key.
+    pub fn get_batch<K: AsRef<[u8]>>(
+        &mut self,
+        keys: &[K],
+        mut f: impl FnMut(usize, Option<ItemView<'_>>),
+    ) {
+        const D: usize = BATCH_AHEAD;
+        let n = keys.len();
+        // hashes[j % 2D] is key j's hash, for j in i..i + 2D.
+        let mut hashes = [0u64; 2 * D];
+        for (j, k) in keys.iter().take(2 * D).enumerate() {
+            hashes[j] = hash_key(k.as_ref());
+            self.index.prefetch_bucket(hashes[j]);
+        }
+        for &h in hashes.iter().take(n.min(D)) {
+            self.index.prefetch_head(&self.slab, h);
+        }
+        for (i, k) in keys.iter().enumerate() {
+            let h = hashes[i % (2 * D)];
+            if let Some(k2) = keys.get(i + 2 * D) {
+                let h2 = hash_key(k2.as_ref());
+                hashes[i % (2 * D)] = h2;
+                self.index.prefetch_bucket(h2);
+            }
+            if i + D < n {
+                self.index
+                    .prefetch_head(&self.slab, hashes[(i + D) % (2 * D)]);
+            }
+            f(i, self.get_hashed(k.as_ref(), h));
         }
     }
 

@@ -711,3 +711,38 @@ fn quick_perf() {
         el.as_nanos() as f64 / (20 * n) as f64
     );
 }
+
+#[test]
+fn get_batch_matches_get() {
+    let mut a = st();
+    let mut b = st();
+    for i in 0..500u32 {
+        let k = format!("key{i}");
+        for s in [&mut a, &mut b] {
+            s.store(Set, k.as_bytes(), i % 3, 0, format!("v{i}").as_bytes());
+        }
+    }
+    // Hits, misses and repeats, in batches shorter and longer than the prefetch distance.
+    let keys: Vec<String> = (0..700u32)
+        .map(|i| format!("key{}", (i * 7) % 600))
+        .collect();
+    for len in [0, 1, 5, 16, 17, 33, 700] {
+        let mut got = Vec::new();
+        a.get_batch(&keys[..len], |i, v| {
+            got.push((i, v.map(|v| (v.value.to_vec(), v.flags, v.cas))))
+        });
+        let want: Vec<_> = keys[..len]
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                (
+                    i,
+                    b.get(k.as_bytes())
+                        .map(|v| (v.value.to_vec(), v.flags, v.cas)),
+                )
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
+    assert_eq!(a.stats(), b.stats());
+}
