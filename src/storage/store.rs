@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::hash::hash_key;
 use super::index::Index;
-use super::item::{self, ACTIVE, FETCHED, OFF_PREV, USED};
+use super::item::{self, ACTIVE, FETCHED, OFF_NEXT, OFF_PREV, USED};
 use super::lru::List;
 use super::slab::{NIL, Slab};
 use super::stats::{ClassCounters, ClassStats, StoreStats};
@@ -763,6 +763,12 @@ impl Store {
         self.index.prefetch_bucket(hash);
         let total = item::total_len(key.len(), a.len() + c.len(), flags);
         let class = self.class_for(total);
+        // An overwrite unlinks the old item from its LRU, which reads both neighbours: start
+        // loading them now so they arrive during the allocation.
+        if let Some(old) = self.index.find(&self.slab, hash, key) {
+            self.slab.prefetch_chunk(self.slab.link(old, OFF_PREV));
+            self.slab.prefetch_chunk(self.slab.link(old, OFF_NEXT));
+        }
         let h = self.alloc(class, total)?;
         let ver = self.next_version();
         item::write(self.slab.chunk_mut(h), key, flags, exp, ver, a, c);
