@@ -14,7 +14,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use corecached::storage::{Store, StoreConfig, StoreMode};
+use corecached::storage::{Store, StoreConfig, StoreMode, StoreResult, hash_key};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// Keys are fixed 16-byte strings so the loop does no formatting.
@@ -136,6 +136,26 @@ fn bench(c: &mut Criterion) {
                     black_box(s.store(StoreMode::Set, k, 0, 0, &value))
                 })
             });
+            // Fresh keys in batches, continuing the same cycle: a server holding a batch of
+            // sets can start loading all their buckets first.
+            g.throughput(Throughput::Elements(BATCH as u64));
+            g.bench_function(name("set_new_batch16"), |b| {
+                b.iter(|| {
+                    let start = if i + BATCH > 2 * n { 0 } else { i };
+                    let ks = &req_fresh[start..start + BATCH];
+                    for k in ks {
+                        s.prefetch(hash_key(k));
+                    }
+                    let mut stored = 0;
+                    for k in ks {
+                        stored += (s.store(StoreMode::Set, k, 0, 0, &value) == StoreResult::Stored)
+                            as usize;
+                    }
+                    i = start + BATCH;
+                    black_box(stored)
+                })
+            });
+            g.throughput(Throughput::Elements(1));
             let st = s.stats();
             eprintln!(
                 "n={n} vlen={vlen}: items {} evictions {} pages {} hash_bytes {}",

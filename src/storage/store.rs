@@ -333,6 +333,8 @@ impl Store {
             };
         }
         let hash = hash_key(key);
+        // Every mode reads the key's bucket; start loading it now.
+        self.index.prefetch_bucket(hash);
         let exp = self.abs_exptime(exptime);
         match mode {
             StoreMode::Set => self.store_new(key, hash, flags, exp, value),
@@ -872,11 +874,12 @@ impl Store {
         for _ in 0..4 {
             match self.pick_victim(c) {
                 Some(t) => self.take_page_of(t, Some(c)),
-                None => {
-                    if !self.evict_tail(c) {
-                        break;
-                    }
-                }
+                // The victim's chunk is of class c: take it as it is rather than through the
+                // free list.
+                None => match self.evict_tail(c, true) {
+                    Some(h) => return Some(h),
+                    None => break,
+                },
             }
             if let Some(h) = self.slab.pop_free(c) {
                 return Some(h);
@@ -907,7 +910,7 @@ impl Store {
             }
             if let Some(t) = self.pick_victim(large) {
                 self.take_page_of(t, None);
-            } else if !self.evict_tail(large) {
+            } else if self.evict_tail(large, false).is_none() {
                 return self.oom(large);
             }
         }
@@ -959,12 +962,14 @@ impl Store {
     }
 
     /// Evicts class `c`'s tail, first moving a bounded number of active tail items to the head.
-    fn evict_tail(&mut self, c: usize) -> bool {
+    /// Returns the victim's handle; with `reuse` its chunk stays allocated for the caller
+    /// instead of going back to the free list.
+    fn evict_tail(&mut self, c: usize, reuse: bool) -> Option<u32> {
         let mut rescues = 0;
         loop {
             let t = self.lru[c].tail;
             if t == NIL {
-                return false;
+                return None;
             }
             let w = item::word(self.slab.chunk(t));
             if w & ACTIVE != 0 && rescues < MAX_RESCUES && self.lru[c].len > 1 {
@@ -977,9 +982,14 @@ impl Store {
                 rescues += 1;
                 continue;
             }
-            self.drop_item(t, self.hash_of(t));
+            let hash = self.hash_of(t);
+            self.count_drop(t);
+            self.detach(t, hash);
+            if !reuse {
+                self.slab.free_chunk(t);
+            }
             self.hint_victim(c);
-            return true;
+            return Some(t);
         }
     }
 
