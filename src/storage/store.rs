@@ -767,15 +767,19 @@ impl Store {
         let class = self.class_for(total);
         // An overwrite unlinks the old item from its LRU, which reads both neighbours: start
         // loading them now so they arrive during the allocation.
-        if let Some(old) = self.index.find(&self.slab, hash, key) {
+        let early = self.index.find(&self.slab, hash, key);
+        if let Some(old) = early {
             self.slab.prefetch_chunk(self.slab.link(old, OFF_PREV));
             self.slab.prefetch_chunk(self.slab.link(old, OFF_NEXT));
         }
         let h = self.alloc(class, total)?;
         let ver = self.next_version();
         item::write(self.slab.chunk_mut(h), key, flags, exp, ver, a, c);
-        // Looked up only now: the allocation may have evicted or moved the old item.
-        if let Some(old) = self.index.find(&self.slab, hash, key) {
+        // Looked up again: the allocation may have evicted or moved the old item (but never
+        // adds one, so a key absent before is still absent).
+        if early.is_some()
+            && let Some(old) = self.index.find(&self.slab, hash, key)
+        {
             self.unlink(old, hash);
         }
         self.index.insert(&self.slab, hash, h);
