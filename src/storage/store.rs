@@ -771,6 +771,9 @@ impl Store {
         if let Some(old) = early {
             self.slab.prefetch_chunk(self.slab.link(old, OFF_PREV));
             self.slab.prefetch_chunk(self.slab.link(old, OFF_NEXT));
+            if class != self.slab.large && self.slab.class_of(old) == class {
+                return Some(self.overwrite_in_place(old, key, flags, exp, a, c, total));
+            }
         }
         let h = self.alloc(class, total)?;
         let ver = self.next_version();
@@ -791,6 +794,38 @@ impl Store {
         self.cls[class].mem_requested += total as u64;
         self.log_item(h);
         Some(h)
+    }
+
+    /// Writes a new item of the same class as `old` into `old`'s chunk and moves it to the LRU
+    /// head: an overwrite in a full store then evicts nothing (a fresh allocation would evict
+    /// a tail item just before freeing the old chunk), and the index entry (same key, same
+    /// handle) stays as it is. Callers pass nothing that points into the chunk.
+    #[allow(clippy::too_many_arguments)]
+    fn overwrite_in_place(
+        &mut self,
+        old: u32,
+        key: &[u8],
+        flags: u32,
+        exp: u32,
+        a: &[u8],
+        c: &[u8],
+        total: usize,
+    ) -> u32 {
+        let class = self.slab.class_of(old);
+        let old_total = item::total(self.slab.chunk(old)) as u64;
+        if old == self.crawl_cursor {
+            self.crawl_cursor = self.slab.link(old, OFF_PREV);
+        }
+        self.lru[class].unlink(&mut self.slab, old);
+        let ver = self.next_version();
+        item::write(self.slab.chunk_mut(old), key, flags, exp, ver, a, c);
+        self.lru[class].push_head(&mut self.slab, old);
+        self.stats.total_items += 1;
+        self.stats.bytes = self.stats.bytes - old_total + total as u64;
+        let k = &mut self.cls[class];
+        k.mem_requested = k.mem_requested - old_total + total as u64;
+        self.log_item(old);
+        old
     }
 
     /// Removes an item from the index, its LRU and the gauges, leaving the chunk to the caller.
