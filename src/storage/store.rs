@@ -765,25 +765,47 @@ impl Store {
         self.index.prefetch_bucket(hash);
         let total = item::total_len(key.len(), a.len() + c.len(), flags);
         let class = self.class_for(total);
-        // An overwrite unlinks the old item from its LRU, which reads both neighbours: start
-        // loading them now so they arrive during the allocation.
-        let early = self.index.find(&self.slab, hash, key);
-        if let Some(old) = early {
-            self.slab.prefetch_chunk(self.slab.link(old, OFF_PREV));
-            self.slab.prefetch_chunk(self.slab.link(old, OFF_NEXT));
-            if class != self.slab.large && self.slab.class_of(old) == class {
-                return Some(self.overwrite_in_place(old, key, flags, exp, a, c, total));
+        let large = self.slab.large;
+        // In a full store a new key's chunk comes from evicting a tail item; do that before
+        // reading the bucket so the bucket loads meanwhile. If the key then turns out to have
+        // an item of this class (rewritten in place), the chunk waits on the free list for
+        // the next write. Not under -M, where this allocation could fail or count an OOM that
+        // the in-place rewrite would not have needed.
+        let early = self.cfg.evictions && class != large && self.slab.classes[class].free.len == 0;
+        let fresh = if early {
+            self.alloc(class, total)
+        } else {
+            None
+        };
+        let mut old = self.index.find(&self.slab, hash, key);
+        if let Some(o) = old {
+            if class != large && self.slab.class_of(o) == class {
+                if let Some(f) = fresh {
+                    self.slab.free_chunk(f);
+                }
+                return Some(self.overwrite_in_place(o, key, flags, exp, a, c, total));
             }
+            // Unlinking the old item reads both LRU neighbours; start loading them.
+            self.slab.prefetch_chunk(self.slab.link(o, OFF_PREV));
+            self.slab.prefetch_chunk(self.slab.link(o, OFF_NEXT));
         }
-        let h = self.alloc(class, total)?;
+        let h = match fresh {
+            Some(h) => h,
+            // Already failed (and counted) above.
+            None if early => return None,
+            None => {
+                let h = self.alloc(class, total)?;
+                // The allocation may have evicted or moved the old item (but never adds one).
+                if old.is_some() {
+                    old = self.index.find(&self.slab, hash, key);
+                }
+                h
+            }
+        };
         let ver = self.next_version();
         item::write(self.slab.chunk_mut(h), key, flags, exp, ver, a, c);
-        // Looked up again: the allocation may have evicted or moved the old item (but never
-        // adds one, so a key absent before is still absent).
-        if early.is_some()
-            && let Some(old) = self.index.find(&self.slab, hash, key)
-        {
-            self.unlink(old, hash);
+        if let Some(o) = old {
+            self.unlink(o, hash);
         }
         self.index.insert(&self.slab, hash, h);
         self.lru[class].push_head(&mut self.slab, h);
