@@ -819,9 +819,9 @@ impl Store {
     }
 
     /// Writes a new item of the same class as `old` into `old`'s chunk and moves it to the LRU
-    /// head: an overwrite in a full store then evicts nothing (a fresh allocation would evict
-    /// a tail item just before freeing the old chunk), and the index entry (same key, same
-    /// handle) stays as it is. Callers pass nothing that points into the chunk.
+    /// head: no allocation, and the index entry (same key, same handle) stays as it is. In a
+    /// full store a run of overwrites evicts one item (see `write_item`), not one per write.
+    /// Callers pass nothing that points into the chunk.
     #[allow(clippy::too_many_arguments)]
     fn overwrite_in_place(
         &mut self,
