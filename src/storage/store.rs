@@ -149,7 +149,8 @@ pub struct Store {
     /// Recent deletes, with replication on, so an older write from the twin cannot undo one.
     tombstones: replica::Tombstones,
     /// (handle, version, key hash) of the likely next eviction victim, hashed one eviction early
-    /// so that its index bucket loads meanwhile; trusted only while handle and version match.
+    /// so that its index bucket loads meanwhile; trusted only while handle and version match,
+    /// and cleared whenever that chunk could change keys (detach, page moves).
     victim_hint: (u32, u64, u64),
 }
 
@@ -856,6 +857,10 @@ impl Store {
         let total = item::total(self.slab.chunk(h)) as u64;
         let found = self.index.remove(hash, h);
         debug_assert!(found);
+        if self.victim_hint.0 == h {
+            // The chunk may next hold another key.
+            self.victim_hint.0 = NIL;
+        }
         if h == self.crawl_cursor {
             self.crawl_cursor = self.slab.link(h, OFF_PREV);
         }
@@ -1104,6 +1109,8 @@ impl Store {
             return;
         }
         let p = self.slab.page_of(t);
+        // Items of the page move to other chunks without `detach`.
+        self.victim_hint.0 = NIL;
         self.slab.detach_page(p);
         for h in self.slab.page_handles(p) {
             if item::word(self.slab.chunk(h)) & USED == 0 {
