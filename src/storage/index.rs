@@ -1,20 +1,210 @@
-//! Key -> item handle: an intrusive chained hash table. Buckets are u32 heads, the chain link
-//! lives in the item header, so the index costs 4 bytes per bucket and nothing per item beyond
-//! the header. Growth doubles the table and migrates a few buckets per insert (two tables
-//! meanwhile), so no single operation pauses for a full rehash.
+//! Key -> item handle: a bucketized open-addressed table. A bucket is one cache line of 12
+//! slots, each a u32 handle plus an 8-bit tag (hash bits that the bucket choice does not use),
+//! so a lookup reads one bucket line and then, almost always, only the one item whose tag
+//! matches; a miss usually reads no item at all. Nothing is stored in the items.
+//!
+//! A full bucket spills into the next one; each bucket counts the items that passed over it
+//! (`ovf`), so a lookup stops at the first bucket with a zero count and a removal leaves no
+//! tombstone. Growth doubles the table and migrates a few home buckets per insert (two tables
+//! meanwhile), so no single operation pauses for a full rehash. Tables live in huge-page-advised
+//! regions that the kernel hands out zeroed, which is exactly the empty table.
 
 use super::hash::{bucket_bits, hash_key};
 use super::item;
-use super::slab::{NIL, Slab, prefetch};
+use super::region::Region;
+use super::slab::{Slab, prefetch};
 
-const INITIAL_POWER: u32 = 16;
-/// Buckets migrated per insert while growing; enough to finish long before the next growth.
-const MIGRATE_PER_INSERT: usize = 4;
+const SLOTS: usize = 12;
+/// 4096 buckets (256 KiB, 49k slots).
+const INITIAL_POWER: u32 = 12;
+/// Growth starts above this fill of the slots (numerator over 5); at 4/5 about one bucket in
+/// six spills, so most lookups still read a single bucket.
+const MAX_FILL_FIFTHS: usize = 4;
+/// Home buckets migrated per insert while growing: enough to finish after half as many inserts
+/// as the old table has buckets, long before the new table fills.
+const MIGRATE_PER_INSERT: usize = 2;
+
+/// One cache line. Tag 0 marks an empty slot (real tags are never 0).
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+struct Bucket {
+    tags: [u8; SLOTS],
+    /// Items whose home is this bucket or an earlier one but which sit further on.
+    ovf: u32,
+    h: [u32; SLOTS],
+}
+
+const _: () = assert!(std::mem::size_of::<Bucket>() == 64);
+
+/// Slots of `b` whose tag equals `tag`, as a bit mask.
+#[inline(always)]
+fn tag_mask(b: &Bucket, tag: u8) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+        };
+        // SAFETY: the first 16 bytes of a bucket are `tags` and `ovf`, readable plain bytes;
+        // SSE2 is part of the x86_64 baseline.
+        let m = unsafe {
+            let v = _mm_loadu_si128((b as *const Bucket).cast::<__m128i>());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(tag as i8))) as u32
+        };
+        m & ((1 << SLOTS) - 1)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut m = 0;
+        for (i, &t) in b.tags.iter().enumerate() {
+            m |= ((t == tag) as u32) << i;
+        }
+        m
+    }
+}
+
+/// `a == b` for slices of equal length, inline for the usual key lengths (a `memcmp` call costs
+/// more than the comparison).
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    debug_assert_eq!(n, b.len());
+    let w = |s: &[u8], o: usize| u64::from_le_bytes(s[o..o + 8].try_into().unwrap());
+    match n {
+        8..=16 => w(a, 0) == w(b, 0) && w(a, n - 8) == w(b, n - 8),
+        17..=32 => {
+            w(a, 0) == w(b, 0)
+                && w(a, 8) == w(b, 8)
+                && w(a, n - 16) == w(b, n - 16)
+                && w(a, n - 8) == w(b, n - 8)
+        }
+        _ => a == b,
+    }
+}
+
+#[inline(always)]
+fn tag_of(hash: u64) -> u8 {
+    // Bits 24..32: below the bucket bits (which start at 32, see `bucket_bits`).
+    ((hash >> 24) as u8).max(1)
+}
+
+struct Table {
+    mem: Region,
+    mask: usize,
+}
+
+impl Table {
+    fn new(power: u32) -> Table {
+        let n = 1usize << power;
+        // Like a failed Vec allocation, running out of address space is fatal.
+        let mem = Region::new(n * std::mem::size_of::<Bucket>()).expect("index table");
+        Table { mem, mask: n - 1 }
+    }
+
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.mask + 1
+    }
+
+    #[inline(always)]
+    fn b(&self, i: usize) -> &Bucket {
+        assert!(i <= self.mask);
+        // SAFETY: i < len and the region holds len buckets; it is 2 MiB-aligned (so 64-byte
+        // aligned) and all-zero or written bytes are a valid `Bucket` (plain integers).
+        unsafe { &*self.mem.ptr().cast::<Bucket>().add(i) }
+    }
+
+    #[inline(always)]
+    fn b_mut(&mut self, i: usize) -> &mut Bucket {
+        assert!(i <= self.mask);
+        // SAFETY: as in `b`; `&mut self` makes the borrow exclusive.
+        unsafe { &mut *self.mem.ptr().cast::<Bucket>().add(i) }
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, home: usize) {
+        prefetch(self.b(home));
+    }
+
+    /// (bucket, slot) of the item with this key.
+    #[inline]
+    fn find(&self, slab: &Slab, home: usize, tag: u8, key: &[u8]) -> Option<(usize, usize)> {
+        let mut i = home;
+        for _ in 0..self.len() {
+            let b = self.b(i);
+            let mut m = tag_mask(b, tag);
+            while m != 0 {
+                let s = m.trailing_zeros() as usize;
+                let c = slab.chunk(b.h[s]);
+                // Where the key would end: when that is on the next line, its load can start
+                // now instead of after the header (which tells where the key is) arrives.
+                prefetch(&c[(item::HDR_MAX + key.len()).min(c.len() - 1)]);
+                if item::klen(c) == key.len() && same_bytes(item::key(c), key) {
+                    return Some((i, s));
+                }
+                m &= m - 1;
+            }
+            if b.ovf == 0 {
+                return None;
+            }
+            i = (i + 1) & self.mask;
+        }
+        None
+    }
+
+    /// (bucket, slot) holding handle `h`.
+    fn find_handle(&self, home: usize, tag: u8, h: u32) -> Option<(usize, usize)> {
+        let mut i = home;
+        for _ in 0..self.len() {
+            let b = self.b(i);
+            let mut m = tag_mask(b, tag);
+            while m != 0 {
+                let s = m.trailing_zeros() as usize;
+                if b.h[s] == h {
+                    return Some((i, s));
+                }
+                m &= m - 1;
+            }
+            if b.ovf == 0 {
+                return None;
+            }
+            i = (i + 1) & self.mask;
+        }
+        None
+    }
+
+    fn insert(&mut self, home: usize, tag: u8, h: u32) {
+        let mut i = home;
+        for _ in 0..self.len() {
+            let b = self.b_mut(i);
+            let free = tag_mask(b, 0);
+            if free != 0 {
+                let s = free.trailing_zeros() as usize;
+                b.tags[s] = tag;
+                b.h[s] = h;
+                return;
+            }
+            b.ovf += 1;
+            i = (i + 1) & self.mask;
+        }
+        // Growth keeps the fill far below this (see MIGRATE_PER_INSERT).
+        unreachable!("index table full");
+    }
+
+    /// Empties slot `s` of bucket `at`, which holds an item whose home is `home`.
+    fn remove_at(&mut self, home: usize, at: usize, s: usize) {
+        self.b_mut(at).tags[s] = 0;
+        let mut i = home;
+        while i != at {
+            self.b_mut(i).ovf -= 1;
+            i = (i + 1) & self.mask;
+        }
+    }
+}
 
 pub(crate) struct Index {
-    cur: Vec<u32>,
-    /// The previous table while growing; buckets below `pos` have been migrated.
-    old: Vec<u32>,
+    cur: Table,
+    /// The previous table while growing; home buckets below `pos` have been migrated.
+    old: Option<Table>,
     pos: usize,
     count: usize,
 }
@@ -22,15 +212,16 @@ pub(crate) struct Index {
 impl Index {
     pub fn new() -> Index {
         Index {
-            cur: vec![NIL; 1 << INITIAL_POWER],
-            old: Vec::new(),
+            cur: Table::new(INITIAL_POWER),
+            old: None,
             pos: 0,
             count: 0,
         }
     }
 
     pub fn bytes(&self) -> usize {
-        (self.cur.len() + self.old.len()) * 4
+        let n = self.cur.len() + self.old.as_ref().map_or(0, |t| t.len());
+        n * std::mem::size_of::<Bucket>()
     }
 
     pub fn power(&self) -> u32 {
@@ -38,74 +229,70 @@ impl Index {
     }
 
     pub fn expanding(&self) -> bool {
-        !self.old.is_empty()
+        self.old.is_some()
     }
 
-    /// The bucket head that owns `hash`: (in old table?, index).
-    #[inline]
-    fn slot(&self, hash: u64) -> (bool, usize) {
+    /// The table that owns `hash` and its home bucket there.
+    #[inline(always)]
+    fn place(&self, hash: u64) -> (&Table, usize) {
         let b = bucket_bits(hash) as usize;
-        if !self.old.is_empty() {
-            let i = b & (self.old.len() - 1);
+        if let Some(o) = &self.old {
+            let i = b & o.mask;
             if i >= self.pos {
-                return (true, i);
+                return (o, i);
             }
         }
-        (false, b & (self.cur.len() - 1))
+        (&self.cur, b & self.cur.mask)
     }
 
-    #[inline]
-    fn head(&self, s: (bool, usize)) -> u32 {
-        if s.0 { self.old[s.1] } else { self.cur[s.1] }
-    }
-
-    #[inline]
-    fn set_head(&mut self, s: (bool, usize), h: u32) {
-        if s.0 {
-            self.old[s.1] = h;
-        } else {
-            self.cur[s.1] = h;
+    #[inline(always)]
+    fn place_mut(&mut self, hash: u64) -> (&mut Table, usize) {
+        let b = bucket_bits(hash) as usize;
+        if let Some(o) = &mut self.old {
+            let i = b & o.mask;
+            if i >= self.pos {
+                return (o, i);
+            }
         }
+        let i = b & self.cur.mask;
+        (&mut self.cur, i)
     }
 
-    /// First stage of a batched lookup: start loading the bucket head.
+    /// First stage of a batched lookup: start loading the home bucket.
     #[inline]
     pub fn prefetch_bucket(&self, hash: u64) {
-        let (old, i) = self.slot(hash);
-        prefetch(if old { &self.old[i] } else { &self.cur[i] });
+        let (t, home) = self.place(hash);
+        t.prefetch(home);
     }
 
-    /// Second stage: start loading the first item of the chain (the bucket should be cached).
+    /// Second stage: start loading the items whose tags match (the bucket should be cached).
     #[inline]
     pub fn prefetch_head(&self, slab: &Slab, hash: u64) {
-        let h = self.head(self.slot(hash));
-        if h != NIL {
-            slab.prefetch_chunk(h);
+        let (t, home) = self.place(hash);
+        let b = t.b(home);
+        let mut m = tag_mask(b, tag_of(hash));
+        while m != 0 {
+            slab.prefetch_chunk(b.h[m.trailing_zeros() as usize]);
+            m &= m - 1;
         }
     }
 
     #[inline]
     pub fn find(&self, slab: &Slab, hash: u64, key: &[u8]) -> Option<u32> {
-        let mut h = self.head(self.slot(hash));
-        while h != NIL {
-            let c = slab.chunk(h);
-            if item::klen(c) == key.len() && item::key(c) == key {
-                return Some(h);
-            }
-            h = item::rd32(c, item::OFF_HNEXT);
-        }
-        None
+        let (t, home) = self.place(hash);
+        let (i, s) = t.find(slab, home, tag_of(hash), key)?;
+        Some(t.b(i).h[s])
     }
 
-    pub fn insert(&mut self, slab: &mut Slab, hash: u64, h: u32) {
-        let s = self.slot(hash);
-        slab.set_hnext(h, self.head(s));
-        self.set_head(s, h);
+    /// Indexes handle `h` (whose key hashes to `hash` and is not indexed yet).
+    pub fn insert(&mut self, slab: &Slab, hash: u64, h: u32) {
+        let (t, home) = self.place_mut(hash);
+        t.insert(home, tag_of(hash), h);
         self.count += 1;
-        if self.old.is_empty() {
-            if self.count > self.cur.len() + self.cur.len() / 2 {
-                let n = self.cur.len() * 2;
-                self.old = std::mem::replace(&mut self.cur, vec![NIL; n]);
+        if self.old.is_none() {
+            if self.count > self.cur.len() * SLOTS * MAX_FILL_FIFTHS / 5 {
+                let bigger = Table::new(self.power() + 1);
+                self.old = Some(std::mem::replace(&mut self.cur, bigger));
                 self.pos = 0;
             }
         } else {
@@ -115,82 +302,73 @@ impl Index {
         }
     }
 
-    fn migrate_one(&mut self, slab: &mut Slab) {
-        if self.old.is_empty() {
+    /// Moves every item whose home in the old table is `pos` to the new table.
+    fn migrate_one(&mut self, slab: &Slab) {
+        let Some(old) = &mut self.old else {
             return;
-        }
-        let mut h = self.old[self.pos];
-        self.old[self.pos] = NIL;
-        let mask = self.cur.len() - 1;
-        while h != NIL {
-            let next = slab.hnext(h);
-            let hash = hash_key(item::key(slab.chunk(h)));
-            let b = bucket_bits(hash) as usize & mask;
-            slab.set_hnext(h, self.cur[b]);
-            self.cur[b] = h;
-            h = next;
+        };
+        let home = self.pos;
+        let mut i = home;
+        for _ in 0..old.len() {
+            let b = *old.b(i);
+            let mut m = !tag_mask(&b, 0) & ((1 << SLOTS) - 1);
+            while m != 0 {
+                let s = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let hash = hash_key(item::key(slab.chunk(b.h[s])));
+                if bucket_bits(hash) as usize & old.mask == home {
+                    old.remove_at(home, i, s);
+                    let nh = bucket_bits(hash) as usize & self.cur.mask;
+                    self.cur.insert(nh, b.tags[s], b.h[s]);
+                }
+            }
+            // Items of `home` further on would still be counted here.
+            if old.b(i).ovf == 0 {
+                break;
+            }
+            i = (i + 1) & old.mask;
         }
         self.pos += 1;
-        if self.pos == self.old.len() {
-            self.old = Vec::new();
+        if self.pos == old.len() {
+            self.old = None;
             self.pos = 0;
         }
     }
 
-    /// Unlinks handle `h` (whose key hashes to `hash`); false if it was not indexed.
-    pub fn remove(&mut self, slab: &mut Slab, hash: u64, h: u32) -> bool {
-        let s = self.slot(hash);
-        let mut cur = self.head(s);
-        if cur == h {
-            self.set_head(s, slab.hnext(h));
-            self.count -= 1;
-            return true;
-        }
-        while cur != NIL {
-            let next = slab.hnext(cur);
-            if next == h {
-                slab.set_hnext(cur, slab.hnext(h));
+    /// Unindexes handle `h` (whose key hashes to `hash`); false if it was not indexed.
+    pub fn remove(&mut self, hash: u64, h: u32) -> bool {
+        let (t, home) = self.place_mut(hash);
+        match t.find_handle(home, tag_of(hash), h) {
+            Some((i, s)) => {
+                t.remove_at(home, i, s);
                 self.count -= 1;
-                return true;
+                true
             }
-            cur = next;
+            None => false,
         }
-        false
     }
 
-    /// Points the index at `to` instead of `from`; `to` already holds a copy of `from`'s header.
-    pub fn relocate(&mut self, slab: &mut Slab, hash: u64, from: u32, to: u32) {
-        let s = self.slot(hash);
-        let mut cur = self.head(s);
-        if cur == from {
-            self.set_head(s, to);
-            return;
+    /// Points the index at `to` instead of `from` (same key).
+    pub fn relocate(&mut self, hash: u64, from: u32, to: u32) {
+        let (t, home) = self.place_mut(hash);
+        match t.find_handle(home, tag_of(hash), from) {
+            Some((i, s)) => t.b_mut(i).h[s] = to,
+            None => debug_assert!(false, "relocating an unindexed item"),
         }
-        while cur != NIL {
-            let next = slab.hnext(cur);
-            if next == from {
-                slab.set_hnext(cur, to);
-                return;
-            }
-            cur = next;
-        }
-        debug_assert!(false, "relocating an unindexed item");
     }
 
+    /// (longest probe in buckets, items, buckets) for diagnostics.
     #[cfg(test)]
-    pub fn chain_stats(&self, slab: &Slab) -> (usize, usize, usize) {
-        let (mut max, mut tot) = (0, 0);
-        for &b in self.cur.iter().chain(self.old.iter()) {
-            let mut h = b;
-            let mut l = 0;
-            while h != NIL {
-                l += 1;
-                h = slab.hnext(h);
+    pub fn chain_stats(&self, _slab: &Slab) -> (usize, usize, usize) {
+        let mut max = 0;
+        for t in std::iter::once(&self.cur).chain(self.old.as_ref()) {
+            let mut run = 0;
+            for i in 0..t.len() {
+                run = if t.b(i).ovf > 0 { run + 1 } else { 0 };
+                max = max.max(run + 1);
             }
-            max = max.max(l);
-            tot += l;
         }
-        (max, tot, self.cur.len())
+        (max, self.count, self.cur.len())
     }
 
     #[cfg(test)]
@@ -225,11 +403,19 @@ mod tests {
             };
             let key = i.to_le_bytes();
             item::write(slab.chunk_mut(h), &key, 0, 0, i, b"", b"");
-            idx.insert(&mut slab, hash_key(&key), h);
+            idx.insert(&slab, hash_key(&key), h);
             handles.push(h);
+            if i % 9973 == 0 {
+                // Lookups stay right in the middle of a migration too.
+                let k = (i / 2).to_le_bytes();
+                assert_eq!(
+                    idx.find(&slab, hash_key(&k), &k),
+                    Some(handles[i as usize / 2])
+                );
+            }
         }
         assert!(idx.power() > INITIAL_POWER);
-        assert!(idx.len() as f64 <= idx.cur.len() as f64 * 1.5);
+        assert!(idx.len() <= idx.cur.len() * SLOTS * MAX_FILL_FIFTHS / 5);
         for i in 0..n {
             let key = i.to_le_bytes();
             assert_eq!(
@@ -239,7 +425,8 @@ mod tests {
         }
         for i in (0..n).step_by(2) {
             let key = i.to_le_bytes();
-            assert!(idx.remove(&mut slab, hash_key(&key), handles[i as usize]));
+            assert!(idx.remove(hash_key(&key), handles[i as usize]));
+            assert!(!idx.remove(hash_key(&key), handles[i as usize]));
         }
         for i in 0..n {
             let key = i.to_le_bytes();
@@ -247,5 +434,43 @@ mod tests {
             assert_eq!(found.is_some(), i % 2 == 1);
         }
         assert_eq!(idx.len(), n as usize / 2);
+        // Spill counts return to zero once every item is gone.
+        for i in (1..n).step_by(2) {
+            let key = i.to_le_bytes();
+            assert!(idx.remove(hash_key(&key), handles[i as usize]));
+        }
+        for t in std::iter::once(&idx.cur).chain(idx.old.as_ref()) {
+            assert!((0..t.len()).all(|i| t.b(i).ovf == 0 && t.b(i).tags == [0; SLOTS]));
+        }
+    }
+
+    #[test]
+    fn same_bytes_agrees_with_eq() {
+        let a: Vec<u8> = (0..40u8).collect();
+        for n in 0..40 {
+            for flip in 0..n {
+                let mut b = a[..n].to_vec();
+                assert!(same_bytes(&a[..n], &b));
+                b[flip] ^= 1;
+                assert!(!same_bytes(&a[..n], &b));
+            }
+        }
+    }
+
+    #[test]
+    fn spills_into_next_buckets_and_back() {
+        // Many items with one home: they spill over several buckets and stay findable.
+        let mut t = Table::new(4);
+        for h in 0..40u32 {
+            t.insert(3, 7, h);
+        }
+        assert_eq!(t.b(3).ovf, 28);
+        assert_eq!(t.b(5).ovf, 4);
+        for h in 0..40u32 {
+            let (i, s) = t.find_handle(3, 7, h).unwrap();
+            t.remove_at(3, i, s);
+        }
+        assert!((0..t.len()).all(|i| t.b(i).ovf == 0));
+        assert!(t.find_handle(3, 7, 0).is_none());
     }
 }

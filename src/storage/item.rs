@@ -4,23 +4,21 @@
 //! ```text
 //! 0  prev  u32   LRU link (free-list link while the chunk is free)
 //! 4  next  u32   LRU link (free-list link while the chunk is free)
-//! 8  hnext u32   hash-chain link
-//! 12 ver   u64   version == CAS
-//! 20 exp   u32   absolute unix seconds, 0 = never
-//! 24 word  u32   value length (27 bits) | USED | FETCHED | ACTIVE | HAS_FLAGS
-//! 28 klen  u8
-//! 29 [flags u32, only when non-zero] key value
+//! 8  ver   u64   version == CAS
+//! 16 exp   u32   absolute unix seconds, 0 = never
+//! 20 word  u32   value length (27 bits) | USED | FETCHED | ACTIVE | HAS_FLAGS
+//! 24 klen  u8
+//! 25 [flags u32, only when non-zero] key value
 //! ```
 
 pub(crate) const OFF_PREV: usize = 0;
 pub(crate) const OFF_NEXT: usize = 4;
-pub(crate) const OFF_HNEXT: usize = 8;
-const OFF_VER: usize = 12;
-const OFF_EXP: usize = 20;
-const OFF_WORD: usize = 24;
-const OFF_KLEN: usize = 28;
+const OFF_VER: usize = 8;
+const OFF_EXP: usize = 16;
+const OFF_WORD: usize = 20;
+const OFF_KLEN: usize = 24;
 /// Header bytes when flags are zero (the common case); flags add 4.
-pub(crate) const HDR: usize = 29;
+pub(crate) const HDR: usize = 25;
 pub(crate) const HDR_MAX: usize = HDR + 4;
 
 pub(crate) const VLEN_MASK: u32 = (1 << 27) - 1;

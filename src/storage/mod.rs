@@ -5,6 +5,7 @@ mod hash;
 mod index;
 mod item;
 mod lru;
+mod region;
 mod slab;
 mod stats;
 mod store;

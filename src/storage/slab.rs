@@ -3,11 +3,17 @@
 //! hand-over between classes. Items above page_size/2 get one exact allocation each (the large
 //! class), charged as whole pages so the limit always holds.
 //!
+//! Regular pages live in one huge-page-advised `Region` reserved for the whole limit: slot `p`
+//! is the `p`-th page of it (live slots never outnumber the limit's pages, since each charges at
+//! least one). Memory is only resident once a page is carved, and goes back to the kernel when
+//! a page is released.
+//!
 //! A handle is `page_slot << bits | chunk_index`, `NIL` = none.
 
 use super::StoreConfig;
-use super::item::{self, OFF_HNEXT, USED};
+use super::item::{self, USED};
 use super::lru::List;
+use super::region::Region;
 
 pub(crate) const NIL: u32 = u32::MAX;
 const NO_CLASS: u16 = u16::MAX;
@@ -15,7 +21,12 @@ const NO_CLASS: u16 = u16::MAX;
 const MAX_CLASSES: usize = 63;
 
 struct Page {
-    mem: Box<[u8]>,
+    /// First byte of the page: in the arena, or in `large` for a large-item slot.
+    base: *mut u8,
+    /// Bytes behind `base` (0 for a free slot); every chunk access is checked against it.
+    len: usize,
+    /// The allocation of a large item (kept only to own it; accessed through `base`).
+    large: Option<Box<[u8]>>,
     /// Chunk size, or the item size for a large-item slot.
     chunk: u32,
     class: u16,
@@ -34,6 +45,7 @@ pub(crate) struct SlabClass {
 }
 
 pub(crate) struct Slab {
+    arena: Region,
     pages: Vec<Page>,
     free_slots: Vec<u32>,
     /// Candidates for fully-free pages; validated when popped.
@@ -128,7 +140,9 @@ impl Slab {
             free: List::default(),
             ever: false,
         });
+        let arena = Region::new(limit_pages * ps)?;
         Ok(Slab {
+            arena,
             pages: Vec::new(),
             free_slots: Vec::new(),
             empty: Vec::new(),
@@ -171,30 +185,43 @@ impl Slab {
         self.pages[self.page_of(h)].class as usize
     }
 
-    /// The whole chunk behind a handle.
-    #[inline]
-    pub fn chunk(&self, h: u32) -> &[u8] {
+    /// Start and size of a chunk; panics on a handle outside its page.
+    #[inline(always)]
+    fn locate(&self, h: u32) -> (*mut u8, usize) {
         let p = &self.pages[(h >> self.bits) as usize];
         let size = p.chunk as usize;
         let off = (h & self.mask) as usize * size;
-        &p.mem[off..off + size]
+        assert!(off + size <= p.len, "bad handle {h:#x}");
+        // SAFETY: off + size <= len, and `base` points at `len` bytes owned by this slab.
+        (unsafe { p.base.add(off) }, size)
+    }
+
+    /// The whole chunk behind a handle.
+    #[inline]
+    pub fn chunk(&self, h: u32) -> &[u8] {
+        let (ptr, size) = self.locate(h);
+        // SAFETY: in bounds (see `locate`); the slab owns the memory and `&self` keeps it alive
+        // and unchanged for the borrow.
+        unsafe { std::slice::from_raw_parts(ptr, size) }
     }
 
     #[inline]
     pub fn chunk_mut(&mut self, h: u32) -> &mut [u8] {
-        let p = &mut self.pages[(h >> self.bits) as usize];
-        let size = p.chunk as usize;
-        let off = (h & self.mask) as usize * size;
-        &mut p.mem[off..off + size]
+        let (ptr, size) = self.locate(h);
+        // SAFETY: as in `chunk`; `&mut self` makes the borrow exclusive.
+        unsafe { std::slice::from_raw_parts_mut(ptr, size) }
     }
 
-    /// Asks the CPU to start loading the first line of a chunk.
+    /// Asks the CPU to start loading the first two lines of a chunk (a header and a short key
+    /// often straddle a line boundary, since chunks are not line-aligned).
     #[inline]
     pub fn prefetch_chunk(&self, h: u32) {
         if let Some(p) = self.pages.get((h >> self.bits) as usize) {
             let off = (h & self.mask) as usize * p.chunk as usize;
-            if let Some(b) = p.mem.get(off) {
-                prefetch(b);
+            if off < p.len {
+                let a = p.base.wrapping_add(off);
+                prefetch_ptr(a);
+                prefetch_ptr(a.wrapping_add(64));
             }
         }
     }
@@ -207,16 +234,6 @@ impl Slab {
     #[inline]
     pub fn set_link(&mut self, h: u32, off: usize, v: u32) {
         item::wr32(self.chunk_mut(h), off, v)
-    }
-
-    #[inline]
-    pub fn hnext(&self, h: u32) -> u32 {
-        self.link(h, OFF_HNEXT)
-    }
-
-    #[inline]
-    pub fn set_hnext(&mut self, h: u32, v: u32) {
-        self.set_link(h, OFF_HNEXT, v)
     }
 
     /// Handles of every chunk of regular page `p`.
@@ -286,7 +303,11 @@ impl Slab {
     fn release_slot(&mut self, p: usize) {
         let pg = &mut self.pages[p];
         self.charged -= pg.charged as usize;
-        pg.mem = Box::new([]);
+        if pg.large.take().is_none() && pg.len != 0 {
+            self.arena.release(p * self.page_size, self.page_size);
+        }
+        pg.base = std::ptr::null_mut();
+        pg.len = 0;
         pg.class = NO_CLASS;
         pg.charged = 0;
         pg.used = 0;
@@ -322,8 +343,11 @@ impl Slab {
         if self.charged + 1 > self.limit_pages {
             return false;
         }
+        // The slot is only known once taken, so the memory is attached below.
         let page = Page {
-            mem: vec![0u8; self.page_size].into_boxed_slice(),
+            base: std::ptr::null_mut(),
+            len: 0,
+            large: None,
             chunk: 0,
             class: NO_CLASS,
             used: 0,
@@ -331,6 +355,10 @@ impl Slab {
             in_empty: false,
         };
         let p = self.new_slot(page);
+        debug_assert!((p + 1) * self.page_size <= self.arena.len());
+        // SAFETY: slot p < limit_pages (see the module comment), so the page is in the arena.
+        self.pages[p].base = unsafe { self.arena.ptr().add(p * self.page_size) };
+        self.pages[p].len = self.page_size;
         self.carve(p, c);
         true
     }
@@ -415,8 +443,11 @@ impl Slab {
         if self.charged + need > self.limit_pages {
             return None;
         }
+        let mut mem = vec![0u8; total].into_boxed_slice();
         let page = Page {
-            mem: vec![0u8; total].into_boxed_slice(),
+            base: mem.as_mut_ptr(),
+            len: total,
+            large: Some(mem),
             chunk: total as u32,
             class: self.large as u16,
             used: 1,
@@ -431,36 +462,38 @@ impl Slab {
 
     /// Copies the first `len` bytes of chunk `src` into chunk `dst` (different chunks).
     pub fn copy_chunk(&mut self, src: u32, dst: u32, len: usize) {
-        let (ps, pd) = (self.page_of(src), self.page_of(dst));
-        let so = (src & self.mask) as usize * self.pages[ps].chunk as usize;
-        let dof = (dst & self.mask) as usize * self.pages[pd].chunk as usize;
-        if ps == pd {
-            self.pages[ps].mem.copy_within(so..so + len, dof);
-        } else {
-            let (a, b) = if ps < pd {
-                let (lo, hi) = self.pages.split_at_mut(pd);
-                (&lo[ps], &mut hi[0])
-            } else {
-                let (lo, hi) = self.pages.split_at_mut(ps);
-                (&hi[0], &mut lo[pd])
-            };
-            b.mem[dof..dof + len].copy_from_slice(&a.mem[so..so + len]);
-        }
+        assert_ne!(src, dst);
+        let (s, ss) = self.locate(src);
+        let (d, ds) = self.locate(dst);
+        assert!(len <= ss && len <= ds);
+        // SAFETY: both ranges are in bounds (see `locate`) and distinct chunks never overlap.
+        unsafe { std::ptr::copy_nonoverlapping(s, d, len) };
     }
 }
+
+// SAFETY: the raw page pointers point into memory the slab owns (its arena region or a boxed
+// large item), never shared with another value, so moving the slab to another thread is as
+// safe as moving a `Vec<Box<[u8]>>`.
+unsafe impl Send for Slab {}
 
 /// A cache prefetch hint; no effect on other architectures.
 #[inline(always)]
 pub(crate) fn prefetch<T>(r: &T) {
+    prefetch_ptr((r as *const T).cast::<u8>());
+}
+
+/// Like `prefetch`, for an address that need not be valid.
+#[inline(always)]
+pub(crate) fn prefetch_ptr(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // SAFETY: prefetch is only a hint: it never faults or changes memory, the pointer comes
-        // from a live reference, and SSE is part of the x86_64 baseline.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>((r as *const T).cast::<i8>()) };
+        // SAFETY: prefetch is only a hint: it never faults or changes memory, whatever the
+        // address, and SSE is part of the x86_64 baseline.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) };
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = r;
+    let _ = p;
 }
 
 #[cfg(test)]

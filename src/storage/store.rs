@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::hash::hash_key;
 use super::index::Index;
-use super::item::{self, ACTIVE, FETCHED, OFF_PREV, USED};
+use super::item::{self, ACTIVE, FETCHED, OFF_NEXT, OFF_PREV, USED};
 use super::lru::List;
 use super::slab::{NIL, Slab};
 use super::stats::{ClassCounters, ClassStats, StoreStats};
@@ -21,6 +21,9 @@ const RECLAIM_PEEK: usize = 5;
 /// A class under eviction compares its tail age with other classes once per this many
 /// evictions; the scan reads one header per class, too much to do on every eviction.
 const MOVE_CHECK_EVERY: u32 = 8;
+/// Prefetch distance of `get_batch`, in keys: the item stage runs this far ahead and the bucket
+/// stage twice as far, so about 2 * 8 loads are in flight, within what a core tracks at once.
+const BATCH_AHEAD: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StoreConfig {
@@ -145,6 +148,10 @@ pub struct Store {
     crawl_cursor: u32,
     /// Recent deletes, with replication on, so an older write from the twin cannot undo one.
     tombstones: replica::Tombstones,
+    /// (handle, version, key hash) of the likely next eviction victim, hashed one eviction early
+    /// so that its index bucket loads meanwhile; trusted only while handle and version match,
+    /// and cleared whenever that chunk could change keys (detach, page moves).
+    victim_hint: (u32, u64, u64),
 }
 
 impl Store {
@@ -174,6 +181,7 @@ impl Store {
             crawl_class: 0,
             crawl_cursor: NIL,
             tombstones: replica::Tombstones::default(),
+            victim_hint: (NIL, 0, 0),
         };
         s.set_clock(now_ms);
         Ok(s)
@@ -203,7 +211,8 @@ impl Store {
     /// Optional batching aid (not needed for correctness): lookups are bound by memory latency,
     /// so a caller holding several keys (a multi-get, a pipelined batch) can call
     /// `prefetch(hash_key(k))` for all of them, then `prefetch_item(hash)` for all, then do the
-    /// real calls; the cache misses of the batch then overlap instead of queuing.
+    /// real calls (`get_hashed` saves hashing again); the cache misses of the batch then overlap
+    /// instead of queuing. Works for writes too: a set starts by reading the key's bucket.
     #[inline]
     pub fn prefetch(&self, hash: u64) {
         self.index.prefetch_bucket(hash);
@@ -216,8 +225,14 @@ impl Store {
     }
 
     pub fn get(&mut self, key: &[u8]) -> Option<ItemView<'_>> {
+        self.get_hashed(key, hash_key(key))
+    }
+
+    /// `get` with the key's `hash_key` already computed, as the batched path (see `prefetch`)
+    /// has it; a wrong hash makes the key look absent.
+    #[inline]
+    pub fn get_hashed(&mut self, key: &[u8], hash: u64) -> Option<ItemView<'_>> {
         self.stats.cmd_get += 1;
-        let hash = hash_key(key);
         match self.lookup(key, hash) {
             None => {
                 self.stats.get_misses += 1;
@@ -229,6 +244,41 @@ impl Store {
                 self.cls[c].get_hits += 1;
                 Some(self.bump_and_view(h))
             }
+        }
+    }
+
+    /// `get` for every key of `keys`, handing `f(i, result)` over in order: a software
+    /// pipeline that hashes and prefetches the bucket `2 * BATCH_AHEAD` keys ahead and the
+    /// tag-matched item `BATCH_AHEAD` keys ahead, so about that many cache misses are in flight
+    /// at once instead of one. Counts exactly like `get` on each key.
+    pub fn get_batch<K: AsRef<[u8]>>(
+        &mut self,
+        keys: &[K],
+        mut f: impl FnMut(usize, Option<ItemView<'_>>),
+    ) {
+        const D: usize = BATCH_AHEAD;
+        let n = keys.len();
+        // hashes[j % 2D] is key j's hash, for j in i..i + 2D.
+        let mut hashes = [0u64; 2 * D];
+        for (j, k) in keys.iter().take(2 * D).enumerate() {
+            hashes[j] = hash_key(k.as_ref());
+            self.index.prefetch_bucket(hashes[j]);
+        }
+        for &h in hashes.iter().take(n.min(D)) {
+            self.index.prefetch_head(&self.slab, h);
+        }
+        for (i, k) in keys.iter().enumerate() {
+            let h = hashes[i % (2 * D)];
+            if let Some(k2) = keys.get(i + 2 * D) {
+                let h2 = hash_key(k2.as_ref());
+                hashes[i % (2 * D)] = h2;
+                self.index.prefetch_bucket(h2);
+            }
+            if i + D < n {
+                self.index
+                    .prefetch_head(&self.slab, hashes[(i + D) % (2 * D)]);
+            }
+            f(i, self.get_hashed(k.as_ref(), h));
         }
     }
 
@@ -284,6 +334,8 @@ impl Store {
             };
         }
         let hash = hash_key(key);
+        // Every mode reads the key's bucket; start loading it now.
+        self.index.prefetch_bucket(hash);
         let exp = self.abs_exptime(exptime);
         match mode {
             StoreMode::Set => self.store_new(key, hash, flags, exp, value),
@@ -502,7 +554,7 @@ impl Store {
             examined += 1;
             self.crawl_cursor = self.slab.link(h, OFF_PREV);
             if self.life(h) != Life::Alive {
-                self.drop_item(h, hash_key(item::key(self.slab.chunk(h))));
+                self.drop_item(h, self.hash_of(h));
                 freed += 1;
             }
         }
@@ -714,14 +766,49 @@ impl Store {
         self.index.prefetch_bucket(hash);
         let total = item::total_len(key.len(), a.len() + c.len(), flags);
         let class = self.class_for(total);
-        let h = self.alloc(class, total)?;
+        let large = self.slab.large;
+        // In a full store a new key's chunk comes from evicting a tail item; do that before
+        // reading the bucket so the bucket loads meanwhile. If the key then turns out to have
+        // an item of this class (rewritten in place), the chunk waits on the free list for
+        // the next write. Not under -M, where this allocation could fail or count an OOM that
+        // the in-place rewrite would not have needed.
+        let early = self.cfg.evictions && class != large && self.slab.classes[class].free.len == 0;
+        let fresh = if early {
+            self.alloc(class, total)
+        } else {
+            None
+        };
+        let mut old = self.index.find(&self.slab, hash, key);
+        if let Some(o) = old {
+            if class != large && self.slab.class_of(o) == class {
+                if let Some(f) = fresh {
+                    self.slab.free_chunk(f);
+                }
+                return Some(self.overwrite_in_place(o, key, flags, exp, a, c, total));
+            }
+            // Unlinking the old item reads both LRU neighbours; start loading them.
+            self.slab.prefetch_chunk(self.slab.link(o, OFF_PREV));
+            self.slab.prefetch_chunk(self.slab.link(o, OFF_NEXT));
+        }
+        let h = match fresh {
+            Some(h) => h,
+            // Already failed (and counted) above.
+            None if early => return None,
+            None => {
+                let h = self.alloc(class, total)?;
+                // The allocation may have evicted or moved the old item (but never adds one).
+                if old.is_some() {
+                    old = self.index.find(&self.slab, hash, key);
+                }
+                h
+            }
+        };
         let ver = self.next_version();
         item::write(self.slab.chunk_mut(h), key, flags, exp, ver, a, c);
-        // Looked up only now: the allocation may have evicted or moved the old item.
-        if let Some(old) = self.index.find(&self.slab, hash, key) {
-            self.unlink(old, hash);
+        if let Some(o) = old {
+            self.unlink(o, hash);
         }
-        self.index.insert(&mut self.slab, hash, h);
+        self.index.insert(&self.slab, hash, h);
         self.lru[class].push_head(&mut self.slab, h);
         self.stats.curr_items += 1;
         self.stats.total_items += 1;
@@ -732,12 +819,48 @@ impl Store {
         Some(h)
     }
 
+    /// Writes a new item of the same class as `old` into `old`'s chunk and moves it to the LRU
+    /// head: no allocation, and the index entry (same key, same handle) stays as it is. In a
+    /// full store a run of overwrites evicts one item (see `write_item`), not one per write.
+    /// Callers pass nothing that points into the chunk.
+    #[allow(clippy::too_many_arguments)]
+    fn overwrite_in_place(
+        &mut self,
+        old: u32,
+        key: &[u8],
+        flags: u32,
+        exp: u32,
+        a: &[u8],
+        c: &[u8],
+        total: usize,
+    ) -> u32 {
+        let class = self.slab.class_of(old);
+        let old_total = item::total(self.slab.chunk(old)) as u64;
+        if old == self.crawl_cursor {
+            self.crawl_cursor = self.slab.link(old, OFF_PREV);
+        }
+        self.lru[class].unlink(&mut self.slab, old);
+        let ver = self.next_version();
+        item::write(self.slab.chunk_mut(old), key, flags, exp, ver, a, c);
+        self.lru[class].push_head(&mut self.slab, old);
+        self.stats.total_items += 1;
+        self.stats.bytes = self.stats.bytes - old_total + total as u64;
+        let k = &mut self.cls[class];
+        k.mem_requested = k.mem_requested - old_total + total as u64;
+        self.log_item(old);
+        old
+    }
+
     /// Removes an item from the index, its LRU and the gauges, leaving the chunk to the caller.
     fn detach(&mut self, h: u32, hash: u64) {
         let c = self.slab.class_of(h);
         let total = item::total(self.slab.chunk(h)) as u64;
-        let found = self.index.remove(&mut self.slab, hash, h);
+        let found = self.index.remove(hash, h);
         debug_assert!(found);
+        if self.victim_hint.0 == h {
+            // The chunk may next hold another key.
+            self.victim_hint.0 = NIL;
+        }
         if h == self.crawl_cursor {
             self.crawl_cursor = self.slab.link(h, OFF_PREV);
         }
@@ -817,11 +940,12 @@ impl Store {
         for _ in 0..4 {
             match self.pick_victim(c) {
                 Some(t) => self.take_page_of(t, Some(c)),
-                None => {
-                    if !self.evict_tail(c) {
-                        break;
-                    }
-                }
+                // The victim's chunk is of class c: take it as it is rather than through the
+                // free list.
+                None => match self.evict_tail(c, true) {
+                    Some(h) => return Some(h),
+                    None => break,
+                },
             }
             if let Some(h) = self.slab.pop_free(c) {
                 return Some(h);
@@ -852,9 +976,32 @@ impl Store {
             }
             if let Some(t) = self.pick_victim(large) {
                 self.take_page_of(t, None);
-            } else if !self.evict_tail(large) {
+            } else if self.evict_tail(large, false).is_none() {
                 return self.oom(large);
             }
+        }
+    }
+
+    /// The key hash of item `h`, from the victim hint when it still describes `h`.
+    #[inline]
+    fn hash_of(&self, h: u32) -> u64 {
+        let b = self.slab.chunk(h);
+        let (hh, ver, hash) = self.victim_hint;
+        if hh == h && item::version(b) == ver {
+            hash
+        } else {
+            hash_key(item::key(b))
+        }
+    }
+
+    /// Hashes the item that will be evicted next in class `c` and starts loading its bucket.
+    fn hint_victim(&mut self, c: usize) {
+        let t = self.lru[c].tail;
+        if t != NIL {
+            let b = self.slab.chunk(t);
+            let hash = hash_key(item::key(b));
+            self.victim_hint = (t, item::version(b), hash);
+            self.index.prefetch_bucket(hash);
         }
     }
 
@@ -868,21 +1015,27 @@ impl Store {
             }
             let prev = self.slab.link(h, OFF_PREV);
             if self.life(h) != Life::Alive {
-                self.drop_item(h, hash_key(item::key(self.slab.chunk(h))));
+                self.drop_item(h, self.hash_of(h));
                 freed += 1;
             }
             h = prev;
+        }
+        // Under steady eviction the next call peeks one item further; start loading it.
+        if h != NIL {
+            self.slab.prefetch_chunk(h);
         }
         freed
     }
 
     /// Evicts class `c`'s tail, first moving a bounded number of active tail items to the head.
-    fn evict_tail(&mut self, c: usize) -> bool {
+    /// Returns the victim's handle; with `reuse` its chunk stays allocated for the caller
+    /// instead of going back to the free list.
+    fn evict_tail(&mut self, c: usize, reuse: bool) -> Option<u32> {
         let mut rescues = 0;
         loop {
             let t = self.lru[c].tail;
             if t == NIL {
-                return false;
+                return None;
             }
             let w = item::word(self.slab.chunk(t));
             if w & ACTIVE != 0 && rescues < MAX_RESCUES && self.lru[c].len > 1 {
@@ -895,8 +1048,14 @@ impl Store {
                 rescues += 1;
                 continue;
             }
-            self.drop_item(t, hash_key(item::key(self.slab.chunk(t))));
-            return true;
+            let hash = self.hash_of(t);
+            self.count_drop(t);
+            self.detach(t, hash);
+            if !reuse {
+                self.slab.free_chunk(t);
+            }
+            self.hint_victim(c);
+            return Some(t);
         }
     }
 
@@ -946,23 +1105,25 @@ impl Store {
     fn take_page_of(&mut self, t: u32, to: Option<usize>) {
         let v = self.slab.class_of(t);
         if v == self.slab.large {
-            self.drop_item(t, hash_key(item::key(self.slab.chunk(t))));
+            self.drop_item(t, self.hash_of(t));
             return;
         }
         let p = self.slab.page_of(t);
+        // Items of the page move to other chunks without `detach`.
+        self.victim_hint.0 = NIL;
         self.slab.detach_page(p);
         for h in self.slab.page_handles(p) {
             if item::word(self.slab.chunk(h)) & USED == 0 {
                 continue;
             }
-            let hash = hash_key(item::key(self.slab.chunk(h)));
+            let hash = self.hash_of(h);
             if self.life(h) == Life::Alive
                 && let Some(d) = self.slab.pop_free(v)
             {
                 let total = item::total(self.slab.chunk(h));
                 self.slab.copy_chunk(h, d, total);
                 self.lru[v].relocate(&mut self.slab, h, d);
-                self.index.relocate(&mut self.slab, hash, h, d);
+                self.index.relocate(hash, h, d);
                 if self.crawl_cursor == h {
                     self.crawl_cursor = d;
                 }

@@ -650,7 +650,8 @@ fn stats_reset_and_class_stats() {
     );
     assert_eq!(st.curr_items, 1);
     assert_eq!(st.limit_bytes, 64 << 20);
-    assert_eq!(st.hash_power_level, 16);
+    // 4096 buckets of 12 slots.
+    assert_eq!(st.hash_power_level, 12);
     let cs = s.class_stats();
     assert_eq!(cs.len(), 1);
     assert_eq!(
@@ -709,4 +710,73 @@ fn quick_perf() {
         "get: {:.1} ns/op hits {hits}",
         el.as_nanos() as f64 / (20 * n) as f64
     );
+}
+
+#[test]
+fn get_batch_matches_get() {
+    let mut a = st();
+    let mut b = st();
+    for i in 0..500u32 {
+        let k = format!("key{i}");
+        for s in [&mut a, &mut b] {
+            s.store(Set, k.as_bytes(), i % 3, 0, format!("v{i}").as_bytes());
+        }
+    }
+    // Hits, misses and repeats, in batches shorter and longer than the prefetch distance.
+    let keys: Vec<String> = (0..700u32)
+        .map(|i| format!("key{}", (i * 7) % 600))
+        .collect();
+    for len in [0, 1, 5, 16, 17, 33, 700] {
+        let mut got = Vec::new();
+        a.get_batch(&keys[..len], |i, v| {
+            got.push((i, v.map(|v| (v.value.to_vec(), v.flags, v.cas))))
+        });
+        let want: Vec<_> = keys[..len]
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                (
+                    i,
+                    b.get(k.as_bytes())
+                        .map(|v| (v.value.to_vec(), v.flags, v.cas)),
+                )
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
+    assert_eq!(a.stats(), b.stats());
+}
+
+#[test]
+fn overwrites_in_a_full_store_reuse_their_chunk() {
+    let mut s = store_with(StoreConfig {
+        mem_limit: 1 << 20,
+        ..Default::default()
+    });
+    let k = |i: u32| format!("k{i:05}");
+    let mut n = 0;
+    while s.stats().evictions == 0 {
+        s.store(Set, k(n).as_bytes(), 0, 0, &[b'x'; 20]);
+        n += 1;
+    }
+    // The first overwrite evicts the tail for a chunk it then does not need ...
+    assert_eq!(s.store(Set, k(5).as_bytes(), 0, 0, &[b'y'; 20]), Stored);
+    let st = s.stats();
+    assert_eq!((st.evictions, st.curr_items), (2, n as u64 - 2));
+    // ... which the next writes use: overwrites in place, then one new key.
+    assert_eq!(s.store(Set, k(6).as_bytes(), 7, 0, &[b'z'; 20]), Stored);
+    assert_eq!(s.store(Set, b"n00001", 0, 0, &[b'x'; 20]), Stored);
+    let st2 = s.stats();
+    assert_eq!((st2.evictions, st2.curr_items), (2, n as u64 - 1));
+    // k6 grew by its 4 flag bytes; n00001 is one more item of the common size.
+    assert_eq!(st2.bytes, st.bytes + 4 + (item::HDR + 6 + 20) as u64);
+    // Rewritten items moved to the head: the next evictions take k2 and k3, not k5 or k6.
+    s.store(Set, b"n00002", 0, 0, &[b'x'; 20]);
+    s.store(Set, b"n00003", 0, 0, &[b'x'; 20]);
+    assert_eq!(s.stats().evictions, 4);
+    assert_eq!(val(&mut s, k(2).as_bytes()), None);
+    assert_eq!(val(&mut s, k(4).as_bytes()), Some(vec![b'x'; 20]));
+    assert_eq!(val(&mut s, k(5).as_bytes()), Some(vec![b'y'; 20]));
+    let v = s.get(k(6).as_bytes()).unwrap();
+    assert_eq!((v.value, v.flags), (&[b'z'; 20][..], 7));
 }
