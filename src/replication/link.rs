@@ -4,21 +4,39 @@
 //! Inbound: accept a twin stream, check its proof, apply every record on the shard that
 //! owns its key here, and acknowledge.
 
-use super::wire::{self, DecodeError, Frame};
+use super::wire::{self, DecodeError, Frame, FrameRef};
 use super::{LinkState, fill_random};
 use crate::server::router::{Batch, OpRef, shard_of};
 use crate::server::shard::Shard;
-use crate::storage::Mutation;
+use crate::storage::MutationRef;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use glommio::channels::local_channel::{self, LocalReceiver};
 use glommio::net::{TcpListener, TcpStream};
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Bytes of backlog or copy sent per write.
 const SEND_CHUNK: usize = 256 * 1024;
 /// Items of a full copy read from the store at a time (the store is free between chunks).
 const COPY_CHUNK: usize = 512;
+/// Bytes of a full copy encoded at a time: bounds one chunk's time when values are large.
+const COPY_CHUNK_BYTES: usize = 64 * 1024;
+/// The receiver acknowledges at most this often per stream: an ack per read would cost
+/// both nodes a write, a read and a wake-up for every few records.
+const ACK_EVERY: Duration = Duration::from_millis(1);
+/// A streaming sender with fewer than COALESCE_RECORDS new records waits until COALESCE
+/// after its previous write, so a busy shard sends a few large writes per millisecond rather
+/// than one per scheduler pass: each write costs both nodes syscalls and a wake-up.
+fn coalesce() -> (Duration, u64) {
+    thread_local! {
+        static C: (Duration, u64) = (
+            Duration::from_micros(std::env::var("CC_COALESCE_US").ok().and_then(|v| v.parse().ok()).unwrap_or(1000)),
+            std::env::var("CC_COALESCE_RECS").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
+        );
+    }
+    C.with(|c| *c)
+}
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -36,6 +54,14 @@ impl FrameReader {
             start: 0,
             end: 0,
         }
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
     }
 
     /// The next frame already buffered, if any.
@@ -185,6 +211,7 @@ async fn run_outbound(
                 }
             };
             dead.set(Some(why));
+            shard.repl.as_ref().expect("replication state").wake();
         })
     };
     let result = stream_to_twin(shard, &mut wr, next_seq, &dead).await;
@@ -220,6 +247,8 @@ async fn stream_to_twin<W: AsyncWrite + Unpin>(
     };
     repl.link.set(LinkState::Streaming);
     let mut out = Vec::with_capacity(SEND_CHUNK);
+    let (coalesce, coalesce_records) = coalesce();
+    let mut last_write = Instant::now() - coalesce;
     loop {
         if shard.shared.shutting_down() {
             return Ok(());
@@ -227,26 +256,33 @@ async fn stream_to_twin<W: AsyncWrite + Unpin>(
         if let Some(why) = dead.take() {
             return Err(why);
         }
-        let next = {
+        let (pending, next) = {
             let b = repl.backlog.borrow();
             if !b.covers(cursor) {
                 return Err(format!(
                     "backlog overrun at seq {cursor}: the twin needs a full copy"
                 ));
             }
+            let pending = b.next_seq() - cursor;
             out.clear();
-            b.read_from(cursor, SEND_CHUNK, &mut out)
+            let since = last_write.elapsed();
+            if pending > 0 && pending < coalesce_records && since < coalesce {
+                (pending, None)
+            } else {
+                (pending, Some(b.read_from(cursor, SEND_CHUNK, &mut out)))
+            }
         };
-        if next == cursor {
-            // Nothing new: sleep until a write is logged (or a tick passes, to notice
-            // shutdown and a dead link).
-            let _ = glommio::timer::timeout(Duration::from_millis(200), async {
-                Ok(repl.wake_rx.recv().await)
-            })
-            .await;
+        let Some(next) = next else {
+            glommio::timer::sleep(coalesce - last_write.elapsed().min(coalesce)).await;
+            continue;
+        };
+        if pending == 0 {
+            // Nothing new: sleep until a write is logged or the link dies (both wake us).
+            repl.wake_rx.recv().await;
             continue;
         }
         wr.write_all(&out).await.map_err(|e| e.to_string())?;
+        last_write = Instant::now();
         repl.records_sent
             .set(repl.records_sent.get() + (next - cursor));
         cursor = next;
@@ -260,18 +296,16 @@ async fn full_copy<W: AsyncWrite + Unpin>(shard: &Rc<Shard>, wr: &mut W) -> Resu
     send(wr, &Frame::SnapBegin).await?;
     let repl = shard.repl.as_ref().expect("replication state");
     let mut cursor = Some(0u64);
-    let mut muts = Vec::with_capacity(COPY_CHUNK);
-    let mut out = Vec::with_capacity(SEND_CHUNK);
+    let mut out = Vec::with_capacity(COPY_CHUNK_BYTES + 4096);
     while let Some(c) = cursor {
-        muts.clear();
-        cursor = shard.store.borrow().scan(c, COPY_CHUNK, &mut muts);
         out.clear();
-        for m in &muts {
-            wire::encode_mutation(&mut out, 0, m);
-        }
+        let (next, n) = shard
+            .store
+            .borrow()
+            .scan(c, COPY_CHUNK, COPY_CHUNK_BYTES, &mut out);
+        cursor = next;
         wr.write_all(&out).await.map_err(|e| e.to_string())?;
-        repl.records_sent
-            .set(repl.records_sent.get() + muts.len() as u64);
+        repl.records_sent.set(repl.records_sent.get() + n as u64);
         glommio::yield_if_needed().await;
         if shard.shared.shutting_down() {
             return Err("shutting down".into());
@@ -354,51 +388,83 @@ async fn run_inbound(shard: &Rc<Shard>, mut stream: TcpStream) -> Result<(), Str
     let next_seq = applied.map_or(0, |s| s + 1);
     send(&mut stream, &Frame::Welcome { next_seq }).await?;
 
-    let (tx, rx) = glommio::channels::local_channel::new_unbounded();
+    let (tx, rx) = local_channel::new_unbounded();
     let token = shard.register_waiter(tx);
+    let (mut rd, wr) = futures_lite::io::split(stream);
+    let applied = Rc::new(Cell::new(0u64));
+    // Capacity 1: a pending ack request is a flag, not a queue.
+    let (ack_tx, ack_rx) = local_channel::new_bounded(1);
+    let acker = glommio::spawn_local(ack_loop(wr, applied.clone(), ack_rx));
     let result = async {
         let mut batches: Vec<Batch> = (0..shard.nshards).map(|_| Batch::default()).collect();
-        let mut ack = Vec::new();
         loop {
-            if !reader.fill(&mut stream).await? {
+            if !reader.fill(&mut rd).await? {
                 return Err("link closed by twin".to_string());
             }
             let mut last_seq = None;
-            while let Some(frame) = reader.buffered()? {
+            loop {
+                let (frame, used) = match wire::decode_ref(reader.pending()) {
+                    Ok(f) => f,
+                    Err(DecodeError::Incomplete) => break,
+                    Err(DecodeError::Invalid(why)) => return Err(why.to_string()),
+                };
                 match frame {
-                    Frame::Data { seq, m } => {
-                        route_apply(shard, &mut batches, &m);
+                    FrameRef::Data { seq, m } => {
+                        route_apply(shard, &mut batches, m);
                         if seq > 0 {
                             last_seq = Some(seq);
                         }
                     }
-                    Frame::SnapBegin => {}
-                    Frame::SnapEnd { next_seq } => last_seq = Some(next_seq - 1),
-                    other => return Err(format!("unexpected frame {other:?}")),
+                    FrameRef::Control(Frame::SnapBegin) => {}
+                    FrameRef::Control(Frame::SnapEnd { next_seq }) => last_seq = Some(next_seq - 1),
+                    FrameRef::Control(other) => return Err(format!("unexpected frame {other:?}")),
                 }
+                reader.consume(used);
             }
             shard.run_batches(token, &rx, &mut batches).await;
-            // Reads of a fast stream complete at once; let clients in between batches.
-            glommio::yield_if_needed().await;
             if let Some(seq) = last_seq {
                 node.inbound.lock().unwrap().insert(stream_key, seq);
-                ack.clear();
-                wire::encode(&mut ack, &Frame::Ack { seq });
-                stream.write_all(&ack).await.map_err(|e| e.to_string())?;
+                applied.set(seq);
+                let _ = ack_tx.try_send(());
             }
+            // Reads of a fast stream complete at once; let clients in between batches.
+            glommio::yield_if_needed().await;
         }
     }
     .await;
+    drop(acker);
     shard.unregister(token);
     result
 }
 
+/// Acknowledges the latest applied sequence whenever asked, at most once per ACK_EVERY.
+async fn ack_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
+    applied: Rc<Cell<u64>>,
+    wake: LocalReceiver<()>,
+) {
+    let (mut sent, mut buf) = (0, Vec::new());
+    while wake.recv().await.is_some() {
+        let seq = applied.get();
+        if seq != sent {
+            buf.clear();
+            wire::encode(&mut buf, &Frame::Ack { seq });
+            if wr.write_all(&buf).await.is_err() {
+                // The read side sees the broken link and ends the stream.
+                return;
+            }
+            sent = seq;
+        }
+        glommio::timer::sleep(ACK_EVERY).await;
+    }
+}
+
 /// Applies `m` here if this shard owns its key, else queues it for the owner; a flush goes
 /// to every shard.
-fn route_apply(shard: &Shard, batches: &mut [Batch], m: &Mutation) {
+fn route_apply(shard: &Shard, batches: &mut [Batch], m: MutationRef<'_>) {
     let op = OpRef::Apply(m);
-    match m {
-        Mutation::Set { key, .. } | Mutation::Delete { key, .. } => {
+    match m.key() {
+        Some(key) => {
             let owner = shard_of(key, shard.nshards);
             if owner == shard.id {
                 shard.execute(op, &mut Vec::new());
@@ -406,7 +472,7 @@ fn route_apply(shard: &Shard, batches: &mut [Batch], m: &Mutation) {
                 batches[owner].push(op);
             }
         }
-        Mutation::Flush { .. } => {
+        None => {
             for (s, b) in batches.iter_mut().enumerate() {
                 if s != shard.id {
                     b.push(op);

@@ -5,6 +5,7 @@ mod hash;
 mod index;
 mod item;
 mod lru;
+pub mod mutation_log;
 mod slab;
 mod stats;
 mod store;
@@ -12,6 +13,7 @@ mod store;
 mod tests_model;
 
 pub use hash::hash_key;
+pub use mutation_log::MutationRef;
 pub use stats::{ClassStats, StoreStats};
 pub use store::{
     DeltaResult, ItemMeta, ItemView, MAX_KEY_LEN, Mutation, Store, StoreConfig, StoreMode,
