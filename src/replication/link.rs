@@ -6,9 +6,9 @@
 
 use super::wire::{self, DecodeError, Frame, FrameRef};
 use super::{LinkState, fill_random};
-use crate::server::router::{Batch, OpRef, shard_of};
+use crate::server::router::{Batch, OpRef};
 use crate::server::shard::Shard;
-use crate::storage::MutationRef;
+use crate::storage::{MutationRef, hash_key};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver};
 use glommio::net::{TcpListener, TcpStream};
@@ -26,17 +26,10 @@ const COPY_CHUNK_BYTES: usize = 64 * 1024;
 /// both nodes a write, a read and a wake-up for every few records.
 const ACK_EVERY: Duration = Duration::from_millis(1);
 /// A streaming sender with fewer than COALESCE_RECORDS new records waits until COALESCE
-/// after its previous write, so a busy shard sends a few large writes per millisecond rather
-/// than one per scheduler pass: each write costs both nodes syscalls and a wake-up.
-fn coalesce() -> (Duration, u64) {
-    thread_local! {
-        static C: (Duration, u64) = (
-            Duration::from_micros(std::env::var("CC_COALESCE_US").ok().and_then(|v| v.parse().ok()).unwrap_or(1000)),
-            std::env::var("CC_COALESCE_RECS").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
-        );
-    }
-    C.with(|c| *c)
-}
+/// after its previous write, so a busy shard sends about one large write per millisecond
+/// rather than one per scheduler pass: every write costs both nodes syscalls and a wake-up.
+const COALESCE: Duration = Duration::from_millis(1);
+const COALESCE_RECORDS: u64 = 512;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -247,8 +240,7 @@ async fn stream_to_twin<W: AsyncWrite + Unpin>(
     };
     repl.link.set(LinkState::Streaming);
     let mut out = Vec::with_capacity(SEND_CHUNK);
-    let (coalesce, coalesce_records) = coalesce();
-    let mut last_write = Instant::now() - coalesce;
+    let mut last_write = Instant::now() - COALESCE;
     loop {
         if shard.shared.shutting_down() {
             return Ok(());
@@ -266,14 +258,14 @@ async fn stream_to_twin<W: AsyncWrite + Unpin>(
             let pending = b.next_seq() - cursor;
             out.clear();
             let since = last_write.elapsed();
-            if pending > 0 && pending < coalesce_records && since < coalesce {
+            if pending > 0 && pending < COALESCE_RECORDS && since < COALESCE {
                 (pending, None)
             } else {
                 (pending, Some(b.read_from(cursor, SEND_CHUNK, &mut out)))
             }
         };
         let Some(next) = next else {
-            glommio::timer::sleep(coalesce - last_write.elapsed().min(coalesce)).await;
+            glommio::timer::sleep(COALESCE - last_write.elapsed().min(COALESCE)).await;
             continue;
         };
         if pending == 0 {
@@ -397,30 +389,37 @@ async fn run_inbound(shard: &Rc<Shard>, mut stream: TcpStream) -> Result<(), Str
     let acker = glommio::spawn_local(ack_loop(wr, applied.clone(), ack_rx));
     let result = async {
         let mut batches: Vec<Batch> = (0..shard.nshards).map(|_| Batch::default()).collect();
+        let mut spare: Vec<Received<'static>> = Vec::new();
         loop {
             if !reader.fill(&mut rd).await? {
                 return Err("link closed by twin".to_string());
             }
             let mut last_seq = None;
+            let buf = reader.pending();
+            let mut used = 0;
+            let mut frames = recycle(std::mem::take(&mut spare));
             loop {
-                let (frame, used) = match wire::decode_ref(reader.pending()) {
+                let (frame, n) = match wire::decode_ref(&buf[used..]) {
                     Ok(f) => f,
                     Err(DecodeError::Incomplete) => break,
                     Err(DecodeError::Invalid(why)) => return Err(why.to_string()),
                 };
-                match frame {
+                used += n;
+                frames.push(match frame {
                     FrameRef::Data { seq, m } => {
-                        route_apply(shard, &mut batches, m);
-                        if seq > 0 {
-                            last_seq = Some(seq);
-                        }
+                        let hash = m.key().map_or(0, hash_key);
+                        Received::Data { seq, m, hash }
                     }
-                    FrameRef::Control(Frame::SnapBegin) => {}
-                    FrameRef::Control(Frame::SnapEnd { next_seq }) => last_seq = Some(next_seq - 1),
+                    FrameRef::Control(Frame::SnapBegin) => continue,
+                    FrameRef::Control(Frame::SnapEnd { next_seq }) => {
+                        Received::SnapEnd { next_seq }
+                    }
                     FrameRef::Control(other) => return Err(format!("unexpected frame {other:?}")),
-                }
-                reader.consume(used);
+                });
             }
+            apply_run(shard, &mut batches, &frames, &mut last_seq);
+            spare = recycle(frames);
+            reader.consume(used);
             shard.run_batches(token, &rx, &mut batches).await;
             if let Some(seq) = last_seq {
                 node.inbound.lock().unwrap().insert(stream_key, seq);
@@ -459,26 +458,85 @@ async fn ack_loop<W: AsyncWrite + Unpin>(
     }
 }
 
-/// Applies `m` here if this shard owns its key, else queues it for the owner; a flush goes
-/// to every shard.
-fn route_apply(shard: &Shard, batches: &mut [Batch], m: MutationRef<'_>) {
-    let op = OpRef::Apply(m);
-    match m.key() {
-        Some(key) => {
-            let owner = shard_of(key, shard.nshards);
-            if owner == shard.id {
-                shard.execute(op, &mut Vec::new());
-            } else {
-                batches[owner].push(op);
-            }
+/// A frame of a twin stream that the receiver acts on, borrowing from the receive buffer.
+enum Received<'a> {
+    Data {
+        seq: u64,
+        m: MutationRef<'a>,
+        /// `hash_key` of its key (0 for a flush): routes it and finds it in the index.
+        hash: u64,
+    },
+    SnapEnd {
+        next_seq: u64,
+    },
+}
+
+/// An empty vector for frames of another buffer, reusing the allocation.
+fn recycle<'b>(mut v: Vec<Received<'_>>) -> Vec<Received<'b>> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("cleared")).collect()
+}
+
+/// How many records ahead the receiver starts loading index buckets: a twin's writes hit
+/// random keys, so each apply would otherwise wait for a cache miss or two.
+const PREFETCH_AHEAD: usize = 8;
+
+/// Applies a run of received frames in order; `last_seq` becomes the last sequence number
+/// they complete.
+fn apply_run(
+    shard: &Shard,
+    batches: &mut [Batch],
+    frames: &[Received<'_>],
+    last_seq: &mut Option<u64>,
+) {
+    let repl = shard.repl.as_ref().expect("replication state");
+    let mut applied = 0;
+    // The same rule as `shard_of`, from the hash already computed.
+    let owner = |hash: u64| (hash % shard.nshards as u64) as usize;
+    let ours = |f: &Received<'_>| match f {
+        Received::Data { m, hash, .. } if m.key().is_some() && owner(*hash) == shard.id => {
+            Some(*hash)
         }
-        None => {
-            for (s, b) in batches.iter_mut().enumerate() {
-                if s != shard.id {
-                    b.push(op);
+        _ => None,
+    };
+    let mut store = shard.store.borrow_mut();
+    for (i, f) in frames.iter().enumerate() {
+        if let Some(h) = frames.get(i + PREFETCH_AHEAD).and_then(ours) {
+            store.prefetch_remote(h);
+        }
+        if let Some(h) = frames.get(i + PREFETCH_AHEAD / 2).and_then(ours) {
+            store.prefetch_remote_item(h);
+        }
+        match *f {
+            Received::Data { seq, m, hash } => {
+                match m.key() {
+                    Some(_) => {
+                        let owner = owner(hash);
+                        if owner == shard.id {
+                            store.apply_remote_hashed(m, hash);
+                            applied += 1;
+                        } else {
+                            batches[owner].push(OpRef::Apply(m));
+                        }
+                    }
+                    None => {
+                        // A flush goes to every shard.
+                        for (s, b) in batches.iter_mut().enumerate() {
+                            if s != shard.id {
+                                b.push(OpRef::Apply(m));
+                            }
+                        }
+                        store.apply_remote_hashed(m, hash);
+                        applied += 1;
+                    }
+                }
+                if seq > 0 {
+                    *last_seq = Some(seq);
                 }
             }
-            shard.execute(op, &mut Vec::new());
+            Received::SnapEnd { next_seq } => *last_seq = Some(next_seq - 1),
         }
     }
+    repl.records_applied
+        .set(repl.records_applied.get() + applied);
 }

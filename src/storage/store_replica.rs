@@ -114,7 +114,26 @@ impl Store {
     /// (a live, dead or deleted item). Never logged, so it is not sent back. Returns whether
     /// it changed anything.
     pub fn apply_remote<'a>(&mut self, m: impl Into<MutationRef<'a>>) -> bool {
-        match m.into() {
+        let m = m.into();
+        let hash = m.key().map_or(0, hash_key);
+        self.apply_remote_hashed(m, hash)
+    }
+
+    /// First stage of applying a run of twin writes: start loading the index bucket of a
+    /// key (by its `hash_key`) some records ahead, so the apply does not wait for it.
+    pub fn prefetch_remote(&self, hash: u64) {
+        self.index.prefetch_bucket(hash);
+    }
+
+    /// Second stage, closer to the apply: start loading the first item of the bucket's chain.
+    pub fn prefetch_remote_item(&self, hash: u64) {
+        self.index.prefetch_head(&self.slab, hash);
+    }
+
+    /// [`Store::apply_remote`] with the key's `hash_key` already known (the receiver routes
+    /// by it).
+    pub fn apply_remote_hashed(&mut self, m: MutationRef<'_>, hash: u64) -> bool {
+        match m {
             MutationRef::Set {
                 key,
                 value,
@@ -129,7 +148,6 @@ impl Store {
                 if self.tombstones.get(key).is_some_and(|t| t >= version) {
                     return false;
                 }
-                let hash = hash_key(key);
                 if let Some(h) = self.index.find(&self.slab, hash, key) {
                     let b = self.slab.chunk(h);
                     let mine = item::version(b);
@@ -155,7 +173,6 @@ impl Store {
             }
             MutationRef::Delete { key, version } => {
                 self.observe(version);
-                let hash = hash_key(key);
                 if let Some(h) = self.index.find(&self.slab, hash, key) {
                     if item::version(self.slab.chunk(h)) > version {
                         return false;
