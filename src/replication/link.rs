@@ -10,7 +10,7 @@ use crate::server::router::{Batch, OpRef};
 use crate::server::shard::Shard;
 use crate::storage::{MutationRef, hash_key};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use glommio::channels::local_channel::{self, LocalReceiver};
+use glommio::channels::local_channel;
 use glommio::net::{TcpListener, TcpStream};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -22,12 +22,13 @@ const SEND_CHUNK: usize = 256 * 1024;
 const COPY_CHUNK: usize = 512;
 /// Bytes of a full copy encoded at a time: bounds one chunk's time when values are large.
 const COPY_CHUNK_BYTES: usize = 64 * 1024;
-/// The receiver acknowledges at most this often per stream: an ack per read would cost
-/// both nodes a write, a read and a wake-up for every few records.
-const ACK_EVERY: Duration = Duration::from_millis(1);
-/// A streaming sender with fewer than COALESCE_RECORDS new records waits until COALESCE
-/// after its previous write, so a busy shard sends about one large write per millisecond
-/// rather than one per scheduler pass: every write costs both nodes syscalls and a wake-up.
+/// A streaming sender with fewer than COALESCE_RECORDS new records, woken less than
+/// COALESCE after its previous write, waits for the next wake-up (the next logged batch, or
+/// the shard's 10 ms tick), so a busy shard sends about one large write per millisecond
+/// rather than one per scheduler pass: every write costs both nodes syscalls and a wake-up
+/// (the receiver acknowledges once per read). No timer: glommio 0.9.0 can park with work
+/// queued when a timer fires at the wrong moment, and a timer per millisecond made that
+/// common enough to stall clients for seconds.
 const COALESCE: Duration = Duration::from_millis(1);
 const COALESCE_RECORDS: u64 = 512;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -264,15 +265,12 @@ async fn stream_to_twin<W: AsyncWrite + Unpin>(
                 (pending, Some(b.read_from(cursor, SEND_CHUNK, &mut out)))
             }
         };
-        let Some(next) = next else {
-            glommio::timer::sleep(COALESCE - last_write.elapsed().min(COALESCE)).await;
-            continue;
-        };
-        if pending == 0 {
-            // Nothing new: sleep until a write is logged or the link dies (both wake us).
+        if next.is_none() || pending == 0 {
+            // Sleep until a write is logged, the link dies or the shard ticks (all wake us).
             repl.wake_rx.recv().await;
             continue;
         }
+        let next = next.expect("checked");
         wr.write_all(&out).await.map_err(|e| e.to_string())?;
         last_write = Instant::now();
         repl.records_sent
@@ -382,16 +380,12 @@ async fn run_inbound(shard: &Rc<Shard>, mut stream: TcpStream) -> Result<(), Str
 
     let (tx, rx) = local_channel::new_unbounded();
     let token = shard.register_waiter(tx);
-    let (mut rd, wr) = futures_lite::io::split(stream);
-    let applied = Rc::new(Cell::new(0u64));
-    // Capacity 1: a pending ack request is a flag, not a queue.
-    let (ack_tx, ack_rx) = local_channel::new_bounded(1);
-    let acker = glommio::spawn_local(ack_loop(wr, applied.clone(), ack_rx));
     let result = async {
+        let mut ack = Vec::new();
         let mut batches: Vec<Batch> = (0..shard.nshards).map(|_| Batch::default()).collect();
         let mut spare: Vec<Received<'static>> = Vec::new();
         loop {
-            if !reader.fill(&mut rd).await? {
+            if !reader.fill(&mut stream).await? {
                 return Err("link closed by twin".to_string());
             }
             let mut last_seq = None;
@@ -421,41 +415,19 @@ async fn run_inbound(shard: &Rc<Shard>, mut stream: TcpStream) -> Result<(), Str
             spare = recycle(frames);
             reader.consume(used);
             shard.run_batches(token, &rx, &mut batches).await;
-            if let Some(seq) = last_seq {
-                node.inbound.lock().unwrap().insert(stream_key, seq);
-                applied.set(seq);
-                let _ = ack_tx.try_send(());
-            }
             // Reads of a fast stream complete at once; let clients in between batches.
             glommio::yield_if_needed().await;
+            if let Some(seq) = last_seq {
+                node.inbound.lock().unwrap().insert(stream_key, seq);
+                ack.clear();
+                wire::encode(&mut ack, &Frame::Ack { seq });
+                stream.write_all(&ack).await.map_err(|e| e.to_string())?;
+            }
         }
     }
     .await;
-    drop(acker);
     shard.unregister(token);
     result
-}
-
-/// Acknowledges the latest applied sequence whenever asked, at most once per ACK_EVERY.
-async fn ack_loop<W: AsyncWrite + Unpin>(
-    mut wr: W,
-    applied: Rc<Cell<u64>>,
-    wake: LocalReceiver<()>,
-) {
-    let (mut sent, mut buf) = (0, Vec::new());
-    while wake.recv().await.is_some() {
-        let seq = applied.get();
-        if seq != sent {
-            buf.clear();
-            wire::encode(&mut buf, &Frame::Ack { seq });
-            if wr.write_all(&buf).await.is_err() {
-                // The read side sees the broken link and ends the stream.
-                return;
-            }
-            sent = seq;
-        }
-        glommio::timer::sleep(ACK_EVERY).await;
-    }
 }
 
 /// A frame of a twin stream that the receiver acts on, borrowing from the receive buffer.
