@@ -14,7 +14,7 @@ use glommio::channels::local_channel;
 use glommio::net::{TcpListener, TcpStream};
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Bytes of backlog or copy sent per write.
 const SEND_CHUNK: usize = 256 * 1024;
@@ -22,15 +22,6 @@ const SEND_CHUNK: usize = 256 * 1024;
 const COPY_CHUNK: usize = 512;
 /// Bytes of a full copy encoded at a time: bounds one chunk's time when values are large.
 const COPY_CHUNK_BYTES: usize = 64 * 1024;
-/// A streaming sender with fewer than COALESCE_RECORDS new records, woken less than
-/// COALESCE after its previous write, waits for the next wake-up (the next logged batch, or
-/// the shard's 10 ms tick), so a busy shard sends about one large write per millisecond
-/// rather than one per scheduler pass: every write costs both nodes syscalls and a wake-up
-/// (the receiver acknowledges once per read). No timer: glommio 0.9.0 can park with work
-/// queued when a timer fires at the wrong moment, and a timer per millisecond made that
-/// common enough to stall clients for seconds.
-const COALESCE: Duration = Duration::from_millis(1);
-const COALESCE_RECORDS: u64 = 512;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -241,7 +232,6 @@ async fn stream_to_twin<W: AsyncWrite + Unpin>(
     };
     repl.link.set(LinkState::Streaming);
     let mut out = Vec::with_capacity(SEND_CHUNK);
-    let mut last_write = Instant::now() - COALESCE;
     loop {
         if shard.shared.shutting_down() {
             return Ok(());
@@ -249,30 +239,26 @@ async fn stream_to_twin<W: AsyncWrite + Unpin>(
         if let Some(why) = dead.take() {
             return Err(why);
         }
-        let (pending, next) = {
+        let next = {
             let b = repl.backlog.borrow();
             if !b.covers(cursor) {
                 return Err(format!(
                     "backlog overrun at seq {cursor}: the twin needs a full copy"
                 ));
             }
-            let pending = b.next_seq() - cursor;
             out.clear();
-            let since = last_write.elapsed();
-            if pending > 0 && pending < COALESCE_RECORDS && since < COALESCE {
-                (pending, None)
-            } else {
-                (pending, Some(b.read_from(cursor, SEND_CHUNK, &mut out)))
-            }
+            b.read_from(cursor, SEND_CHUNK, &mut out)
         };
-        if next.is_none() || pending == 0 {
-            // Sleep until a write is logged, the link dies or the shard ticks (all wake us).
-            repl.wake_rx.recv().await;
+        if next == cursor {
+            // Nothing new: sleep until a write is logged (or a tick passes, to notice
+            // shutdown and a dead link).
+            let _ = glommio::timer::timeout(Duration::from_millis(200), async {
+                Ok(repl.wake_rx.recv().await)
+            })
+            .await;
             continue;
         }
-        let next = next.expect("checked");
         wr.write_all(&out).await.map_err(|e| e.to_string())?;
-        last_write = Instant::now();
         repl.records_sent
             .set(repl.records_sent.get() + (next - cursor));
         cursor = next;

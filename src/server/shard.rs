@@ -157,10 +157,6 @@ impl Shard {
         let now = unix_ms();
         self.now_ms.set(now);
         self.store.borrow_mut().set_clock(now);
-        if let Some(repl) = &self.repl {
-            // A sender holding back a few records for a bigger write sends them now.
-            repl.wake();
-        }
     }
 
     /// Runs a batch another shard sent us, in order, and builds the reply.
