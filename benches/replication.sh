@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What twin replication costs, measured on 127.0.0.1 with corecached -t 1 servers pinned to
-# SERVER_CORE (both twins on the same core) and every client pinned to CLIENT_CORE:
+# SERVER_CORE (both twins on the same core, unless TWIN_CORE puts node B elsewhere) and every
+# client pinned to CLIENT_CORE:
 #
 #   a. set throughput, closed loop (loadgen -t 1 -c 50 --ratio 1:0 --data-size 32
 #      --key-space 100000), against a standalone node vs against node A of a twin pair;
@@ -21,7 +22,10 @@
 # Run from the repository root after `cargo build --release --workspace`:
 #   bash benches/replication.sh
 # Environment (defaults): ROUNDS=3 DURATION=8 COPY_KEYS=1000000 GET_RATE=20000 GET_TIME=10
-#   SERVER_CORE=0 CLIENT_CORE=1 OUT=<new temp dir> CORECACHED_BIN LOADGEN_BIN
+#   SERVER_CORE=0 CLIENT_CORE=1 TWIN_CORE=$SERVER_CORE OUT=<new temp dir> CORECACHED_BIN
+#   LOADGEN_BIN
+# The headline figures keep both twins on one core, so B's apply cost competes with A; with
+# TWIN_CORE=1 (B shares the client's core instead) they come closer to twins on two machines.
 # About 2.5 minutes with the defaults. Prints a markdown summary on stdout; per-run JSON,
 # lag samples and server logs stay in $OUT. Only processes this script started are killed.
 set -euo pipefail
@@ -33,6 +37,7 @@ GET_RATE=${GET_RATE:-20000}
 GET_TIME=${GET_TIME:-10}
 SERVER_CORE=${SERVER_CORE:-0}
 CLIENT_CORE=${CLIENT_CORE:-1}
+TWIN_CORE=${TWIN_CORE:-$SERVER_CORE}
 TARGET=${CARGO_TARGET_DIR:-target}
 CC=${CORECACHED_BIN:-$TARGET/release/corecached}
 LG=${LOADGEN_BIN:-$TARGET/release/loadgen}
@@ -176,9 +181,10 @@ pyc() { taskset -c "$CLIENT_CORE" python3 "$HELP" "$@"; }
 
 NODE_PID=""
 start_node() { # name port [args...] -> NODE_PID
-    local name=$1 port=$2
+    local name=$1 port=$2 core=$SERVER_CORE
     shift 2
-    taskset -c "$SERVER_CORE" "$CC" -p "$port" -l 127.0.0.1 -t 1 -m 1024 "$@" >>"$OUT/$name.log" 2>&1 &
+    [[ $name == twinB || $name == copyB ]] && core=$TWIN_CORE
+    taskset -c "$core" "$CC" -p "$port" -l 127.0.0.1 -t 1 -m 1024 "$@" >>"$OUT/$name.log" 2>&1 &
     NODE_PID=$!
     STARTED+=("$NODE_PID")
     py wait_listen "$port" || die "$name did not start (see $OUT/$name.log)"
@@ -190,7 +196,7 @@ lg() { taskset -c "$CLIENT_CORE" "$LG" -t 1 -c 50 --quiet "$@"; }
 
 R=$OUT/results.tsv
 : >"$R"
-echo "results in $OUT" >&2
+echo "results in $OUT (servers on core $SERVER_CORE, node B on core $TWIN_CORE, clients on core $CLIENT_CORE)" >&2
 
 # ---- a + b: set throughput with and without a twin, lag while loaded -----------------------
 for r in $(seq 1 "$ROUNDS"); do

@@ -2,8 +2,7 @@
 //! numbered by a per-shard sequence, bounded in bytes and age. A twin that returns within
 //! the window resumes from its last sequence (partial resync) instead of taking a full copy.
 
-use super::wire::encode_mutation;
-use crate::storage::Mutation;
+use crate::storage::mutation_log::{record_len, stamp};
 use std::collections::VecDeque;
 
 /// Frames are packed into segments of about this size, so trimming and reading are cheap.
@@ -43,31 +42,45 @@ impl Backlog {
         }
     }
 
-    /// Logs `m`; returns its sequence number.
-    pub fn append(&mut self, m: &Mutation, now_ms: u64) -> u64 {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        // A new segment also when the last one is past the age bound, so it can be trimmed.
-        let need_new = self.segs.back().is_none_or(|s| {
-            s.bytes.len() >= SEGMENT_BYTES
-                || now_ms.saturating_sub(*s.times.last().unwrap_or(&now_ms)) > self.max_age_ms
-        });
-        if need_new {
-            self.segs.push_back(Segment {
-                first_seq: seq,
-                bytes: Vec::with_capacity(SEGMENT_BYTES + 1024),
-                starts: Vec::new(),
-                times: Vec::new(),
+    /// Logs the encoded records `recs` (the store's mutation log: whole records, any
+    /// sequence) under the next sequence numbers; returns how many it logged.
+    pub fn append(&mut self, recs: &[u8], now_ms: u64) -> u64 {
+        let first = self.next_seq;
+        let mut pos = 0;
+        while pos < recs.len() {
+            // A new segment also when the last one is past the age bound, so it can be trimmed.
+            let need_new = self.segs.back().is_none_or(|s| {
+                s.bytes.len() >= SEGMENT_BYTES
+                    || now_ms.saturating_sub(*s.times.last().unwrap_or(&now_ms)) > self.max_age_ms
             });
+            if need_new {
+                self.segs.push_back(Segment {
+                    first_seq: self.next_seq,
+                    bytes: Vec::with_capacity(SEGMENT_BYTES + 1024),
+                    starts: Vec::new(),
+                    times: Vec::new(),
+                });
+            }
+            let seg = self.segs.back_mut().expect("just ensured");
+            // Whole records while the segment has room (at least one), copied in one go.
+            let base = seg.bytes.len();
+            let mut end = pos;
+            while end < recs.len() && (end == pos || base + (end - pos) < SEGMENT_BYTES) {
+                seg.starts.push((base + end - pos) as u32);
+                seg.times.push(now_ms);
+                end += record_len(&recs[end..]);
+            }
+            seg.bytes.extend_from_slice(&recs[pos..end]);
+            let added = seg.starts.len() - (self.next_seq - seg.first_seq) as usize;
+            for &at in &seg.starts[seg.starts.len() - added..] {
+                stamp(&mut seg.bytes[at as usize..], self.next_seq);
+                self.next_seq += 1;
+            }
+            self.bytes += end - pos;
+            pos = end;
         }
-        let seg = self.segs.back_mut().expect("just ensured");
-        let before = seg.bytes.len();
-        seg.starts.push(before as u32);
-        seg.times.push(now_ms);
-        encode_mutation(&mut seg.bytes, seq, m);
-        self.bytes += seg.bytes.len() - before;
         self.trim(now_ms);
-        seq
+        self.next_seq - first
     }
 
     /// Drops whole segments while over the byte bound or older than the age bound, always
@@ -154,15 +167,20 @@ impl Backlog {
 mod tests {
     use super::*;
     use crate::replication::wire::{Frame, decode};
+    use crate::storage::mutation_log::put_set;
 
-    fn set(i: u64) -> Mutation {
-        Mutation::Set {
-            key: format!("k{i}").into_bytes(),
-            value: vec![b'v'; 100],
-            flags: 0,
-            exptime: 0,
-            version: i,
-        }
+    fn set(i: u64) -> Vec<u8> {
+        let mut rec = Vec::new();
+        put_set(
+            &mut rec,
+            0,
+            format!("k{i}").as_bytes(),
+            (&[b'v'; 100], &[]),
+            0,
+            0,
+            i,
+        );
+        rec
     }
 
     fn frames(mut buf: &[u8]) -> Vec<u64> {
@@ -180,7 +198,8 @@ mod tests {
     fn reads_resume_at_any_sequence() {
         let mut b = Backlog::new(1 << 30, u64::MAX);
         for i in 0..3000 {
-            assert_eq!(b.append(&set(i), 0), i + 1);
+            assert_eq!(b.append(&set(i), 0), 1);
+            assert_eq!(b.next_seq(), i + 2);
         }
         for start in [1, 2, 500, 1500, 3000, 3001] {
             let mut out = vec![];
@@ -191,6 +210,31 @@ mod tests {
             let got = frames(&out);
             assert_eq!(got, (start..=3000).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn bulk_appends_number_and_split_like_single_ones() {
+        let (mut one, mut bulk) = (
+            Backlog::new(1 << 30, u64::MAX),
+            Backlog::new(1 << 30, u64::MAX),
+        );
+        let mut recs = Vec::new();
+        for i in 0..2000 {
+            one.append(&set(i), 0);
+            recs.extend_from_slice(&set(i));
+            if i % 300 == 299 {
+                bulk.append(&recs, 0);
+                recs.clear();
+            }
+        }
+        bulk.append(&recs, 0);
+        assert_eq!(bulk.next_seq(), one.next_seq());
+        assert_eq!(bulk.bytes(), one.bytes());
+        let (mut a, mut b) = (vec![], vec![]);
+        one.read_from(1, usize::MAX, &mut a);
+        bulk.read_from(1, usize::MAX, &mut b);
+        assert_eq!(a, b);
+        assert_eq!(frames(&b), (1..=2000).collect::<Vec<_>>());
     }
 
     #[test]

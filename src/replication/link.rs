@@ -4,12 +4,13 @@
 //! Inbound: accept a twin stream, check its proof, apply every record on the shard that
 //! owns its key here, and acknowledge.
 
-use super::wire::{self, DecodeError, Frame};
+use super::wire::{self, DecodeError, Frame, FrameRef};
 use super::{LinkState, fill_random};
-use crate::server::router::{Batch, OpRef, shard_of};
+use crate::server::router::{Batch, OpRef};
 use crate::server::shard::Shard;
-use crate::storage::Mutation;
+use crate::storage::{MutationRef, hash_key};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use glommio::channels::local_channel;
 use glommio::net::{TcpListener, TcpStream};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -19,6 +20,8 @@ use std::time::Duration;
 const SEND_CHUNK: usize = 256 * 1024;
 /// Items of a full copy read from the store at a time (the store is free between chunks).
 const COPY_CHUNK: usize = 512;
+/// Bytes of a full copy encoded at a time: bounds one chunk's time when values are large.
+const COPY_CHUNK_BYTES: usize = 64 * 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -36,6 +39,14 @@ impl FrameReader {
             start: 0,
             end: 0,
         }
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
     }
 
     /// The next frame already buffered, if any.
@@ -185,6 +196,7 @@ async fn run_outbound(
                 }
             };
             dead.set(Some(why));
+            shard.repl.as_ref().expect("replication state").wake();
         })
     };
     let result = stream_to_twin(shard, &mut wr, next_seq, &dead).await;
@@ -260,18 +272,16 @@ async fn full_copy<W: AsyncWrite + Unpin>(shard: &Rc<Shard>, wr: &mut W) -> Resu
     send(wr, &Frame::SnapBegin).await?;
     let repl = shard.repl.as_ref().expect("replication state");
     let mut cursor = Some(0u64);
-    let mut muts = Vec::with_capacity(COPY_CHUNK);
-    let mut out = Vec::with_capacity(SEND_CHUNK);
+    let mut out = Vec::with_capacity(COPY_CHUNK_BYTES + 4096);
     while let Some(c) = cursor {
-        muts.clear();
-        cursor = shard.store.borrow().scan(c, COPY_CHUNK, &mut muts);
         out.clear();
-        for m in &muts {
-            wire::encode_mutation(&mut out, 0, m);
-        }
+        let (next, n) = shard
+            .store
+            .borrow()
+            .scan(c, COPY_CHUNK, COPY_CHUNK_BYTES, &mut out);
+        cursor = next;
         wr.write_all(&out).await.map_err(|e| e.to_string())?;
-        repl.records_sent
-            .set(repl.records_sent.get() + muts.len() as u64);
+        repl.records_sent.set(repl.records_sent.get() + n as u64);
         glommio::yield_if_needed().await;
         if shard.shared.shutting_down() {
             return Err("shutting down".into());
@@ -354,29 +364,42 @@ async fn run_inbound(shard: &Rc<Shard>, mut stream: TcpStream) -> Result<(), Str
     let next_seq = applied.map_or(0, |s| s + 1);
     send(&mut stream, &Frame::Welcome { next_seq }).await?;
 
-    let (tx, rx) = glommio::channels::local_channel::new_unbounded();
+    let (tx, rx) = local_channel::new_unbounded();
     let token = shard.register_waiter(tx);
     let result = async {
-        let mut batches: Vec<Batch> = (0..shard.nshards).map(|_| Batch::default()).collect();
         let mut ack = Vec::new();
+        let mut batches: Vec<Batch> = (0..shard.nshards).map(|_| Batch::default()).collect();
+        let mut spare: Vec<Received<'static>> = Vec::new();
         loop {
             if !reader.fill(&mut stream).await? {
                 return Err("link closed by twin".to_string());
             }
             let mut last_seq = None;
-            while let Some(frame) = reader.buffered()? {
-                match frame {
-                    Frame::Data { seq, m } => {
-                        route_apply(shard, &mut batches, &m);
-                        if seq > 0 {
-                            last_seq = Some(seq);
-                        }
+            let buf = reader.pending();
+            let mut used = 0;
+            let mut frames = recycle(std::mem::take(&mut spare));
+            loop {
+                let (frame, n) = match wire::decode_ref(&buf[used..]) {
+                    Ok(f) => f,
+                    Err(DecodeError::Incomplete) => break,
+                    Err(DecodeError::Invalid(why)) => return Err(why.to_string()),
+                };
+                used += n;
+                frames.push(match frame {
+                    FrameRef::Data { seq, m } => {
+                        let hash = m.key().map_or(0, hash_key);
+                        Received::Data { seq, m, hash }
                     }
-                    Frame::SnapBegin => {}
-                    Frame::SnapEnd { next_seq } => last_seq = Some(next_seq - 1),
-                    other => return Err(format!("unexpected frame {other:?}")),
-                }
+                    FrameRef::Control(Frame::SnapBegin) => continue,
+                    FrameRef::Control(Frame::SnapEnd { next_seq }) => {
+                        Received::SnapEnd { next_seq }
+                    }
+                    FrameRef::Control(other) => return Err(format!("unexpected frame {other:?}")),
+                });
             }
+            apply_run(shard, &mut batches, &frames, &mut last_seq);
+            spare = recycle(frames);
+            reader.consume(used);
             shard.run_batches(token, &rx, &mut batches).await;
             // Reads of a fast stream complete at once; let clients in between batches.
             glommio::yield_if_needed().await;
@@ -393,26 +416,85 @@ async fn run_inbound(shard: &Rc<Shard>, mut stream: TcpStream) -> Result<(), Str
     result
 }
 
-/// Applies `m` here if this shard owns its key, else queues it for the owner; a flush goes
-/// to every shard.
-fn route_apply(shard: &Shard, batches: &mut [Batch], m: &Mutation) {
-    let op = OpRef::Apply(m);
-    match m {
-        Mutation::Set { key, .. } | Mutation::Delete { key, .. } => {
-            let owner = shard_of(key, shard.nshards);
-            if owner == shard.id {
-                shard.execute(op, &mut Vec::new());
-            } else {
-                batches[owner].push(op);
-            }
+/// A frame of a twin stream that the receiver acts on, borrowing from the receive buffer.
+enum Received<'a> {
+    Data {
+        seq: u64,
+        m: MutationRef<'a>,
+        /// `hash_key` of its key (0 for a flush): routes it and finds it in the index.
+        hash: u64,
+    },
+    SnapEnd {
+        next_seq: u64,
+    },
+}
+
+/// An empty vector for frames of another buffer, reusing the allocation.
+fn recycle<'b>(mut v: Vec<Received<'_>>) -> Vec<Received<'b>> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("cleared")).collect()
+}
+
+/// How many records ahead the receiver starts loading index buckets: a twin's writes hit
+/// random keys, so each apply would otherwise wait for a cache miss or two.
+const PREFETCH_AHEAD: usize = 8;
+
+/// Applies a run of received frames in order; `last_seq` becomes the last sequence number
+/// they complete.
+fn apply_run(
+    shard: &Shard,
+    batches: &mut [Batch],
+    frames: &[Received<'_>],
+    last_seq: &mut Option<u64>,
+) {
+    let repl = shard.repl.as_ref().expect("replication state");
+    let mut applied = 0;
+    // The same rule as `shard_of`, from the hash already computed.
+    let owner = |hash: u64| (hash % shard.nshards as u64) as usize;
+    let ours = |f: &Received<'_>| match f {
+        Received::Data { m, hash, .. } if m.key().is_some() && owner(*hash) == shard.id => {
+            Some(*hash)
         }
-        Mutation::Flush { .. } => {
-            for (s, b) in batches.iter_mut().enumerate() {
-                if s != shard.id {
-                    b.push(op);
+        _ => None,
+    };
+    let mut store = shard.store.borrow_mut();
+    for (i, f) in frames.iter().enumerate() {
+        if let Some(h) = frames.get(i + PREFETCH_AHEAD).and_then(ours) {
+            store.prefetch_remote(h);
+        }
+        if let Some(h) = frames.get(i + PREFETCH_AHEAD / 2).and_then(ours) {
+            store.prefetch_remote_item(h);
+        }
+        match *f {
+            Received::Data { seq, m, hash } => {
+                match m.key() {
+                    Some(_) => {
+                        let owner = owner(hash);
+                        if owner == shard.id {
+                            store.apply_remote_hashed(m, hash);
+                            applied += 1;
+                        } else {
+                            batches[owner].push(OpRef::Apply(m));
+                        }
+                    }
+                    None => {
+                        // A flush goes to every shard.
+                        for (s, b) in batches.iter_mut().enumerate() {
+                            if s != shard.id {
+                                b.push(OpRef::Apply(m));
+                            }
+                        }
+                        store.apply_remote_hashed(m, hash);
+                        applied += 1;
+                    }
+                }
+                if seq > 0 {
+                    *last_seq = Some(seq);
                 }
             }
-            shard.execute(op, &mut Vec::new());
+            Received::SnapEnd { next_seq } => *last_seq = Some(next_seq - 1),
         }
     }
+    repl.records_applied
+        .set(repl.records_applied.get() + applied);
 }

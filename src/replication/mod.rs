@@ -97,15 +97,17 @@ impl ShardRepl {
         }
     }
 
-    /// Logs the store's new mutations and wakes the sender.
-    pub fn log(&self, muts: Vec<crate::storage::Mutation>, now_ms: u64) {
-        if muts.is_empty() {
+    /// Logs the store's new mutations (its encoded log) and wakes the sender.
+    pub fn log(&self, recs: &[u8], now_ms: u64) {
+        if recs.is_empty() {
             return;
         }
-        let mut b = self.backlog.borrow_mut();
-        for m in &muts {
-            b.append(m, now_ms);
-        }
+        self.backlog.borrow_mut().append(recs, now_ms);
+        self.wake();
+    }
+
+    /// Wakes the sender: new records, or its link died.
+    pub fn wake(&self) {
         let _ = self.wake_tx.try_send(());
     }
 

@@ -3,7 +3,8 @@
 //!
 //! Frame: `len: u32` (bytes after this field) | `kind: u8` | payload.
 
-use crate::storage::Mutation;
+use crate::storage::mutation_log;
+use crate::storage::{Mutation, MutationRef};
 
 pub const MAGIC: &[u8; 4] = b"CCR1";
 /// A frame larger than this is a protocol error (the largest item is 128 MiB).
@@ -14,9 +15,10 @@ pub mod kind {
     pub const HELLO: u8 = 2;
     pub const WELCOME: u8 = 3;
     pub const REFUSED: u8 = 4;
-    pub const SET: u8 = 5;
-    pub const DELETE: u8 = 6;
-    pub const FLUSH: u8 = 7;
+    // Data frames are the store's mutation log records as they are.
+    pub const SET: u8 = crate::storage::mutation_log::SET;
+    pub const DELETE: u8 = crate::storage::mutation_log::DELETE;
+    pub const FLUSH: u8 = crate::storage::mutation_log::FLUSH;
     pub const SNAP_BEGIN: u8 = 8;
     pub const SNAP_END: u8 = 9;
     pub const ACK: u8 = 10;
@@ -80,41 +82,7 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 
 /// Appends a data frame for `m` under `seq`.
 pub fn encode_mutation(out: &mut Vec<u8>, seq: u64, m: &Mutation) {
-    match m {
-        Mutation::Set {
-            key,
-            value,
-            flags,
-            exptime,
-            version,
-        } => {
-            let at = begin(out, kind::SET);
-            out.extend_from_slice(&seq.to_le_bytes());
-            out.extend_from_slice(&version.to_le_bytes());
-            out.extend_from_slice(&flags.to_le_bytes());
-            out.extend_from_slice(&exptime.to_le_bytes());
-            put_bytes(out, key);
-            put_bytes(out, value);
-            finish(out, at);
-        }
-        Mutation::Delete { key, version } => {
-            let at = begin(out, kind::DELETE);
-            out.extend_from_slice(&seq.to_le_bytes());
-            out.extend_from_slice(&version.to_le_bytes());
-            put_bytes(out, key);
-            finish(out, at);
-        }
-        Mutation::Flush {
-            before_version,
-            at_unix_secs,
-        } => {
-            let at = begin(out, kind::FLUSH);
-            out.extend_from_slice(&seq.to_le_bytes());
-            out.extend_from_slice(&before_version.to_le_bytes());
-            out.extend_from_slice(&at_unix_secs.to_le_bytes());
-            finish(out, at);
-        }
-    }
+    mutation_log::put(out, seq, m.into());
 }
 
 pub fn encode(out: &mut Vec<u8>, f: &Frame) {
@@ -220,8 +188,29 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A decoded frame whose data borrows from the receive buffer: the form the receiving
+/// side applies without copying keys and values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameRef<'a> {
+    Data { seq: u64, m: MutationRef<'a> },
+    Control(Frame),
+}
+
 /// Decodes the first frame of `buf`; returns it and the bytes it used.
 pub fn decode(buf: &[u8]) -> Result<(Frame, usize), DecodeError> {
+    let (f, used) = decode_ref(buf)?;
+    let f = match f {
+        FrameRef::Data { seq, m } => Frame::Data {
+            seq,
+            m: m.to_owned(),
+        },
+        FrameRef::Control(f) => f,
+    };
+    Ok((f, used))
+}
+
+/// Like [`decode`], with data frames borrowing from `buf`.
+pub fn decode_ref(buf: &[u8]) -> Result<(FrameRef<'_>, usize), DecodeError> {
     if buf.len() < 5 {
         return Err(DecodeError::Incomplete);
     }
@@ -232,10 +221,13 @@ pub fn decode(buf: &[u8]) -> Result<(Frame, usize), DecodeError> {
     if buf.len() < 4 + len {
         return Err(DecodeError::Incomplete);
     }
-    let mut r = Reader {
-        b: &buf[5..4 + len],
-    };
+    let body = &buf[5..4 + len];
+    let mut r = Reader { b: body };
     let frame = match buf[4] {
+        k @ (kind::SET | kind::DELETE | kind::FLUSH) => {
+            let (seq, m) = mutation_log::decode(k, body).map_err(DecodeError::Invalid)?;
+            return Ok((FrameRef::Data { seq, m }, 4 + len));
+        }
         kind::CHALLENGE => {
             r.magic()?;
             let nonce = r.take(16)?.try_into().unwrap();
@@ -261,41 +253,6 @@ pub fn decode(buf: &[u8]) -> Result<(Frame, usize), DecodeError> {
         kind::REFUSED => Frame::Refused {
             reason: String::from_utf8_lossy(r.bytes()?).into_owned(),
         },
-        kind::SET => {
-            let (seq, version, flags, exptime) = (r.u64()?, r.u64()?, r.u32()?, r.u32()?);
-            let key = r.bytes()?.to_vec();
-            let value = r.bytes()?.to_vec();
-            Frame::Data {
-                seq,
-                m: Mutation::Set {
-                    key,
-                    value,
-                    flags,
-                    exptime,
-                    version,
-                },
-            }
-        }
-        kind::DELETE => {
-            let (seq, version) = (r.u64()?, r.u64()?);
-            Frame::Data {
-                seq,
-                m: Mutation::Delete {
-                    key: r.bytes()?.to_vec(),
-                    version,
-                },
-            }
-        }
-        kind::FLUSH => {
-            let (seq, before_version, at_unix_secs) = (r.u64()?, r.u64()?, r.u32()?);
-            Frame::Data {
-                seq,
-                m: Mutation::Flush {
-                    before_version,
-                    at_unix_secs,
-                },
-            }
-        }
         kind::SNAP_BEGIN => Frame::SnapBegin,
         kind::SNAP_END => Frame::SnapEnd { next_seq: r.u64()? },
         kind::ACK => Frame::Ack { seq: r.u64()? },
@@ -304,7 +261,7 @@ pub fn decode(buf: &[u8]) -> Result<(Frame, usize), DecodeError> {
     if !r.b.is_empty() {
         return Err(DecodeError::Invalid("trailing bytes in frame"));
     }
-    Ok((frame, 4 + len))
+    Ok((FrameRef::Control(frame), 4 + len))
 }
 
 /// The proof a sender gives: HMAC-SHA256(secret, nonce || sender repl_id).

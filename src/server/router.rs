@@ -2,7 +2,7 @@
 //! owning shards: one [`Batch`] per destination shard per read, never one message per key.
 
 use crate::stats::ShardSnapshot;
-use crate::storage::{Mutation, hash_key};
+use crate::storage::{MutationRef, hash_key, mutation_log};
 use std::ops::Range;
 
 pub fn shard_of(key: &[u8], shards: usize) -> usize {
@@ -68,8 +68,9 @@ pub enum Op {
     },
     Stats,
     ResetStats,
-    /// A write from the twin, applied if its version is newer.
-    Apply(Mutation),
+    /// A write from the twin, applied if its version is newer: its record (see
+    /// `mutation_log`) in the arena.
+    Apply(Range<u32>),
     /// `lru_crawler metadump` lines for items of the classes in the mask (bit i = class i+1).
     Dump {
         classes: u64,
@@ -116,7 +117,7 @@ pub enum OpRef<'a> {
     },
     Stats,
     ResetStats,
-    Apply(&'a Mutation),
+    Apply(MutationRef<'a>),
     Dump {
         classes: u64,
     },
@@ -195,7 +196,11 @@ impl Batch {
             OpRef::Flush { delay } => Op::Flush { delay },
             OpRef::Stats => Op::Stats,
             OpRef::ResetStats => Op::ResetStats,
-            OpRef::Apply(m) => Op::Apply(m.clone()),
+            OpRef::Apply(m) => {
+                let start = self.arena.len() as u32;
+                mutation_log::put(&mut self.arena, 0, m);
+                Op::Apply(start..self.arena.len() as u32)
+            }
             OpRef::Dump { classes } => Op::Dump { classes },
         };
         self.ops.push(op);
@@ -260,7 +265,10 @@ impl Batch {
             Op::Flush { delay } => OpRef::Flush { delay: *delay },
             Op::Stats => OpRef::Stats,
             Op::ResetStats => OpRef::ResetStats,
-            Op::Apply(m) => OpRef::Apply(m),
+            Op::Apply(rec) => match mutation_log::decode_record(b(rec)) {
+                Ok((_, m)) => OpRef::Apply(m),
+                Err(e) => unreachable!("a record this batch encoded: {e}"),
+            },
             Op::Dump { classes } => OpRef::Dump { classes: *classes },
         }
     }

@@ -209,7 +209,11 @@ impl Shard {
     /// once per batch of requests, not per request.
     pub fn log_mutations(&self) {
         if let Some(repl) = &self.repl {
-            repl.log(self.store.borrow_mut().drain_mutations(), self.now_ms.get());
+            let mut store = self.store.borrow_mut();
+            if !store.log_bytes().is_empty() {
+                repl.log(store.log_bytes(), self.now_ms.get());
+                store.clear_log();
+            }
         }
     }
 

@@ -8,6 +8,7 @@ use super::hash::hash_key;
 use super::index::Index;
 use super::item::{self, ACTIVE, FETCHED, OFF_NEXT, OFF_PREV, USED};
 use super::lru::List;
+use super::mutation_log::{self, MutationRef};
 use super::slab::{NIL, Slab};
 use super::stats::{ClassCounters, ClassStats, StoreStats};
 
@@ -24,6 +25,8 @@ const MOVE_CHECK_EVERY: u32 = 8;
 /// Prefetch distance of `get_batch`, in keys: the item stage runs this far ahead and the bucket
 /// stage twice as far, so about 2 * 8 loads are in flight, within what a core tracks at once.
 const BATCH_AHEAD: usize = 8;
+/// Capacity the mutation log may keep between batches.
+const MAX_IDLE_LOG: usize = 4 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StoreConfig {
@@ -140,7 +143,8 @@ pub struct Store {
     flushed_below: u64,
     pending_flush_ms: Option<u64>,
     log_on: bool,
-    log: Vec<Mutation>,
+    /// Encoded mutations (see `mutation_log`) since the owner last took them.
+    log: Vec<u8>,
     /// Reused buffer for append/prepend so they allocate nothing per item.
     scratch: Vec<u8>,
     crawl_class: usize,
@@ -426,10 +430,7 @@ impl Store {
             if self.log_on {
                 let version = self.next_version();
                 self.record_tombstone(key, version);
-                self.log.push(Mutation::Delete {
-                    key: key.to_vec(),
-                    version,
-                });
+                mutation_log::put(&mut self.log, 0, MutationRef::Delete { key, version });
             }
         }
     }
@@ -449,10 +450,7 @@ impl Store {
                 if self.log_on {
                     let version = self.next_version();
                     self.record_tombstone(key, version);
-                    self.log.push(Mutation::Delete {
-                        key: key.to_vec(),
-                        version,
-                    });
+                    mutation_log::put(&mut self.log, 0, MutationRef::Delete { key, version });
                 }
                 true
             }
@@ -520,19 +518,21 @@ impl Store {
             self.flushed_below = self.flushed_below.max(v);
             self.pending_flush_ms = None;
             if self.log_on {
-                self.log.push(Mutation::Flush {
+                let m = MutationRef::Flush {
                     before_version: v,
                     at_unix_secs: self.now_secs,
-                });
+                };
+                mutation_log::put(&mut self.log, 0, m);
             }
         } else {
             let t = at as u64 * 1000;
             self.pending_flush_ms = Some(t);
             if self.log_on {
-                self.log.push(Mutation::Flush {
+                let m = MutationRef::Flush {
                     before_version: t << 20,
                     at_unix_secs: at,
-                });
+                };
+                mutation_log::put(&mut self.log, 0, m);
             }
         }
     }
@@ -636,8 +636,28 @@ impl Store {
         }
     }
 
+    /// The mutations logged since the last [`Store::clear_log`], encoded as described in
+    /// `mutation_log`, sequence numbers 0.
+    pub fn log_bytes(&self) -> &[u8] {
+        &self.log
+    }
+
+    pub fn clear_log(&mut self) {
+        self.log.clear();
+        // Keep the buffer for the next batch unless a huge value inflated it.
+        if self.log.capacity() > MAX_IDLE_LOG {
+            self.log = Vec::new();
+        }
+    }
+
+    /// The logged mutations, decoded, and clears the log (for tests and tools; the server
+    /// takes the bytes).
     pub fn drain_mutations(&mut self) -> Vec<Mutation> {
-        std::mem::take(&mut self.log)
+        let out = mutation_log::records(&self.log)
+            .map(|(_, m)| m.to_owned())
+            .collect();
+        self.clear_log();
+        out
     }
 
     // ---- internals ----
@@ -743,13 +763,9 @@ impl Store {
     /// Logs item `h` as a write of its current state under `version`.
     fn log_item_as(&mut self, h: u32, version: u64) {
         let b = self.slab.chunk(h);
-        self.log.push(Mutation::Set {
-            key: item::key(b).to_vec(),
-            value: item::value(b).to_vec(),
-            flags: item::flags(b),
-            exptime: item::exptime(b),
-            version,
-        });
+        let (key, value) = item::key_value(b);
+        let (flags, exptime) = (item::flags(b), item::exptime(b));
+        mutation_log::put_set(&mut self.log, 0, key, (value, &[]), flags, exptime, version);
     }
 
     /// Allocates, writes and links a new item (value = a ++ c), replacing any old one.

@@ -2,7 +2,8 @@
 //! a deterministic tie-break on equal versions), delete tombstones so an older write cannot
 //! resurrect a key, and a resumable scan of every item for full copies and key dumps.
 
-use super::{Life, Mutation, Store};
+use super::mutation_log::{self, MutationRef};
+use super::{Life, Store};
 use crate::storage::hash::hash_key;
 use crate::storage::item::{self, FETCHED, USED};
 use std::collections::{HashMap, VecDeque};
@@ -67,7 +68,10 @@ impl Tombstones {
     }
 
     fn remove(&mut self, key: &[u8]) {
-        self.map.remove(key);
+        // Most applies find no tombstone; skip hashing the key for an empty map.
+        if !self.map.is_empty() {
+            self.map.remove(key);
+        }
     }
 }
 
@@ -109,132 +113,146 @@ impl Store {
     /// Applies a write from the twin if it is newer than what this store holds for the key
     /// (a live, dead or deleted item). Never logged, so it is not sent back. Returns whether
     /// it changed anything.
-    pub fn apply_remote(&mut self, m: &Mutation) -> bool {
+    pub fn apply_remote<'a>(&mut self, m: impl Into<MutationRef<'a>>) -> bool {
+        let m = m.into();
+        let hash = m.key().map_or(0, hash_key);
+        self.apply_remote_hashed(m, hash)
+    }
+
+    /// First stage of applying a run of twin writes: start loading the index bucket of a
+    /// key (by its `hash_key`) some records ahead, so the apply does not wait for it.
+    pub fn prefetch_remote(&self, hash: u64) {
+        self.index.prefetch_bucket(hash);
+    }
+
+    /// Second stage, closer to the apply: start loading the first item of the bucket's chain.
+    pub fn prefetch_remote_item(&self, hash: u64) {
+        self.index.prefetch_head(&self.slab, hash);
+    }
+
+    /// [`Store::apply_remote`] with the key's `hash_key` already known (the receiver routes
+    /// by it).
+    pub fn apply_remote_hashed(&mut self, m: MutationRef<'_>, hash: u64) -> bool {
         match m {
-            Mutation::Set {
+            MutationRef::Set {
                 key,
                 value,
                 flags,
                 exptime,
                 version,
             } => {
-                self.observe(*version);
+                self.observe(version);
                 if key.is_empty() || key.len() > super::MAX_KEY_LEN {
                     return false;
                 }
-                if self.tombstones.get(key).is_some_and(|t| t >= *version) {
+                if self.tombstones.get(key).is_some_and(|t| t >= version) {
                     return false;
                 }
-                let hash = hash_key(key);
                 if let Some(h) = self.index.find(&self.slab, hash, key) {
                     let b = self.slab.chunk(h);
                     let mine = item::version(b);
-                    let newer = *version > mine
-                        || (*version == mine
-                            && (value.as_slice(), *flags, *exptime)
+                    let newer = version > mine
+                        || (version == mine
+                            && (value, flags, exptime)
                                 > (item::value(b), item::flags(b), item::exptime(b)));
                     if !newer {
                         return false;
                     }
                 }
                 let log_on = std::mem::replace(&mut self.log_on, false);
-                let written = self.write_item(key, hash, *flags, *exptime, value, &[]);
+                let written = self.write_item(key, hash, flags, exptime, value, &[]);
                 self.log_on = log_on;
                 match written {
                     Some(h) => {
-                        item::set_version(self.slab.chunk_mut(h), *version);
+                        item::set_version(self.slab.chunk_mut(h), version);
                         self.tombstones.remove(key);
                         true
                     }
                     None => false,
                 }
             }
-            Mutation::Delete { key, version } => {
-                self.observe(*version);
-                let hash = hash_key(key);
+            MutationRef::Delete { key, version } => {
+                self.observe(version);
                 if let Some(h) = self.index.find(&self.slab, hash, key) {
-                    if item::version(self.slab.chunk(h)) > *version {
+                    if item::version(self.slab.chunk(h)) > version {
                         return false;
                     }
                     self.unlink(h, hash);
                 }
-                self.record_tombstone(key, *version);
+                self.record_tombstone(key, version);
                 true
             }
-            Mutation::Flush {
+            MutationRef::Flush {
                 before_version,
                 at_unix_secs,
             } => {
-                self.observe(*before_version);
-                if *at_unix_secs <= self.now_secs {
-                    self.flushed_below = self.flushed_below.max(*before_version);
+                self.observe(before_version);
+                if at_unix_secs <= self.now_secs {
+                    self.flushed_below = self.flushed_below.max(before_version);
                 } else {
-                    self.pending_flush_ms = Some(u64::from(*at_unix_secs) * 1000);
+                    self.pending_flush_ms = Some(u64::from(at_unix_secs) * 1000);
                 }
                 true
             }
         }
     }
 
-    /// Copies up to `max` live items, as the writes that would recreate them, starting at
-    /// `cursor` (0 to begin); returns the cursor to continue from, or None when done. The
-    /// last call also yields the tombstones. Items may be seen twice, or missed if a page
-    /// move relocates them between calls; the twin's version rule makes both harmless
-    /// except the miss, which the next write of that key repairs.
-    pub fn scan(&self, cursor: u64, max: usize, out: &mut Vec<Mutation>) -> Option<u64> {
-        let next = self.scan_items(
-            cursor,
-            max,
-            |s, h| {
-                let b = s.slab.chunk(h);
-                Mutation::Set {
-                    key: item::key(b).to_vec(),
-                    value: item::value(b).to_vec(),
-                    flags: item::flags(b),
-                    exptime: item::exptime(b),
-                    version: item::version(b),
-                }
-            },
-            out,
-        );
+    /// Encodes live items into `out` as the set records (sequence 0, see `mutation_log`)
+    /// that would recreate them, starting at `cursor` (0 to begin), until `max` items or
+    /// `max_bytes` of output; returns the cursor to continue from, or None when done, and how
+    /// many records it wrote. The last call also writes the tombstones as delete records.
+    /// Items may be seen twice, or missed if a page move relocates them between calls; the
+    /// twin's version rule makes both harmless except the miss, which the next write of that
+    /// key repairs.
+    pub fn scan(
+        &self,
+        cursor: u64,
+        max: usize,
+        max_bytes: usize,
+        out: &mut Vec<u8>,
+    ) -> (Option<u64>, usize) {
+        let start = out.len();
+        let mut n = 0;
+        let next = self.scan_items(cursor, max, |s, h| {
+            let b = s.slab.chunk(h);
+            let (key, value) = item::key_value(b);
+            let (flags, exp, ver) = (item::flags(b), item::exptime(b), item::version(b));
+            mutation_log::put_set(out, 0, key, (value, &[]), flags, exp, ver);
+            n += 1;
+            out.len() - start < max_bytes
+        });
         if next.is_none() {
             for (key, &(version, _)) in &self.tombstones.map {
-                out.push(Mutation::Delete {
-                    key: key.clone(),
-                    version,
-                });
+                mutation_log::put(out, 0, MutationRef::Delete { key, version });
+                n += 1;
             }
         }
-        next
+        (next, n)
     }
 
     /// Like [`Store::scan`], with each item's metadata instead of its value.
     pub fn scan_meta(&self, cursor: u64, max: usize, out: &mut Vec<ItemMeta>) -> Option<u64> {
-        self.scan_items(
-            cursor,
-            max,
-            |s, h| {
-                let b = s.slab.chunk(h);
-                ItemMeta {
-                    key: item::key(b).to_vec(),
-                    exptime: item::exptime(b),
-                    cas: if s.cfg.cas { item::version(b) } else { 0 },
-                    fetched: item::word(b) & FETCHED != 0,
-                    class: s.slab.class_of(h) as u32 + 1,
-                    size: item::total(b) as u32,
-                }
-            },
-            out,
-        )
+        self.scan_items(cursor, max, |s, h| {
+            let b = s.slab.chunk(h);
+            out.push(ItemMeta {
+                key: item::key(b).to_vec(),
+                exptime: item::exptime(b),
+                cas: if s.cfg.cas { item::version(b) } else { 0 },
+                fetched: item::word(b) & FETCHED != 0,
+                class: s.slab.class_of(h) as u32 + 1,
+                size: item::total(b) as u32,
+            });
+            true
+        })
     }
 
-    /// Walks page slots in order; the cursor is `slot << 32 | chunk`.
-    fn scan_items<T>(
+    /// Walks page slots in order, calling `f` on each live item until it has seen `max` or
+    /// `f` returns false; the cursor is `slot << 32 | chunk`.
+    fn scan_items(
         &self,
         cursor: u64,
         max: usize,
-        f: impl Fn(&Store, u32) -> T,
-        out: &mut Vec<T>,
+        mut f: impl FnMut(&Store, u32) -> bool,
     ) -> Option<u64> {
         let (mut slot, mut chunk) = ((cursor >> 32) as usize, (cursor & 0xffff_ffff) as u32);
         let mut taken = 0;
@@ -247,9 +265,9 @@ impl Store {
                 if item::word(self.slab.chunk(h)) & USED == 0 || self.life(h) != Life::Alive {
                     continue;
                 }
-                out.push(f(self, h));
+                let more = f(self, h);
                 taken += 1;
-                if taken >= max {
+                if taken >= max || !more {
                     return Some(((slot as u64) << 32) | u64::from(chunk));
                 }
             }
@@ -263,7 +281,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{StoreConfig, StoreMode};
+    use crate::storage::{Mutation, StoreConfig, StoreMode};
 
     fn store() -> Store {
         let mut s = Store::new(StoreConfig {
@@ -378,13 +396,18 @@ mod tests {
         s.delete(b"key7");
         let mut all = Vec::new();
         let mut cursor = Some(0);
+        let mut calls = 0;
         while let Some(c) = cursor {
-            cursor = s.scan(c, 333, &mut all);
+            let (next, n) = s.scan(c, 333, 20_000, &mut all);
+            assert!(n > 0 || next.is_none());
+            cursor = next;
+            calls += 1;
         }
-        let mut keys: Vec<Vec<u8>> = all
-            .iter()
-            .filter_map(|m| match m {
-                Mutation::Set { key, .. } => Some(key.clone()),
+        // ~1.7 MB of small values: the byte bound, not the item count, ends most chunks.
+        assert!(calls > 60, "{calls} calls");
+        let mut keys: Vec<Vec<u8>> = mutation_log::records(&all)
+            .filter_map(|(_, m)| match m {
+                MutationRef::Set { key, .. } => Some(key.to_vec()),
                 _ => None,
             })
             .collect();
