@@ -460,10 +460,10 @@ fn apply_run(
     let mut store = shard.store.borrow_mut();
     for (i, f) in frames.iter().enumerate() {
         if let Some(h) = frames.get(i + PREFETCH_AHEAD).and_then(ours) {
-            store.prefetch_remote(h);
+            store.prefetch(h);
         }
         if let Some(h) = frames.get(i + PREFETCH_AHEAD / 2).and_then(ours) {
-            store.prefetch_remote_item(h);
+            store.prefetch_item(h);
         }
         match *f {
             Received::Data { seq, m, hash } => {

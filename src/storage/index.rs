@@ -125,20 +125,22 @@ impl Table {
         prefetch(self.b(home));
     }
 
-    /// (bucket, slot) of the item with this key.
+    /// (bucket, slot) of the first handle from `home` on whose tag matches and for which
+    /// `hit` holds; the probe stops at the first bucket nothing overflowed past.
     #[inline]
-    fn find(&self, slab: &Slab, home: usize, tag: u8, key: &[u8]) -> Option<(usize, usize)> {
+    fn probe(
+        &self,
+        home: usize,
+        tag: u8,
+        mut hit: impl FnMut(u32) -> bool,
+    ) -> Option<(usize, usize)> {
         let mut i = home;
         for _ in 0..self.len() {
             let b = self.b(i);
             let mut m = tag_mask(b, tag);
             while m != 0 {
                 let s = m.trailing_zeros() as usize;
-                let c = slab.chunk(b.h[s]);
-                // Where the key would end: when that is on the next line, its load can start
-                // now instead of after the header (which tells where the key is) arrives.
-                prefetch(&c[(item::HDR_MAX + key.len()).min(c.len() - 1)]);
-                if item::klen(c) == key.len() && same_bytes(item::key(c), key) {
+                if hit(b.h[s]) {
                     return Some((i, s));
                 }
                 m &= m - 1;
@@ -151,25 +153,21 @@ impl Table {
         None
     }
 
+    /// (bucket, slot) of the item with `key`.
+    #[inline]
+    fn find(&self, slab: &Slab, home: usize, tag: u8, key: &[u8]) -> Option<(usize, usize)> {
+        self.probe(home, tag, |h| {
+            let c = slab.chunk(h);
+            // Where the key would end: when that is on the next line, its load can start
+            // now instead of after the header (which tells where the key is) arrives.
+            prefetch(&c[(item::HDR_MAX + key.len()).min(c.len() - 1)]);
+            item::klen(c) == key.len() && same_bytes(item::key(c), key)
+        })
+    }
+
     /// (bucket, slot) holding handle `h`.
     fn find_handle(&self, home: usize, tag: u8, h: u32) -> Option<(usize, usize)> {
-        let mut i = home;
-        for _ in 0..self.len() {
-            let b = self.b(i);
-            let mut m = tag_mask(b, tag);
-            while m != 0 {
-                let s = m.trailing_zeros() as usize;
-                if b.h[s] == h {
-                    return Some((i, s));
-                }
-                m &= m - 1;
-            }
-            if b.ovf == 0 {
-                return None;
-            }
-            i = (i + 1) & self.mask;
-        }
-        None
+        self.probe(home, tag, |x| x == h)
     }
 
     fn insert(&mut self, home: usize, tag: u8, h: u32) {

@@ -119,17 +119,6 @@ impl Store {
         self.apply_remote_hashed(m, hash)
     }
 
-    /// First stage of applying a run of twin writes: start loading the index bucket of a
-    /// key (by its `hash_key`) some records ahead, so the apply does not wait for it.
-    pub fn prefetch_remote(&self, hash: u64) {
-        self.index.prefetch_bucket(hash);
-    }
-
-    /// Second stage, closer to the apply: start loading the first item of the bucket's chain.
-    pub fn prefetch_remote_item(&self, hash: u64) {
-        self.index.prefetch_head(&self.slab, hash);
-    }
-
     /// [`Store::apply_remote`] with the key's `hash_key` already known (the receiver routes
     /// by it).
     pub fn apply_remote_hashed(&mut self, m: MutationRef<'_>, hash: u64) -> bool {
