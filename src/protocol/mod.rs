@@ -2,6 +2,7 @@
 //! Pure: no I/O, no async, so it can be unit-tested and fuzzed on its own.
 
 pub mod number;
+pub mod peek;
 pub mod response;
 pub mod text;
 

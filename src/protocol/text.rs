@@ -94,9 +94,15 @@ impl<'a> Keys<'a> {
 /// Space-separated words with their offsets, empty ones skipped. Scans with SIMD `memchr`:
 /// the parser walks every request line at least twice, so a byte loop here shows up as the
 /// largest user-space cost per request.
-struct Words<'a> {
+pub(crate) struct Words<'a> {
     s: &'a [u8],
     pos: usize,
+}
+
+impl<'a> Words<'a> {
+    pub(crate) fn new(s: &'a [u8]) -> Self {
+        Words { s, pos: 0 }
+    }
 }
 
 impl<'a> Iterator for Words<'a> {

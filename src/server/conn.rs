@@ -2,7 +2,7 @@
 //! send remote keys to their owners in one batch per shard, await those replies together,
 //! then write all responses in request order.
 
-use super::lookahead::Lookahead;
+use super::lookahead::{Lookahead, PipelineAhead};
 use super::router::{Batch, OpRef, Reply, shard_of};
 use super::shard::Shard;
 use crate::protocol::response::write_line;
@@ -190,10 +190,31 @@ impl Conn {
     async fn handle_input(&mut self) -> Flow {
         let shard = self.shard.clone();
         self.last_cmd.set(shard.now_ms.get());
+        // Made only once a second request is waiting behind the first, so a connection at
+        // depth 1 pays nothing for it.
+        let mut ahead: Option<PipelineAhead> = None;
         loop {
             let inp = &mut self.input;
             let out = &mut self.output;
             let parsed = parse(&inp.buf[inp.start..inp.end]);
+            if let Parsed::Done { consumed, .. } = parsed {
+                let buf = &inp.buf[..inp.end];
+                let store = shard.store.borrow();
+                match &mut ahead {
+                    Some(a) => a.step(buf, &store),
+                    None if inp.start + consumed < inp.end => {
+                        let next = inp.start + consumed;
+                        ahead = Some(PipelineAhead::new(
+                            buf,
+                            next,
+                            &store,
+                            shard.nshards,
+                            shard.id,
+                        ));
+                    }
+                    None => {}
+                }
+            }
             match parsed {
                 Parsed::Incomplete => return Flow::Read,
                 Parsed::Close => return Flow::Close,
