@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Multi-get cost, corecached vs memcached (or two corecached builds): each server pinned to
-# SERVER_CORE with -m 1024, filled with KEYS 32-byte values, then driven for DURATION s by
-# `loadgen -c 10 --ratio 0:1 --multiget MULTIGET` pinned to CLIENT_CORE. Reports keys served
-# per second and server CPU per key (utime+stime over the server's cmd_get delta), A B A B.
+# Read cost of many keys per round trip, corecached vs memcached (or two corecached builds):
+# each server pinned to SERVER_CORE with -m 1024, filled with KEYS 32-byte values, then driven
+# for DURATION s by `loadgen -c 10 --ratio 0:1 --multiget MULTIGET --pipeline PIPELINE` pinned
+# to CLIENT_CORE. Reports keys served per second and server CPU per key (utime+stime over the
+# server's cmd_get delta), A B A B. MULTIGET=1 PIPELINE=16 measures pipelined single gets.
 #
 # Run from the repository root after `cargo build --release --workspace`:
 #   bash benches/multiget.sh
-# Environment (defaults): ROUNDS=3 DURATION=5 KEYS=1000000 MULTIGET=100 THREADS=1
+# Environment (defaults): ROUNDS=3 DURATION=5 KEYS=1000000 MULTIGET=100 PIPELINE=1 THREADS=1
 #   SERVER_CORE=0 CLIENT_CORE=1 A="memcached -u root" B=target/release/corecached
 # Only processes this script started are stopped.
 set -euo pipefail
@@ -14,6 +15,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 KEYS=${KEYS:-1000000}
 MULTIGET=${MULTIGET:-100}
+PIPELINE=${PIPELINE:-1}
 THREADS=${THREADS:-1}
 SERVER_CORE=${SERVER_CORE:-0}
 CLIENT_CORE=${CLIENT_CORE:-1}
@@ -41,7 +43,7 @@ run() { # server command line (word-split on purpose)
     local t0 g0 t1 g1
     t0=$(ticks $PID); g0=$(gets "$port")
     taskset -c "$CLIENT_CORE" "$LG" -s "127.0.0.1:$port" -t 1 -c 10 --ratio 0:1 \
-        --multiget "$MULTIGET" --key-space "$KEYS" --test-time "$DURATION" --quiet >/dev/null
+        --multiget "$MULTIGET" --pipeline "$PIPELINE" --key-space "$KEYS" --test-time "$DURATION" --quiet >/dev/null
     t1=$(ticks $PID); g1=$(gets "$port")
     kill $PID; wait $PID 2>/dev/null || true; PID=""
     python3 -c "g=$g1-$g0; print(f'{g/$DURATION:.0f} {($t1-$t0)/$(getconf CLK_TCK)/max(g,1)*1e6:.3f}')"
@@ -55,4 +57,4 @@ for r in $(seq "$ROUNDS"); do
     echo "| $r | $ak | $ac | $bk | $bc | $(python3 -c "print(f'{$bc/$ac:.2f}')") |"
 done
 echo
-echo "A = $A, B = $B, -t $THREADS, $KEYS keys, multiget $MULTIGET"
+echo "A = $A, B = $B, -t $THREADS, $KEYS keys, multiget $MULTIGET, pipeline $PIPELINE"

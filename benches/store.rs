@@ -1,5 +1,6 @@
 //! Criterion micro-benchmarks of one shard's store: get hit, get miss, set of a new key and
-//! overwrite, at 100k and 1M keys, with 32-byte and 1 KiB values, keys in random order.
+//! overwrite, at 100k and 1M keys, with 32-byte and 1 KiB values, keys in random order; and
+//! the machine's DRAM latency, the floor under an unbatched get.
 //!
 //! Each operation's key is read from an array laid out in request order, so the harness reads
 //! keys sequentially. In a server the key sits in the network buffer that was just read, which
@@ -166,5 +167,53 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The machine's floor for one random get: a chain of dependent loads over 256 MiB on huge
+/// pages, one cache line apart in random order, so every step is a DRAM access the CPU cannot
+/// overlap with the next. A get hit over 1 M keys pays about two of these (index bucket, then
+/// item), whatever the store; `get_hit_batch*` shows how far overlapping them goes.
+fn dram_latency(c: &mut Criterion) {
+    const LEN: usize = 256 << 20;
+    const LINE: usize = 64;
+    let mut g = c.benchmark_group("machine");
+    g.warm_up_time(Duration::from_millis(300));
+    g.measurement_time(Duration::from_millis(1500));
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(1));
+    // SAFETY: a fresh private anonymous mapping, used only through `lines` below and unmapped
+    // at the end of this function.
+    let mem = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            LEN,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(mem, libc::MAP_FAILED);
+    // SAFETY: the range is the mapping made above; advice only.
+    unsafe { libc::madvise(mem, LEN, libc::MADV_HUGEPAGE) };
+    let n = LEN / LINE;
+    // SAFETY: LEN bytes of zeroed, writable memory, aligned for u64; no other reference exists.
+    let lines = unsafe { std::slice::from_raw_parts_mut(mem.cast::<u64>(), LEN / 8) };
+    // One cycle through every line in random order: line perm[w] holds perm[w + 1].
+    let perm = shuffled(n, 0x5851_f42d_4c95_7f2d);
+    for w in 0..n {
+        let (a, b) = (perm[w] as usize, perm[(w + 1) % n] as usize);
+        lines[a * LINE / 8] = b as u64;
+    }
+    let mut at = perm[0] as usize;
+    g.bench_function("dram_dependent_load/256MiB", |b| {
+        b.iter(|| {
+            at = lines[at * LINE / 8] as usize;
+            black_box(at)
+        })
+    });
+    g.finish();
+    // SAFETY: unmaps the mapping made above; `lines` is not used after this.
+    unsafe { libc::munmap(mem, LEN) };
+}
+
+criterion_group!(benches, bench, dram_latency);
 criterion_main!(benches);

@@ -68,4 +68,24 @@ mod tests {
         // Extra spaces are skipped, as the parser does.
         assert_eq!(peek_request(b"get   k \r\n"), Some((Some(&b"k"[..]), 10)));
     }
+
+    proptest::proptest! {
+        /// Any bytes: no panic, and a request never reaches past the buffer.
+        #[test]
+        fn never_overruns(buf in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::strategy::Just(b' '), proptest::strategy::Just(b'\n'),
+                proptest::strategy::Just(b'\r'), b'0'..=b'9', b'a'..=b'z',
+            ], 0..64),
+            head in proptest::sample::select(vec!["get ", "set k 0 0 ", "gat 1 ", "cas k 1 2 "])) {
+            let mut b = head.as_bytes().to_vec();
+            b.extend_from_slice(&buf);
+            if let Some((key, len)) = peek_request(&b) {
+                proptest::prop_assert!(len <= b.len());
+                if let Some(k) = key {
+                    proptest::prop_assert!(!k.is_empty());
+                }
+            }
+        }
+    }
 }
