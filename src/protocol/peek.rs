@@ -2,8 +2,7 @@
 //! full parse. The server uses it only to prefetch, so a wrong or missing answer costs speed,
 //! never correctness.
 
-use super::number::parse_u64;
-use super::text::Words;
+use super::text::{Command, Parsed, Words, parse};
 
 /// The first request of `buf`: its key (`None` for a command without one) and its length in
 /// bytes, data block included. `None` when the request is incomplete or is not one of the
@@ -17,12 +16,16 @@ pub fn peek_request(buf: &[u8]) -> Option<(Option<&[u8]>, usize)> {
     match cmd {
         b"get" | b"gets" | b"delete" | b"incr" | b"decr" | b"touch" => Some((w.next(), line_len)),
         b"gat" | b"gats" => Some((w.nth(1), line_len)),
-        b"set" | b"add" | b"replace" | b"append" | b"prepend" | b"cas" => {
-            let key = w.next()?;
-            let bytes = parse_u64(w.nth(2)?)?;
-            let total = (line_len as u64).checked_add(bytes)?.checked_add(2)?;
-            (total <= buf.len() as u64).then_some((Some(key), total as usize))
-        }
+        // Where a storage request ends depends on every field being valid (the parser
+        // consumes only the line otherwise), so these take the real parse.
+        b"set" | b"add" | b"replace" | b"append" | b"prepend" | b"cas" => match parse(buf) {
+            Parsed::Done {
+                consumed,
+                cmd: Command::Store { key, .. },
+            } => Some((Some(key), consumed)),
+            Parsed::Done { consumed, .. } => Some((None, consumed)),
+            _ => None,
+        },
         b"version" | b"verbosity" | b"flush_all" | b"stats" | b"mn" => Some((None, line_len)),
         _ => None,
     }
@@ -56,20 +59,38 @@ mod tests {
 
     #[test]
     fn stops_where_the_next_request_is_unknown() {
-        // Data not all here yet.
         assert_eq!(peek_request(b"set k 0 0 10\r\nabc"), None);
-        // No line end yet.
         assert_eq!(peek_request(b"get k"), None);
         // A meta command's data length is elsewhere on the line.
         assert_eq!(peek_request(b"ms k 3\r\nabc\r\n"), None);
-        // A nonsense length.
-        assert_eq!(peek_request(b"set k 0 0 zz\r\nabc\r\n"), None);
-        assert_eq!(peek_request(b"set k 0 0 18446744073709551615\r\n"), None);
-        // Extra spaces are skipped, as the parser does.
+        // A storage line the parser rejects is only a line: the data after it is read as
+        // the next request, by both.
+        assert_eq!(peek_request(b"set k 0 0 zz\r\nabc\r\n"), Some((None, 14)));
+        assert_eq!(peek_request(b"set k 0 0 1 2 3\r\nx\r\n"), Some((None, 17)));
         assert_eq!(peek_request(b"get   k \r\n"), Some((Some(&b"k"[..]), 10)));
     }
 
     proptest::proptest! {
+        /// Wherever peek says a request ends, the parser ends it too.
+        #[test]
+        fn agrees_with_the_parser(reqs in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "get a\r\n", "gets a b\r\n", "gat 1 a\r\n", "set a 0 0 1\r\nx\r\n",
+                "set a 0 0 1 2 3\r\nx\r\n", "set a x 0 1\r\nx\r\n", "cas a 0 0 1 5\r\nx\r\n",
+                "set a 0 0 2\r\nx\r\n", "delete a\r\n", "incr a 1\r\n", "touch a 1\r\n",
+                "version\r\n", "bogus\r\n", "set a 0 0 -1\r\n",
+            ]), 1..12)) {
+            let buf: Vec<u8> = reqs.concat().into_bytes();
+            let mut pos = 0;
+            while let Some((_, len)) = peek_request(&buf[pos..]) {
+                match parse(&buf[pos..]) {
+                    Parsed::Done { consumed, .. } => proptest::prop_assert_eq!(len, consumed),
+                    other => proptest::prop_assert!(false, "peek ended a request the parser did not: {:?}", other),
+                }
+                pos += len;
+            }
+        }
+
         /// Any bytes: no panic, and a request never reaches past the buffer.
         #[test]
         fn never_overruns(buf in proptest::collection::vec(

@@ -76,6 +76,7 @@ impl Schedule {
     }
 }
 
+/// The schedule over the keys of one request or batch, taken from an iterator.
 pub struct Lookahead<I> {
     keys: I,
     sched: Schedule,
@@ -132,11 +133,13 @@ impl PipelineAhead {
     }
 
     /// Call once before serving each request after the one `new` was made during; `buf` is
-    /// the same buffer (it may have grown at the end).
+    /// the same buffer, unmoved: positions in it are remembered between calls.
     #[inline]
     pub fn step(&mut self, buf: &[u8], store: &Store) {
-        self.top_up(buf, store);
+        debug_assert!(self.pos.is_none_or(|p| p <= buf.len()));
+        // Serving first frees the slot the next peek fills, keeping buckets 2·D ahead.
         self.sched.serve(store);
+        self.top_up(buf, store);
     }
 
     fn top_up(&mut self, buf: &[u8], store: &Store) {
