@@ -81,6 +81,16 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// Whether chunk `h` holds `key`.
+#[inline(always)]
+fn holds_key(slab: &Slab, h: u32, key: &[u8]) -> bool {
+    let c = slab.chunk(h);
+    // Where the key would end: when that is on the next line, its load can start now instead
+    // of after the header (which tells where the key is) arrives.
+    prefetch(&c[(item::HDR_MAX + key.len()).min(c.len() - 1)]);
+    item::klen(c) == key.len() && same_bytes(item::key(c), key)
+}
+
 #[inline(always)]
 fn tag_of(hash: u64) -> u8 {
     // Bits 24..32: below the bucket bits (which start at 32, see `bucket_bits`).
@@ -156,13 +166,31 @@ impl Table {
     /// (bucket, slot) of the item with `key`.
     #[inline]
     fn find(&self, slab: &Slab, home: usize, tag: u8, key: &[u8]) -> Option<(usize, usize)> {
-        self.probe(home, tag, |h| {
-            let c = slab.chunk(h);
-            // Where the key would end: when that is on the next line, its load can start
-            // now instead of after the header (which tells where the key is) arrives.
-            prefetch(&c[(item::HDR_MAX + key.len()).min(c.len() - 1)]);
-            item::klen(c) == key.len() && same_bytes(item::key(c), key)
-        })
+        self.probe(home, tag, |h| holds_key(slab, h, key))
+    }
+
+    /// `find` for the usual case, the first tag match in the home bucket, kept short so the
+    /// CPU can overlap consecutive lookups; anything else goes through the full probe.
+    #[inline]
+    fn find_handle_fast(&self, slab: &Slab, home: usize, tag: u8, key: &[u8]) -> Option<u32> {
+        let b = self.b(home);
+        let m = tag_mask(b, tag);
+        if m != 0 {
+            let h = b.h[m.trailing_zeros() as usize];
+            if holds_key(slab, h, key) {
+                return Some(h);
+            }
+        } else if b.ovf == 0 {
+            return None;
+        }
+        self.find_slow(slab, home, tag, key)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn find_slow(&self, slab: &Slab, home: usize, tag: u8, key: &[u8]) -> Option<u32> {
+        let (i, s) = self.find(slab, home, tag, key)?;
+        Some(self.b(i).h[s])
     }
 
     /// (bucket, slot) holding handle `h`.
@@ -278,8 +306,7 @@ impl Index {
     #[inline]
     pub fn find(&self, slab: &Slab, hash: u64, key: &[u8]) -> Option<u32> {
         let (t, home) = self.place(hash);
-        let (i, s) = t.find(slab, home, tag_of(hash), key)?;
-        Some(t.b(i).h[s])
+        t.find_handle_fast(slab, home, tag_of(hash), key)
     }
 
     /// Indexes handle `h` (whose key hashes to `hash` and is not indexed yet).
