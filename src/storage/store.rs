@@ -228,6 +228,7 @@ impl Store {
         self.index.prefetch_head(&self.slab, hash);
     }
 
+    #[inline]
     pub fn get(&mut self, key: &[u8]) -> Option<ItemView<'_>> {
         self.get_hashed(key, hash_key(key))
     }
