@@ -62,12 +62,15 @@ impl Server {
                 return Err(format!("exited early: {status}"));
             }
             if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) {
-                let mut c = Client::from_stream(stream);
                 let server = Server { child, port };
-                if c.stats("").get("pid") != Some(&server.child.id().to_string()) {
-                    return Err(format!("port {port} is served by another process"));
-                }
-                return Ok(server);
+                // Another test's server can share the port (both probed it free at once and
+                // then bound it with SO_REUSEPORT); its answer, or a reset when it exits,
+                // means: try another port.
+                return match served_by(stream) {
+                    Some(pid) if pid == server.child.id().to_string() => Ok(server),
+                    Some(_) => Err(format!("port {port} is served by another process")),
+                    None => Err(format!("port {port}: connection reset while checking")),
+                };
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -111,6 +114,25 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The pid a server on `stream` reports in `stats`; `None` if the exchange fails.
+fn served_by(mut stream: TcpStream) -> Option<String> {
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(b"stats\r\n").ok()?;
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !got.ends_with(b"END\r\n") {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        got.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&got)
+        .lines()
+        .find_map(|l| l.strip_prefix("STAT pid "))
+        .map(str::to_string)
 }
 
 pub struct Client {
