@@ -207,9 +207,9 @@ impl Slab {
 
     /// The chunk and its class from one page lookup (the get path needs both).
     #[inline(always)]
-    pub fn chunk_and_class_mut(&mut self, h: u32) -> (&mut [u8], usize) {
+    pub fn chunk_and_class(&self, h: u32) -> (&[u8], usize) {
         let class = self.pages[(h >> self.bits) as usize].class as usize;
-        (self.chunk_mut(h), class)
+        (self.chunk(h), class)
     }
 
     #[inline]

@@ -245,7 +245,7 @@ impl Store {
         // `lookup`, `life` and `bump_and_view` in one pass over the header: a get's
         // instruction count decides how many gets' cache misses the CPU overlaps on its own.
         let (class, w, ver, exp) = {
-            let (b, class) = self.slab.chunk_and_class_mut(h);
+            let (b, class) = self.slab.chunk_and_class(h);
             (class, item::word(b), item::version(b), item::exptime(b))
         };
         if ver < self.flushed_below || (exp != 0 && exp <= self.now_secs) {
