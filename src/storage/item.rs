@@ -84,6 +84,21 @@ pub(crate) fn set_word(b: &mut [u8], w: u32) {
     wr32(b, OFF_WORD, w)
 }
 
+/// memcached's bump on a hit, given the item's current `word(b)`: the first access sets
+/// FETCHED, later ones ACTIVE. No relinking, so a hit writes only its own header (and only
+/// when a bit changes).
+#[inline]
+pub(crate) fn mark_hit(b: &mut [u8], w: u32) {
+    let nw = if w & FETCHED == 0 {
+        w | FETCHED
+    } else {
+        w | ACTIVE
+    };
+    if nw != w {
+        set_word(b, nw);
+    }
+}
+
 #[inline]
 pub(crate) fn version(b: &[u8]) -> u64 {
     u64::from_le_bytes(b[OFF_VER..OFF_VER + 8].try_into().unwrap())

@@ -205,13 +205,6 @@ impl Slab {
         unsafe { std::slice::from_raw_parts(ptr, size) }
     }
 
-    /// The chunk and its class from one page lookup (the get path needs both).
-    #[inline(always)]
-    pub fn chunk_and_class(&self, h: u32) -> (&[u8], usize) {
-        let class = self.pages[(h >> self.bits) as usize].class as usize;
-        (self.chunk(h), class)
-    }
-
     #[inline]
     pub fn chunk_mut(&mut self, h: u32) -> &mut [u8] {
         let (ptr, size) = self.locate(h);

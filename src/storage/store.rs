@@ -245,7 +245,8 @@ impl Store {
         // `lookup`, `life` and `bump_and_view` in one pass over the header: a get's
         // instruction count decides how many gets' cache misses the CPU overlaps on its own.
         let (class, w, ver, exp) = {
-            let (b, class) = self.slab.chunk_and_class(h);
+            let b = self.slab.chunk(h);
+            let class = self.slab.class_of(h);
             (class, item::word(b), item::version(b), item::exptime(b))
         };
         if ver < self.flushed_below || (exp != 0 && exp <= self.now_secs) {
@@ -253,14 +254,7 @@ impl Store {
             return None;
         }
         let b = self.slab.chunk_mut(h);
-        let nw = if w & FETCHED == 0 {
-            w | FETCHED
-        } else {
-            w | ACTIVE
-        };
-        if nw != w {
-            item::set_word(b, nw);
-        }
+        item::mark_hit(b, w);
         self.stats.get_hits += 1;
         self.cls[class].get_hits += 1;
         let (key, value) = item::key_value(b);
@@ -757,20 +751,11 @@ impl Store {
         }
     }
 
-    /// memcached's bump: first access sets FETCHED, later ones ACTIVE. No relinking, so a hit
-    /// touches only its own header.
     #[inline]
     fn bump(&mut self, h: u32) {
         let b = self.slab.chunk_mut(h);
         let w = item::word(b);
-        let nw = if w & FETCHED == 0 {
-            w | FETCHED
-        } else {
-            w | ACTIVE
-        };
-        if nw != w {
-            item::set_word(b, nw);
-        }
+        item::mark_hit(b, w);
     }
 
     fn bump_and_view(&mut self, h: u32) -> ItemView<'_> {
