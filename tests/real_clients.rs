@@ -3,29 +3,15 @@
 //! skips its test with a notice, under CI=true it fails.
 
 mod common;
-use common::Server;
+use common::{Server, tool_present};
 use std::process::Command;
 
-fn tool_present(cmd: &str, args: &[&str]) -> bool {
-    let ok = Command::new(cmd)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").is_err(),
-            "{cmd} is required under CI (see .ci/run)"
-        );
-        eprintln!(
-            "skipping: {cmd} is not installed (apt-get install libmemcached-tools python3-pymemcache python3-pytest python3-mock)"
-        );
-    }
-    ok
-}
+/// The Debian packages `.ci/run` installs for these tests.
+const CLIENTS: &str = "libmemcached-tools python3-pymemcache python3-pytest python3-mock";
 
 #[test]
 fn memccapable_ascii_passes() {
-    if !tool_present("sh", &["-c", "command -v memccapable"]) {
+    if !tool_present("sh", &["-c", "command -v memccapable"], CLIENTS) {
         return;
     }
     for t in ["1", "4"] {
@@ -45,7 +31,7 @@ fn memccapable_ascii_passes() {
 #[test]
 fn pymemcache_integration_suite_passes() {
     let probe = "import pymemcache.test, pytest, mock";
-    if !tool_present("/usr/bin/python3", &["-c", probe]) {
+    if !tool_present("/usr/bin/python3", &["-c", probe], CLIENTS) {
         return;
     }
     let dir = Command::new("/usr/bin/python3")
