@@ -81,14 +81,17 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-/// Whether chunk `h` holds `key`.
+/// Where an indexed item is: its handle, its chunk and the chunk's class.
+pub(crate) type Found<'s> = (u32, &'s [u8], usize);
+
+/// Item `h`, when it holds `key`.
 #[inline(always)]
-fn holds_key(slab: &Slab, h: u32, key: &[u8]) -> bool {
-    let c = slab.chunk(h);
+fn holding_key<'s>(slab: &'s Slab, h: u32, key: &[u8]) -> Option<Found<'s>> {
+    let (c, class) = slab.chunk_class(h);
     // Where the key would end: when that is on the next line, its load can start now instead
     // of after the header (which tells where the key is) arrives.
     prefetch(&c[(item::HDR_MAX + key.len()).min(c.len() - 1)]);
-    item::klen(c) == key.len() && same_bytes(item::key(c), key)
+    (item::klen(c) == key.len() && same_bytes(item::key(c), key)).then_some((h, c, class))
 }
 
 #[inline(always)]
@@ -166,19 +169,26 @@ impl Table {
     /// (bucket, slot) of the item with `key`.
     #[inline]
     fn find(&self, slab: &Slab, home: usize, tag: u8, key: &[u8]) -> Option<(usize, usize)> {
-        self.probe(home, tag, |h| holds_key(slab, h, key))
+        self.probe(home, tag, |h| holding_key(slab, h, key).is_some())
     }
 
-    /// `find` for the usual case, the first tag match in the home bucket, kept short so the
-    /// CPU can overlap consecutive lookups; anything else goes through the full probe.
+    /// Handle and chunk of `key`'s item. The usual case, the first tag match in the home
+    /// bucket, is kept short so the CPU can overlap consecutive lookups; anything else goes
+    /// through the full probe.
     #[inline]
-    fn find_handle_fast(&self, slab: &Slab, home: usize, tag: u8, key: &[u8]) -> Option<u32> {
+    fn find_chunk<'s>(
+        &self,
+        slab: &'s Slab,
+        home: usize,
+        tag: u8,
+        key: &[u8],
+    ) -> Option<Found<'s>> {
         let b = self.b(home);
         let m = tag_mask(b, tag);
         if m != 0 {
             let h = b.h[m.trailing_zeros() as usize];
-            if holds_key(slab, h, key) {
-                return Some(h);
+            if let Some(found) = holding_key(slab, h, key) {
+                return Some(found);
             }
         } else if b.ovf == 0 {
             return None;
@@ -188,9 +198,11 @@ impl Table {
 
     #[cold]
     #[inline(never)]
-    fn find_slow(&self, slab: &Slab, home: usize, tag: u8, key: &[u8]) -> Option<u32> {
+    fn find_slow<'s>(&self, slab: &'s Slab, home: usize, tag: u8, key: &[u8]) -> Option<Found<'s>> {
         let (i, s) = self.find(slab, home, tag, key)?;
-        Some(self.b(i).h[s])
+        let h = self.b(i).h[s];
+        let (c, class) = slab.chunk_class(h);
+        Some((h, c, class))
     }
 
     /// (bucket, slot) holding handle `h`.
@@ -305,8 +317,15 @@ impl Index {
 
     #[inline]
     pub fn find(&self, slab: &Slab, hash: u64, key: &[u8]) -> Option<u32> {
+        self.find_chunk(slab, hash, key).map(|(h, ..)| h)
+    }
+
+    /// `find`, with the chunk and class it located (a get reads them without locating the
+    /// chunk again).
+    #[inline]
+    pub fn find_chunk<'s>(&self, slab: &'s Slab, hash: u64, key: &[u8]) -> Option<Found<'s>> {
         let (t, home) = self.place(hash);
-        t.find_handle_fast(slab, home, tag_of(hash), key)
+        t.find_chunk(slab, home, tag_of(hash), key)
     }
 
     /// Indexes handle `h` (whose key hashes to `hash` and is not indexed yet).

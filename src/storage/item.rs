@@ -74,6 +74,46 @@ pub(crate) fn write(b: &mut [u8], key: &[u8], flags: u32, exp: u32, ver: u64, a:
     b[o..o + c.len()].copy_from_slice(c);
 }
 
+/// The header fields a read needs, taken with one bounds check.
+#[derive(Clone, Copy)]
+pub(crate) struct Head {
+    pub ver: u64,
+    pub exp: u32,
+    pub word: u32,
+    pub klen: usize,
+}
+
+#[inline(always)]
+pub(crate) fn head(b: &[u8]) -> Head {
+    let a: &[u8; HDR] = b[..HDR].try_into().unwrap();
+    Head {
+        ver: u64::from_le_bytes(a[OFF_VER..OFF_VER + 8].try_into().unwrap()),
+        exp: u32::from_le_bytes(a[OFF_EXP..OFF_EXP + 4].try_into().unwrap()),
+        word: u32::from_le_bytes(a[OFF_WORD..OFF_WORD + 4].try_into().unwrap()),
+        klen: a[OFF_KLEN] as usize,
+    }
+}
+
+impl Head {
+    /// Key and value of the item `b` whose head this is, with one bounds check.
+    #[inline(always)]
+    pub fn key_value<'b>(&self, b: &'b [u8]) -> (&'b [u8], &'b [u8]) {
+        let ko = key_off(self.word);
+        let kv = &b[ko..ko + self.klen + (self.word & VLEN_MASK) as usize];
+        kv.split_at(self.klen)
+    }
+
+    /// Client flags, read from `b` only when the item has them.
+    #[inline(always)]
+    pub fn flags(&self, b: &[u8]) -> u32 {
+        if self.word & HAS_FLAGS != 0 {
+            rd32(b, HDR)
+        } else {
+            0
+        }
+    }
+}
+
 #[inline]
 pub(crate) fn word(b: &[u8]) -> u32 {
     rd32(b, OFF_WORD)
@@ -89,13 +129,19 @@ pub(crate) fn set_word(b: &mut [u8], w: u32) {
 /// when a bit changes).
 #[inline]
 pub(crate) fn mark_hit(b: &mut [u8], w: u32) {
-    let nw = if w & FETCHED == 0 {
+    let nw = hit_word(w);
+    if nw != w {
+        set_word(b, nw);
+    }
+}
+
+/// `word` after a hit (see `mark_hit`).
+#[inline(always)]
+pub(crate) fn hit_word(w: u32) -> u32 {
+    if w & FETCHED == 0 {
         w | FETCHED
     } else {
         w | ACTIVE
-    };
-    if nw != w {
-        set_word(b, nw);
     }
 }
 

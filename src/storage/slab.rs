@@ -185,29 +185,35 @@ impl Slab {
         self.pages[self.page_of(h)].class as usize
     }
 
-    /// Start and size of a chunk; panics on a handle outside its page.
+    /// Start, size and class of a chunk; panics on a handle outside its page.
     #[inline(always)]
-    fn locate(&self, h: u32) -> (*mut u8, usize) {
+    fn locate(&self, h: u32) -> (*mut u8, usize, usize) {
         let p = &self.pages[(h >> self.bits) as usize];
         let size = p.chunk as usize;
         let off = (h & self.mask) as usize * size;
         assert!(off + size <= p.len, "bad handle {h:#x}");
         // SAFETY: off + size <= len, and `base` points at `len` bytes owned by this slab.
-        (unsafe { p.base.add(off) }, size)
+        (unsafe { p.base.add(off) }, size, p.class as usize)
     }
 
     /// The whole chunk behind a handle.
     #[inline]
     pub fn chunk(&self, h: u32) -> &[u8] {
-        let (ptr, size) = self.locate(h);
+        self.chunk_class(h).0
+    }
+
+    /// `chunk` and `class_of` from one page lookup.
+    #[inline]
+    pub fn chunk_class(&self, h: u32) -> (&[u8], usize) {
+        let (ptr, size, class) = self.locate(h);
         // SAFETY: in bounds (see `locate`); the slab owns the memory and `&self` keeps it alive
         // and unchanged for the borrow.
-        unsafe { std::slice::from_raw_parts(ptr, size) }
+        (unsafe { std::slice::from_raw_parts(ptr, size) }, class)
     }
 
     #[inline]
     pub fn chunk_mut(&mut self, h: u32) -> &mut [u8] {
-        let (ptr, size) = self.locate(h);
+        let (ptr, size, _) = self.locate(h);
         // SAFETY: as in `chunk`; `&mut self` makes the borrow exclusive.
         unsafe { std::slice::from_raw_parts_mut(ptr, size) }
     }
@@ -463,8 +469,8 @@ impl Slab {
     /// Copies the first `len` bytes of chunk `src` into chunk `dst` (different chunks).
     pub fn copy_chunk(&mut self, src: u32, dst: u32, len: usize) {
         assert_ne!(src, dst);
-        let (s, ss) = self.locate(src);
-        let (d, ds) = self.locate(dst);
+        let (s, ss, _) = self.locate(src);
+        let (d, ds, _) = self.locate(dst);
         assert!(len <= ss && len <= ds);
         // SAFETY: both ranges are in bounds (see `locate`) and distinct chunks never overlap.
         unsafe { std::ptr::copy_nonoverlapping(s, d, len) };

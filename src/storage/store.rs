@@ -238,31 +238,39 @@ impl Store {
     #[inline]
     pub fn get_hashed(&mut self, key: &[u8], hash: u64) -> Option<ItemView<'_>> {
         self.stats.cmd_get += 1;
-        let Some(h) = self.index.find(&self.slab, hash, key) else {
+        let Some((h, b, class)) = self.index.find_chunk(&self.slab, hash, key) else {
             self.stats.get_misses += 1;
             return None;
         };
-        // `lookup`, `life` and `bump_and_view` in one pass over the header: a get's
-        // instruction count decides how many gets' cache misses the CPU overlaps on its own.
-        let (class, w, ver, exp) = {
-            let b = self.slab.chunk(h);
-            let class = self.slab.class_of(h);
-            (class, item::word(b), item::version(b), item::exptime(b))
-        };
-        if ver < self.flushed_below || (exp != 0 && exp <= self.now_secs) {
+        // The header is read once, through the chunk the lookup located: a get's instruction
+        // count decides how many gets' cache misses the CPU overlaps on its own.
+        let hd = item::head(b);
+        if hd.ver < self.flushed_below || hd.exp.wrapping_sub(1) < self.now_secs {
             self.get_dead(h, hash);
             return None;
         }
-        let b = self.slab.chunk_mut(h);
-        item::mark_hit(b, w);
+        // The borrow checker cannot see that `b` may be returned on one branch while the other
+        // writes to the slab (NLL's "conditional return" limitation), so `b` goes through a raw
+        // pointer instead of being located a second time, which costs a get about 10 %.
+        let p: *const [u8] = b;
         self.stats.get_hits += 1;
         self.cls[class].get_hits += 1;
-        let (key, value) = item::key_value(b);
+        let w = item::hit_word(hd.word);
+        let b = if w != hd.word {
+            item::set_word(self.slab.chunk_mut(h), w);
+            self.slab.chunk(h)
+        } else {
+            // SAFETY: `p` is `b`, a shared borrow of `self.slab` made by `find_chunk`. Nothing
+            // has written to the slab since (`stats` and `cls` are other fields), so the chunk
+            // is unchanged, and the view's borrow of `self` keeps the slab alive and unchanged.
+            unsafe { &*p }
+        };
+        let (key, value) = hd.key_value(b);
         Some(ItemView {
             key,
             value,
-            flags: item::flags(b),
-            cas: if self.cfg.cas { ver } else { 0 },
+            flags: hd.flags(b),
+            cas: if self.cfg.cas { hd.ver } else { 0 },
         })
     }
 
@@ -887,8 +895,8 @@ impl Store {
 
     /// Removes an item from the index, its LRU and the gauges, leaving the chunk to the caller.
     fn detach(&mut self, h: u32, hash: u64) {
-        let c = self.slab.class_of(h);
-        let total = item::total(self.slab.chunk(h)) as u64;
+        let (chunk, c) = self.slab.chunk_class(h);
+        let total = item::total(chunk) as u64;
         let found = self.index.remove(hash, h);
         debug_assert!(found);
         if self.victim_hint.0 == h {
@@ -912,8 +920,7 @@ impl Store {
 
     /// Counts an item removed to make room: reclaimed if dead, else evicted.
     fn count_drop(&mut self, h: u32) {
-        let c = self.slab.class_of(h);
-        let b = self.slab.chunk(h);
+        let (b, c) = self.slab.chunk_class(h);
         let w = item::word(b);
         let unfetched = w & FETCHED == 0;
         let dead = self.life(h) != Life::Alive;
