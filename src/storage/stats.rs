@@ -15,6 +15,7 @@ pub struct StoreStats {
     pub expired_unfetched: u64,
     pub outofmemory: u64,
     pub slabs_moved: u64,
+    /// `get_hits + get_misses`, filled in by `Store::stats`.
     pub cmd_get: u64,
     pub cmd_set: u64,
     pub cmd_touch: u64,

@@ -237,7 +237,6 @@ impl Store {
     /// has it; a wrong hash makes the key look absent.
     #[inline]
     pub fn get_hashed(&mut self, key: &[u8], hash: u64) -> Option<ItemView<'_>> {
-        self.stats.cmd_get += 1;
         let Some((h, b, class)) = self.index.find_chunk(&self.slab, hash, key) else {
             self.stats.get_misses += 1;
             return None;
@@ -598,6 +597,8 @@ impl Store {
 
     pub fn stats(&self) -> StoreStats {
         let mut s = self.stats;
+        // Every get ends as a hit or a miss, so the get path keeps one counter fewer.
+        s.cmd_get = s.get_hits + s.get_misses;
         s.total_pages = self.slab.charged_pages() as u64;
         s.limit_bytes = self.cfg.mem_limit as u64;
         s.hash_bytes = self.index.bytes() as u64;
