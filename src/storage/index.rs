@@ -90,7 +90,7 @@ fn holding_key<'s>(slab: &'s Slab, h: u32, key: &[u8]) -> Option<Found<'s>> {
     let (c, class) = slab.chunk_class(h);
     // Where the key would end: when that is on the next line, its load can start now instead
     // of after the header (which tells where the key is) arrives.
-    prefetch(&c[(item::HDR_MAX + key.len()).min(c.len() - 1)]);
+    prefetch(&c[(item::HDR + key.len()).min(c.len() - 1)]);
     (item::klen(c) == key.len() && same_bytes(item::key(c), key)).then_some((h, c, class))
 }
 

@@ -8,8 +8,10 @@
 //! 16 exp   u32   absolute unix seconds, 0 = never
 //! 20 word  u32   value length (27 bits) | USED | FETCHED | ACTIVE | HAS_FLAGS
 //! 24 klen  u8
-//! 25 [flags u32, only when non-zero] key value
+//! 25 key [flags u32, only when non-zero] value
 //! ```
+//!
+//! The key comes first so that a lookup compares it without reading `word`.
 
 pub(crate) const OFF_PREV: usize = 0;
 pub(crate) const OFF_NEXT: usize = 4;
@@ -63,12 +65,12 @@ pub(crate) fn write(b: &mut [u8], key: &[u8], flags: u32, exp: u32, ver: u64, a:
     wr32(b, OFF_WORD, word);
     b[OFF_KLEN] = key.len() as u8;
     let mut o = HDR;
-    if flags != 0 {
-        wr32(b, HDR, flags);
-        o += 4;
-    }
     b[o..o + key.len()].copy_from_slice(key);
     o += key.len();
+    if flags != 0 {
+        wr32(b, o, flags);
+        o += 4;
+    }
     b[o..o + a.len()].copy_from_slice(a);
     o += a.len();
     b[o..o + c.len()].copy_from_slice(c);
@@ -98,16 +100,16 @@ impl Head {
     /// Key and value of the item `b` whose head this is, with one bounds check.
     #[inline(always)]
     pub fn key_value<'b>(&self, b: &'b [u8]) -> (&'b [u8], &'b [u8]) {
-        let ko = key_off(self.word);
-        let kv = &b[ko..ko + self.klen + (self.word & VLEN_MASK) as usize];
-        kv.split_at(self.klen)
+        let vo = HDR + self.klen + flags_len(self.word);
+        let kv = &b[HDR..vo + (self.word & VLEN_MASK) as usize];
+        (&kv[..self.klen], &kv[vo - HDR..])
     }
 
     /// Client flags, read from `b` only when the item has them.
     #[inline(always)]
     pub fn flags(&self, b: &[u8]) -> u32 {
         if self.word & HAS_FLAGS != 0 {
-            rd32(b, HDR)
+            rd32(b, HDR + self.klen)
         } else {
             0
         }
@@ -168,15 +170,16 @@ pub(crate) fn set_exptime(b: &mut [u8], e: u32) {
 #[inline]
 pub(crate) fn flags(b: &[u8]) -> u32 {
     if word(b) & HAS_FLAGS != 0 {
-        rd32(b, HDR)
+        rd32(b, HDR + klen(b))
     } else {
         0
     }
 }
 
-#[inline]
-fn key_off(w: u32) -> usize {
-    if w & HAS_FLAGS != 0 { HDR_MAX } else { HDR }
+/// Bytes of flags stored between key and value.
+#[inline(always)]
+fn flags_len(w: u32) -> usize {
+    if w & HAS_FLAGS != 0 { 4 } else { 0 }
 }
 
 #[inline]
@@ -191,21 +194,25 @@ pub(crate) fn vlen(b: &[u8]) -> usize {
 
 #[inline]
 pub(crate) fn key(b: &[u8]) -> &[u8] {
-    let o = key_off(word(b));
-    &b[o..o + klen(b)]
+    &b[HDR..HDR + klen(b)]
+}
+
+#[inline]
+fn value_off(b: &[u8], w: u32) -> usize {
+    HDR + klen(b) + flags_len(w)
 }
 
 #[inline]
 pub(crate) fn value(b: &[u8]) -> &[u8] {
     let w = word(b);
-    let o = key_off(w) + klen(b);
+    let o = value_off(b, w);
     &b[o..o + (w & VLEN_MASK) as usize]
 }
 
 #[inline]
 pub(crate) fn value_mut(b: &mut [u8]) -> &mut [u8] {
     let w = word(b);
-    let o = key_off(w) + klen(b);
+    let o = value_off(b, w);
     &mut b[o..o + (w & VLEN_MASK) as usize]
 }
 
@@ -213,15 +220,14 @@ pub(crate) fn value_mut(b: &mut [u8]) -> &mut [u8] {
 #[inline]
 pub(crate) fn key_value(b: &[u8]) -> (&[u8], &[u8]) {
     let w = word(b);
-    let ko = key_off(w);
-    let vo = ko + klen(b);
-    (&b[ko..vo], &b[vo..vo + (w & VLEN_MASK) as usize])
+    let vo = value_off(b, w);
+    (key(b), &b[vo..vo + (w & VLEN_MASK) as usize])
 }
 
 #[inline]
 pub(crate) fn total(b: &[u8]) -> usize {
     let w = word(b);
-    key_off(w) + klen(b) + (w & VLEN_MASK) as usize
+    value_off(b, w) + (w & VLEN_MASK) as usize
 }
 
 #[cfg(test)]
