@@ -250,7 +250,7 @@ impl Store {
         }
         // The borrow checker cannot see that `b` may be returned on one branch while the other
         // writes to the slab (NLL's "conditional return" limitation), so `b` goes through a raw
-        // pointer instead of being located a second time, which costs a get about 10 %.
+        // pointer instead of being located a second time (18 instructions, a tenth of a hit).
         let p: *const [u8] = b;
         self.stats.get_hits += 1;
         self.cls[class].get_hits += 1;
