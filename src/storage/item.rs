@@ -19,8 +19,9 @@ const OFF_VER: usize = 8;
 const OFF_EXP: usize = 16;
 const OFF_WORD: usize = 20;
 const OFF_KLEN: usize = 24;
-/// Header bytes when flags are zero (the common case); flags add 4.
+/// The fixed header's bytes, and so where the key starts.
 pub(crate) const HDR: usize = 25;
+/// Bytes an item takes beside its key and value when it has flags (4 bytes after the key).
 pub(crate) const HDR_MAX: usize = HDR + 4;
 
 pub(crate) const VLEN_MASK: u32 = (1 << 27) - 1;
@@ -248,5 +249,28 @@ mod tests {
         assert_eq!(flags(&buf), 0xdead_beef);
         assert_eq!(total(&buf), HDR_MAX + 3);
         assert_eq!(total_len(2, 1, 5), HDR_MAX + 3);
+        // The key sits at HDR with or without flags; flags follow it.
+        assert_eq!(&buf[HDR..HDR + 2], b"k2");
+        assert_eq!(rd32(&buf, HDR + 2), 0xdead_beef);
+    }
+
+    #[test]
+    fn head_reads_what_the_accessors_read() {
+        let mut buf = vec![0u8; 128];
+        for fl in [0, 7] {
+            write(&mut buf, b"some-key", fl, 1234, 42, b"va", b"lue");
+            let hd = head(&buf);
+            assert_eq!(
+                (hd.ver, hd.exp, hd.word, hd.klen),
+                (42, 1234, word(&buf), 8)
+            );
+            assert_eq!(hd.key_value(&buf), key_value(&buf));
+            assert_eq!(hd.key_value(&buf), (&b"some-key"[..], &b"value"[..]));
+            assert_eq!(hd.flags(&buf), fl);
+            assert_eq!(flags(&buf), fl);
+        }
+        let w = word(&buf);
+        assert_eq!(hit_word(w), w | FETCHED);
+        assert_eq!(hit_word(w | FETCHED), w | FETCHED | ACTIVE);
     }
 }

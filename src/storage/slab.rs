@@ -25,8 +25,10 @@ struct Page {
     base: *mut u8,
     /// Bytes behind `base` (0 for a free slot); every chunk access is checked against it.
     len: usize,
-    /// The allocation of a large item (kept only to own it; accessed through `base`).
-    large: Option<Box<[u8]>>,
+    /// The allocation of a large item (kept only to own it; accessed through `base`). A `Vec`
+    /// rather than a `Box`: moving a `Box` asserts unique access under Rust's aliasing rules,
+    /// which would invalidate `base`; moving a `Vec` does not.
+    large: Option<Vec<u8>>,
     /// Chunk size, or the item size for a large-item slot.
     chunk: u32,
     class: u16,
@@ -449,7 +451,7 @@ impl Slab {
         if self.charged + need > self.limit_pages {
             return None;
         }
-        let mut mem = vec![0u8; total].into_boxed_slice();
+        let mut mem = vec![0u8; total];
         let page = Page {
             base: mem.as_mut_ptr(),
             len: total,

@@ -31,6 +31,25 @@ fn advance(s: &mut Store, secs: u64) {
 use StoreMode::*;
 use StoreResult::*;
 
+/// A key's first hit sets FETCHED and its second ACTIVE; from the third on a hit writes
+/// nothing, which takes `get_hashed`'s other branch. Every one must read the same item.
+#[test]
+fn repeated_hits_read_the_same_item() {
+    let mut s = st();
+    assert_eq!(s.store(Set, b"hot-key", 0xfeed, 0, b"payload"), Stored);
+    let cas = cas_of(&mut s, b"hot-key");
+    for _ in 0..4 {
+        let v = s.get(b"hot-key").unwrap();
+        assert_eq!(
+            (v.key, v.value, v.flags, v.cas),
+            (&b"hot-key"[..], &b"payload"[..], 0xfeed, cas)
+        );
+    }
+    let st = s.stats();
+    assert_eq!((st.get_hits, st.get_misses, st.cmd_get), (5, 0, 5));
+    assert_eq!(s.class_stats().iter().map(|c| c.get_hits).sum::<u64>(), 5);
+}
+
 #[test]
 fn set_get_overwrite() {
     let mut s = st();
