@@ -6,10 +6,9 @@
 //! it; `DIFF_HISTORY=N` shows N, and `DIFF_SEEDS=N` runs N sequences instead of 40.
 
 mod common;
-use common::{Server, free_port, tool_present};
+use common::{Server, start_memcached};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// xorshift64*: deterministic per seed, so a failure names a reproducible sequence.
@@ -267,56 +266,6 @@ fn request(rng: &mut Rng, key: &str, cas: Option<&str>, far: &str) -> (Vec<u8>, 
         }
     };
     (s.into_bytes(), settles)
-}
-
-struct Memcached(Child);
-
-impl Drop for Memcached {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_memcached() -> Option<(Memcached, u16)> {
-    if !tool_present("sh", &["-c", "command -v memcached"], "memcached") {
-        return None;
-    }
-    for _ in 0..5 {
-        let port = free_port();
-        let child = Command::new("memcached")
-            .args([
-                "-u",
-                "root",
-                "-t",
-                "1",
-                "-m",
-                "64",
-                "-U",
-                "0",
-                "-l",
-                "127.0.0.1",
-            ])
-            .args(["-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn memcached");
-        let mut m = Memcached(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = m.0.try_wait() {
-                break;
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some((m, port));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = m.0.kill();
-    }
-    panic!("memcached did not start");
 }
 
 /// Whether corecached's answer `b` matches memcached's `a`. One difference is memcached's own:

@@ -3,72 +3,12 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // Only the child this test started.
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn on_path(bin: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
-        .unwrap_or(false)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_memcached() -> Option<(Server, u16)> {
-    if !on_path("memcached") {
-        eprintln!("SKIP: memcached is not on PATH; loadgen integration test not run");
-        return None;
-    }
-    // A port freed a moment ago can be taken by someone else: retry a few times.
-    for _ in 0..5 {
-        let port = free_port();
-        let child = Command::new("memcached")
-            .args([
-                "-u",
-                "root",
-                "-p",
-                &port.to_string(),
-                "-l",
-                "127.0.0.1",
-                "-t",
-                "1",
-                "-m",
-                "64",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn memcached");
-        let mut server = Server(child);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = server.0.try_wait() {
-                break;
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some((server, port));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    panic!("could not start memcached");
-}
+#[path = "../../tests/common/outside.rs"]
+mod outside;
+use outside::{free_port, start_memcached};
 
 fn server_ops(port: u16) -> u64 {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -4,37 +4,16 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod outside;
+// Each test crate takes what it needs from here.
+#[allow(unused_imports)]
+pub use outside::{Memcached, free_port, start_memcached, tool_present};
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_corecached");
-
-/// Whether `cmd args` runs and succeeds: the probe for an outside tool a test drives. Under
-/// CI (`.ci/run` installs the Debian packages `install`) a missing tool fails the test;
-/// elsewhere the test prints a notice and skips.
-pub fn tool_present(cmd: &str, args: &[&str], install: &str) -> bool {
-    let ok = Command::new(cmd)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").is_err(),
-            "{cmd} is required under CI (see .ci/run)"
-        );
-        eprintln!("skipping: {cmd} is not installed (apt-get install {install})");
-    }
-    ok
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 pub struct Server {
     pub child: Child,
