@@ -88,8 +88,9 @@ pub(crate) type Found<'s> = (u32, &'s [u8], usize);
 #[inline(always)]
 fn holding_key<'s>(slab: &'s Slab, h: u32, key: &[u8]) -> Option<Found<'s>> {
     let (c, class) = slab.chunk_class(h);
-    // Where the key would end: when that is on the next line, its load can start now instead
-    // of after the header (which tells where the key is) arrives.
+    // The byte after the key (where flags or the value start): when that is on a later line
+    // than the header, its load starts now instead of after the header arrives, and it covers
+    // the key's end and the start of what a reply copies next.
     prefetch(&c[(item::HDR + key.len()).min(c.len() - 1)]);
     (item::klen(c) == key.len() && same_bytes(item::key(c), key)).then_some((h, c, class))
 }

@@ -170,11 +170,7 @@ pub(crate) fn set_exptime(b: &mut [u8], e: u32) {
 
 #[inline]
 pub(crate) fn flags(b: &[u8]) -> u32 {
-    if word(b) & HAS_FLAGS != 0 {
-        rd32(b, HDR + klen(b))
-    } else {
-        0
-    }
+    head(b).flags(b)
 }
 
 /// Bytes of flags stored between key and value.
@@ -217,12 +213,10 @@ pub(crate) fn value_mut(b: &mut [u8]) -> &mut [u8] {
     &mut b[o..o + (w & VLEN_MASK) as usize]
 }
 
-/// Key and value in one borrow (for `ItemView`).
+/// Key and value in one borrow.
 #[inline]
 pub(crate) fn key_value(b: &[u8]) -> (&[u8], &[u8]) {
-    let w = word(b);
-    let vo = value_off(b, w);
-    (key(b), &b[vo..vo + (w & VLEN_MASK) as usize])
+    head(b).key_value(b)
 }
 
 #[inline]

@@ -99,6 +99,20 @@ pub struct ItemView<'a> {
     pub cas: u64,
 }
 
+impl<'a> ItemView<'a> {
+    /// The view of item `b`, whose header is `hd`; `cas_on` is false under `-C`.
+    #[inline(always)]
+    fn of(hd: &item::Head, b: &'a [u8], cas_on: bool) -> Self {
+        let (key, value) = hd.key_value(b);
+        ItemView {
+            key,
+            value,
+            flags: hd.flags(b),
+            cas: if cas_on { hd.ver } else { 0 },
+        }
+    }
+}
+
 /// A successful change, for replication. Evictions and expiries are not logged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mutation {
@@ -244,8 +258,10 @@ impl Store {
         // The header is read once, through the chunk the lookup located: a get's instruction
         // count decides how many gets' cache misses the CPU overlaps on its own.
         let hd = item::head(b);
-        if hd.ver < self.flushed_below || hd.exp.wrapping_sub(1) < self.now_secs {
-            self.get_dead(h, hash);
+        let life = self.life_of(&hd);
+        if life != Life::Alive {
+            self.drop_dead(h, hash, life);
+            self.stats.get_misses += 1;
             return None;
         }
         self.stats.get_hits += 1;
@@ -264,25 +280,7 @@ impl Store {
             // unchanged; the view's borrow of `self` keeps the slab alive and unchanged.
             unsafe { &*p }
         };
-        let (key, value) = hd.key_value(b);
-        Some(ItemView {
-            key,
-            value,
-            flags: hd.flags(b),
-            cas: if self.cfg.cas { hd.ver } else { 0 },
-        })
-    }
-
-    /// A get that found a flushed or expired item: counted as `lookup` does, then a miss.
-    #[cold]
-    fn get_dead(&mut self, h: u32, hash: u64) {
-        if self.life(h) == Life::Flushed {
-            self.stats.get_flushed += 1;
-        } else {
-            self.stats.get_expired += 1;
-        }
-        self.unlink(h, hash);
-        self.stats.get_misses += 1;
+        Some(ItemView::of(&hd, b, self.cfg.cas))
     }
 
     /// `get` for every key of `keys`, handing `f(i, result)` over in order: a software
@@ -729,12 +727,14 @@ impl Store {
 
     #[inline]
     fn life(&self, h: u32) -> Life {
-        let b = self.slab.chunk(h);
-        if item::version(b) < self.flushed_below {
-            return Life::Flushed;
-        }
-        let e = item::exptime(b);
-        if e != 0 && e <= self.now_secs {
+        self.life_of(&item::head(self.slab.chunk(h)))
+    }
+
+    #[inline(always)]
+    fn life_of(&self, hd: &item::Head) -> Life {
+        if hd.ver < self.flushed_below {
+            Life::Flushed
+        } else if hd.exp != 0 && hd.exp <= self.now_secs {
             Life::Expired
         } else {
             Life::Alive
@@ -747,17 +747,22 @@ impl Store {
         let h = self.index.find(&self.slab, hash, key)?;
         match self.life(h) {
             Life::Alive => Some(h),
-            Life::Flushed => {
-                self.stats.get_flushed += 1;
-                self.unlink(h, hash);
-                None
-            }
-            Life::Expired => {
-                self.stats.get_expired += 1;
-                self.unlink(h, hash);
+            dead => {
+                self.drop_dead(h, hash, dead);
                 None
             }
         }
+    }
+
+    /// Frees an item a lookup found flushed or expired, and counts it.
+    #[cold]
+    fn drop_dead(&mut self, h: u32, hash: u64, life: Life) {
+        if life == Life::Flushed {
+            self.stats.get_flushed += 1;
+        } else {
+            self.stats.get_expired += 1;
+        }
+        self.unlink(h, hash);
     }
 
     #[inline]
@@ -770,14 +775,7 @@ impl Store {
     fn bump_and_view(&mut self, h: u32) -> ItemView<'_> {
         self.bump(h);
         let b = self.slab.chunk(h);
-        let (key, value) = item::key_value(b);
-        let cas = if self.cfg.cas { item::version(b) } else { 0 };
-        ItemView {
-            key,
-            value,
-            flags: item::flags(b),
-            cas,
-        }
+        ItemView::of(&item::head(b), b, self.cfg.cas)
     }
 
     fn log_item(&mut self, h: u32) {
