@@ -4,7 +4,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use corecached::protocol::{Command, Parsed, parse};
+use corecached::protocol::text::{Parsed, Request, parse};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn key(i: usize) -> String {
@@ -15,7 +15,7 @@ fn key(i: usize) -> String {
 fn parse_and_walk(buf: &[u8]) -> usize {
     match parse(buf) {
         Parsed::Done {
-            cmd: Command::Get { keys, .. },
+            req: Request::Get { keys, .. },
             consumed,
         } => consumed + keys.iter().map(|k| k.len()).sum::<usize>(),
         Parsed::Done { consumed, .. } => consumed,

@@ -1,9 +1,10 @@
-//! memcached wire protocol: bytes in -> [`text::Command`], results -> bytes out.
-//! Pure: no I/O, no async, so it can be unit-tested and fuzzed on its own.
+//! memcached wire protocols over one operation type: each front end parses bytes into
+//! [`op::Op`]s and renders their [`op::Outcome`]s back into its own reply bytes.
+//! Pure: no I/O, no async, no storage, so it can be unit-tested and fuzzed on its own.
 
 pub mod number;
+pub mod op;
 pub mod peek;
-pub mod response;
 pub mod text;
 
-pub use text::{Command, Parsed, StoreKind, parse};
+pub use op::{Op, Outcome, StoreKind};

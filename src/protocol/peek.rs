@@ -2,7 +2,8 @@
 //! full parse. The server uses it only to prefetch, so a wrong or missing answer costs speed,
 //! never correctness.
 
-use super::text::{Command, Parsed, Words, parse};
+use super::op::Op;
+use super::text::{Parsed, Request, Words, parse};
 
 /// The first request of `buf`: its key (`None` for a command without one) and its length in
 /// bytes, data block included. `None` when the request is incomplete or is not one of the
@@ -21,7 +22,11 @@ pub fn peek_request(buf: &[u8]) -> Option<(Option<&[u8]>, usize)> {
         b"set" | b"add" | b"replace" | b"append" | b"prepend" | b"cas" => match parse(buf) {
             Parsed::Done {
                 consumed,
-                cmd: Command::Store { key, .. },
+                req:
+                    Request::Op {
+                        op: Op::Store { key, .. },
+                        ..
+                    },
             } => Some((Some(key), consumed)),
             Parsed::Done { consumed, .. } => Some((None, consumed)),
             _ => None,

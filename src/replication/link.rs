@@ -6,7 +6,7 @@
 
 use super::wire::{self, DecodeError, Frame, FrameRef};
 use super::{LinkState, fill_random};
-use crate::server::router::{Batch, OpRef};
+use crate::server::router::Batch;
 use crate::server::shard::Shard;
 use crate::storage::{MutationRef, hash_key};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -474,14 +474,14 @@ fn apply_run(
                             store.apply_remote_hashed(m, hash);
                             applied += 1;
                         } else {
-                            batches[owner].push(OpRef::Apply(m));
+                            batches[owner].push_apply(m);
                         }
                     }
                     None => {
                         // A flush goes to every shard.
                         for (s, b) in batches.iter_mut().enumerate() {
                             if s != shard.id {
-                                b.push(OpRef::Apply(m));
+                                b.push_apply(m);
                             }
                         }
                         store.apply_remote_hashed(m, hash);

@@ -1,101 +1,108 @@
-//! Executes one operation against the shard's own store and writes memcached's reply bytes.
-//! Used for local keys by connections and for remote batches by the request handler, so
-//! both paths answer identically.
+//! Executes one op against the shard's own store and says what happened, in no protocol's
+//! words. Used for local keys by connections and for remote batches by the owner, so both
+//! paths answer identically; the asking front end renders the outcome.
 
-use super::router::OpRef;
-use crate::protocol::response::{write_line, write_number, write_value};
+use crate::protocol::op::{Arith, Item, Op, Outcome, StoreKind, Stored};
 use crate::stats::ConnCounters;
-use crate::storage::{DeltaResult, Store, StoreResult};
+use crate::storage::{DeltaResult, ItemView, Store, StoreMode, StoreResult, mutation_log};
 
-/// Runs `op`; `Stats`/`ResetStats`/`Flush` are handled by the caller (they need shard state).
-pub fn execute(store: &mut Store, counters: &ConnCounters, op: OpRef<'_>, out: &mut Vec<u8>) {
+/// Runs `op`. `Stats` is answered by the caller (it needs shard state); `Dump` writes its
+/// lines into `scratch`, which the outcome then borrows.
+pub fn execute<'s>(
+    store: &'s mut Store,
+    counters: &ConnCounters,
+    op: Op<'_>,
+    scratch: &'s mut Vec<u8>,
+) -> Outcome<'s> {
     match op {
-        OpRef::Get { key, cas, touch } => {
+        Op::Get { key, touch } => {
             let item = match touch {
                 Some(exptime) => store.get_and_touch(key, i64::from(exptime)),
                 None => store.get(key),
             };
-            if let Some(it) = item {
-                write_value(out, it.key, it.flags, it.value, cas.then_some(it.cas));
-            }
+            item.map_or(Outcome::Miss, |it| Outcome::Hit(item_of(it)))
         }
-        OpRef::Store {
+        Op::Store {
             kind,
             key,
             flags,
             exptime,
             value,
-            noreply,
         } => {
-            let r = store.store(kind, key, flags, i64::from(exptime), value);
+            let r = store.store(mode(kind), key, flags, i64::from(exptime), value);
             if r == StoreResult::OutOfMemory {
                 ConnCounters::add(&counters.store_no_memory, 1);
             }
-            if !noreply {
-                write_line(out, store_reply(r));
-            }
+            Outcome::Stored(stored(r))
         }
-        OpRef::TooLarge { kind, key } => {
+        Op::TooLarge { kind, key } => {
             ConnCounters::add(&counters.store_too_large, 1);
-            store.reject_too_large(kind, key);
+            store.reject_too_large(mode(kind), key);
+            Outcome::Stored(Stored::TooLarge)
         }
-        OpRef::Delete { key, noreply } => {
-            let hit = store.delete(key);
-            if !noreply {
-                write_line(out, if hit { "DELETED" } else { "NOT_FOUND" });
-            }
+        Op::Delete { key } => Outcome::Deleted(store.delete(key)),
+        Op::Arith { incr, key, delta } => Outcome::Arith(match store.incr_decr(key, incr, delta) {
+            DeltaResult::Value(v) => Arith::Value(v),
+            DeltaResult::NotFound => Arith::NotFound,
+            DeltaResult::NonNumeric => Arith::NonNumeric,
+            DeltaResult::OutOfMemory => Arith::OutOfMemory,
+        }),
+        Op::Touch { key, exptime } => Outcome::Touched(store.touch(key, i64::from(exptime))),
+        Op::Flush { delay } => {
+            store.flush_all(i64::from(delay));
+            Outcome::Done
         }
-        OpRef::Arith {
-            incr,
-            key,
-            delta,
-            noreply,
-        } => {
-            let r = store.incr_decr(key, incr, delta);
-            if noreply {
-                return;
-            }
-            match r {
-                DeltaResult::Value(v) => write_number(out, v),
-                DeltaResult::NotFound => write_line(out, "NOT_FOUND"),
-                DeltaResult::NonNumeric => write_line(
-                    out,
-                    "CLIENT_ERROR cannot increment or decrement non-numeric value",
-                ),
-                DeltaResult::OutOfMemory => write_line(out, "SERVER_ERROR out of memory"),
-            }
-        }
-        OpRef::Touch {
-            key,
-            exptime,
-            noreply,
-        } => {
-            let hit = store.touch(key, i64::from(exptime));
-            if !noreply {
-                write_line(out, if hit { "TOUCHED" } else { "NOT_FOUND" });
-            }
-        }
-        OpRef::Flush { delay } => store.flush_all(i64::from(delay)),
-        OpRef::Stats => {}
-        OpRef::Apply(m) => {
-            store.apply_remote(m);
-        }
-        OpRef::Dump { classes } => write_metadump(store, classes, out),
-        OpRef::ResetStats => {
+        Op::Stats => Outcome::Done,
+        Op::ResetStats => {
             store.reset_stats();
             counters.reset();
+            Outcome::Done
+        }
+        Op::Apply(rec) => {
+            match mutation_log::decode_record(rec) {
+                Ok((_, m)) => {
+                    store.apply_remote(m);
+                }
+                Err(e) => tracing::error!("dropped a malformed forwarded record: {e}"),
+            }
+            Outcome::Done
+        }
+        Op::Dump { classes } => {
+            scratch.clear();
+            write_metadump(store, classes, scratch);
+            Outcome::Lines(scratch)
         }
     }
 }
 
-pub fn store_reply(r: StoreResult) -> &'static str {
+fn item_of(it: ItemView<'_>) -> Item<'_> {
+    Item {
+        key: it.key,
+        flags: it.flags,
+        value: it.value,
+        cas: it.cas,
+    }
+}
+
+fn mode(kind: StoreKind) -> StoreMode {
+    match kind {
+        StoreKind::Set => StoreMode::Set,
+        StoreKind::Add => StoreMode::Add,
+        StoreKind::Replace => StoreMode::Replace,
+        StoreKind::Append => StoreMode::Append,
+        StoreKind::Prepend => StoreMode::Prepend,
+        StoreKind::Cas(c) => StoreMode::Cas(c),
+    }
+}
+
+fn stored(r: StoreResult) -> Stored {
     match r {
-        StoreResult::Stored => "STORED",
-        StoreResult::NotStored => "NOT_STORED",
-        StoreResult::Exists => "EXISTS",
-        StoreResult::NotFound => "NOT_FOUND",
-        StoreResult::TooLarge => "SERVER_ERROR object too large for cache",
-        StoreResult::OutOfMemory => "SERVER_ERROR out of memory storing object",
+        StoreResult::Stored => Stored::Stored,
+        StoreResult::NotStored => Stored::NotStored,
+        StoreResult::Exists => Stored::Exists,
+        StoreResult::NotFound => Stored::NotFound,
+        StoreResult::TooLarge => Stored::TooLarge,
+        StoreResult::OutOfMemory => Stored::OutOfMemory,
     }
 }
 

@@ -1,9 +1,10 @@
 //! Key -> owning shard, and the messages that carry a connection's remote work to the
 //! owning shards: one [`Batch`] per destination shard per read, never one message per key.
+//! Ops and outcomes travel in the one encoding of `protocol::op`.
 
+use crate::protocol::op::{self, Op, OpIter, Outcome};
 use crate::stats::ShardSnapshot;
 use crate::storage::{MutationRef, hash_key, mutation_log};
-use std::ops::Range;
 
 pub fn shard_of(key: &[u8], shards: usize) -> usize {
     if shards == 1 {
@@ -13,264 +14,40 @@ pub fn shard_of(key: &[u8], shards: usize) -> usize {
     }
 }
 
-impl<'a> OpRef<'a> {
-    /// The key this op addresses; `None` for ops every shard runs (flush, stats, ...).
-    pub fn key(&self) -> Option<&'a [u8]> {
-        match *self {
-            OpRef::Get { key, .. }
-            | OpRef::Store { key, .. }
-            | OpRef::TooLarge { key, .. }
-            | OpRef::Delete { key, .. }
-            | OpRef::Arith { key, .. }
-            | OpRef::Touch { key, .. } => Some(key),
-            _ => None,
-        }
-    }
-}
-
-/// What a remote shard should do for one request (keys and values live in the batch arena).
-#[derive(Debug, Clone)]
-pub enum Op {
-    Get {
-        key: Range<u32>,
-        cas: bool,
-        touch: Option<i32>,
-    },
-    Store {
-        kind: crate::protocol::StoreKind,
-        key: Range<u32>,
-        flags: u32,
-        exptime: i32,
-        value: Range<u32>,
-        noreply: bool,
-    },
-    TooLarge {
-        kind: crate::protocol::StoreKind,
-        key: Range<u32>,
-    },
-    Delete {
-        key: Range<u32>,
-        noreply: bool,
-    },
-    Arith {
-        incr: bool,
-        key: Range<u32>,
-        delta: u64,
-        noreply: bool,
-    },
-    Touch {
-        key: Range<u32>,
-        exptime: i32,
-        noreply: bool,
-    },
-    Flush {
-        delay: i32,
-    },
-    Stats,
-    ResetStats,
-    /// A write from the twin, applied if its version is newer: its record (see
-    /// `mutation_log`) in the arena.
-    Apply(Range<u32>),
-    /// `lru_crawler metadump` lines for items of the classes in the mask (bit i = class i+1).
-    Dump {
-        classes: u64,
-    },
-}
-
-/// The same operation with its bytes borrowed, the form both local and remote execution use.
-#[derive(Debug, Clone, Copy)]
-pub enum OpRef<'a> {
-    Get {
-        key: &'a [u8],
-        cas: bool,
-        touch: Option<i32>,
-    },
-    Store {
-        kind: crate::protocol::StoreKind,
-        key: &'a [u8],
-        flags: u32,
-        exptime: i32,
-        value: &'a [u8],
-        noreply: bool,
-    },
-    TooLarge {
-        kind: crate::protocol::StoreKind,
-        key: &'a [u8],
-    },
-    Delete {
-        key: &'a [u8],
-        noreply: bool,
-    },
-    Arith {
-        incr: bool,
-        key: &'a [u8],
-        delta: u64,
-        noreply: bool,
-    },
-    Touch {
-        key: &'a [u8],
-        exptime: i32,
-        noreply: bool,
-    },
-    Flush {
-        delay: i32,
-    },
-    Stats,
-    ResetStats,
-    Apply(MutationRef<'a>),
-    Dump {
-        classes: u64,
-    },
-}
-
-/// Every op a connection sends to one shard after one read, keys and values packed into one
-/// buffer so a batch costs two allocations however many requests it holds.
+/// Every op a connection sends to one shard after one read, encoded back to back in one
+/// buffer, so a batch costs one allocation however many requests it holds.
 #[derive(Debug, Default)]
 pub struct Batch {
-    pub arena: Vec<u8>,
-    pub ops: Vec<Op>,
+    arena: Vec<u8>,
+    len: usize,
 }
 
 impl Batch {
-    fn put(&mut self, bytes: &[u8]) -> Range<u32> {
-        let start = self.arena.len() as u32;
-        self.arena.extend_from_slice(bytes);
-        start..self.arena.len() as u32
+    /// Appends `op`, copying its bytes; returns its index in the batch.
+    pub fn push(&mut self, op: Op<'_>) -> usize {
+        op::encode_op(&mut self.arena, op);
+        self.len += 1;
+        self.len - 1
     }
 
-    /// Appends `op`, copying its bytes; returns its index in the batch.
-    pub fn push(&mut self, op: OpRef<'_>) -> usize {
-        let op = match op {
-            OpRef::Get { key, cas, touch } => Op::Get {
-                key: self.put(key),
-                cas,
-                touch,
-            },
-            OpRef::Store {
-                kind,
-                key,
-                flags,
-                exptime,
-                value,
-                noreply,
-            } => {
-                let key = self.put(key);
-                let value = self.put(value);
-                Op::Store {
-                    kind,
-                    key,
-                    flags,
-                    exptime,
-                    value,
-                    noreply,
-                }
-            }
-            OpRef::TooLarge { kind, key } => Op::TooLarge {
-                kind,
-                key: self.put(key),
-            },
-            OpRef::Delete { key, noreply } => Op::Delete {
-                key: self.put(key),
-                noreply,
-            },
-            OpRef::Arith {
-                incr,
-                key,
-                delta,
-                noreply,
-            } => Op::Arith {
-                incr,
-                key: self.put(key),
-                delta,
-                noreply,
-            },
-            OpRef::Touch {
-                key,
-                exptime,
-                noreply,
-            } => Op::Touch {
-                key: self.put(key),
-                exptime,
-                noreply,
-            },
-            OpRef::Flush { delay } => Op::Flush { delay },
-            OpRef::Stats => Op::Stats,
-            OpRef::ResetStats => Op::ResetStats,
-            OpRef::Apply(m) => {
-                let start = self.arena.len() as u32;
-                mutation_log::put(&mut self.arena, 0, m);
-                Op::Apply(start..self.arena.len() as u32)
-            }
-            OpRef::Dump { classes } => Op::Dump { classes },
-        };
-        self.ops.push(op);
-        self.ops.len() - 1
+    /// Appends a twin's write as an `Op::Apply`, encoding the record in place.
+    pub fn push_apply(&mut self, m: MutationRef<'_>) -> usize {
+        op::encode_apply(&mut self.arena, |out| mutation_log::put(out, 0, m));
+        self.len += 1;
+        self.len - 1
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.len == 0
     }
 
-    pub fn op(&self, i: usize) -> OpRef<'_> {
-        let b = |r: &Range<u32>| &self.arena[r.start as usize..r.end as usize];
-        match &self.ops[i] {
-            Op::Get { key, cas, touch } => OpRef::Get {
-                key: b(key),
-                cas: *cas,
-                touch: *touch,
-            },
-            Op::Store {
-                kind,
-                key,
-                flags,
-                exptime,
-                value,
-                noreply,
-            } => OpRef::Store {
-                kind: *kind,
-                key: b(key),
-                flags: *flags,
-                exptime: *exptime,
-                value: b(value),
-                noreply: *noreply,
-            },
-            Op::TooLarge { kind, key } => OpRef::TooLarge {
-                kind: *kind,
-                key: b(key),
-            },
-            Op::Delete { key, noreply } => OpRef::Delete {
-                key: b(key),
-                noreply: *noreply,
-            },
-            Op::Arith {
-                incr,
-                key,
-                delta,
-                noreply,
-            } => OpRef::Arith {
-                incr: *incr,
-                key: b(key),
-                delta: *delta,
-                noreply: *noreply,
-            },
-            Op::Touch {
-                key,
-                exptime,
-                noreply,
-            } => OpRef::Touch {
-                key: b(key),
-                exptime: *exptime,
-                noreply: *noreply,
-            },
-            Op::Flush { delay } => OpRef::Flush { delay: *delay },
-            Op::Stats => OpRef::Stats,
-            Op::ResetStats => OpRef::ResetStats,
-            Op::Apply(rec) => match mutation_log::decode_record(b(rec)) {
-                Ok((_, m)) => OpRef::Apply(m),
-                Err(e) => unreachable!("a record this batch encoded: {e}"),
-            },
-            Op::Dump { classes } => OpRef::Dump { classes: *classes },
-        }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The ops in the order they were pushed.
+    pub fn ops(&self) -> OpIter<'_> {
+        OpIter(&self.arena)
     }
 }
 
@@ -283,7 +60,7 @@ pub struct Request {
     pub batch: Batch,
 }
 
-/// The owner's answers: response bytes for op i are `out[ends[i-1]..ends[i]]`.
+/// The owner's answers: the encoded outcome of op i is `out[ends[i-1]..ends[i]]`.
 pub struct Reply {
     pub conn: u64,
     /// The replying shard's id (request-mesh id, the one keys hash to).
@@ -295,46 +72,101 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn part(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.out[start..self.ends[i] as usize]
+    pub fn new(conn: u64, shard: usize, ops: usize) -> Self {
+        Reply {
+            conn,
+            shard,
+            out: Vec::new(),
+            ends: Vec::with_capacity(ops),
+            snapshots: Vec::new(),
+        }
+    }
+
+    /// Records the outcome of the next op.
+    pub fn push(&mut self, outcome: &Outcome<'_>) {
+        op::encode_outcome(&mut self.out, outcome);
+        self.ends.push(self.out.len() as u32);
+    }
+
+    /// The outcome of op `i`; `None` if the owner never answered it.
+    pub fn outcome(&self, i: usize) -> Option<Outcome<'_>> {
+        let start = if i == 0 {
+            0
+        } else {
+            *self.ends.get(i - 1)? as usize
+        };
+        let end = *self.ends.get(i)? as usize;
+        op::decode_outcome(&self.out[start..end]).ok()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::op::{Item, StoreKind, Stored};
 
     #[test]
     fn batch_round_trip() {
         let mut b = Batch::default();
-        b.push(OpRef::Get {
+        assert!(b.is_empty());
+        b.push(Op::Get {
             key: b"k1",
-            cas: true,
             touch: None,
         });
-        b.push(OpRef::Store {
-            kind: crate::protocol::StoreKind::Set,
+        b.push(Op::Store {
+            kind: StoreKind::Set,
             key: b"k2",
             flags: 3,
             exptime: 0,
             value: b"v\r\n",
-            noreply: false,
         });
-        assert!(matches!(
-            b.op(0),
-            OpRef::Get {
+        let ops: Vec<Op<'_>> = b.ops().collect();
+        assert_eq!(b.len(), 2);
+        assert_eq!(
+            ops[0],
+            Op::Get {
                 key: b"k1",
-                cas: true,
-                ..
+                touch: None
             }
-        ));
-        match b.op(1) {
-            OpRef::Store {
+        );
+        match ops[1] {
+            Op::Store {
                 key, value, flags, ..
             } => assert_eq!((key, value, flags), (&b"k2"[..], &b"v\r\n"[..], 3)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn applies_carry_their_record() {
+        let m = MutationRef::Delete {
+            key: b"gone",
+            version: 77,
+        };
+        let mut b = Batch::default();
+        b.push_apply(m);
+        let Some(Op::Apply(rec)) = b.ops().next() else {
+            panic!("not an apply")
+        };
+        let (_, back) = mutation_log::decode_record(rec).expect("a record");
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn reply_outcomes_by_index() {
+        let mut r = Reply::new(1, 0, 3);
+        r.push(&Outcome::Miss);
+        r.push(&Outcome::Hit(Item {
+            key: b"k",
+            flags: 1,
+            value: b"v",
+            cas: 2,
+        }));
+        r.push(&Outcome::Stored(Stored::Exists));
+        assert_eq!(r.outcome(0), Some(Outcome::Miss));
+        assert!(matches!(r.outcome(1), Some(Outcome::Hit(it)) if it.value == b"v"));
+        assert_eq!(r.outcome(2), Some(Outcome::Stored(Stored::Exists)));
+        assert_eq!(r.outcome(3), None);
     }
 
     #[test]

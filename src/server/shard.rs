@@ -3,8 +3,9 @@
 
 use super::exec::execute;
 use super::lookahead::Lookahead;
-use super::router::{Batch, OpRef, Reply, Request};
+use super::router::{Batch, Reply, Request};
 use crate::config::Config;
+use crate::protocol::op::{Op, Outcome};
 use crate::replication::{NodeRepl, ShardRepl};
 use crate::stats::{ConnCounters, ShardSnapshot};
 use crate::storage::Store;
@@ -18,6 +19,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Scratch space kept between metadumps; more is given back.
+const SCRATCH_KEEP: usize = 1 << 20;
 
 /// Process-wide state every shard can see (atomics only; no store lives here).
 pub struct Shared {
@@ -75,6 +79,8 @@ pub struct Shard {
     pub now_ms: Cell<u64>,
     /// Outbound replication state, with --twin.
     pub repl: Option<ShardRepl>,
+    /// Where a metadump writes its lines before they are rendered or sent.
+    scratch: RefCell<Vec<u8>>,
     waiters: RefCell<HashMap<u64, LocalSender<Reply>>>,
     conns: RefCell<HashMap<u64, ConnInfo>>,
     next_conn: Cell<u64>,
@@ -104,6 +110,7 @@ impl Shard {
             busy: Cell::new(0),
             now_ms: Cell::new(unix_ms()),
             repl,
+            scratch: RefCell::new(Vec::new()),
             waiters: RefCell::new(HashMap::new()),
             conns: RefCell::new(HashMap::new()),
             next_conn: Cell::new(1),
@@ -162,47 +169,39 @@ impl Shard {
 
     /// Runs a batch another shard sent us, in order, and builds the reply.
     pub fn execute_batch(&self, req: &Request) -> Reply {
-        let mut out = Vec::new();
-        let mut ends = Vec::with_capacity(req.batch.ops.len());
-        let mut snapshots = Vec::new();
-        let n = req.batch.ops.len();
-        let keys = (0..n).filter_map(|i| req.batch.op(i).key());
+        let mut reply = Reply::new(req.conn, self.id, req.batch.len());
+        let keys = req.batch.ops().filter_map(|op| op.key());
         let mut ahead = Lookahead::new(keys, &self.store.borrow(), 1, 0);
-        for i in 0..n {
-            if req.batch.op(i).key().is_some() {
+        for op in req.batch.ops() {
+            if op.key().is_some() {
                 ahead.step(&self.store.borrow());
             }
-            self.execute_local(&req.batch, i, &mut out, &mut snapshots);
-            ends.push(out.len() as u32);
+            if op == Op::Stats {
+                reply.snapshots.push(self.snapshot());
+                reply.push(&Outcome::Done);
+            } else {
+                self.run(op, |outcome| reply.push(outcome));
+            }
         }
         self.log_mutations();
-        Reply {
-            conn: req.conn,
-            shard: self.id,
-            out,
-            ends,
-            snapshots,
-        }
+        reply
     }
 
-    fn execute_local(
-        &self,
-        batch: &Batch,
-        i: usize,
-        out: &mut Vec<u8>,
-        snapshots: &mut Vec<ShardSnapshot>,
-    ) {
-        match batch.op(i) {
-            OpRef::Stats => snapshots.push(self.snapshot()),
-            op => self.execute(op, out),
+    /// Runs `op` on this shard's store and hands its outcome to `f`, which renders it (local
+    /// keys) or encodes it for the asking shard.
+    pub fn run<T>(&self, op: Op<'_>, f: impl FnOnce(&Outcome<'_>) -> T) -> T {
+        let mut store = self.store.borrow_mut();
+        let mut scratch = self.scratch.borrow_mut();
+        let outcome = execute(&mut store, &self.counters, op, &mut scratch);
+        let r = f(&outcome);
+        // A metadump of a big shard must not keep its whole text for the process's life.
+        if scratch.capacity() > SCRATCH_KEEP {
+            *scratch = Vec::new();
         }
-    }
-
-    pub fn execute(&self, op: OpRef<'_>, out: &mut Vec<u8>) {
-        execute(&mut self.store.borrow_mut(), &self.counters, op, out);
-        if let (Some(repl), OpRef::Apply(_)) = (&self.repl, op) {
+        if let (Some(repl), Op::Apply(_)) = (&self.repl, op) {
             repl.records_applied.set(repl.records_applied.get() + 1);
         }
+        r
     }
 
     /// Moves the store's new mutations into the replication backlog and wakes the sender:

@@ -1,0 +1,293 @@
+//! One byte encoding for ops and outcomes, so a batch to another shard is one buffer however
+//! many requests it holds: the sender appends, the owner decodes in place. Both ends are this
+//! process, but decoding still never panics: a short or unknown encoding is an error.
+
+use super::{Arith, Item, Op, Outcome, StoreKind, Stored};
+
+/// Appends `op`'s encoding to `out`.
+pub fn encode_op(out: &mut Vec<u8>, op: Op<'_>) {
+    match op {
+        Op::Get { key, touch } => {
+            out.push(0);
+            put_bytes(out, key);
+            match touch {
+                Some(t) => {
+                    out.push(1);
+                    out.extend_from_slice(&t.to_le_bytes());
+                }
+                None => out.push(0),
+            }
+        }
+        Op::Store {
+            kind,
+            key,
+            flags,
+            exptime,
+            value,
+        } => {
+            out.push(1);
+            put_kind(out, kind);
+            put_bytes(out, key);
+            out.extend_from_slice(&flags.to_le_bytes());
+            out.extend_from_slice(&exptime.to_le_bytes());
+            put_bytes(out, value);
+        }
+        Op::TooLarge { kind, key } => {
+            out.push(2);
+            put_kind(out, kind);
+            put_bytes(out, key);
+        }
+        Op::Delete { key } => {
+            out.push(3);
+            put_bytes(out, key);
+        }
+        Op::Arith { incr, key, delta } => {
+            out.push(4);
+            out.push(u8::from(incr));
+            put_bytes(out, key);
+            out.extend_from_slice(&delta.to_le_bytes());
+        }
+        Op::Touch { key, exptime } => {
+            out.push(5);
+            put_bytes(out, key);
+            out.extend_from_slice(&exptime.to_le_bytes());
+        }
+        Op::Flush { delay } => {
+            out.push(6);
+            out.extend_from_slice(&delay.to_le_bytes());
+        }
+        Op::Stats => out.push(7),
+        Op::ResetStats => out.push(8),
+        Op::Apply(rec) => {
+            out.push(9);
+            put_bytes(out, rec);
+        }
+        Op::Dump { classes } => {
+            out.push(10);
+            out.extend_from_slice(&classes.to_le_bytes());
+        }
+    }
+}
+
+/// Appends an `Op::Apply` whose record `write` encodes straight into `out`, so a twin's
+/// write forwarded to another shard is not first encoded somewhere else and copied.
+pub fn encode_apply(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    out.push(9);
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    write(out);
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// The op at the start of `b` and the bytes it took.
+pub fn decode_op(b: &[u8]) -> Result<(Op<'_>, usize), &'static str> {
+    let mut r = Bytes(b);
+    let op = match r.u8()? {
+        0 => {
+            let key = r.bytes()?;
+            let touch = match r.u8()? {
+                0 => None,
+                _ => Some(r.i32()?),
+            };
+            Op::Get { key, touch }
+        }
+        1 => Op::Store {
+            kind: r.kind()?,
+            key: r.bytes()?,
+            flags: r.u32()?,
+            exptime: r.i32()?,
+            value: r.bytes()?,
+        },
+        2 => Op::TooLarge {
+            kind: r.kind()?,
+            key: r.bytes()?,
+        },
+        3 => Op::Delete { key: r.bytes()? },
+        4 => Op::Arith {
+            incr: r.u8()? != 0,
+            key: r.bytes()?,
+            delta: r.u64()?,
+        },
+        5 => Op::Touch {
+            key: r.bytes()?,
+            exptime: r.i32()?,
+        },
+        6 => Op::Flush { delay: r.i32()? },
+        7 => Op::Stats,
+        8 => Op::ResetStats,
+        9 => Op::Apply(r.bytes()?),
+        10 => Op::Dump { classes: r.u64()? },
+        _ => return Err("unknown op"),
+    };
+    Ok((op, b.len() - r.0.len()))
+}
+
+/// The ops of a buffer of consecutive encodings, in order; stops at the first bad one.
+pub struct OpIter<'a>(pub &'a [u8]);
+
+impl<'a> Iterator for OpIter<'a> {
+    type Item = Op<'a>;
+
+    fn next(&mut self) -> Option<Op<'a>> {
+        let (op, used) = decode_op(self.0).ok()?;
+        self.0 = &self.0[used..];
+        Some(op)
+    }
+}
+
+/// Appends `outcome`'s encoding to `out`.
+pub fn encode_outcome(out: &mut Vec<u8>, outcome: &Outcome<'_>) {
+    match *outcome {
+        Outcome::Hit(it) => {
+            out.push(0);
+            put_bytes(out, it.key);
+            out.extend_from_slice(&it.flags.to_le_bytes());
+            out.extend_from_slice(&it.cas.to_le_bytes());
+            put_bytes(out, it.value);
+        }
+        Outcome::Miss => out.push(1),
+        Outcome::Stored(s) => {
+            out.push(2);
+            out.push(s as u8);
+        }
+        Outcome::Deleted(hit) => {
+            out.push(3);
+            out.push(u8::from(hit));
+        }
+        Outcome::Touched(hit) => {
+            out.push(4);
+            out.push(u8::from(hit));
+        }
+        Outcome::Arith(a) => {
+            out.push(5);
+            let (tag, v) = match a {
+                Arith::Value(v) => (0, v),
+                Arith::NotFound => (1, 0),
+                Arith::NonNumeric => (2, 0),
+                Arith::OutOfMemory => (3, 0),
+            };
+            out.push(tag);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Outcome::Lines(b) => {
+            out.push(6);
+            put_bytes(out, b);
+        }
+        Outcome::Done => out.push(7),
+    }
+}
+
+/// The outcome encoded at the start of `b`.
+pub fn decode_outcome(b: &[u8]) -> Result<Outcome<'_>, &'static str> {
+    let mut r = Bytes(b);
+    Ok(match r.u8()? {
+        0 => Outcome::Hit(Item {
+            key: r.bytes()?,
+            flags: r.u32()?,
+            cas: r.u64()?,
+            value: r.bytes()?,
+        }),
+        1 => Outcome::Miss,
+        2 => Outcome::Stored(match r.u8()? {
+            0 => Stored::Stored,
+            1 => Stored::NotStored,
+            2 => Stored::Exists,
+            3 => Stored::NotFound,
+            4 => Stored::TooLarge,
+            5 => Stored::OutOfMemory,
+            _ => return Err("unknown store result"),
+        }),
+        3 => Outcome::Deleted(r.u8()? != 0),
+        4 => Outcome::Touched(r.u8()? != 0),
+        5 => {
+            let tag = r.u8()?;
+            let v = r.u64()?;
+            Outcome::Arith(match tag {
+                0 => Arith::Value(v),
+                1 => Arith::NotFound,
+                2 => Arith::NonNumeric,
+                3 => Arith::OutOfMemory,
+                _ => return Err("unknown arith result"),
+            })
+        }
+        6 => Outcome::Lines(r.bytes()?),
+        7 => Outcome::Done,
+        _ => return Err("unknown outcome"),
+    })
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+fn put_kind(out: &mut Vec<u8>, kind: StoreKind) {
+    let (tag, cas) = match kind {
+        StoreKind::Set => (0, None),
+        StoreKind::Add => (1, None),
+        StoreKind::Replace => (2, None),
+        StoreKind::Append => (3, None),
+        StoreKind::Prepend => (4, None),
+        StoreKind::Cas(c) => (5, Some(c)),
+    };
+    out.push(tag);
+    if let Some(c) = cas {
+        out.extend_from_slice(&c.to_le_bytes());
+    }
+}
+
+/// A cursor over little-endian fields.
+struct Bytes<'a>(&'a [u8]);
+
+impl<'a> Bytes<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
+        if self.0.len() < n {
+            return Err("truncated");
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, &'static str> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, &'static str> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().unwrap_or([0; 4]),
+        ))
+    }
+
+    fn i32(&mut self) -> Result<i32, &'static str> {
+        Ok(self.u32()? as i32)
+    }
+
+    fn u64(&mut self) -> Result<u64, &'static str> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().unwrap_or([0; 8]),
+        ))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], &'static str> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+
+    fn kind(&mut self) -> Result<StoreKind, &'static str> {
+        Ok(match self.u8()? {
+            0 => StoreKind::Set,
+            1 => StoreKind::Add,
+            2 => StoreKind::Replace,
+            3 => StoreKind::Append,
+            4 => StoreKind::Prepend,
+            5 => StoreKind::Cas(self.u64()?),
+            _ => return Err("unknown store kind"),
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "codec_tests.rs"]
+mod tests;

@@ -1,0 +1,83 @@
+//! The one operation type: every front end (text today; meta and binary next) parses its
+//! requests into [`Op`]s, the router carries them to the owning shard with one codec, the
+//! shard executes them into a protocol-neutral [`Outcome`], and the front end that asked
+//! renders that outcome in its own reply format.
+
+mod codec;
+mod outcome;
+
+pub use codec::{OpIter, decode_op, decode_outcome, encode_apply, encode_op, encode_outcome};
+pub use outcome::{Arith, Item, Outcome, Stored};
+
+/// Which storage command a write is; `Cas` carries the client's CAS token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    Set,
+    Add,
+    Replace,
+    Append,
+    Prepend,
+    Cas(u64),
+}
+
+/// One unit of work for the shard that owns its key, or for every shard when it has none.
+/// Bytes are borrowed: from the read buffer on the local path, from a batch remotely.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op<'a> {
+    /// A lookup; `touch` also sets a new exptime (gat).
+    Get {
+        key: &'a [u8],
+        touch: Option<i32>,
+    },
+    Store {
+        kind: StoreKind,
+        key: &'a [u8],
+        flags: u32,
+        exptime: i32,
+        value: &'a [u8],
+    },
+    /// A write refused as larger than the largest item: memcached still drops the old item.
+    TooLarge {
+        kind: StoreKind,
+        key: &'a [u8],
+    },
+    Delete {
+        key: &'a [u8],
+    },
+    Arith {
+        incr: bool,
+        key: &'a [u8],
+        delta: u64,
+    },
+    Touch {
+        key: &'a [u8],
+        exptime: i32,
+    },
+    Flush {
+        delay: i32,
+    },
+    /// The shard's counters, for `stats`; they travel beside the outcomes, not in them.
+    Stats,
+    ResetStats,
+    /// A twin's write: one encoded replication record.
+    Apply(&'a [u8]),
+    /// `lru_crawler metadump` of the classes in the mask (bit i = class i + 1).
+    Dump {
+        classes: u64,
+    },
+}
+
+impl<'a> Op<'a> {
+    /// The key this op addresses; `None` for ops every shard runs (flush, stats, ...).
+    pub fn key(&self) -> Option<&'a [u8]> {
+        match *self {
+            Op::Get { key, .. }
+            | Op::Store { key, .. }
+            | Op::TooLarge { key, .. }
+            | Op::Delete { key }
+            | Op::Arith { key, .. }
+            | Op::Touch { key, .. } => Some(key),
+            Op::Flush { .. } | Op::Stats | Op::ResetStats | Op::Apply(_) | Op::Dump { .. } => None,
+        }
+    }
+}

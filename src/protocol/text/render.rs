@@ -1,0 +1,192 @@
+//! Every reply text of the text protocol, and the rendering of an op's outcome into it.
+//! Writes straight into the caller's output buffer, so a batch of replies costs no
+//! allocation beyond that buffer's growth.
+
+use crate::protocol::op::{Arith, Outcome, Stored};
+
+pub const ERROR: &str = "ERROR";
+pub const END: &str = "END";
+pub const OK: &str = "OK";
+pub const RESET: &str = "RESET";
+pub const ERR_FORMAT: &str = "CLIENT_ERROR bad command line format";
+pub const ERR_DATA_CHUNK: &str = "CLIENT_ERROR bad data chunk";
+pub const ERR_EXPTIME: &str = "CLIENT_ERROR invalid exptime argument";
+pub const ERR_DELTA: &str = "CLIENT_ERROR invalid numeric delta argument";
+pub const ERR_DELETE_USAGE: &str =
+    "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]";
+pub const ERR_SHUTDOWN_MODE: &str = "CLIENT_ERROR invalid shutdown mode";
+pub const ERR_SHUTDOWN_DISABLED: &str = "ERROR: shutdown not enabled";
+pub const ERR_FLUSH_DISABLED: &str = "CLIENT_ERROR flush_all not allowed";
+pub const ERR_STATS_DETAIL: &str = "CLIENT_ERROR usage: stats detail on|off|dump";
+pub const ERR_TOO_MANY_CONNS: &str = "ERROR Too many open connections";
+pub const ERR_BAD_CLASS: &str = "BADCLASS invalid class id";
+pub const ERR_SHARD_UNAVAILABLE: &str = "SERVER_ERROR shard unavailable";
+pub const SIZES_DISABLED: &str = "STAT sizes_status disabled";
+
+/// How a text request wants its op's outcome written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reply {
+    /// `noreply`: say nothing at all.
+    pub noreply: bool,
+    /// `gets`/`gats`: hits carry their CAS.
+    pub cas: bool,
+}
+
+impl Reply {
+    pub const PLAIN: Reply = Reply {
+        noreply: false,
+        cas: false,
+    };
+
+    pub fn noreply(noreply: bool) -> Reply {
+        Reply {
+            noreply,
+            cas: false,
+        }
+    }
+}
+
+/// Writes `outcome` as memcached's text protocol answers it; `None` is an outcome that
+/// never came back from its shard.
+pub fn outcome(out: &mut Vec<u8>, outcome: Option<&Outcome<'_>>, how: Reply) {
+    let Some(o) = outcome else {
+        return line(out, ERR_SHARD_UNAVAILABLE);
+    };
+    if how.noreply {
+        return;
+    }
+    match *o {
+        Outcome::Hit(it) => value(out, it.key, it.flags, it.value, how.cas.then_some(it.cas)),
+        Outcome::Miss | Outcome::Done => {}
+        Outcome::Stored(s) => line(out, stored(s)),
+        Outcome::Deleted(hit) => line(out, if hit { "DELETED" } else { "NOT_FOUND" }),
+        Outcome::Touched(hit) => line(out, if hit { "TOUCHED" } else { "NOT_FOUND" }),
+        Outcome::Arith(Arith::Value(v)) => number(out, v),
+        Outcome::Arith(Arith::NotFound) => line(out, "NOT_FOUND"),
+        Outcome::Arith(Arith::NonNumeric) => line(
+            out,
+            "CLIENT_ERROR cannot increment or decrement non-numeric value",
+        ),
+        Outcome::Arith(Arith::OutOfMemory) => line(out, "SERVER_ERROR out of memory"),
+        Outcome::Lines(b) => out.extend_from_slice(b),
+    }
+}
+
+fn stored(s: Stored) -> &'static str {
+    match s {
+        Stored::Stored => "STORED",
+        Stored::NotStored => "NOT_STORED",
+        Stored::Exists => "EXISTS",
+        Stored::NotFound => "NOT_FOUND",
+        Stored::TooLarge => "SERVER_ERROR object too large for cache",
+        Stored::OutOfMemory => "SERVER_ERROR out of memory storing object",
+    }
+}
+
+/// `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n`
+pub fn value(out: &mut Vec<u8>, key: &[u8], flags: u32, data: &[u8], cas: Option<u64>) {
+    let mut num = itoa::Buffer::new();
+    out.reserve(key.len() + data.len() + 48);
+    out.extend_from_slice(b"VALUE ");
+    out.extend_from_slice(key);
+    out.push(b' ');
+    out.extend_from_slice(num.format(flags).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(num.format(data.len()).as_bytes());
+    if let Some(cas) = cas {
+        out.push(b' ');
+        out.extend_from_slice(num.format(cas).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A whole status line such as `STORED`.
+pub fn line(out: &mut Vec<u8>, line: &str) {
+    out.extend_from_slice(line.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The reply to incr/decr: the new value alone on a line.
+pub fn number(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `VERSION <version>`
+pub fn version(out: &mut Vec<u8>, version: &str) {
+    out.extend_from_slice(b"VERSION ");
+    line(out, version);
+}
+
+/// `STAT <name> <value>\r\n`
+pub fn stat(out: &mut Vec<u8>, name: &str, value: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = write!(out, "STAT {name} {value}\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::op::Item;
+
+    fn rendered(o: Option<Outcome<'_>>, how: Reply) -> String {
+        let mut out = Vec::new();
+        outcome(&mut out, o.as_ref(), how);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn value_lines() {
+        let mut out = Vec::new();
+        value(&mut out, b"k", 5, b"a\r\nb", None);
+        value(&mut out, b"k", 0, b"", Some(7));
+        number(&mut out, u64::MAX);
+        stat(&mut out, "pid", 42);
+        assert_eq!(
+            out,
+            b"VALUE k 5 4\r\na\r\nb\r\nVALUE k 0 0 7\r\n\r\n18446744073709551615\r\nSTAT pid 42\r\n"
+        );
+    }
+
+    #[test]
+    fn outcomes_in_memcached_words() {
+        let hit = Outcome::Hit(Item {
+            key: b"k",
+            flags: 3,
+            value: b"v",
+            cas: 9,
+        });
+        let gets = Reply {
+            noreply: false,
+            cas: true,
+        };
+        assert_eq!(rendered(Some(hit), Reply::PLAIN), "VALUE k 3 1\r\nv\r\n");
+        assert_eq!(rendered(Some(hit), gets), "VALUE k 3 1 9\r\nv\r\n");
+        assert_eq!(rendered(Some(Outcome::Miss), gets), "");
+        let too_large = Outcome::Stored(Stored::TooLarge);
+        assert_eq!(
+            rendered(Some(too_large), Reply::PLAIN),
+            "SERVER_ERROR object too large for cache\r\n"
+        );
+        assert_eq!(rendered(Some(too_large), Reply::noreply(true)), "");
+        assert_eq!(
+            rendered(Some(Outcome::Arith(Arith::Value(12))), Reply::PLAIN),
+            "12\r\n"
+        );
+        assert_eq!(
+            rendered(Some(Outcome::Deleted(false)), Reply::PLAIN),
+            "NOT_FOUND\r\n"
+        );
+        assert_eq!(
+            rendered(Some(Outcome::Lines(b"key=a\n")), Reply::PLAIN),
+            "key=a\n"
+        );
+        // A lost shard is reported even under noreply: the client must not wait forever.
+        assert_eq!(
+            rendered(None, Reply::noreply(true)),
+            "SERVER_ERROR shard unavailable\r\n"
+        );
+    }
+}

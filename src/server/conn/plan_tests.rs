@@ -1,0 +1,93 @@
+//! The reply plan keeps request order across local and remote answers, and says what it
+//! cannot answer.
+
+use super::*;
+use crate::protocol::op::Stored;
+
+/// Renders a remote outcome as `<how>:<outcome>` so the order is visible.
+fn show(out: &mut Vec<u8>, o: Option<&Outcome<'_>>, how: char) {
+    let text = match o {
+        Some(Outcome::Stored(Stored::Stored)) => "stored",
+        Some(Outcome::Miss) => "miss",
+        Some(_) => "other",
+        None => "lost",
+    };
+    out.extend_from_slice(format!("{how}:{text};").as_bytes());
+}
+
+fn reply_from(shard: usize, outcomes: &[Outcome<'_>]) -> Reply {
+    let mut r = Reply::new(7, shard, outcomes.len());
+    for o in outcomes {
+        r.push(o);
+    }
+    r
+}
+
+fn get(key: &[u8]) -> Op<'_> {
+    Op::Get { key, touch: None }
+}
+
+#[test]
+fn local_answers_go_straight_out_until_a_remote_one() {
+    let mut p: Plan<char> = Plan::new(2, 64);
+    p.local(|o| o.extend_from_slice(b"a;"));
+    assert!(!p.waiting());
+    assert_eq!(p.out, b"a;");
+    p.remote(1, get(b"k"), 'x');
+    p.local(|o| o.extend_from_slice(b"b;"));
+    assert!(p.waiting());
+    // The local answer after a remote one waits behind it.
+    assert_eq!(p.out, b"a;");
+}
+
+#[test]
+fn assembly_keeps_request_order_across_shards() {
+    let mut p: Plan<char> = Plan::new(3, 64);
+    p.remote(2, get(b"k1"), 'p');
+    p.local(|o| o.extend_from_slice(b"L1;"));
+    p.remote(1, get(b"k2"), 'q');
+    p.remote(2, get(b"k3"), 'r');
+    p.local(|o| o.extend_from_slice(b"L2;"));
+    let (batches, n) = p.outgoing();
+    assert_eq!(n, 3);
+    assert_eq!(
+        (batches[0].len(), batches[1].len(), batches[2].len()),
+        (0, 1, 2)
+    );
+    let replies = vec![
+        None,
+        Some(reply_from(1, &[Outcome::Miss])),
+        Some(reply_from(
+            2,
+            &[Outcome::Stored(Stored::Stored), Outcome::Miss],
+        )),
+    ];
+    p.assemble(&replies, show);
+    assert_eq!(
+        String::from_utf8(p.out.clone()).unwrap(),
+        "p:stored;L1;q:miss;r:miss;L2;"
+    );
+    assert!(!p.waiting());
+    // The next read starts clean: its local answers go straight out again.
+    p.local(|o| o.extend_from_slice(b"next;"));
+    assert!(p.out.ends_with(b"L2;next;"));
+    assert_eq!(p.outgoing().1, 0);
+}
+
+#[test]
+fn a_shard_that_never_answered_is_rendered_as_lost() {
+    let mut p: Plan<char> = Plan::new(2, 16);
+    p.remote(1, get(b"k"), 'z');
+    p.local(|o| o.extend_from_slice(b"END;"));
+    p.assemble(&[None, None], show);
+    assert_eq!(p.out, b"z:lost;END;");
+}
+
+#[test]
+fn a_short_reply_loses_only_the_missing_ops() {
+    let mut p: Plan<char> = Plan::new(2, 16);
+    p.remote(1, get(b"a"), 'a');
+    p.remote(1, get(b"b"), 'b');
+    p.assemble(&[None, Some(reply_from(1, &[Outcome::Miss]))], show);
+    assert_eq!(p.out, b"a:miss;b:lost;");
+}

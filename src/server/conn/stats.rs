@@ -1,0 +1,93 @@
+//! The `stats` command family: every shard is asked for its snapshot (one message each),
+//! and the answer is formatted from their sum.
+
+use super::{Conn, VERSION};
+use crate::protocol::op::Op;
+use crate::protocol::text::{Keys, render};
+use crate::server::router::Batch;
+use crate::stats::{self, ProcessInfo, ShardSnapshot};
+
+impl Conn {
+    /// Answers `stats <args>`; anything pending must have been flushed out first.
+    pub(super) async fn stats(&mut self, args: Keys<'_>) {
+        let mut words = args.iter();
+        let sub = words.next().unwrap_or(b"");
+        let out = &mut self.text.plan.out;
+        if words.next().is_some() && sub != b"detail" {
+            return render::line(out, render::ERROR);
+        }
+        match sub {
+            b"" | b"items" | b"slabs" | b"conns" | b"shards" | b"reset" | b"replication" => {}
+            b"settings" => return stats::write_settings(out, self.shard.cfg()),
+            b"sizes" => {
+                render::line(out, render::SIZES_DISABLED);
+                return render::line(out, render::END);
+            }
+            b"detail" => return render::line(out, render::ERR_STATS_DETAIL),
+            _ => return render::line(out, render::ERROR),
+        }
+        let op = if sub == b"reset" {
+            Op::ResetStats
+        } else {
+            Op::Stats
+        };
+        let snaps = self.gather(op).await;
+        self.write_stats(sub, &snaps);
+    }
+
+    /// Runs `op` on every shard; the snapshots of all shards, in shard order, for `Stats`.
+    async fn gather(&mut self, op: Op<'_>) -> Vec<ShardSnapshot> {
+        let shard = self.shard.clone();
+        let mut batches: Vec<Batch> = (0..shard.nshards).map(|_| Batch::default()).collect();
+        for (s, b) in batches.iter_mut().enumerate() {
+            if s != shard.id {
+                b.push(op);
+            }
+        }
+        let waiting = shard.send_batches(self.token, &mut batches).await;
+        let mut snaps: Vec<ShardSnapshot> = Vec::with_capacity(shard.nshards);
+        match op {
+            Op::Stats => snaps.push(shard.snapshot()),
+            _ => shard.run(op, |_| ()),
+        }
+        for _ in 0..waiting {
+            match self.rx.recv().await {
+                Some(mut r) => snaps.append(&mut r.snapshots),
+                None => break,
+            }
+        }
+        snaps.sort_by_key(|s| s.shard);
+        snaps
+    }
+
+    fn write_stats(&mut self, sub: &[u8], snaps: &[ShardSnapshot]) {
+        let shard = &self.shard;
+        let cfg = shard.cfg();
+        let out = &mut self.text.plan.out;
+        match sub {
+            b"reset" => render::line(out, render::RESET),
+            b"items" => stats::write_items(out, snaps),
+            b"slabs" => stats::write_slabs(out, snaps, cfg.page_size()),
+            b"shards" => stats::write_shards(out, snaps),
+            b"replication" => stats::write_replication(out, cfg, shard.shared.repl.as_ref(), snaps),
+            b"conns" => {
+                for s in snaps {
+                    out.extend_from_slice(&s.conn_lines);
+                }
+                render::line(out, render::END);
+            }
+            _ => {
+                let info = ProcessInfo {
+                    pid: std::process::id(),
+                    uptime: shard.shared.started.elapsed().as_secs(),
+                    now_unix: crate::server::shard::unix_ms() / 1000,
+                    version: VERSION,
+                    max_connections: cfg.conn_limit,
+                    threads: cfg.shards,
+                    limit_maxbytes: cfg.memory_limit as u64,
+                };
+                stats::write_general(out, &info, snaps);
+            }
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The text protocol's front end on a connection: parses every complete request in the read
+//! buffer, turns each into ops for the shards that own their keys, and answers the
+//! connection-level commands (stats, version, shutdown, ...) itself.
+
+use super::plan::Plan;
+use super::{Conn, Flow, VERSION};
+use crate::protocol::op::Op;
+use crate::protocol::text::{Keys, Parsed, Reply, Request, parse, render};
+use crate::server::lookahead::{Lookahead, PipelineAhead};
+use crate::server::router::shard_of;
+use crate::server::shard::Shard;
+use crate::stats::ConnCounters;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+impl Conn {
+    /// Handles every complete request buffered; stops at an incomplete one or a close.
+    pub(super) async fn handle_input(&mut self) -> Flow {
+        let shard = self.shard.clone();
+        self.last_cmd.set(shard.now_ms.get());
+        // Made only once a second request is waiting behind the first, so a connection at
+        // depth 1 pays one comparison per request for it.
+        let mut ahead: Option<PipelineAhead> = None;
+        loop {
+            let parsed = parse(self.input.pending());
+            if let Parsed::Done { consumed, .. } = parsed {
+                let (buf, start) = self.input.window();
+                let store = shard.store.borrow();
+                match &mut ahead {
+                    Some(a) => a.step(buf, &store),
+                    None if start + consumed < buf.len() => {
+                        let (n, me) = (shard.nshards, shard.id);
+                        ahead = Some(PipelineAhead::new(buf, start + consumed, &store, n, me));
+                    }
+                    None => {}
+                }
+            }
+            match parsed {
+                Parsed::Incomplete => return Flow::Read,
+                Parsed::Close => return Flow::Close,
+                Parsed::NeedData {
+                    total,
+                    kind,
+                    key,
+                    value_len,
+                    noreply,
+                    ..
+                } => {
+                    if shard.store.borrow().item_fits(key.len(), value_len) {
+                        self.input.reserve(total);
+                        return Flow::Read;
+                    }
+                    self.text
+                        .route(Op::TooLarge { kind, key }, Reply::noreply(noreply));
+                    self.input.skip(total);
+                }
+                Parsed::Done { consumed, req } => {
+                    let flow = match req {
+                        Request::Stats { args } => {
+                            let args = args.0.to_vec();
+                            self.finish_batch().await;
+                            self.stats(Keys(&args)).await;
+                            Flow::Read
+                        }
+                        req => self.text.request(req),
+                    };
+                    self.input.consume(consumed);
+                    if flow == Flow::Close {
+                        return flow;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The text front end's state beside the read buffer: the shard it runs on and the reply
+/// plan of the current read.
+pub(super) struct Text {
+    pub shard: Rc<Shard>,
+    pub plan: Plan<Reply>,
+}
+
+impl Text {
+    /// Runs `op` here if this shard owns its key, else queues it for the owner; an op
+    /// without a key runs on every shard.
+    fn route(&mut self, op: Op<'_>, how: Reply) {
+        let shard = &self.shard;
+        let Some(key) = op.key() else {
+            return self.broadcast(op, how);
+        };
+        let owner = shard_of(key, shard.nshards);
+        if owner == shard.id {
+            self.plan
+                .local(|out| shard.run(op, |o| render::outcome(out, Some(o), how)));
+        } else {
+            self.plan.remote(owner, op, how);
+        }
+    }
+
+    /// Queues `op` for every other shard and runs it here, keeping per-shard order.
+    fn broadcast(&mut self, op: Op<'_>, how: Reply) {
+        let shard = &self.shard;
+        for s in (0..shard.nshards).filter(|&s| s != shard.id) {
+            self.plan.remote(s, op, how);
+        }
+        self.plan
+            .local(|out| shard.run(op, |o| render::outcome(out, Some(o), how)));
+    }
+
+    /// A status line, in its place among the answers.
+    fn line(&mut self, line: &str) {
+        self.plan.local(|out| render::line(out, line));
+    }
+
+    /// One request that is not `stats`.
+    fn request(&mut self, req: Request<'_>) -> Flow {
+        match req {
+            Request::Op {
+                op: Op::Store {
+                    kind, key, value, ..
+                },
+                noreply,
+            } if !self.shard.store.borrow().item_fits(key.len(), value.len()) => {
+                self.route(Op::TooLarge { kind, key }, Reply::noreply(noreply))
+            }
+            Request::Op { op, noreply } => self.route(op, Reply::noreply(noreply)),
+            Request::Get { keys, cas, touch } => self.get(keys, cas, touch),
+            Request::FlushAll { delay, noreply } => self.flush_all(delay, noreply),
+            Request::Version => self.plan.local(|out| render::version(out, VERSION)),
+            Request::Verbosity { noreply } if !noreply => self.line(render::OK),
+            Request::LruCrawler { args } => self.lru_crawler(args),
+            Request::Error { msg, noreply } if !noreply => self.line(msg),
+            Request::Verbosity { .. } | Request::Error { .. } => {}
+            Request::Quit => return Flow::Close,
+            Request::Shutdown { .. } => return self.shutdown(),
+            Request::Stats { .. } => unreachable!("answered by handle_input"),
+        }
+        Flow::Read
+    }
+
+    fn get(&mut self, keys: Keys<'_>, cas: bool, touch: Option<i32>) {
+        let how = Reply {
+            noreply: false,
+            cas,
+        };
+        let mut it = keys.iter();
+        if let (Some(key), None) = (it.next(), it.next()) {
+            self.route(Op::Get { key, touch }, how);
+        } else {
+            let shard = self.shard.clone();
+            let (n, me) = (shard.nshards, shard.id);
+            let mut ahead = Lookahead::new(keys.iter(), &shard.store.borrow(), n, me);
+            for key in keys.iter() {
+                ahead.step(&shard.store.borrow());
+                self.route(Op::Get { key, touch }, how);
+            }
+        }
+        self.line(render::END);
+    }
+
+    fn flush_all(&mut self, delay: Option<i32>, noreply: bool) {
+        ConnCounters::add(&self.shard.counters.cmd_flush, 1);
+        let refusal = if !self.shard.cfg().flush_enabled {
+            Some(render::ERR_FLUSH_DISABLED)
+        } else if delay.is_none() {
+            Some(render::ERR_EXPTIME)
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            if !noreply {
+                self.line(why);
+            }
+            return;
+        }
+        let delay = delay.unwrap_or(0);
+        self.broadcast(Op::Flush { delay }, Reply::noreply(noreply));
+        if !noreply {
+            self.line(render::OK);
+        }
+    }
+
+    fn shutdown(&mut self) -> Flow {
+        if !self.shard.cfg().shutdown_enabled {
+            self.line(render::ERR_SHUTDOWN_DISABLED);
+            return Flow::Read;
+        }
+        tracing::info!("shutdown requested by a client");
+        self.shard.shared.shutdown.store(true, Ordering::Relaxed);
+        Flow::Close
+    }
+
+    /// `lru_crawler`: expired items are reclaimed continuously here, so the crawl controls
+    /// are accepted and do nothing; `metadump` lists every live item.
+    fn lru_crawler(&mut self, args: Keys<'_>) {
+        let words: Vec<&[u8]> = args.iter().collect();
+        match words.as_slice() {
+            [b"metadump", which] => match parse_class_mask(which) {
+                Some(classes) => {
+                    self.broadcast(Op::Dump { classes }, Reply::PLAIN);
+                    self.line(render::END);
+                }
+                None => self.line(render::ERR_BAD_CLASS),
+            },
+            [b"crawl", _] | [b"tocrawl", _] | [b"sleep", _] | [b"enable"] | [b"disable"] => {
+                self.line(render::OK)
+            }
+            _ => self.line(render::ERROR),
+        }
+    }
+}
+
+/// "all" or a comma-separated list of class ids (1..=64) as a bit mask.
+fn parse_class_mask(which: &[u8]) -> Option<u64> {
+    if which == b"all" {
+        return Some(u64::MAX);
+    }
+    let mut mask = 0u64;
+    for part in which.split(|&b| b == b',') {
+        let id: u32 = std::str::from_utf8(part).ok()?.parse().ok()?;
+        if !(1..=64).contains(&id) {
+            return None;
+        }
+        mask |= 1 << (id - 1);
+    }
+    Some(mask)
+}
