@@ -175,6 +175,12 @@ fn a_killed_twin_catches_up_after_restart() {
     let mut ca = a.client();
     ca.set("before", b"1");
     assert!(eventually(10, || b.client().get("before").is_some()));
+    // Both of A's shards must have made their first copy before B dies: a shard still in
+    // its connect backoff would copy only once, to the restarted B.
+    assert!(
+        eventually(10, || num(&repl_stats(&mut ca), "full_resyncs") == 2),
+        "A's shards did not both reach B"
+    );
     b.kill9();
     let value = vec![b'z'; 200];
     let mut req = Vec::new();
