@@ -215,15 +215,7 @@ fn first_line(s: &str) -> String {
 }
 
 fn validate(cli: Cli, available: &[usize]) -> Result<Config, String> {
-    let listen = cli
-        .listen
-        .split(',')
-        .map(|s| {
-            let s = s.trim().trim_start_matches('[').trim_end_matches(']');
-            s.parse::<IpAddr>()
-                .map_err(|_| format!("error: -l: '{s}' is not an IP address"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let listen = listen_addrs(&cli.listen)?;
     if cli.port == 0 {
         return Err("error: -p: port must be between 1 and 65535".into());
     }
@@ -234,52 +226,8 @@ fn validate(cli: Cli, available: &[usize]) -> Result<Config, String> {
     if cli.conn_limit == 0 {
         return Err("error: -c: connection limit must be at least 1".into());
     }
-    let cpus_list = match &cli.cpus {
-        Some(s) => Some(parse_cpu_list(s)?),
-        None => None,
-    };
-    let shards = cli
-        .threads
-        .unwrap_or_else(|| cpus_list.as_ref().map_or(available.len().max(1), Vec::len));
-    if shards == 0 || shards > 1024 {
-        return Err("error: -t: threads must be between 1 and 1024".into());
-    }
-    let cpus = match cpus_list {
-        Some(list) => {
-            if let Some(bad) = list.iter().find(|c| !available.contains(c)) {
-                return Err(format!(
-                    "error: --cpus: cpu {bad} is not available to this process"
-                ));
-            }
-            if list.len() < shards {
-                return Err(format!(
-                    "error: --cpus lists {} cpus for {shards} shards",
-                    list.len()
-                ));
-            }
-            Some(list[..shards].to_vec())
-        }
-        None if shards <= available.len() => Some(available[..shards].to_vec()),
-        None => None,
-    };
-    if !(cli.growth_factor > 1.0 && cli.growth_factor <= 100.0) {
-        return Err("error: -f: growth factor must be greater than 1.0".into());
-    }
-    if !(48..=1 << 19).contains(&cli.min_chunk) {
-        return Err("error: -n: minimum chunk size must be between 48 and 524288 bytes".into());
-    }
-    let max_item_size = parse_size(&cli.max_item_size).ok_or_else(|| {
-        format!(
-            "error: -I: '{}' is not a size (e.g. 1m, 512k)",
-            cli.max_item_size
-        )
-    })?;
-    if !(1024..=128 << 20).contains(&max_item_size) {
-        return Err("error: -I: item size must be between 1k and 128m".into());
-    }
-    if max_item_size > memory_limit / 2 {
-        return Err("error: -I: cannot set item size limit higher than 1/2 of memory max".into());
-    }
+    let (shards, cpus) = shards_and_cpus(&cli, available)?;
+    let max_item_size = item_limits(&cli, memory_limit)?;
     if memory_limit / shards < 2 << 20 {
         return Err(format!(
             "error: -m {} gives each of {shards} shards less than 2 MB; raise -m or lower -t",
@@ -313,6 +261,74 @@ fn validate(cli: Cli, available: &[usize]) -> Result<Config, String> {
         verbose: cli.verbose,
         spin_before_park_us: cli.spin_before_park_us,
     })
+}
+
+/// `-l`: a comma-separated list of addresses, IPv6 ones perhaps in brackets.
+fn listen_addrs(list: &str) -> Result<Vec<IpAddr>, String> {
+    list.split(',')
+        .map(|s| {
+            let s = s.trim().trim_start_matches('[').trim_end_matches(']');
+            s.parse::<IpAddr>()
+                .map_err(|_| format!("error: -l: '{s}' is not an IP address"))
+        })
+        .collect()
+}
+
+/// `-t` and `--cpus`: how many shards, and the cores to pin them to (none when there are
+/// more shards than cores to give them).
+fn shards_and_cpus(cli: &Cli, available: &[usize]) -> Result<(usize, Option<Vec<usize>>), String> {
+    let cpus_list = match &cli.cpus {
+        Some(s) => Some(parse_cpu_list(s)?),
+        None => None,
+    };
+    let shards = cli
+        .threads
+        .unwrap_or_else(|| cpus_list.as_ref().map_or(available.len().max(1), Vec::len));
+    if shards == 0 || shards > 1024 {
+        return Err("error: -t: threads must be between 1 and 1024".into());
+    }
+    let cpus = match cpus_list {
+        Some(list) => {
+            if let Some(bad) = list.iter().find(|c| !available.contains(c)) {
+                return Err(format!(
+                    "error: --cpus: cpu {bad} is not available to this process"
+                ));
+            }
+            if list.len() < shards {
+                return Err(format!(
+                    "error: --cpus lists {} cpus for {shards} shards",
+                    list.len()
+                ));
+            }
+            Some(list[..shards].to_vec())
+        }
+        None if shards <= available.len() => Some(available[..shards].to_vec()),
+        None => None,
+    };
+    Ok((shards, cpus))
+}
+
+/// `-f`, `-n` and `-I`; returns the largest item size.
+fn item_limits(cli: &Cli, memory_limit: usize) -> Result<usize, String> {
+    if !(cli.growth_factor > 1.0 && cli.growth_factor <= 100.0) {
+        return Err("error: -f: growth factor must be greater than 1.0".into());
+    }
+    if !(48..=1 << 19).contains(&cli.min_chunk) {
+        return Err("error: -n: minimum chunk size must be between 48 and 524288 bytes".into());
+    }
+    let max_item_size = parse_size(&cli.max_item_size).ok_or_else(|| {
+        format!(
+            "error: -I: '{}' is not a size (e.g. 1m, 512k)",
+            cli.max_item_size
+        )
+    })?;
+    if !(1024..=128 << 20).contains(&max_item_size) {
+        return Err("error: -I: item size must be between 1k and 128m".into());
+    }
+    if max_item_size > memory_limit / 2 {
+        return Err("error: -I: cannot set item size limit higher than 1/2 of memory max".into());
+    }
+    Ok(max_item_size)
 }
 
 fn repl_config(cli: &Cli, twin: &str, listen: &[IpAddr]) -> Result<ReplConfig, String> {
