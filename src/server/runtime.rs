@@ -27,39 +27,71 @@ const MESH_CAPACITY: usize = 1024;
 
 /// Runs the server until SIGINT/SIGTERM (or `shutdown`); returns the exit status.
 pub fn run(cfg: Config) -> i32 {
-    for addr in cfg.listen_addrs() {
-        // glommio binds with SO_REUSEPORT, which would silently share a port another
-        // process already serves: probe it plainly first.
-        if let Err(e) = probe_bind(addr) {
-            eprintln!(
-                "failed to listen on TCP port {} at {}: {e}",
-                cfg.port,
-                addr.ip()
-            );
-            return EXIT_OSERR;
-        }
-    }
-    if let Some(rc) = &cfg.repl
-        && let Err(e) = probe_bind(rc.listen)
-    {
-        eprintln!("failed to listen for replication on {}: {e}", rc.listen);
-        return EXIT_OSERR;
-    }
-    raise_memlock();
-    if let Some(path) = &cfg.pidfile
-        && let Err(e) = std::fs::write(path, format!("{}\n", std::process::id()))
-    {
-        eprintln!("failed to write pid file {path}: {e}");
-        return EXIT_OSERR;
-    }
-    if let Err(e) = drop_privileges(cfg.user.as_deref()) {
-        eprintln!("{e}");
+    if let Err(msg) = prepare(&cfg) {
+        eprintln!("{msg}");
         return EXIT_OSERR;
     }
     let signals = block_signals();
     let shared = Arc::new(Shared::new(cfg.clone()));
     spawn_signal_thread(signals, shared.clone());
+    let handles = match spawn_shards(&cfg, &shared) {
+        Ok(h) => h,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return EXIT_OSERR;
+        }
+    };
+    tracing::info!(
+        "corecached {} listening on {:?} port {} with {} shards",
+        conn::VERSION,
+        cfg.listen,
+        cfg.port,
+        cfg.shards
+    );
+    let mut status = 0;
+    for h in handles {
+        let failure = match h.join() {
+            Ok(Ok(())) => continue,
+            Ok(Err(msg)) => msg,
+            Err(e) => format!("shard failed: {e}"),
+        };
+        eprintln!("{failure}");
+        shared.shutdown.store(true, Ordering::Relaxed);
+        status = EXIT_OSERR;
+    }
+    status
+}
 
+/// What must hold before any shard starts: the ports are ours, the pid file is written,
+/// privileges are dropped.
+fn prepare(cfg: &Config) -> Result<(), String> {
+    for addr in cfg.listen_addrs() {
+        // glommio binds with SO_REUSEPORT, which would silently share a port another
+        // process already serves: probe it plainly first.
+        probe_bind(addr).map_err(|e| {
+            format!(
+                "failed to listen on TCP port {} at {}: {e}",
+                cfg.port,
+                addr.ip()
+            )
+        })?;
+    }
+    if let Some(rc) = &cfg.repl {
+        probe_bind(rc.listen)
+            .map_err(|e| format!("failed to listen for replication on {}: {e}", rc.listen))?;
+    }
+    raise_memlock();
+    if let Some(path) = &cfg.pidfile {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("failed to write pid file {path}: {e}"))?;
+    }
+    drop_privileges(cfg.user.as_deref())
+}
+
+type ShardHandle = glommio::ExecutorJoinHandle<Result<(), String>>;
+
+/// One pinned executor per shard, joined by the request and reply meshes.
+fn spawn_shards(cfg: &Config, shared: &Arc<Shared>) -> Result<Vec<ShardHandle>, String> {
     let req_mesh = MeshBuilder::<Request, _>::full(cfg.shards, MESH_CAPACITY);
     let rep_mesh = MeshBuilder::<Reply, _>::full(cfg.shards, MESH_CAPACITY);
     let mut handles = Vec::new();
@@ -75,38 +107,12 @@ pub fn run(cfg: Config) -> i32 {
             builder = builder.spin_before_park(Duration::from_micros(cfg.spin_before_park_us));
         }
         let (shared, req_mesh, rep_mesh) = (shared.clone(), req_mesh.clone(), rep_mesh.clone());
-        match builder.spawn(move || shard_main(shared, req_mesh, rep_mesh)) {
-            Ok(h) => handles.push(h),
-            Err(e) => {
-                eprintln!("failed to start shard {i}: {e}");
-                return EXIT_OSERR;
-            }
-        }
+        let h = builder
+            .spawn(move || shard_main(shared, req_mesh, rep_mesh))
+            .map_err(|e| format!("failed to start shard {i}: {e}"))?;
+        handles.push(h);
     }
-    tracing::info!(
-        "corecached {} listening on {:?} port {} with {} shards",
-        conn::VERSION,
-        cfg.listen,
-        cfg.port,
-        cfg.shards
-    );
-    let mut status = 0;
-    for h in handles {
-        match h.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(msg)) => {
-                eprintln!("{msg}");
-                shared.shutdown.store(true, Ordering::Relaxed);
-                status = EXIT_OSERR;
-            }
-            Err(e) => {
-                eprintln!("shard failed: {e}");
-                shared.shutdown.store(true, Ordering::Relaxed);
-                status = EXIT_OSERR;
-            }
-        }
-    }
-    status
+    Ok(handles)
 }
 
 async fn shard_main(
