@@ -3,6 +3,7 @@
 //! paths answer identically; the asking front end renders the outcome.
 
 use crate::protocol::op::{Arith, Item, Op, Outcome, StoreKind, Stored};
+use crate::protocol::text::render;
 use crate::stats::ConnCounters;
 use crate::storage::{DeltaResult, ItemView, Store, StoreMode, StoreResult, mutation_log};
 
@@ -106,10 +107,9 @@ fn stored(r: StoreResult) -> Stored {
     }
 }
 
-/// memcached's `lru_crawler metadump` line per live item. `la` is the last write time: items
-/// here keep no separate access time.
+/// `lru_crawler metadump` lines for the live items of the classes in the mask. `la` is the
+/// last write time: items here keep no separate access time.
 fn write_metadump(store: &Store, classes: u64, out: &mut Vec<u8>) {
-    use std::io::Write;
     let mut metas = Vec::with_capacity(1024);
     let mut cursor = Some(0);
     while let Some(c) = cursor {
@@ -119,32 +119,21 @@ fn write_metadump(store: &Store, classes: u64, out: &mut Vec<u8>) {
             .iter()
             .filter(|m| m.class <= 64 && classes & (1 << (m.class - 1)) != 0)
         {
-            out.extend_from_slice(b"key=");
-            uri_encode(&m.key, out);
             let exp = if m.exptime == 0 {
                 -1
             } else {
                 i64::from(m.exptime)
             };
-            let _ = writeln!(
-                out,
-                " exp={exp} la={} cas={} fetch={} cls={} size={}",
-                (m.cas >> 20) / 1000,
-                m.cas,
-                if m.fetched { "yes" } else { "no" },
-                m.class,
-                m.size
-            );
-        }
-    }
-}
-
-fn uri_encode(key: &[u8], out: &mut Vec<u8>) {
-    for &b in key {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b);
-        } else {
-            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+            let entry = render::DumpEntry {
+                key: &m.key,
+                exp,
+                last_access: (m.cas >> 20) / 1000,
+                cas: m.cas,
+                fetched: m.fetched,
+                class: m.class,
+                size: m.size,
+            };
+            render::metadump_line(out, &entry);
         }
     }
 }

@@ -126,6 +126,41 @@ pub fn stat(out: &mut Vec<u8>, name: &str, value: impl std::fmt::Display) {
     let _ = write!(out, "STAT {name} {value}\r\n");
 }
 
+/// One item as `lru_crawler metadump` lists it.
+pub struct DumpEntry<'a> {
+    pub key: &'a [u8],
+    /// Absolute unix seconds, -1 for never.
+    pub exp: i64,
+    pub last_access: u64,
+    pub cas: u64,
+    pub fetched: bool,
+    pub class: u32,
+    pub size: u32,
+}
+
+/// `key=<uri-encoded key> exp=.. la=.. cas=.. fetch=yes|no cls=.. size=..\n`
+pub fn metadump_line(out: &mut Vec<u8>, e: &DumpEntry<'_>) {
+    use std::io::Write;
+    out.extend_from_slice(b"key=");
+    for &b in e.key {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        " exp={} la={} cas={} fetch={} cls={} size={}",
+        e.exp,
+        e.last_access,
+        e.cas,
+        if e.fetched { "yes" } else { "no" },
+        e.class,
+        e.size
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +217,21 @@ mod tests {
         assert_eq!(
             rendered(Some(Outcome::Lines(b"key=a\n")), Reply::PLAIN),
             "key=a\n"
+        );
+        let mut dump = Vec::new();
+        let entry = DumpEntry {
+            key: b"a b/c",
+            exp: -1,
+            last_access: 5,
+            cas: 6,
+            fetched: true,
+            class: 1,
+            size: 70,
+        };
+        metadump_line(&mut dump, &entry);
+        assert_eq!(
+            dump,
+            b"key=a%20b%2Fc exp=-1 la=5 cas=6 fetch=yes cls=1 size=70\n"
         );
         // A lost shard is reported even under noreply: the client must not wait forever.
         assert_eq!(
