@@ -152,6 +152,27 @@ fn sigterm_finishes_and_exits_zero() {
 }
 
 #[test]
+fn sighup_is_ignored_and_sigusr1_stops_gracefully() {
+    let mut s = Server::start(&["-t", "2"]);
+    let mut c = s.client();
+    c.set("k", b"v");
+    // SAFETY: signalling our own child process by its pid.
+    unsafe { libc::kill(s.pid(), libc::SIGHUP) };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        s.child.try_wait().unwrap(),
+        None,
+        "SIGHUP killed the server"
+    );
+    assert_eq!(c.get("k").as_deref(), Some(&b"v"[..]));
+    assert_eq!(s.client().get("k").as_deref(), Some(&b"v"[..]));
+    let status = s
+        .signal_and_wait(libc::SIGUSR1)
+        .expect("server did not exit after SIGUSR1");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
 fn shutdown_command_with_a_flag() {
     let mut s = Server::start(&["-A"]);
     let mut c = s.client();

@@ -6,5 +6,6 @@ pub mod lookahead;
 pub mod router;
 pub mod runtime;
 pub mod shard;
+mod signals;
 
 pub use runtime::run;

@@ -4,6 +4,7 @@
 use super::conn;
 use super::router::{Reply, Request};
 use super::shard::{Shard, Shared};
+use super::signals;
 use crate::config::Config;
 use crate::storage::{Store, StoreConfig};
 use glommio::channels::channel_mesh::MeshBuilder;
@@ -31,9 +32,9 @@ pub fn run(cfg: Config) -> i32 {
         eprintln!("{msg}");
         return EXIT_OSERR;
     }
-    let signals = block_signals();
+    let signals = signals::block();
     let shared = Arc::new(Shared::new(cfg.clone()));
-    spawn_signal_thread(signals, shared.clone());
+    signals::spawn_thread(signals, shared.clone());
     let handles = match spawn_shards(&cfg, &shared) {
         Ok(h) => h,
         Err(msg) => {
@@ -282,32 +283,4 @@ fn raise_memlock() {
             libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim);
         }
     }
-}
-
-/// Blocks SIGINT and SIGTERM in this thread (and so in every thread spawned after), so
-/// only the signal thread receives them.
-fn block_signals() -> libc::sigset_t {
-    // SAFETY: sigset manipulation on a local, then pthread_sigmask on this thread.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
-}
-
-fn spawn_signal_thread(set: libc::sigset_t, shared: Arc<Shared>) {
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            let mut sig: libc::c_int = 0;
-            // SAFETY: `set` holds the signals this thread (and all others) blocked.
-            if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
-                tracing::info!("signal {sig}: finishing in-flight requests and exiting");
-                shared.shutdown.store(true, Ordering::Relaxed);
-            }
-        })
-        .expect("spawning the signal thread");
 }

@@ -91,8 +91,13 @@ impl Server {
 
     /// SIGTERM, then wait (bounded) for the exit status.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        self.signal_and_wait(libc::SIGTERM)
+    }
+
+    /// Sends `sig`, then waits (bounded) for the exit status.
+    pub fn signal_and_wait(&mut self, sig: libc::c_int) -> Option<std::process::ExitStatus> {
         // SAFETY: signalling our own child process by its pid.
-        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        unsafe { libc::kill(self.pid(), sig) };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(s)) = self.child.try_wait() {
