@@ -6,5 +6,6 @@ pub mod lookahead;
 pub mod router;
 pub mod runtime;
 pub mod shard;
+pub mod twin;
 
 pub use runtime::run;

@@ -1,0 +1,93 @@
+//! Frame I/O shared by both ends of the twin link: whole frames read from a byte stream,
+//! one frame written, and the deadline every handshake step runs under.
+
+use super::wire::{self, DecodeError, Frame};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::time::Duration;
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reads whole frames from a byte stream.
+pub(super) struct FrameReader {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl FrameReader {
+    pub(super) fn new() -> Self {
+        FrameReader {
+            buf: vec![0; 64 * 1024],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Bytes read but not yet consumed: whole frames, perhaps followed by part of one.
+    pub(super) fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    pub(super) fn consume(&mut self, n: usize) {
+        self.start += n;
+    }
+
+    /// The next frame already buffered, if any.
+    fn buffered(&mut self) -> Result<Option<Frame>, String> {
+        match wire::decode(&self.buf[self.start..self.end]) {
+            Ok((f, used)) => {
+                self.start += used;
+                Ok(Some(f))
+            }
+            Err(DecodeError::Incomplete) => Ok(None),
+            Err(DecodeError::Invalid(why)) => Err(why.to_string()),
+        }
+    }
+
+    /// Reads more bytes; Ok(false) at end of stream.
+    pub(super) async fn fill<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<bool, String> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            let want = (self.buf.len() * 2).min(wire::MAX_FRAME + 8);
+            self.buf.resize(want, 0);
+        }
+        let n = r
+            .read(&mut self.buf[self.end..])
+            .await
+            .map_err(|e| e.to_string())?;
+        self.end += n;
+        Ok(n > 0)
+    }
+
+    pub(super) async fn next<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<Frame, String> {
+        loop {
+            if let Some(f) = self.buffered()? {
+                return Ok(f);
+            }
+            if !self.fill(r).await? {
+                return Err("link closed by twin".into());
+            }
+        }
+    }
+}
+
+/// A handshake step that must finish within HANDSHAKE_TIMEOUT.
+pub(super) async fn with_timeout<T>(
+    f: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    let expire = async {
+        glommio::timer::sleep(HANDSHAKE_TIMEOUT).await;
+        Err("handshake timed out".to_string())
+    };
+    futures_lite::future::or(f, expire).await
+}
+
+pub(super) async fn send<W: AsyncWrite + Unpin>(w: &mut W, f: &Frame) -> Result<(), String> {
+    let mut out = Vec::new();
+    wire::encode(&mut out, f);
+    w.write_all(&out).await.map_err(|e| e.to_string())
+}
