@@ -1,18 +1,24 @@
 //! Twin replication: every shard streams its writes to the twin node; the twin applies each
 //! on the shard that owns the key by its own hash; the higher version wins on both sides.
-//! `wire` and `backlog` are pure; `link` runs the streams on the shard's executor.
+//! `wire` and `backlog` are pure; `outbound` and `inbound` run the streams on the shard's
+//! executor, seeing the shard only through [`port::TwinShard`].
 
 pub mod backlog;
-pub mod link;
+mod frames;
+pub mod inbound;
+pub mod outbound;
+pub mod port;
 pub mod wire;
 
 use backlog::Backlog;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Node-wide replication identity and what this node has applied of each twin stream.
+/// Clones share `inbound`, so each shard's link can hold the node's state itself.
+#[derive(Clone)]
 pub struct NodeRepl {
     /// Names this process's streams; a restarted node has a new one, so its twin knows the
     /// old sequence numbers mean nothing.
@@ -20,7 +26,7 @@ pub struct NodeRepl {
     pub node_id: u8,
     /// (twin repl_id, twin shard) -> highest sequence applied here. Shared by the shards
     /// because any shard may accept a given stream after a reconnect.
-    pub inbound: Mutex<HashMap<(u64, u16), u64>>,
+    pub inbound: Arc<Mutex<HashMap<(u64, u16), u64>>>,
 }
 
 impl NodeRepl {
@@ -30,7 +36,7 @@ impl NodeRepl {
         NodeRepl {
             repl_id: u64::from_le_bytes(b[..8].try_into().unwrap()) | 1,
             node_id: b[8].max(1),
-            inbound: Mutex::new(HashMap::new()),
+            inbound: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 }

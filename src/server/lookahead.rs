@@ -82,7 +82,27 @@ pub struct Lookahead<I> {
     sched: Schedule,
 }
 
-impl<'a, I: Iterator<Item = &'a [u8]>> Lookahead<I> {
+/// What the schedule takes per key: the key itself, or its `hash_key` when the caller has
+/// it already (a twin's writes are hashed once, to route them).
+pub trait KeyHash {
+    fn key_hash(self) -> u64;
+}
+
+impl KeyHash for &[u8] {
+    #[inline]
+    fn key_hash(self) -> u64 {
+        hash_key(self)
+    }
+}
+
+impl KeyHash for u64 {
+    #[inline]
+    fn key_hash(self) -> u64 {
+        self
+    }
+}
+
+impl<I: Iterator<Item: KeyHash>> Lookahead<I> {
     /// `keys` must yield the same keys, in the same order, as the caller will serve.
     pub fn new(keys: I, store: &Store, shards: usize, me: usize) -> Self {
         let mut la = Lookahead {
@@ -105,7 +125,7 @@ impl<'a, I: Iterator<Item = &'a [u8]>> Lookahead<I> {
 
     fn take(&mut self, store: &Store) {
         if let Some(k) = self.keys.next() {
-            self.sched.take(store, hash_key(k));
+            self.sched.take(store, k.key_hash());
         }
     }
 }

@@ -7,5 +7,6 @@ pub mod router;
 pub mod runtime;
 pub mod shard;
 mod signals;
+pub mod twin;
 
 pub use runtime::run;

@@ -137,22 +137,7 @@ async fn shard_main(
     .map_err(|e| format!("error: {e}"))?;
     let shard = Rc::new(Shard::new(store, shared.clone(), req_tx, rep_tx));
     shard.tick_clock();
-    if let (Some(rc), Some(node)) = (&cfg.repl, &shared.repl) {
-        {
-            let mut store = shard.store.borrow_mut();
-            store.set_node_id(node.node_id);
-            store.set_mutation_log(true);
-            store.set_tombstone_ttl(rc.backlog_secs.min(u64::from(u32::MAX)) as u32);
-        }
-        let listener = bind_listener(rc.listen)
-            .map_err(|e| format!("failed to listen for replication on {}: {e}", rc.listen))?;
-        glommio::spawn_local(crate::replication::link::accept_loop(
-            shard.clone(),
-            listener,
-        ))
-        .detach();
-        glommio::spawn_local(crate::replication::link::sender_loop(shard.clone())).detach();
-    }
+    super::twin::start(&shard)?;
 
     for (_, stream) in req_rx.streams() {
         let shard = shard.clone();

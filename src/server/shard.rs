@@ -77,8 +77,8 @@ pub struct Shard {
     /// The shard's clock (unix ms), advanced by its periodic tick rather than read per
     /// request: expiry has one-second resolution and versions are a hybrid logical clock.
     pub now_ms: Cell<u64>,
-    /// Outbound replication state, with --twin.
-    pub repl: Option<ShardRepl>,
+    /// Outbound replication state, with --twin; shared with the shard's twin link.
+    pub repl: Option<Rc<ShardRepl>>,
     /// Where a metadump writes its lines before they are rendered or sent.
     scratch: RefCell<Vec<u8>>,
     waiters: RefCell<HashMap<u64, LocalSender<Reply>>>,
@@ -93,11 +93,10 @@ impl Shard {
         req_tx: Senders<Request>,
         rep_tx: Senders<Reply>,
     ) -> Self {
-        let repl = shared
-            .cfg
-            .repl
-            .as_ref()
-            .map(|r| ShardRepl::new(r.backlog_bytes / req_tx.nr_consumers(), r.backlog_secs));
+        let repl = shared.cfg.repl.as_ref().map(|r| {
+            let bytes = r.backlog_bytes / req_tx.nr_consumers();
+            Rc::new(ShardRepl::new(bytes, r.backlog_secs))
+        });
         Shard {
             id: req_tx.peer_id(),
             nshards: req_tx.nr_consumers(),

@@ -1,0 +1,184 @@
+//! Frame I/O shared by both ends of the twin link: whole frames read from a byte stream,
+//! one frame written, and the deadline every handshake step runs under.
+
+use super::wire::{self, DecodeError, Frame};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::time::Duration;
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reads whole frames from a byte stream.
+pub(super) struct FrameReader {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl FrameReader {
+    pub(super) fn new() -> Self {
+        FrameReader {
+            buf: vec![0; 64 * 1024],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Bytes read but not yet consumed: whole frames, perhaps followed by part of one.
+    pub(super) fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    pub(super) fn consume(&mut self, n: usize) {
+        self.start += n;
+    }
+
+    /// The next frame already buffered, if any.
+    fn buffered(&mut self) -> Result<Option<Frame>, String> {
+        match wire::decode(&self.buf[self.start..self.end]) {
+            Ok((f, used)) => {
+                self.start += used;
+                Ok(Some(f))
+            }
+            Err(DecodeError::Incomplete) => Ok(None),
+            Err(DecodeError::Invalid(why)) => Err(why.to_string()),
+        }
+    }
+
+    /// Reads more bytes; Ok(false) at end of stream.
+    pub(super) async fn fill<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<bool, String> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            let want = (self.buf.len() * 2).min(wire::MAX_FRAME + 8);
+            self.buf.resize(want, 0);
+        }
+        let n = r
+            .read(&mut self.buf[self.end..])
+            .await
+            .map_err(|e| e.to_string())?;
+        self.end += n;
+        Ok(n > 0)
+    }
+
+    pub(super) async fn next<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<Frame, String> {
+        loop {
+            if let Some(f) = self.buffered()? {
+                return Ok(f);
+            }
+            if !self.fill(r).await? {
+                return Err("link closed by twin".into());
+            }
+        }
+    }
+}
+
+/// A handshake step that must finish within HANDSHAKE_TIMEOUT.
+pub(super) async fn with_timeout<T>(
+    f: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    let expire = async {
+        glommio::timer::sleep(HANDSHAKE_TIMEOUT).await;
+        Err("handshake timed out".to_string())
+    };
+    futures_lite::future::or(f, expire).await
+}
+
+pub(super) async fn send<W: AsyncWrite + Unpin>(w: &mut W, f: &Frame) -> Result<(), String> {
+    let mut out = Vec::new();
+    wire::encode(&mut out, f);
+    w.write_all(&out).await.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_lite::future::block_on;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// Hands out its bytes at most `step` at a time, as a socket might.
+    struct Trickle {
+        bytes: Vec<u8>,
+        at: usize,
+        step: usize,
+    }
+
+    impl AsyncRead for Trickle {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let n = self.step.min(buf.len()).min(self.bytes.len() - self.at);
+            buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+            self.at += n;
+            Poll::Ready(Ok(n))
+        }
+    }
+
+    fn trickle(frames: &[Frame], step: usize) -> Trickle {
+        let mut bytes = Vec::new();
+        for f in frames {
+            wire::encode(&mut bytes, f);
+        }
+        Trickle { bytes, at: 0, step }
+    }
+
+    #[test]
+    fn frames_split_across_reads_come_out_whole_then_the_end_is_an_error() {
+        let sent = [
+            Frame::Welcome { next_seq: 3 },
+            Frame::SnapBegin,
+            Frame::Ack { seq: 77 },
+        ];
+        for step in [1, 3, 7, 1000] {
+            let mut src = trickle(&sent, step);
+            let mut reader = FrameReader::new();
+            for f in &sent {
+                assert_eq!(&block_on(reader.next(&mut src)).unwrap(), f, "step {step}");
+            }
+            let end = block_on(reader.next(&mut src)).unwrap_err();
+            assert_eq!(end, "link closed by twin");
+        }
+    }
+
+    #[test]
+    fn a_frame_larger_than_the_buffer_grows_it() {
+        let reason = "x".repeat(200 * 1024);
+        let sent = [Frame::Refused { reason }, Frame::Ack { seq: 1 }];
+        let mut src = trickle(&sent, 50_000);
+        let mut reader = FrameReader::new();
+        for f in &sent {
+            assert_eq!(&block_on(reader.next(&mut src)).unwrap(), f);
+        }
+    }
+
+    #[test]
+    fn pending_bytes_stay_until_consumed() {
+        let mut src = trickle(&[Frame::Ack { seq: 5 }, Frame::Ack { seq: 6 }], 1000);
+        let mut reader = FrameReader::new();
+        assert!(block_on(reader.fill(&mut src)).unwrap());
+        let all = reader.pending().len();
+        let (_, first) = wire::decode(reader.pending()).unwrap();
+        reader.consume(first);
+        assert_eq!(reader.pending().len(), all - first);
+        assert_eq!(
+            block_on(reader.next(&mut src)).unwrap(),
+            Frame::Ack { seq: 6 }
+        );
+        assert!(!block_on(reader.fill(&mut src)).unwrap());
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        let mut src = Trickle {
+            bytes: b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+            at: 0,
+            step: 64,
+        };
+        assert!(block_on(FrameReader::new().next(&mut src)).is_err());
+    }
+}

@@ -1,0 +1,99 @@
+//! apply_run: where each of a twin's writes ends up.
+
+use super::*;
+use crate::protocol::op::Op;
+use crate::storage::{MutationRef, StoreConfig, hash_key, mutation_log};
+
+fn set(key: &[u8]) -> MutationRef<'_> {
+    MutationRef::Set {
+        key,
+        value: b"v\r\n",
+        flags: 0,
+        exptime: 0,
+        version: 7,
+    }
+}
+
+/// The twin's write an `Op::Apply` carries.
+fn applied_record(op: Op<'_>) -> MutationRef<'_> {
+    match op {
+        Op::Apply(rec) => mutation_log::decode_record(rec).expect("a record").1,
+        other => panic!("not an apply: {other:?}"),
+    }
+}
+
+fn keys(n: usize) -> Vec<Vec<u8>> {
+    (0..n).map(|i| format!("key:{i}").into_bytes()).collect()
+}
+
+#[test]
+fn owner_of_agrees_with_the_router() {
+    for k in keys(200) {
+        for shards in 1..6 {
+            assert_eq!(
+                owner_of(hash_key(&k), shards),
+                super::super::router::shard_of(&k, shards)
+            );
+        }
+    }
+}
+
+#[test]
+fn writes_apply_on_their_owner_in_order() {
+    let (shards, me) = (4, 1);
+    let mut store = Store::new(StoreConfig::default()).unwrap();
+    let mut batches: Vec<Batch> = (0..shards).map(|_| Batch::default()).collect();
+    let keys = keys(100);
+    let run: Vec<Incoming<'_>> = keys.iter().map(|k| Incoming::new(set(k))).collect();
+
+    let applied = apply_run(&mut store, me, &mut batches, &run);
+
+    let mine = keys.iter().filter(|k| owner_of(hash_key(k), shards) == me);
+    assert_eq!(applied, mine.count() as u64);
+    for k in &keys {
+        let owner = owner_of(hash_key(k), shards);
+        assert_eq!(store.get(k).is_some(), owner == me, "{k:?}");
+    }
+    assert!(batches[me].is_empty());
+    for (s, b) in batches.iter().enumerate().filter(|(s, _)| *s != me) {
+        let sent: Vec<_> = b
+            .ops()
+            .map(|op| applied_record(op).key().unwrap().to_vec())
+            .collect();
+        let owned: Vec<_> = keys
+            .iter()
+            .filter(|k| owner_of(hash_key(k), shards) == s)
+            .cloned()
+            .collect();
+        assert_eq!(sent, owned, "shard {s}");
+    }
+}
+
+#[test]
+fn a_flush_goes_to_every_shard() {
+    let (shards, me) = (3, 2);
+    let mut store = Store::new(StoreConfig::default()).unwrap();
+    let mut batches: Vec<Batch> = (0..shards).map(|_| Batch::default()).collect();
+    let flush = MutationRef::Flush {
+        before_version: 9,
+        at_unix_secs: 0,
+    };
+    let applied = apply_run(&mut store, me, &mut batches, &[Incoming::new(flush)]);
+    assert_eq!(applied, 1);
+    assert!(batches[me].is_empty());
+    for b in &batches[..me] {
+        assert_eq!(b.len(), 1);
+        assert_eq!(b.ops().map(applied_record).collect::<Vec<_>>(), vec![flush]);
+    }
+}
+
+#[test]
+fn one_shard_applies_everything_itself() {
+    let mut store = Store::new(StoreConfig::default()).unwrap();
+    let mut batches = vec![Batch::default()];
+    let keys = keys(40);
+    let run: Vec<Incoming<'_>> = keys.iter().map(|k| Incoming::new(set(k))).collect();
+    assert_eq!(apply_run(&mut store, 0, &mut batches, &run), 40);
+    assert!(batches[0].is_empty());
+    assert!(keys.iter().all(|k| store.get(k).is_some()));
+}
