@@ -61,6 +61,25 @@ fn port_in_use_is_refused() {
 }
 
 #[test]
+fn a_connection_limit_beyond_the_fd_limit_is_refused() {
+    // Past the kernel's ceiling for RLIMIT_NOFILE not even root can raise the limit, so the
+    // server must refuse at start, as memcached does, instead of hanging clients later.
+    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1 << 20);
+    let port = free_port();
+    let conns = (nr_open + 1).to_string();
+    let (code, text) = run_with(&["-p", &port.to_string(), "-l", "127.0.0.1", "-c", &conns]);
+    assert_eq!(code, 71, "{text}");
+    assert!(
+        text.contains("failed to set rlimit for open files"),
+        "{text}"
+    );
+    assert_eq!(text.trim().lines().count(), 1, "{text}");
+}
+
+#[test]
 fn second_server_on_same_port_is_refused() {
     let s = Server::start(&["-t", "2"]);
     let (code, text) = run_with(&["-p", &s.port.to_string(), "-l", "127.0.0.1"]);

@@ -2,6 +2,7 @@
 
 pub mod conn;
 pub mod exec;
+mod limits;
 pub mod lookahead;
 pub mod router;
 pub mod runtime;

@@ -4,7 +4,7 @@
 use super::conn;
 use super::router::{Reply, Request};
 use super::shard::{Shard, Shared};
-use super::signals;
+use super::{limits, signals};
 use crate::config::Config;
 use crate::storage::{Store, StoreConfig};
 use glommio::channels::channel_mesh::MeshBuilder;
@@ -81,7 +81,8 @@ fn prepare(cfg: &Config) -> Result<(), String> {
         probe_bind(rc.listen)
             .map_err(|e| format!("failed to listen for replication on {}: {e}", rc.listen))?;
     }
-    raise_memlock();
+    limits::raise_memlock();
+    limits::raise_nofile(cfg.conn_limit, cfg.shards)?;
     if let Some(path) = &cfg.pidfile {
         std::fs::write(path, format!("{}\n", std::process::id()))
             .map_err(|e| format!("failed to write pid file {path}: {e}"))?;
@@ -178,16 +179,18 @@ async fn shard_main(
 
 async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
     let shared = shard.shared.clone();
+    let mut backoff = AcceptBackoff::default();
     loop {
         let stream = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
-                // Out of file descriptors and the like: back off rather than spin.
-                tracing::warn!("accept failed: {e}");
-                glommio::timer::sleep(Duration::from_millis(10)).await;
+                // Out of file descriptors and the like: wait for connections to close
+                // instead of spinning and logging every failed attempt.
+                glommio::timer::sleep(backoff.failed(shard.id, &e)).await;
                 continue;
             }
         };
+        backoff.succeeded(shard.id);
         if shared.shutting_down() {
             return;
         }
@@ -258,14 +261,48 @@ fn drop_privileges(user: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-/// io_uring needs locked memory; a low soft limit is raised to the hard one.
-fn raise_memlock() {
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) == 0 && lim.rlim_cur < 512 * 1024 {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim);
+/// How long to wait after accept fails, doubling while it keeps failing; one log line when
+/// accepting stops and one when it resumes, not one per attempt.
+#[derive(Default)]
+struct AcceptBackoff {
+    failures: u64,
+}
+
+impl AcceptBackoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MAX: Duration = Duration::from_millis(500);
+
+    fn failed(&mut self, shard: usize, e: &dyn std::fmt::Display) -> Duration {
+        if self.failures == 0 {
+            tracing::warn!("shard {shard}: accept failed ({e}); retrying with backoff");
         }
+        self.failures += 1;
+        let doublings = (self.failures - 1).min(6) as u32;
+        (Self::FIRST * 2u32.pow(doublings)).min(Self::MAX)
+    }
+
+    fn succeeded(&mut self, shard: usize) {
+        if self.failures > 0 {
+            tracing::warn!(
+                "shard {shard}: accepting again after {} failed attempts",
+                self.failures
+            );
+            self.failures = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_backoff_doubles_to_a_cap_and_resets() {
+        let mut b = AcceptBackoff::default();
+        let e = std::io::Error::from_raw_os_error(libc::EMFILE);
+        let waits: Vec<u64> = (0..9).map(|_| b.failed(0, &e).as_millis() as u64).collect();
+        assert_eq!(waits, [10, 20, 40, 80, 160, 320, 500, 500, 500]);
+        b.succeeded(0);
+        assert_eq!(b.failed(0, &e), AcceptBackoff::FIRST);
     }
 }
