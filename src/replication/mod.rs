@@ -10,6 +10,7 @@ pub mod outbound;
 pub mod port;
 pub mod wire;
 
+use crate::counters::counters;
 use backlog::Backlog;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
@@ -72,18 +73,50 @@ impl LinkState {
     }
 }
 
+counters! {
+    cells
+    /// What one shard's stream has done, bumped on its own thread.
+    pub struct ReplCounters => ReplCounts {
+        records_sent: Counter, "Records sent to the twin.";
+        records_applied: Counter, "Records from the twin applied here.";
+        full_resyncs: Counter, "Times the twin needed a full copy of this shard.";
+        partial_resyncs: Counter, "Times the backlog covered the twin's gap.";
+    }
+}
+
+counters! {
+    plain
+    /// Where one shard's stream stands, worked out from the backlog when asked.
+    pub struct ReplGauges {
+        head_seq: Gauge, "Sequence number of the newest record in the backlog.";
+        acked_seq: Gauge, "Highest sequence number the twin confirmed applying.";
+        lag_records: Gauge, "Records the twin has not confirmed.";
+        lag_ms: Gauge(Max), "Age of the oldest record the twin has not confirmed.";
+        backlog_bytes: Gauge, "Bytes held in the backlog.";
+        backlog_records: Gauge, "Records held in the backlog.";
+    }
+}
+
 /// One shard's outbound replication state (touched only by its own thread).
 pub struct ShardRepl {
     pub backlog: RefCell<Backlog>,
     pub link: Cell<LinkState>,
     /// Highest sequence the twin confirmed applying.
     pub acked: Cell<u64>,
-    pub records_sent: Cell<u64>,
-    pub records_applied: Cell<u64>,
-    pub full_resyncs: Cell<u64>,
-    pub partial_resyncs: Cell<u64>,
+    /// Read and bumped as `repl.records_sent` etc. (see the `Deref` below).
+    pub counters: ReplCounters,
     wake_tx: LocalSender<()>,
     pub wake_rx: LocalReceiver<()>,
+}
+
+/// The counters read as fields of `ShardRepl` itself, as they always have, so the link code
+/// does not care that they are declared in a table.
+impl std::ops::Deref for ShardRepl {
+    type Target = ReplCounters;
+
+    fn deref(&self) -> &ReplCounters {
+        &self.counters
+    }
 }
 
 impl ShardRepl {
@@ -94,10 +127,7 @@ impl ShardRepl {
             backlog: RefCell::new(Backlog::new(backlog_bytes, backlog_secs * 1000)),
             link: Cell::new(LinkState::Connecting),
             acked: Cell::new(0),
-            records_sent: Cell::new(0),
-            records_applied: Cell::new(0),
-            full_resyncs: Cell::new(0),
-            partial_resyncs: Cell::new(0),
+            counters: ReplCounters::default(),
             wake_tx,
             wake_rx,
         }
@@ -128,31 +158,23 @@ impl ShardRepl {
         };
         ReplSnapshot {
             link: self.link.get().name(),
-            head_seq: head,
-            acked_seq: acked,
-            lag_records: head - acked,
-            lag_ms,
-            backlog_bytes: b.bytes() as u64,
-            backlog_records: b.len(),
-            records_sent: self.records_sent.get(),
-            records_applied: self.records_applied.get(),
-            full_resyncs: self.full_resyncs.get(),
-            partial_resyncs: self.partial_resyncs.get(),
+            gauges: ReplGauges {
+                head_seq: head,
+                acked_seq: acked,
+                lag_records: head - acked,
+                lag_ms,
+                backlog_bytes: b.bytes() as u64,
+                backlog_records: b.len(),
+            },
+            counts: self.counters.snapshot(),
         }
     }
 }
 
+/// What one shard reports for `stats replication`.
 #[derive(Clone, Debug, Default)]
 pub struct ReplSnapshot {
     pub link: &'static str,
-    pub head_seq: u64,
-    pub acked_seq: u64,
-    pub lag_records: u64,
-    pub lag_ms: u64,
-    pub backlog_bytes: u64,
-    pub backlog_records: u64,
-    pub records_sent: u64,
-    pub records_applied: u64,
-    pub full_resyncs: u64,
-    pub partial_resyncs: u64,
+    pub gauges: ReplGauges,
+    pub counts: ReplCounts,
 }

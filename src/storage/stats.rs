@@ -1,119 +1,83 @@
-//! Store counters with memcached's `stats` names: shard-wide (`StoreStats`) and per slab class
-//! (`ClassStats`). Counters are zeroed by `stats reset`; gauges (current sizes) are not.
+//! Store counters with memcached's `stats` names, each declared once with its kind and help:
+//! shard-wide (`StoreStats`) and per slab class (`ClassStats`). Counters are zeroed by
+//! `stats reset`; gauges (current sizes) are not.
 
-/// Shard-wide counters and gauges; the server sums these over shards.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StoreStats {
-    pub curr_items: u64,
-    pub total_items: u64,
-    /// Sum of live item sizes (header + key + value).
-    pub bytes: u64,
-    pub evictions: u64,
-    pub evicted_unfetched: u64,
-    pub evicted_active: u64,
-    pub reclaimed: u64,
-    pub expired_unfetched: u64,
-    pub outofmemory: u64,
-    pub slabs_moved: u64,
-    /// `get_hits + get_misses`, filled in by `Store::stats`.
-    pub cmd_get: u64,
-    pub cmd_set: u64,
-    pub cmd_touch: u64,
-    pub get_hits: u64,
-    pub get_misses: u64,
-    pub get_expired: u64,
-    pub get_flushed: u64,
-    pub delete_hits: u64,
-    pub delete_misses: u64,
-    pub incr_hits: u64,
-    pub incr_misses: u64,
-    pub decr_hits: u64,
-    pub decr_misses: u64,
-    pub cas_hits: u64,
-    pub cas_misses: u64,
-    pub cas_badval: u64,
-    pub touch_hits: u64,
-    pub touch_misses: u64,
-    pub total_pages: u64,
-    pub limit_bytes: u64,
-    /// Index memory, reported apart from item memory.
-    pub hash_bytes: u64,
-    pub hash_power_level: u64,
-    pub hash_is_expanding: u64,
-}
+use crate::counters::counters;
 
-impl StoreStats {
-    /// Zeroes the counters and keeps the gauges, like memcached's `stats reset`.
-    pub(crate) fn reset_counters(&mut self) {
-        *self = StoreStats {
-            curr_items: self.curr_items,
-            bytes: self.bytes,
-            ..Default::default()
-        };
+counters! {
+    plain
+    /// Shard-wide counters and gauges; the server sums these over shards.
+    pub struct StoreStats {
+        curr_items: Gauge, "Items stored now.";
+        total_items: Counter, "Items ever stored.";
+        bytes: Gauge, "Bytes of live items (header, key and value).";
+        evictions: Counter, "Live items evicted to make room.";
+        evicted_unfetched: Counter, "Evicted items that were never read.";
+        evicted_active: Counter, "Evicted items that had been read recently.";
+        reclaimed: Counter, "Dead items whose memory was reused.";
+        expired_unfetched: Counter, "Expired items that were never read.";
+        outofmemory: Counter, "Stores refused for want of memory.";
+        slabs_moved: Counter, "Pages moved from one slab class to another.";
+        cmd_get: Counter, "Get requests (get_hits + get_misses, filled in by Store::stats).";
+        cmd_set: Counter, "Storage requests.";
+        cmd_touch: Counter, "Touch requests.";
+        get_hits: Counter, "Keys found by get.";
+        get_misses: Counter, "Keys not found by get.";
+        get_expired: Counter, "Keys get found expired.";
+        get_flushed: Counter, "Keys get found invalidated by flush_all.";
+        delete_hits: Counter, "Deletes that found their key.";
+        delete_misses: Counter, "Deletes that did not find their key.";
+        incr_hits: Counter, "Incrs that found their key.";
+        incr_misses: Counter, "Incrs that did not find their key.";
+        decr_hits: Counter, "Decrs that found their key.";
+        decr_misses: Counter, "Decrs that did not find their key.";
+        cas_hits: Counter, "CAS commands that stored.";
+        cas_misses: Counter, "CAS commands whose key was missing.";
+        cas_badval: Counter, "CAS commands refused because the item had changed.";
+        touch_hits: Counter, "Touches that found their key.";
+        touch_misses: Counter, "Touches that did not find their key.";
+        total_pages: Gauge, "Item memory pages in use.";
+        limit_bytes: Gauge, "Item memory this shard may use.";
+        hash_bytes: Gauge, "Index memory, reported apart from item memory.";
+        hash_power_level: Gauge(Max), "Index size as a power of two.";
+        hash_is_expanding: Gauge(Max), "1 while the index is growing.";
     }
 }
 
-/// One slab class, as `stats slabs` and `stats items` report it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ClassStats {
-    pub id: u64,
-    pub chunk_size: u64,
-    pub chunks_per_page: u64,
-    pub total_pages: u64,
-    pub total_chunks: u64,
-    pub used_chunks: u64,
-    pub free_chunks: u64,
-    /// Live items.
-    pub items: u64,
-    /// now - last write (or rescue) time of the LRU tail, in seconds.
-    pub age_secs: u64,
-    pub evicted: u64,
-    pub evicted_nonzero: u64,
-    pub evicted_unfetched: u64,
-    pub reclaimed: u64,
-    pub expired_unfetched: u64,
-    pub outofmemory: u64,
-    pub mem_requested: u64,
-    pub get_hits: u64,
-    pub cmd_set: u64,
-    pub delete_hits: u64,
-    pub incr_hits: u64,
-    pub decr_hits: u64,
-    pub cas_hits: u64,
-    pub cas_badval: u64,
-    pub touch_hits: u64,
-}
-
-/// Per-class counters kept by the store; geometry is filled in when reported.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct ClassCounters {
-    pub items: u64,
-    pub mem_requested: u64,
-    pub evicted: u64,
-    pub evicted_nonzero: u64,
-    pub evicted_unfetched: u64,
-    pub reclaimed: u64,
-    pub expired_unfetched: u64,
-    pub outofmemory: u64,
-    pub get_hits: u64,
-    pub cmd_set: u64,
-    pub delete_hits: u64,
-    pub incr_hits: u64,
-    pub decr_hits: u64,
-    pub cas_hits: u64,
-    pub cas_badval: u64,
-    pub touch_hits: u64,
-}
-
-impl ClassCounters {
-    pub(crate) fn reset_counters(&mut self) {
-        *self = ClassCounters {
-            items: self.items,
-            mem_requested: self.mem_requested,
-            ..Default::default()
-        };
+counters! {
+    plain
+    /// One slab class, as `stats slabs` and `stats items` report it. The store keeps one per
+    /// class (as `ClassCounters`); the geometry is filled in when reported.
+    pub struct ClassStats {
+        id: Gauge(Max), "Slab class number.";
+        chunk_size: Gauge(Max), "Bytes per chunk.";
+        chunks_per_page: Gauge(Max), "Chunks in one page.";
+        total_pages: Gauge, "Pages given to this class.";
+        total_chunks: Gauge, "Chunks in those pages.";
+        used_chunks: Gauge, "Chunks holding items.";
+        free_chunks: Gauge, "Chunks free for reuse.";
+        items as "number": Gauge, "Live items.";
+        age_secs as "age": Gauge(Max), "Seconds since the LRU tail was written or rescued.";
+        evicted: Counter, "Items evicted from this class.";
+        evicted_nonzero: Counter, "Evicted items that had an expiry time.";
+        evicted_unfetched: Counter, "Evicted items that were never read.";
+        reclaimed: Counter, "Dead items whose memory was reused.";
+        expired_unfetched: Counter, "Expired items that were never read.";
+        outofmemory: Counter, "Stores refused for want of memory.";
+        mem_requested: Gauge, "Bytes the live items need.";
+        get_hits: Counter, "Gets that found an item of this class.";
+        cmd_set: Counter, "Stores into this class.";
+        delete_hits: Counter, "Deletes that found an item of this class.";
+        incr_hits: Counter, "Incrs that found an item of this class.";
+        decr_hits: Counter, "Decrs that found an item of this class.";
+        cas_hits: Counter, "CAS commands that stored into this class.";
+        cas_badval: Counter, "CAS commands refused on an item of this class.";
+        touch_hits: Counter, "Touches that found an item of this class.";
     }
 }
+
+/// What the store keeps per class: the same declared set, geometry left at zero.
+pub(crate) type ClassCounters = ClassStats;
 
 #[cfg(test)]
 mod tests {
@@ -135,10 +99,31 @@ mod tests {
         );
         let mut c = ClassCounters {
             items: 1,
+            mem_requested: 9,
             get_hits: 4,
             ..Default::default()
         };
         c.reset_counters();
-        assert_eq!((c.items, c.get_hits), (1, 0));
+        assert_eq!((c.items, c.mem_requested, c.get_hits), (1, 9, 0));
+    }
+
+    #[test]
+    fn classes_merge_geometry_by_max_and_age_by_worst() {
+        let a = ClassStats {
+            id: 3,
+            chunk_size: 96,
+            items: 2,
+            age_secs: 5,
+            ..Default::default()
+        };
+        let b = ClassStats {
+            id: 3,
+            chunk_size: 96,
+            items: 4,
+            age_secs: 9,
+            ..Default::default()
+        };
+        let t = ClassStats::total([&a, &b]);
+        assert_eq!((t.id, t.chunk_size, t.items, t.age_secs), (3, 96, 6, 9));
     }
 }
