@@ -111,14 +111,6 @@ pub struct ShardRepl {
 
 /// The counters read as fields of `ShardRepl` itself, as they always have, so the link code
 /// does not care that they are declared in a table.
-impl std::ops::Deref for ShardRepl {
-    type Target = ReplCounters;
-
-    fn deref(&self) -> &ReplCounters {
-        &self.counters
-    }
-}
-
 impl ShardRepl {
     pub fn new(backlog_bytes: usize, backlog_secs: u64) -> Self {
         // Capacity 1: a pending wake-up is a flag, not a queue.

@@ -2,10 +2,10 @@
 //! prove the secret, then send either the missed tail of the backlog (partial resync) or a
 //! full copy of this shard followed by the tail, then stream new writes as they are logged.
 
-use super::LinkState;
 use super::frames::{FrameReader, send, with_timeout};
 use super::port::TwinShard;
 use super::wire::{self, Frame};
+use super::{LinkState, ReplCounters};
 use futures_lite::io::ReadHalf;
 use futures_lite::{AsyncWrite, AsyncWriteExt};
 use glommio::net::TcpStream;
@@ -168,8 +168,7 @@ async fn stream_to_twin<S: TwinShard, W: AsyncWrite + Unpin>(
             continue;
         }
         wr.write_all(&out).await.map_err(|e| e.to_string())?;
-        repl.records_sent
-            .set(repl.records_sent.get() + (next - cursor));
+        ReplCounters::add(&repl.counters.records_sent, next - cursor);
         cursor = next;
         glommio::yield_if_needed().await;
     }
@@ -185,12 +184,12 @@ async fn resync<S: TwinShard, W: AsyncWrite + Unpin>(
     let repl = shard.repl();
     let covered = twin_next > 0 && repl.backlog.borrow().covers(twin_next);
     if covered {
-        repl.partial_resyncs.set(repl.partial_resyncs.get() + 1);
+        ReplCounters::add(&repl.counters.partial_resyncs, 1);
         repl.acked.set(twin_next - 1);
         tracing::info!("shard {}: partial resync from seq {twin_next}", shard.id());
         return Ok(twin_next);
     }
-    repl.full_resyncs.set(repl.full_resyncs.get() + 1);
+    ReplCounters::add(&repl.counters.full_resyncs, 1);
     repl.link.set(LinkState::FullSync);
     let start = repl.backlog.borrow().next_seq();
     repl.acked.set(start - 1);
@@ -218,7 +217,7 @@ async fn full_copy<S: TwinShard, W: AsyncWrite + Unpin>(
         let (next, n) = shard.scan(c, COPY_CHUNK, COPY_CHUNK_BYTES, &mut out);
         cursor = next;
         wr.write_all(&out).await.map_err(|e| e.to_string())?;
-        repl.records_sent.set(repl.records_sent.get() + n as u64);
+        ReplCounters::add(&repl.counters.records_sent, n as u64);
         glommio::yield_if_needed().await;
         if shard.shutting_down() {
             return Err("shutting down".into());

@@ -6,7 +6,7 @@ use super::lookahead::Lookahead;
 use super::router::{Batch, Reply, Request};
 use crate::config::Config;
 use crate::protocol::op::{Op, Outcome};
-use crate::replication::{NodeRepl, ShardRepl};
+use crate::replication::{NodeRepl, ReplCounters, ShardRepl};
 use crate::stats::{ConnCounters, ShardSnapshot};
 use crate::storage::Store;
 use glommio::channels::channel_mesh::Senders;
@@ -198,7 +198,7 @@ impl Shard {
             *scratch = Vec::new();
         }
         if let (Some(repl), Op::Apply(_)) = (&self.repl, op) {
-            repl.records_applied.set(repl.records_applied.get() + 1);
+            ReplCounters::add(&repl.counters.records_applied, 1);
         }
         r
     }

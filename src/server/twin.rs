@@ -7,7 +7,7 @@ use super::runtime::bind_listener;
 use super::shard::Shard;
 use crate::config::ReplConfig;
 use crate::replication::port::{ApplyRecords, Incoming, TwinShard};
-use crate::replication::{NodeRepl, ShardRepl, inbound, outbound};
+use crate::replication::{NodeRepl, ReplCounters, ShardRepl, inbound, outbound};
 use crate::storage::Store;
 use glommio::channels::local_channel::{self, LocalReceiver};
 use std::rc::Rc;
@@ -139,7 +139,7 @@ impl ApplyRecords for Applier {
             run,
         );
         let r = &self.repl;
-        r.records_applied.set(r.records_applied.get() + applied);
+        ReplCounters::add(&r.counters.records_applied, applied);
         // Owners count what they apply when they run their batch.
         shard
             .run_batches(self.token, &self.rx, &mut self.batches)
