@@ -46,7 +46,7 @@ fn pymemcache_integration_suite_passes() {
     for t in ["1", "4"] {
         let mut text = run_pymemcache(&dir, t);
         if !suite_passed(&text) {
-            let Some(failed) = only_known_races(&text) else {
+            let Some(why) = only_known_races(&text) else {
                 panic!(
                     "pymemcache -t {t}: failures outside the known noreply race, not retried:\n{text}"
                 );
@@ -55,9 +55,9 @@ fn pymemcache_integration_suite_passes() {
             // retry that nobody sees is the very thing this is meant to stop.
             let _ = writeln!(
                 std::io::stderr(),
-                "pymemcache -t {t}: RETRYING the suite once: {} failed, each a known \
-                 noreply-order race (NOREPLY_RACE, docs/protocol.md). First run:\n{text}",
-                failed.join(", ")
+                "pymemcache -t {t}: RETRYING the suite once; every failure is a known race: \
+                 {}. First run:\n{text}",
+                why.join("; ")
             );
             text = run_pymemcache(&dir, t);
         }
@@ -75,7 +75,8 @@ fn pymemcache_integration_suite_passes() {
 }
 
 /// The pymemcache tests (pytest ids, file::name[params]) that the `noreply` ordering race of
-/// docs/protocol.md can fail; only a run whose every failure is one of these is retried.
+/// docs/protocol.md can fail; only a run whose every failure is one of these (or of
+/// `SECOND_BOUNDARY`) is retried.
 ///
 /// Each pymemcache test opens its own connection and starts with a `noreply` `flush_all`.
 /// A test's noreply flush is harmless to itself (its later commands on the same connection
@@ -95,12 +96,38 @@ const NOREPLY_RACE: &[&str] = &[
     "test_integration.py::test_serde_serialization[socket-Client]",
 ];
 
-/// The failed test ids, if every failure of the run is in `NOREPLY_RACE` (and pytest's count
-/// agrees that there are no others); None if any is not, or none could be read.
+/// pymemcache's `test_touch` stores a key with exptime 1 and expects the next command to
+/// find it. Like memcached, corecached keeps time in whole seconds and an item set at second
+/// S with exptime 1 dies when the clock reaches S+1, which can be a millisecond later; a
+/// loaded host makes that likelier. Seen once in 300 runs against `-t 1` (none against
+/// `-t 4`), on the second `touch` (`assert result is True`). Not a noreply race, so it has
+/// its own list and its own line in the retry notice.
+const SECOND_BOUNDARY: &[&str] = &[
+    "test_integration.py::test_touch[socket-Client]",
+    "test_integration.py::test_touch[socket-PooledClient]",
+    "test_integration.py::test_touch[socket-HashClientSingle]",
+];
+
+/// For a run whose every failure is in `NOREPLY_RACE` or `SECOND_BOUNDARY` (and pytest's count
+/// agrees that there are no others), each failed id with the race it is; None if any failure
+/// is outside them, or none could be read.
 fn only_known_races(text: &str) -> Option<Vec<String>> {
     let failed = failed_ids(text);
-    let known = failed.iter().all(|id| NOREPLY_RACE.contains(&id.as_str()));
-    (known && !failed.is_empty() && failed.len() == failed_count(text)).then_some(failed)
+    let why: Vec<String> = failed
+        .iter()
+        .filter_map(|id| {
+            let race = if NOREPLY_RACE.contains(&id.as_str()) {
+                "noreply order (NOREPLY_RACE, docs/protocol.md)"
+            } else if SECOND_BOUNDARY.contains(&id.as_str()) {
+                "exptime 1 across a second boundary (SECOND_BOUNDARY)"
+            } else {
+                return None;
+            };
+            Some(format!("{id}: {race}"))
+        })
+        .collect();
+    let all_known = why.len() == failed.len();
+    (all_known && !failed.is_empty() && failed.len() == failed_count(text)).then_some(why)
 }
 
 /// The ids of the tests pytest's short summary (`-rfE`) reports as failed or errored,
@@ -181,6 +208,11 @@ fn retry_decision_reads_pytest_summary() {
     assert_eq!(failed_count(one), 1);
     assert!(!suite_passed(one));
     assert!(only_known_races(one).is_some());
+    let touch = one.replace(
+        "test_serialization_deserialization[socket]",
+        "test_touch[socket-PooledClient]",
+    );
+    assert!(only_known_races(&touch).unwrap()[0].contains("second boundary"));
     // A known id beside an unknown one, or a count the summary lines do not account for.
     let mixed = one.replace("1 failed", "2 failed");
     assert!(only_known_races(&mixed).is_none());
