@@ -4,6 +4,7 @@
 
 mod common;
 use common::{Server, tool_present};
+use std::io::Write;
 use std::process::Command;
 
 /// The Debian packages `.ci/run` installs for these tests.
@@ -43,15 +44,21 @@ fn pymemcache_integration_suite_passes() {
         .unwrap();
     let dir = String::from_utf8(dir.stdout).unwrap().trim().to_string();
     for t in ["1", "4"] {
-        // Each of pymemcache's tests opens a new connection and starts with `flush_all`,
-        // while the test before may have ended with a `noreply` write (or flush) nobody
-        // waited for. Which connection the server reads first is then a race: memcached's
-        // single acceptor usually reads the old one first; corecached's shards accept on
-        // their own and, in 3-5 % of suite runs here, read the new one first, so its `set`
-        // is flushed by the old connection's late `flush_all`. A second run decides.
         let mut text = run_pymemcache(&dir, t);
         if !suite_passed(&text) {
-            eprintln!("pymemcache -t {t}: first run failed, running again:\n{text}");
+            let Some(why) = only_known_races(&text) else {
+                panic!(
+                    "pymemcache -t {t}: failures outside the known noreply race, not retried:\n{text}"
+                );
+            };
+            // Straight to stderr: libtest captures `eprintln!` of a passing test, and a
+            // retry that nobody sees is the very thing this is meant to stop.
+            let _ = writeln!(
+                std::io::stderr(),
+                "pymemcache -t {t}: RETRYING the suite once; every failure is a known race: \
+                 {}. First run:\n{text}",
+                why.join("; ")
+            );
             text = run_pymemcache(&dir, t);
         }
         assert!(suite_passed(&text), "pymemcache -t {t}:\n{text}");
@@ -65,6 +72,87 @@ fn pymemcache_integration_suite_passes() {
             .unwrap_or(0);
         assert!(passed >= 40, "too few pymemcache tests ran: {summary}");
     }
+}
+
+/// The pymemcache tests (pytest ids, file::name[params]) that the `noreply` ordering race of
+/// docs/protocol.md can fail; only a run whose every failure is one of these (or of
+/// `SECOND_BOUNDARY`) is retried.
+///
+/// Each pymemcache test opens its own connection and starts with a `noreply` `flush_all`.
+/// A test's noreply flush is harmless to itself (its later commands on the same connection
+/// are answered, so the flush was applied before them) and to the test after it, unless
+/// the test ends on that flush: then nobody waits for it, and a shard may read the next
+/// test's new connection first, so the flush lands after that test's `set` and its `get`
+/// misses. memcached's single acceptor usually reads the older connection first, which is
+/// why the suite assumes it. Only `test_misc` ends that way (a bare `flush_all()`), so only
+/// the test after the last `test_misc` can be hit: `test_serialization_deserialization`,
+/// whose `set` is itself `noreply` (2 of 300 suite runs against `-t 4`, 0 of 300 against
+/// `-t 1`, here). A flush late by a whole further test would hit the one after it,
+/// `test_serde_serialization[socket-Client]`; never seen, listed because it is the same
+/// race. A reordered or extended pymemcache suite makes this list wrong loudly: the
+/// failure is then not retried.
+const NOREPLY_RACE: &[&str] = &[
+    "test_integration.py::test_serialization_deserialization[socket]",
+    "test_integration.py::test_serde_serialization[socket-Client]",
+];
+
+/// pymemcache's `test_touch` stores a key with exptime 1 and expects the next command to
+/// find it. Like memcached, corecached keeps time in whole seconds and an item set at second
+/// S with exptime 1 dies when the clock reaches S+1, which can be a millisecond later; a
+/// loaded host makes that likelier. Seen once in 300 runs against `-t 1` (none against
+/// `-t 4`), on the second `touch` (`assert result is True`). Not a noreply race, so it has
+/// its own list and its own line in the retry notice.
+const SECOND_BOUNDARY: &[&str] = &[
+    "test_integration.py::test_touch[socket-Client]",
+    "test_integration.py::test_touch[socket-PooledClient]",
+    "test_integration.py::test_touch[socket-HashClientSingle]",
+];
+
+/// For a run whose every failure is in `NOREPLY_RACE` or `SECOND_BOUNDARY` (and pytest's count
+/// agrees that there are no others), each failed id with the race it is; None if any failure
+/// is outside them, or none could be read.
+fn only_known_races(text: &str) -> Option<Vec<String>> {
+    let failed = failed_ids(text);
+    let why: Vec<String> = failed
+        .iter()
+        .filter_map(|id| {
+            let race = if NOREPLY_RACE.contains(&id.as_str()) {
+                "noreply order (NOREPLY_RACE, docs/protocol.md)"
+            } else if SECOND_BOUNDARY.contains(&id.as_str()) {
+                "exptime 1 across a second boundary (SECOND_BOUNDARY)"
+            } else {
+                return None;
+            };
+            Some(format!("{id}: {race}"))
+        })
+        .collect();
+    let all_known = why.len() == failed.len();
+    (all_known && !failed.is_empty() && failed.len() == failed_count(text)).then_some(why)
+}
+
+/// The ids of the tests pytest's short summary (`-rfE`) reports as failed or errored,
+/// without the directory (`test_integration.py::test_cas[socket-Client]`).
+fn failed_ids(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            l.strip_prefix("FAILED ")
+                .or_else(|| l.strip_prefix("ERROR "))
+        })
+        .map(|rest| {
+            let id = rest.split(" - ").next().unwrap_or(rest).trim();
+            id.rsplit('/').next().unwrap_or(id).to_string()
+        })
+        .collect()
+}
+
+/// The failures and errors pytest's closing line counts ("1 failed, 45 passed ...").
+fn failed_count(text: &str) -> usize {
+    let words: Vec<&str> = summary_line(text).split([' ', ',']).collect();
+    words
+        .windows(2)
+        .filter(|w| w[1].starts_with("failed") || w[1].starts_with("error"))
+        .filter_map(|w| w[0].parse::<usize>().ok())
+        .sum()
 }
 
 /// pytest's closing line ("45 passed, 492 deselected in 0.7s"), or "".
@@ -95,6 +183,7 @@ fn run_pymemcache(dir: &str, shards: &str) -> String {
             "-k",
             "not tls",
             "-q",
+            "-rfE",
             "-p",
             "no:cacheprovider",
             "-W",
@@ -105,4 +194,33 @@ fn run_pymemcache(dir: &str, shards: &str) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[test]
+fn retry_decision_reads_pytest_summary() {
+    let one = "....F..\n=== short test summary info ===\nFAILED ../../usr/lib/python3/dist-packages/\
+               pymemcache/test/test_integration.py::test_serialization_deserialization[socket] - \
+               AssertionError: assert None == {'a': 'b'}\n1 failed, 45 passed, 492 deselected in 0.82s\n";
+    assert_eq!(
+        failed_ids(one),
+        ["test_integration.py::test_serialization_deserialization[socket]"]
+    );
+    assert_eq!(failed_count(one), 1);
+    assert!(!suite_passed(one));
+    assert!(only_known_races(one).is_some());
+    let touch = one.replace(
+        "test_serialization_deserialization[socket]",
+        "test_touch[socket-PooledClient]",
+    );
+    assert!(only_known_races(&touch).unwrap()[0].contains("second boundary"));
+    // A known id beside an unknown one, or a count the summary lines do not account for.
+    let mixed = one.replace("1 failed", "2 failed");
+    assert!(only_known_races(&mixed).is_none());
+    let other = "FAILED a/test_integration.py::test_cas[socket-Client]\n\
+                 ERROR a/test_integration.py::test_gets[socket-Client] - OSError\n\
+                 1 failed, 44 passed, 1 error in 0.9s\n";
+    assert_eq!(failed_count(other), 2);
+    assert_eq!(failed_ids(other).len(), 2);
+    assert!(only_known_races(other).is_none());
+    assert!(suite_passed("46 passed, 492 deselected in 0.7s\n"));
 }
