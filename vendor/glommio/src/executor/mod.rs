@@ -1493,7 +1493,12 @@ impl LocalExecutor {
                         // test again here. We can't test *just* here because the main
                         // future is probably the one setting up the task queues and etc.
                         break t.unwrap();
-                    } else {
+                    } else if this.queues.borrow().active_executors.is_empty() {
+                        // corecached patch (PATCHES.md, "park"): `run_task_queues` also returns
+                        // false when a latency-ring completion preempted it before it ran
+                        // anything. Parking then would sleep with runnable tasks until the next
+                        // I/O or timer, so park only when no task queue is active; otherwise
+                        // loop back, where `poll_io` consumes that completion.
                         while !this.reactor.spin_poll_io().unwrap() {
                             if pre_time.elapsed() > spin_before_park {
                                 this.parker
