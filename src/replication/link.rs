@@ -6,9 +6,10 @@
 
 use super::wire::{self, DecodeError, Frame, FrameRef};
 use super::{LinkState, fill_random};
+use crate::record::MutationRef;
 use crate::server::router::{Batch, OpRef};
 use crate::server::shard::Shard;
-use crate::storage::{MutationRef, hash_key};
+use crate::storage::hash_key;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::channels::local_channel;
 use glommio::net::{TcpListener, TcpStream};

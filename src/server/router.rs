@@ -1,8 +1,9 @@
 //! Key -> owning shard, and the messages that carry a connection's remote work to the
 //! owning shards: one [`Batch`] per destination shard per read, never one message per key.
 
+use crate::record::{self as mutation_log, MutationRef};
 use crate::stats::ShardSnapshot;
-use crate::storage::{MutationRef, hash_key, mutation_log};
+use crate::storage::hash_key;
 use std::ops::Range;
 
 pub fn shard_of(key: &[u8], shards: usize) -> usize {

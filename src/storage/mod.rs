@@ -5,7 +5,7 @@ mod hash;
 mod index;
 mod item;
 mod lru;
-pub mod mutation_log;
+mod mutation_log;
 mod region;
 mod slab;
 mod stats;
@@ -14,9 +14,7 @@ mod store;
 mod tests_model;
 
 pub use hash::hash_key;
-pub use mutation_log::MutationRef;
 pub use stats::{ClassStats, StoreStats};
 pub use store::{
-    DeltaResult, ItemMeta, ItemView, MAX_KEY_LEN, Mutation, Store, StoreConfig, StoreMode,
-    StoreResult,
+    DeltaResult, ItemMeta, ItemView, MAX_KEY_LEN, Store, StoreConfig, StoreMode, StoreResult,
 };

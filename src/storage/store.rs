@@ -8,9 +8,10 @@ use super::hash::hash_key;
 use super::index::Index;
 use super::item::{self, ACTIVE, FETCHED, OFF_NEXT, OFF_PREV, USED};
 use super::lru::List;
-use super::mutation_log::{self, MutationRef};
+use super::mutation_log::MutationLog;
 use super::slab::{NIL, Slab};
 use super::stats::{ClassCounters, ClassStats, StoreStats};
+use crate::record::{Mutation, MutationRef};
 
 pub const MAX_KEY_LEN: usize = 250;
 /// memcached's REALTIME_MAXDELTA: larger exptimes are absolute unix times.
@@ -25,8 +26,6 @@ const MOVE_CHECK_EVERY: u32 = 8;
 /// Prefetch distance of `get_batch`, in keys: the item stage runs this far ahead and the bucket
 /// stage twice as far, so about 2 * 8 loads are in flight, within what a core tracks at once.
 const BATCH_AHEAD: usize = 8;
-/// Capacity the mutation log may keep between batches.
-const MAX_IDLE_LOG: usize = 4 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StoreConfig {
@@ -113,27 +112,6 @@ impl<'a> ItemView<'a> {
     }
 }
 
-/// A successful change, for replication. Evictions and expiries are not logged.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Mutation {
-    Set {
-        key: Vec<u8>,
-        value: Vec<u8>,
-        flags: u32,
-        /// Absolute unix seconds, 0 = never.
-        exptime: u32,
-        version: u64,
-    },
-    Delete {
-        key: Vec<u8>,
-        version: u64,
-    },
-    Flush {
-        before_version: u64,
-        at_unix_secs: u32,
-    },
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Life {
     Alive,
@@ -156,9 +134,7 @@ pub struct Store {
     /// Items with a lower version are invisible.
     flushed_below: u64,
     pending_flush_ms: Option<u64>,
-    log_on: bool,
-    /// Encoded mutations (see `mutation_log`) since the owner last took them.
-    log: Vec<u8>,
+    log: MutationLog,
     /// Reused buffer for append/prepend so they allocate nothing per item.
     scratch: Vec<u8>,
     crawl_class: usize,
@@ -193,8 +169,7 @@ impl Store {
             last_version: 0,
             flushed_below: 0,
             pending_flush_ms: None,
-            log_on: false,
-            log: Vec::new(),
+            log: MutationLog::default(),
             scratch: Vec::new(),
             crawl_class: 0,
             crawl_cursor: NIL,
@@ -459,10 +434,10 @@ impl Store {
         let hash = hash_key(key);
         if let Some(h) = self.index.find(&self.slab, hash, key) {
             self.unlink(h, hash);
-            if self.log_on {
+            if self.log.is_on() {
                 let version = self.next_version();
                 self.record_tombstone(key, version);
-                mutation_log::put(&mut self.log, 0, MutationRef::Delete { key, version });
+                self.log.put(MutationRef::Delete { key, version });
             }
         }
     }
@@ -479,10 +454,10 @@ impl Store {
                 let c = self.slab.class_of(h);
                 self.cls[c].delete_hits += 1;
                 self.unlink(h, hash);
-                if self.log_on {
+                if self.log.is_on() {
                     let version = self.next_version();
                     self.record_tombstone(key, version);
-                    mutation_log::put(&mut self.log, 0, MutationRef::Delete { key, version });
+                    self.log.put(MutationRef::Delete { key, version });
                 }
                 true
             }
@@ -549,23 +524,17 @@ impl Store {
             let v = self.next_version();
             self.flushed_below = self.flushed_below.max(v);
             self.pending_flush_ms = None;
-            if self.log_on {
-                let m = MutationRef::Flush {
-                    before_version: v,
-                    at_unix_secs: self.now_secs,
-                };
-                mutation_log::put(&mut self.log, 0, m);
-            }
+            self.log.put(MutationRef::Flush {
+                before_version: v,
+                at_unix_secs: self.now_secs,
+            });
         } else {
             let t = at as u64 * 1000;
             self.pending_flush_ms = Some(t);
-            if self.log_on {
-                let m = MutationRef::Flush {
-                    before_version: t << 20,
-                    at_unix_secs: at,
-                };
-                mutation_log::put(&mut self.log, 0, m);
-            }
+            self.log.put(MutationRef::Flush {
+                before_version: t << 20,
+                at_unix_secs: at,
+            });
         }
     }
 
@@ -664,34 +633,23 @@ impl Store {
     }
 
     pub fn set_mutation_log(&mut self, on: bool) {
-        self.log_on = on;
-        if !on {
-            self.log = Vec::new();
-        }
+        self.log.set_on(on);
     }
 
     /// The mutations logged since the last [`Store::clear_log`], encoded as described in
-    /// `mutation_log`, sequence numbers 0.
+    /// `crate::record`, sequence numbers 0.
     pub fn log_bytes(&self) -> &[u8] {
-        &self.log
+        self.log.bytes()
     }
 
     pub fn clear_log(&mut self) {
         self.log.clear();
-        // Keep the buffer for the next batch unless a huge value inflated it.
-        if self.log.capacity() > MAX_IDLE_LOG {
-            self.log = Vec::new();
-        }
     }
 
     /// The logged mutations, decoded, and clears the log (for tests and tools; the server
     /// takes the bytes).
     pub fn drain_mutations(&mut self) -> Vec<Mutation> {
-        let out = mutation_log::records(&self.log)
-            .map(|(_, m)| m.to_owned())
-            .collect();
-        self.clear_log();
-        out
+        self.log.drain()
     }
 
     // ---- internals ----
@@ -779,7 +737,7 @@ impl Store {
     }
 
     fn log_item(&mut self, h: u32) {
-        if self.log_on {
+        if self.log.is_on() {
             let version = item::version(self.slab.chunk(h));
             self.log_item_as(h, version);
         }
@@ -790,7 +748,13 @@ impl Store {
         let b = self.slab.chunk(h);
         let (key, value) = item::key_value(b);
         let (flags, exptime) = (item::flags(b), item::exptime(b));
-        mutation_log::put_set(&mut self.log, 0, key, (value, &[]), flags, exptime, version);
+        self.log.put(MutationRef::Set {
+            key,
+            value,
+            flags,
+            exptime,
+            version,
+        });
     }
 
     /// Allocates, writes and links a new item (value = a ++ c), replacing any old one.

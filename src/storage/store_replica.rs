@@ -2,8 +2,8 @@
 //! a deterministic tie-break on equal versions), delete tombstones so an older write cannot
 //! resurrect a key, and a resumable scan of every item for full copies and key dumps.
 
-use super::mutation_log::{self, MutationRef};
 use super::{Life, Store};
+use crate::record::{self, MutationRef};
 use crate::storage::hash::hash_key;
 use crate::storage::item::{self, FETCHED, USED};
 use std::collections::{HashMap, VecDeque};
@@ -98,7 +98,7 @@ impl Store {
     /// Logs item `h` as a write carrying a fresh version. Used for touches: memcached keeps
     /// the CAS on touch, but the twin must see a newer version to take the new expiry.
     pub(crate) fn log_touch(&mut self, h: u32) {
-        if !self.log_on {
+        if !self.log.is_on() {
             return;
         }
         let version = self.next_version();
@@ -148,9 +148,9 @@ impl Store {
                         return false;
                     }
                 }
-                let log_on = std::mem::replace(&mut self.log_on, false);
+                let log_on = self.log.pause();
                 let written = self.write_item(key, hash, flags, exptime, value, &[]);
-                self.log_on = log_on;
+                self.log.resume(log_on);
                 match written {
                     Some(h) => {
                         item::set_version(self.slab.chunk_mut(h), version);
@@ -186,7 +186,7 @@ impl Store {
         }
     }
 
-    /// Encodes live items into `out` as the set records (sequence 0, see `mutation_log`)
+    /// Encodes live items into `out` as the set records (sequence 0, see `crate::record`)
     /// that would recreate them, starting at `cursor` (0 to begin), until `max` items or
     /// `max_bytes` of output; returns the cursor to continue from, or None when done, and how
     /// many records it wrote. The last call also writes the tombstones as delete records.
@@ -206,13 +206,13 @@ impl Store {
             let b = s.slab.chunk(h);
             let (key, value) = item::key_value(b);
             let (flags, exp, ver) = (item::flags(b), item::exptime(b), item::version(b));
-            mutation_log::put_set(out, 0, key, (value, &[]), flags, exp, ver);
+            record::put_set(out, 0, key, (value, &[]), flags, exp, ver);
             n += 1;
             out.len() - start < max_bytes
         });
         if next.is_none() {
             for (key, &(version, _)) in &self.tombstones.map {
-                mutation_log::put(out, 0, MutationRef::Delete { key, version });
+                record::put(out, 0, MutationRef::Delete { key, version });
                 n += 1;
             }
         }
@@ -270,7 +270,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{Mutation, StoreConfig, StoreMode};
+    use crate::record::Mutation;
+    use crate::storage::{StoreConfig, StoreMode};
 
     fn store() -> Store {
         let mut s = Store::new(StoreConfig {
@@ -394,7 +395,7 @@ mod tests {
         }
         // ~1.7 MB of small values: the byte bound, not the item count, ends most chunks.
         assert!(calls > 60, "{calls} calls");
-        let mut keys: Vec<Vec<u8>> = mutation_log::records(&all)
+        let mut keys: Vec<Vec<u8>> = record::records(&all)
             .filter_map(|(_, m)| match m {
                 MutationRef::Set { key, .. } => Some(key.to_vec()),
                 _ => None,
