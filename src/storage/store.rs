@@ -374,7 +374,7 @@ impl Store {
                     let r = self.store_new(key, hash, flags, exp, value);
                     if r == StoreResult::Stored {
                         self.stats.cas_hits += 1;
-                        let c = self.class_for(item::total_len(key.len(), value.len(), flags));
+                        // memcached counts it on the replaced item's class, not the new one's.
                         self.cls[c].cas_hits += 1;
                     }
                     r

@@ -117,6 +117,24 @@ fn cas_semantics() {
     assert_eq!((st.cas_misses, st.cas_badval, st.cas_hits), (1, 3, 1));
 }
 
+/// memcached counts a cas hit on the slab class of the item the cas replaced, like every
+/// other per-class hit counter, not on the class the new value lands in.
+#[test]
+fn cas_hits_count_on_the_old_items_class() {
+    let mut s = st();
+    s.store(Set, b"k", 0, 0, b"small");
+    let c = cas_of(&mut s, b"k");
+    assert_eq!(s.store(Cas(c), b"k", 0, 0, &[b'v'; 2000]), Stored);
+    let cs = s.class_stats();
+    let hits = |size: usize| {
+        let k = cs.iter().find(|k| k.chunk_size as usize >= size).unwrap();
+        (k.id, k.cas_hits)
+    };
+    let (old, new) = (hits(48), hits(2000));
+    assert_ne!(old.0, new.0);
+    assert_eq!((old.1, new.1), (1, 0));
+}
+
 #[test]
 fn cas_disabled_like_memcached_dash_c() {
     let mut s = store_with(StoreConfig {
