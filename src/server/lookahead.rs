@@ -5,7 +5,7 @@
 //! [`PipelineAhead`] over the requests queued in a connection's read buffer.
 
 use crate::protocol::peek::peek_request;
-use crate::storage::{Store, hash_key};
+use crate::storage::{Store, hash_key, shard_of_hash};
 
 /// Keys between the item stage and the key being served; about 2·D loads in flight.
 const D: usize = 8;
@@ -18,8 +18,8 @@ struct Schedule {
     /// Keys taken so far, and keys served so far.
     taken: usize,
     served: usize,
-    shards: u64,
-    me: u64,
+    shards: usize,
+    me: usize,
 }
 
 impl Schedule {
@@ -28,8 +28,8 @@ impl Schedule {
             ring: [NO_KEY; 2 * D],
             taken: 0,
             served: 0,
-            shards: shards as u64,
-            me: me as u64,
+            shards,
+            me,
         }
     }
 
@@ -72,7 +72,7 @@ impl Schedule {
     /// Keys other shards own are prefetched there, by the owner's batch loop.
     #[inline]
     fn mine(&self, h: u64) -> bool {
-        h != NO_KEY && (self.shards == 1 || h % self.shards == self.me)
+        h != NO_KEY && shard_of_hash(h, self.shards) == self.me
     }
 }
 

@@ -3,15 +3,11 @@
 
 use crate::record::{self as mutation_log, MutationRef};
 use crate::stats::ShardSnapshot;
-use crate::storage::hash_key;
+use crate::storage::{hash_key, shard_of_hash};
 use std::ops::Range;
 
 pub fn shard_of(key: &[u8], shards: usize) -> usize {
-    if shards == 1 {
-        0
-    } else {
-        (hash_key(key) % shards as u64) as usize
-    }
+    shard_of_hash(hash_key(key), shards)
 }
 
 impl<'a> OpRef<'a> {

@@ -13,7 +13,7 @@ mod store;
 #[cfg(test)]
 mod tests_model;
 
-pub use hash::hash_key;
+pub use hash::{hash_key, shard_of_hash};
 pub use stats::{ClassStats, StoreStats};
 pub use store::{
     DeltaResult, ItemMeta, ItemView, MAX_KEY_LEN, Store, StoreConfig, StoreMode, StoreResult,
