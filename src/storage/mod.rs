@@ -6,6 +6,7 @@ mod index;
 mod item;
 mod lru;
 mod mutation_log;
+mod prefetch;
 mod region;
 mod slab;
 mod stats;
@@ -14,6 +15,7 @@ mod store;
 mod tests_model;
 
 pub use hash::{hash_key, shard_of_hash};
+pub use prefetch::Prefetch;
 pub use stats::{ClassStats, StoreStats};
 pub use store::{
     DeltaResult, ItemMeta, ItemView, MAX_KEY_LEN, Store, StoreConfig, StoreMode, StoreResult,

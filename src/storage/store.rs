@@ -9,6 +9,7 @@ use super::index::Index;
 use super::item::{self, ACTIVE, FETCHED, OFF_NEXT, OFF_PREV, USED};
 use super::lru::List;
 use super::mutation_log::MutationLog;
+use super::prefetch::Prefetch;
 use super::slab::{NIL, Slab};
 use super::stats::{ClassCounters, ClassStats, StoreStats};
 use crate::record::{Mutation, MutationRef};
@@ -23,9 +24,6 @@ const RECLAIM_PEEK: usize = 5;
 /// A class under eviction compares its tail age with other classes once per this many
 /// evictions; the scan reads one header per class, too much to do on every eviction.
 const MOVE_CHECK_EVERY: u32 = 8;
-/// Prefetch distance of `get_batch`, in keys: the item stage runs this far ahead and the bucket
-/// stage twice as far, so about 2 * 8 loads are in flight, within what a core tracks at once.
-const BATCH_AHEAD: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StoreConfig {
@@ -258,36 +256,26 @@ impl Store {
         Some(ItemView::of(&hd, b, self.cfg.cas))
     }
 
-    /// `get` for every key of `keys`, handing `f(i, result)` over in order: a software
-    /// pipeline that hashes and prefetches the bucket `2 * BATCH_AHEAD` keys ahead and the
-    /// tag-matched item `BATCH_AHEAD` keys ahead, so about that many cache misses are in flight
-    /// at once instead of one. Counts exactly like `get` on each key.
+    /// `get` for every key of `keys`, handing `f(i, result)` over in order, with the
+    /// prefetch schedule of [`Prefetch`] over the keys, so about 2·D cache misses are in
+    /// flight at once instead of one. Counts exactly like `get` on each key.
     pub fn get_batch<K: AsRef<[u8]>>(
         &mut self,
         keys: &[K],
         mut f: impl FnMut(usize, Option<ItemView<'_>>),
     ) {
-        const D: usize = BATCH_AHEAD;
-        let n = keys.len();
-        // hashes[j % 2D] is key j's hash, for j in i..i + 2D.
-        let mut hashes = [0u64; 2 * D];
-        for (j, k) in keys.iter().take(2 * D).enumerate() {
-            hashes[j] = hash_key(k.as_ref());
-            self.index.prefetch_bucket(hashes[j]);
+        let mut sched = Prefetch::new(1, 0);
+        let mut ahead = keys.iter();
+        while sched.wants_more()
+            && let Some(k) = ahead.next()
+        {
+            sched.take(self, hash_key(k.as_ref()));
         }
-        for &h in hashes.iter().take(n.min(D)) {
-            self.index.prefetch_head(&self.slab, h);
-        }
+        sched.start(self);
         for (i, k) in keys.iter().enumerate() {
-            let h = hashes[i % (2 * D)];
-            if let Some(k2) = keys.get(i + 2 * D) {
-                let h2 = hash_key(k2.as_ref());
-                hashes[i % (2 * D)] = h2;
-                self.index.prefetch_bucket(h2);
-            }
-            if i + D < n {
-                self.index
-                    .prefetch_head(&self.slab, hashes[(i + D) % (2 * D)]);
+            let h = sched.serve(self);
+            if let Some(k2) = ahead.next() {
+                sched.take(self, hash_key(k2.as_ref()));
             }
             f(i, self.get_hashed(k.as_ref(), h));
         }
