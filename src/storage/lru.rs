@@ -1,5 +1,6 @@
 //! Intrusive doubly-linked lists over slab chunks, linked by u32 handles stored in the chunk
-//! headers. Used for the per-class LRU (items) and the per-class free lists (free chunks).
+//! headers. Used for the per-class LRU (items) and the per-class free lists (free chunks);
+//! [`Lrus`] holds the per-class LRUs and the reclaim crawler's place in them.
 
 use super::item::{OFF_NEXT, OFF_PREV};
 use super::slab::{NIL, Slab};
@@ -74,6 +75,82 @@ impl List {
         } else {
             debug_assert_eq!(self.tail, from);
             self.tail = to;
+        }
+    }
+}
+
+/// The per-class LRUs (the large class last) and the reclaim crawler's cursor, which walks
+/// them tail to head. Every unlink and relocation goes through here, which keeps the cursor
+/// on a live item (or NIL).
+pub(crate) struct Lrus {
+    lists: Vec<List>,
+    crawl_class: usize,
+    /// Next item the crawler examines.
+    crawl_cursor: u32,
+}
+
+impl Lrus {
+    pub fn new(classes: usize) -> Self {
+        Lrus {
+            lists: vec![List::default(); classes],
+            crawl_class: 0,
+            crawl_cursor: NIL,
+        }
+    }
+
+    pub fn classes(&self) -> usize {
+        self.lists.len()
+    }
+
+    #[inline]
+    pub fn tail(&self, c: usize) -> u32 {
+        self.lists[c].tail
+    }
+
+    pub fn len(&self, c: usize) -> u32 {
+        self.lists[c].len
+    }
+
+    pub fn push_head(&mut self, s: &mut Slab, c: usize, h: u32) {
+        self.lists[c].push_head(s, h);
+    }
+
+    pub fn unlink(&mut self, s: &mut Slab, c: usize, h: u32) {
+        if h == self.crawl_cursor {
+            self.crawl_cursor = s.link(h, OFF_PREV);
+        }
+        self.lists[c].unlink(s, h);
+    }
+
+    pub fn move_to_head(&mut self, s: &mut Slab, c: usize, h: u32) {
+        self.unlink(s, c, h);
+        self.lists[c].push_head(s, h);
+    }
+
+    /// `to` takes `from`'s place; `to` must already carry a copy of `from`'s links.
+    pub fn relocate(&mut self, s: &mut Slab, c: usize, from: u32, to: u32) {
+        self.lists[c].relocate(s, from, to);
+        if self.crawl_cursor == from {
+            self.crawl_cursor = to;
+        }
+    }
+
+    /// The next item for the crawler, moving on to the next class's tail when one class is
+    /// done, at most `*switches` times; the cursor moves past the item first, so the caller
+    /// may unlink it.
+    pub fn crawl(&mut self, s: &Slab, switches: &mut usize) -> Option<u32> {
+        loop {
+            let h = self.crawl_cursor;
+            if h != NIL {
+                self.crawl_cursor = s.link(h, OFF_PREV);
+                return Some(h);
+            }
+            if *switches == 0 {
+                return None;
+            }
+            *switches -= 1;
+            self.crawl_class = (self.crawl_class + 1) % self.lists.len();
+            self.crawl_cursor = self.lists[self.crawl_class].tail;
         }
     }
 }

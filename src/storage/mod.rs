@@ -1,10 +1,16 @@
 //! One shard's cache store: slab arena, compact items, intrusive index and LRU, memcached
 //! command semantics. Pure: no I/O, no async, no locks; one thread owns a `Store`.
+//!
+//! Layers, top down: `store` (memcached semantics, the mutation log, replication's side),
+//! `memory` (allocation, eviction policy, reclaim crawl, the one unlink hook), and under it
+//! `slab`, `index`, `lru` and `item`; `clock` holds time, versions and visibility.
 
+mod clock;
 mod hash;
 mod index;
 mod item;
 mod lru;
+mod memory;
 mod mutation_log;
 mod prefetch;
 mod region;
@@ -13,10 +19,11 @@ mod stats;
 mod store;
 #[cfg(test)]
 mod tests_model;
+mod tombstones;
+mod types;
 
 pub use hash::{hash_key, shard_of_hash};
 pub use prefetch::Prefetch;
 pub use stats::{ClassStats, StoreStats};
-pub use store::{
-    DeltaResult, ItemMeta, ItemView, MAX_KEY_LEN, Store, StoreConfig, StoreMode, StoreResult,
-};
+pub use store::{ItemMeta, Store};
+pub use types::{DeltaResult, ItemView, MAX_KEY_LEN, StoreConfig, StoreMode, StoreResult};

@@ -107,7 +107,7 @@ fn key(k: u8) -> Vec<u8> {
 
 /// The CAS of a live item without touching counters or bits.
 fn peek(s: &Store, k: &[u8]) -> Option<u64> {
-    let h = s.index.find(&s.slab, hash_key(k), k)?;
+    let h = s.mem.index.find(&s.mem.slab, hash_key(k), k)?;
     s.peek_live(h)
 }
 

@@ -1,6 +1,8 @@
 //! Unit tests of the store's command semantics, expiry, flush, memory management and stats.
 
+use super::counter::fmt_u64;
 use super::*;
+use crate::storage::{DeltaResult, StoreMode, StoreResult};
 
 const T0: u64 = 1_700_000_000_000;
 const DAY: i64 = 86_400;
@@ -24,7 +26,7 @@ fn cas_of(s: &mut Store, k: &[u8]) -> u64 {
 }
 
 fn advance(s: &mut Store, secs: u64) {
-    let now = s.now_ms;
+    let now = s.clock.now_ms;
     s.set_clock(now + secs * 1000);
 }
 
@@ -264,7 +266,7 @@ fn flush_now_and_delayed() {
     s.flush_all(-3);
     assert!(s.get(b"f").is_none());
     s.store(Set, b"g", 0, 0, b"1");
-    s.flush_all((s.now_ms / 1000) as i64 + 400); // absolute time
+    s.flush_all((s.clock.now_ms / 1000) as i64 + 400); // absolute time
     advance(&mut s, 399);
     assert!(s.get(b"g").is_some());
     advance(&mut s, 1);
@@ -540,8 +542,8 @@ fn calcification_is_prevented_by_page_moves() {
         s.store(Set, format!("s{i}").as_bytes(), 0, 0, &small);
         i += 1;
     }
-    let small_class = s.class_for(item::total_len(8, 100, 0));
-    assert!(s.slab.classes[small_class].pages >= 15);
+    let small_class = s.mem.slab.class_for(item::total_len(8, 100, 0));
+    assert!(s.mem.slab.classes[small_class].pages >= 15);
     let big = vec![2u8; 5000];
     for j in 0..20_000u64 {
         s.set_clock(T0 + 1000 + j);
@@ -551,10 +553,10 @@ fn calcification_is_prevented_by_page_moves() {
             assert!(s.get(format!("b{}", j - 1).as_bytes()).is_some());
         }
     }
-    let big_class = s.class_for(item::total_len(6, 5000, 0));
+    let big_class = s.mem.slab.class_for(item::total_len(6, 5000, 0));
     let (sp, bp) = (
-        s.slab.classes[small_class].pages,
-        s.slab.classes[big_class].pages,
+        s.mem.slab.classes[small_class].pages,
+        s.mem.slab.classes[big_class].pages,
     );
     assert!(bp >= 14 && sp <= 2, "small {sp} pages, big {bp} pages");
     let st = s.stats();
@@ -570,8 +572,8 @@ fn page_move_relocates_live_items_into_holes() {
         mem_limit: 4 << 20,
         ..Default::default()
     });
-    let small = s.class_for(item::total_len(8, 100, 0));
-    let per = s.slab.classes[small].per_page as u64;
+    let small = s.mem.slab.class_for(item::total_len(8, 100, 0));
+    let per = s.mem.slab.classes[small].per_page as u64;
     let n = 4 * per;
     for i in 0..n {
         s.set_clock(T0 + i);
@@ -596,7 +598,7 @@ fn page_move_relocates_live_items_into_holes() {
         let v = s.get(format!("s{i:07}").as_bytes()).unwrap();
         assert_eq!(v.value, &[1u8; 100][..]);
     }
-    assert_eq!(s.slab.classes[small].pages, 3);
+    assert_eq!(s.mem.slab.classes[small].pages, 3);
     assert_eq!(s.reclaim_step(10_000), 0);
     let cs = s.class_stats();
     let sc = cs.iter().find(|c| c.id == small as u64 + 1).unwrap();
@@ -729,7 +731,7 @@ fn quick_perf() {
     for k in &keys {
         s.store(Set, k, 0, 0, &[b'v'; 32]);
     }
-    let (max_chain, total, buckets) = s.index.chain_stats(&s.slab);
+    let (max_chain, total, buckets) = s.mem.index.chain_stats(&s.mem.slab);
     println!("chains: max {max_chain} items {total} buckets {buckets}");
     let t = std::time::Instant::now();
     let mut hits = 0;

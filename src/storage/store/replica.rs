@@ -2,23 +2,12 @@
 //! a deterministic tie-break on equal versions), delete tombstones so an older write cannot
 //! resurrect a key, and a resumable scan of every item for full copies and key dumps.
 
-use super::{Life, Store};
+use super::Store;
 use crate::record::{self, MutationRef};
+use crate::storage::clock::Life;
 use crate::storage::hash::hash_key;
 use crate::storage::item::{self, FETCHED, USED};
-use std::collections::{HashMap, VecDeque};
-
-/// At most this many tombstones per shard; the oldest go first beyond it.
-const MAX_TOMBSTONES: usize = 1 << 20;
-
-/// Deleted keys and the version of their delete, kept for a bounded time.
-#[derive(Default)]
-pub(crate) struct Tombstones {
-    ttl_secs: u32,
-    map: HashMap<Vec<u8>, (u64, u32)>,
-    /// (expires, key) in insertion order; entries superseded in `map` are skipped.
-    order: VecDeque<(u32, Vec<u8>)>,
-}
+use crate::storage::types::MAX_KEY_LEN;
 
 /// One item's metadata, for `lru_crawler metadump`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,53 +21,11 @@ pub struct ItemMeta {
     pub size: u32,
 }
 
-impl Tombstones {
-    fn get(&self, key: &[u8]) -> Option<u64> {
-        self.map.get(key).map(|&(v, _)| v)
-    }
-
-    fn put(&mut self, key: &[u8], version: u64, now: u32) {
-        if self.ttl_secs == 0 {
-            return;
-        }
-        let expires = now.saturating_add(self.ttl_secs);
-        let e = self.map.entry(key.to_vec()).or_insert((version, expires));
-        e.0 = e.0.max(version);
-        e.1 = expires;
-        self.order.push_back((expires, key.to_vec()));
-        self.expire(now);
-        // `order` also holds superseded entries (a key deleted again); bound it too.
-        while self.map.len() > MAX_TOMBSTONES || self.order.len() > 2 * MAX_TOMBSTONES {
-            self.pop_oldest();
-        }
-    }
-
-    fn pop_oldest(&mut self) {
-        if let Some((exp, key)) = self.order.pop_front()
-            && self.map.get(&key).is_some_and(|&(_, e)| e == exp)
-        {
-            self.map.remove(&key);
-        }
-    }
-
-    fn expire(&mut self, now: u32) {
-        while self.order.front().is_some_and(|(e, _)| *e <= now) {
-            self.pop_oldest();
-        }
-    }
-
-    fn remove(&mut self, key: &[u8]) {
-        // Most applies find no tombstone; skip hashing the key for an empty map.
-        if !self.map.is_empty() {
-            self.map.remove(key);
-        }
-    }
-}
-
 impl Store {
     /// Replication: this node's id, the low byte of every version it makes.
     pub fn set_node_id(&mut self, id: u8) {
         self.cfg.node_id = id;
+        self.clock.set_node_id(id);
     }
 
     /// Replication: deletes leave a tombstone for `secs` (0, the default, keeps none).
@@ -90,23 +37,18 @@ impl Store {
         self.tombstones.map.len()
     }
 
-    /// Hybrid logical clock receive rule: our next version is above anything seen.
-    fn observe(&mut self, version: u64) {
-        self.last_version = self.last_version.max(version & !0xff);
-    }
-
     /// Logs item `h` as a write carrying a fresh version. Used for touches: memcached keeps
     /// the CAS on touch, but the twin must see a newer version to take the new expiry.
     pub(crate) fn log_touch(&mut self, h: u32) {
         if !self.log.is_on() {
             return;
         }
-        let version = self.next_version();
+        let version = self.clock.next_version();
         self.log_item_as(h, version);
     }
 
     pub(crate) fn record_tombstone(&mut self, key: &[u8], version: u64) {
-        let now = self.now_secs;
+        let now = self.clock.now_secs;
         self.tombstones.put(key, version, now);
     }
 
@@ -130,15 +72,15 @@ impl Store {
                 exptime,
                 version,
             } => {
-                self.observe(version);
-                if key.is_empty() || key.len() > super::MAX_KEY_LEN {
+                self.clock.observe(version);
+                if key.is_empty() || key.len() > MAX_KEY_LEN {
                     return false;
                 }
                 if self.tombstones.get(key).is_some_and(|t| t >= version) {
                     return false;
                 }
-                if let Some(h) = self.index.find(&self.slab, hash, key) {
-                    let b = self.slab.chunk(h);
+                if let Some(h) = self.mem.index.find(&self.mem.slab, hash, key) {
+                    let b = self.mem.slab.chunk(h);
                     let mine = item::version(b);
                     let newer = version > mine
                         || (version == mine
@@ -153,7 +95,7 @@ impl Store {
                 self.log.resume(log_on);
                 match written {
                     Some(h) => {
-                        item::set_version(self.slab.chunk_mut(h), version);
+                        item::set_version(self.mem.slab.chunk_mut(h), version);
                         self.tombstones.remove(key);
                         true
                     }
@@ -161,12 +103,12 @@ impl Store {
                 }
             }
             MutationRef::Delete { key, version } => {
-                self.observe(version);
-                if let Some(h) = self.index.find(&self.slab, hash, key) {
-                    if item::version(self.slab.chunk(h)) > version {
+                self.clock.observe(version);
+                if let Some(h) = self.mem.index.find(&self.mem.slab, hash, key) {
+                    if item::version(self.mem.slab.chunk(h)) > version {
                         return false;
                     }
-                    self.unlink(h, hash);
+                    self.mem.unlink(h, hash);
                 }
                 self.record_tombstone(key, version);
                 true
@@ -175,12 +117,8 @@ impl Store {
                 before_version,
                 at_unix_secs,
             } => {
-                self.observe(before_version);
-                if at_unix_secs <= self.now_secs {
-                    self.flushed_below = self.flushed_below.max(before_version);
-                } else {
-                    self.pending_flush_ms = Some(u64::from(at_unix_secs) * 1000);
-                }
+                self.clock.observe(before_version);
+                self.clock.flush(before_version, at_unix_secs);
                 true
             }
         }
@@ -203,7 +141,7 @@ impl Store {
         let start = out.len();
         let mut n = 0;
         let next = self.scan_items(cursor, max, |s, h| {
-            let b = s.slab.chunk(h);
+            let b = s.mem.slab.chunk(h);
             let (key, value) = item::key_value(b);
             let (flags, exp, ver) = (item::flags(b), item::exptime(b), item::version(b));
             record::put_set(out, 0, key, (value, &[]), flags, exp, ver);
@@ -222,13 +160,13 @@ impl Store {
     /// Like [`Store::scan`], with each item's metadata instead of its value.
     pub fn scan_meta(&self, cursor: u64, max: usize, out: &mut Vec<ItemMeta>) -> Option<u64> {
         self.scan_items(cursor, max, |s, h| {
-            let b = s.slab.chunk(h);
+            let b = s.mem.slab.chunk(h);
             out.push(ItemMeta {
                 key: item::key(b).to_vec(),
                 exptime: item::exptime(b),
                 cas: if s.cfg.cas { item::version(b) } else { 0 },
                 fetched: item::word(b) & FETCHED != 0,
-                class: s.slab.class_of(h) as u32 + 1,
+                class: s.mem.slab.class_of(h) as u32 + 1,
                 size: item::total(b) as u32,
             });
             true
@@ -245,13 +183,15 @@ impl Store {
     ) -> Option<u64> {
         let (mut slot, mut chunk) = ((cursor >> 32) as usize, (cursor & 0xffff_ffff) as u32);
         let mut taken = 0;
-        while slot < self.slab.slot_count() {
-            let handles = self.slab.slot_handles(slot);
+        while slot < self.mem.slab.slot_count() {
+            let handles = self.mem.slab.slot_handles(slot);
             let n = handles.len() as u32;
             while chunk < n {
                 let h = handles.start + chunk;
                 chunk += 1;
-                if item::word(self.slab.chunk(h)) & USED == 0 || self.life(h) != Life::Alive {
+                if item::word(self.mem.slab.chunk(h)) & USED == 0
+                    || self.mem.life(h, &self.clock) != Life::Alive
+                {
                     continue;
                 }
                 let more = f(self, h);
