@@ -26,8 +26,8 @@ pub use replica::ItemMeta;
 
 pub struct Store {
     cfg: StoreConfig,
-    pub(crate) mem: Memory,
-    pub(crate) clock: Clock,
+    pub(super) mem: Memory,
+    pub(super) clock: Clock,
     log: MutationLog,
     /// Reused buffer for append/prepend so they allocate nothing per item.
     scratch: Vec<u8>,
