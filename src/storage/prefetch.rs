@@ -24,7 +24,8 @@ pub struct Prefetch {
 }
 
 impl Prefetch {
-    /// Stands for "no key here" (a request without one): taken and served, never loaded.
+    /// Stands for "no key here" (a request without one): it holds its place in the schedule,
+    /// and nothing is loaded for it.
     pub const NO_KEY: u64 = u64::MAX;
 
     /// A schedule for shard `me` of `shards`: keys other shards own are only queued, since
