@@ -127,6 +127,7 @@ impl Store {
     /// `get` for every key of `keys`, handing `f(i, result)` over in order, with the
     /// prefetch schedule of [`Prefetch`] over the keys, so about 2·D cache misses are in
     /// flight at once instead of one. Counts exactly like `get` on each key.
+    #[inline]
     pub fn get_batch<K: AsRef<[u8]>>(
         &mut self,
         keys: &[K],
