@@ -117,3 +117,55 @@ impl Clock {
         self.flushed_below = self.flushed_below.max(version);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(ver: u64, exp: u32) -> Head {
+        Head {
+            ver,
+            exp,
+            word: 0,
+            klen: 0,
+        }
+    }
+
+    #[test]
+    fn versions_rise_and_carry_the_node_id() {
+        let mut c = Clock::new(7);
+        c.set(1_000);
+        let a = c.next_version();
+        let b = c.next_version();
+        assert!(b > a && a >= 1_000 << 20);
+        assert_eq!((a & 0xff, b & 0xff), (7, 7));
+        c.observe(u64::MAX << 12);
+        assert!(c.next_version() > u64::MAX << 12);
+    }
+
+    #[test]
+    fn one_rule_for_flushes_now_and_later() {
+        let mut c = Clock::new(0);
+        c.set(10_000);
+        let old = head(c.next_version(), 0);
+        let before = c.next_version();
+        c.flush(before, 10);
+        assert_eq!(c.life_of(&old), Life::Flushed);
+        let written = head(c.next_version(), 0);
+        assert_eq!(c.life_of(&written), Life::Alive);
+        // Delayed: hidden from the first tick at or after the time, not before.
+        c.flush(0, 20);
+        c.set(19_999);
+        assert_eq!(c.life_of(&written), Life::Alive);
+        c.set(20_000);
+        assert_eq!(c.life_of(&written), Life::Flushed);
+        // A cancelled delayed flush hides nothing.
+        let later = head(c.next_version(), 0);
+        c.flush(0, 30);
+        c.cancel_pending_flush();
+        c.set(40_000);
+        assert_eq!(c.life_of(&later), Life::Alive);
+        assert_eq!(c.life_of(&head(later.ver, 40)), Life::Expired);
+        assert_eq!(c.life_of(&head(later.ver, 41)), Life::Alive);
+    }
+}

@@ -202,4 +202,36 @@ mod tests {
         assert_eq!(l.pop_head(&mut s), None);
         assert_eq!((l.head, l.tail), (NIL, NIL));
     }
+
+    /// The crawler's cursor stays on a listed item whatever moves: unlinking the item under
+    /// it steps it on, relocating that item moves it along, a move to the head takes it.
+    #[test]
+    fn crawl_cursor_survives_unlink_and_relocate() {
+        let mut s = Slab::new(&StoreConfig::default()).unwrap();
+        let c = s.class_for(40);
+        assert!(s.grow(c));
+        let h: Vec<u32> = (0..6).map(|_| s.pop_free(c).unwrap()).collect();
+        let mut l = Lrus::new(s.classes.len());
+        for &x in &h[..4] {
+            l.push_head(&mut s, c, x);
+        }
+        // Tail to head: h0 h1 h2 h3; the crawler is at class c's tail, with no switches
+        // left it stops at the class's end.
+        (l.crawl_class, l.crawl_cursor) = (c, l.tail(c));
+        let mut switches = 0;
+        assert_eq!(l.crawl(&s, &mut switches), Some(h[0]));
+        assert_eq!(l.crawl_cursor, h[1]);
+        l.unlink(&mut s, c, h[1]);
+        assert_eq!(l.crawl_cursor, h[2]);
+        s.copy_chunk(h[2], h[4], 8);
+        l.relocate(&mut s, c, h[2], h[4]);
+        assert_eq!(l.crawl_cursor, h[4]);
+        l.move_to_head(&mut s, c, h[4]);
+        assert_eq!(l.crawl_cursor, h[3]);
+        assert_eq!(collect(&l.lists[c], &s), vec![h[4], h[3], h[0]]);
+        assert_eq!((l.tail(c), l.len(c)), (h[0], 3));
+        assert_eq!(l.crawl(&s, &mut switches), Some(h[3]));
+        assert_eq!(l.crawl(&s, &mut switches), Some(h[4]));
+        assert_eq!(l.crawl(&s, &mut switches), None);
+    }
 }
