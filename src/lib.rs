@@ -3,6 +3,7 @@
 pub mod config;
 pub mod counters;
 pub mod protocol;
+pub mod record;
 pub mod replication;
 pub mod server;
 pub mod stats;

@@ -2,7 +2,7 @@
 //! numbered by a per-shard sequence, bounded in bytes and age. A twin that returns within
 //! the window resumes from its last sequence (partial resync) instead of taking a full copy.
 
-use crate::storage::mutation_log::{record_len, stamp};
+use crate::record::{record_len, stamp};
 use std::collections::VecDeque;
 
 /// Frames are packed into segments of about this size, so trimming and reading are cheap.
@@ -166,8 +166,8 @@ impl Backlog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::put_set;
     use crate::replication::wire::{Frame, decode};
-    use crate::storage::mutation_log::put_set;
 
     fn set(i: u64) -> Vec<u8> {
         let mut rec = Vec::new();

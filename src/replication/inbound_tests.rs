@@ -1,7 +1,8 @@
 //! decode_run: what one read of a twin stream turns into.
 
 use super::*;
-use crate::storage::{Mutation, MutationRef, hash_key};
+use crate::record::{Mutation, MutationRef};
+use crate::storage::hash_key;
 
 fn set(key: &[u8]) -> Mutation {
     Mutation::Set {

@@ -4,7 +4,8 @@
 
 use super::{NodeRepl, ShardRepl};
 use crate::config::ReplConfig;
-use crate::storage::{MutationRef, hash_key};
+use crate::record::MutationRef;
+use crate::storage::hash_key;
 
 /// One twin write decoded in place from the receive buffer, its key hashed once: the hash
 /// both routes it to its owner and finds it in that owner's index.

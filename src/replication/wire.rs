@@ -3,8 +3,7 @@
 //!
 //! Frame: `len: u32` (bytes after this field) | `kind: u8` | payload.
 
-use crate::storage::mutation_log;
-use crate::storage::{Mutation, MutationRef};
+use crate::record::{self, Mutation, MutationRef, Reader};
 
 pub const MAGIC: &[u8; 4] = b"CCR1";
 /// A frame larger than this is a protocol error (the largest item is 128 MiB).
@@ -16,9 +15,9 @@ pub mod kind {
     pub const WELCOME: u8 = 3;
     pub const REFUSED: u8 = 4;
     // Data frames are the store's mutation log records as they are.
-    pub const SET: u8 = crate::storage::mutation_log::SET;
-    pub const DELETE: u8 = crate::storage::mutation_log::DELETE;
-    pub const FLUSH: u8 = crate::storage::mutation_log::FLUSH;
+    pub const SET: u8 = crate::record::SET;
+    pub const DELETE: u8 = crate::record::DELETE;
+    pub const FLUSH: u8 = crate::record::FLUSH;
     pub const SNAP_BEGIN: u8 = 8;
     pub const SNAP_END: u8 = 9;
     pub const ACK: u8 = 10;
@@ -82,7 +81,7 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 
 /// Appends a data frame for `m` under `seq`.
 pub fn encode_mutation(out: &mut Vec<u8>, seq: u64, m: &Mutation) {
-    mutation_log::put(out, seq, m.into());
+    record::put(out, seq, m.into());
 }
 
 pub fn encode(out: &mut Vec<u8>, f: &Frame) {
@@ -151,41 +150,17 @@ pub enum DecodeError {
     Invalid(&'static str),
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
+impl From<&'static str> for DecodeError {
+    fn from(e: &'static str) -> Self {
+        DecodeError::Invalid(e)
+    }
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.b.len() < n {
-            return Err(DecodeError::Invalid("truncated frame"));
-        }
-        let (h, t) = self.b.split_at(n);
-        self.b = t;
-        Ok(h)
+fn magic(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    if r.take(4)? != MAGIC {
+        return Err(DecodeError::Invalid("not a corecached twin (bad magic)"));
     }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, DecodeError> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap()))
-    }
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
-    }
-    fn u64(&mut self) -> Result<u64, DecodeError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
-    }
-    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let n = self.u32()? as usize;
-        self.take(n)
-    }
-    fn magic(&mut self) -> Result<(), DecodeError> {
-        if self.take(4)? != MAGIC {
-            return Err(DecodeError::Invalid("not a corecached twin (bad magic)"));
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// A decoded frame whose data borrows from the receive buffer: the form the receiving
@@ -222,15 +197,15 @@ pub fn decode_ref(buf: &[u8]) -> Result<(FrameRef<'_>, usize), DecodeError> {
         return Err(DecodeError::Incomplete);
     }
     let body = &buf[5..4 + len];
-    let mut r = Reader { b: body };
+    let mut r = Reader::new(body);
     let frame = match buf[4] {
         k @ (kind::SET | kind::DELETE | kind::FLUSH) => {
-            let (seq, m) = mutation_log::decode(k, body).map_err(DecodeError::Invalid)?;
+            let (seq, m) = record::decode(k, body)?;
             return Ok((FrameRef::Data { seq, m }, 4 + len));
         }
         kind::CHALLENGE => {
-            r.magic()?;
-            let nonce = r.take(16)?.try_into().unwrap();
+            magic(&mut r)?;
+            let nonce = r.array()?;
             Frame::Challenge {
                 nonce,
                 repl_id: r.u64()?,
@@ -238,9 +213,9 @@ pub fn decode_ref(buf: &[u8]) -> Result<(FrameRef<'_>, usize), DecodeError> {
             }
         }
         kind::HELLO => {
-            r.magic()?;
+            magic(&mut r)?;
             let (repl_id, node_id, shard, shards) = (r.u64()?, r.u8()?, r.u16()?, r.u16()?);
-            let mac = r.take(32)?.try_into().unwrap();
+            let mac = r.array()?;
             Frame::Hello {
                 repl_id,
                 node_id,
@@ -258,7 +233,7 @@ pub fn decode_ref(buf: &[u8]) -> Result<(FrameRef<'_>, usize), DecodeError> {
         kind::ACK => Frame::Ack { seq: r.u64()? },
         _ => return Err(DecodeError::Invalid("unknown frame kind")),
     };
-    if !r.b.is_empty() {
+    if !r.is_empty() {
         return Err(DecodeError::Invalid("trailing bytes in frame"));
     }
     Ok((FrameRef::Control(frame), 4 + len))

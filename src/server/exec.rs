@@ -4,8 +4,9 @@
 
 use crate::protocol::op::{Arith, Item, Op, Outcome, StoreKind, Stored};
 use crate::protocol::text::render;
+use crate::record;
 use crate::stats::ConnCounters;
-use crate::storage::{DeltaResult, ItemView, Store, StoreMode, StoreResult, mutation_log};
+use crate::storage::{DeltaResult, ItemView, Store, StoreMode, StoreResult};
 
 /// Runs `op`. `Stats` is answered by the caller (it needs shard state); `Dump` writes its
 /// lines into `scratch`, which the outcome then borrows.
@@ -60,7 +61,7 @@ pub fn execute<'s>(
             Outcome::Done
         }
         Op::Apply(rec) => {
-            match mutation_log::decode_record(rec) {
+            match record::decode_record(rec) {
                 Ok((_, m)) => {
                     store.apply_remote(m);
                 }

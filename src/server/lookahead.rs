@@ -1,85 +1,15 @@
-//! Prefetching for requests that name many keys: a lookup costs two dependent cache misses
-//! (index bucket, then item), so while key i is served, key i + 2·D's bucket and key i + D's
-//! item are already being loaded and the misses overlap instead of queuing. Two front ends
-//! share the schedule: [`Lookahead`] over the keys of one multi-key request or batch, and
-//! [`PipelineAhead`] over the requests queued in a connection's read buffer.
+//! Prefetching for requests that name many keys, with the store's one schedule
+//! (`storage::Prefetch`) fed from two sources: [`Lookahead`] over the keys of one multi-key
+//! request or batch, and [`PipelineAhead`] over the requests queued in a connection's read
+//! buffer.
 
 use crate::protocol::peek::peek_request;
-use crate::storage::{Store, hash_key};
-
-/// Keys between the item stage and the key being served; about 2·D loads in flight.
-const D: usize = 8;
-/// Stands for "no key here" (a request without one) in the schedule.
-const NO_KEY: u64 = u64::MAX;
-
-/// Hashes of the keys whose buckets are loading, in serving order; slot `n % 2D`.
-struct Schedule {
-    ring: [u64; 2 * D],
-    /// Keys taken so far, and keys served so far.
-    taken: usize,
-    served: usize,
-    shards: u64,
-    me: u64,
-}
-
-impl Schedule {
-    fn new(shards: usize, me: usize) -> Self {
-        Schedule {
-            ring: [NO_KEY; 2 * D],
-            taken: 0,
-            served: 0,
-            shards: shards as u64,
-            me: me as u64,
-        }
-    }
-
-    fn wants_more(&self) -> bool {
-        self.taken < self.served + 2 * D
-    }
-
-    /// Queues the next key (or `NO_KEY`) and starts loading its bucket.
-    fn take(&mut self, store: &Store, h: u64) {
-        self.ring[self.taken % (2 * D)] = h;
-        self.taken += 1;
-        if self.mine(h) {
-            store.prefetch(h);
-        }
-    }
-
-    /// The item stage for the keys taken before serving starts.
-    fn start(&self, store: &Store) {
-        for i in 0..D.min(self.taken) {
-            self.item_stage(store, i);
-        }
-    }
-
-    /// Advances past one served key, starting the item load of the key D places on.
-    fn serve(&mut self, store: &Store) {
-        let i = self.served;
-        self.served += 1;
-        if i + D < self.taken {
-            self.item_stage(store, i + D);
-        }
-    }
-
-    fn item_stage(&self, store: &Store, i: usize) {
-        let h = self.ring[i % (2 * D)];
-        if self.mine(h) {
-            store.prefetch_item(h);
-        }
-    }
-
-    /// Keys other shards own are prefetched there, by the owner's batch loop.
-    #[inline]
-    fn mine(&self, h: u64) -> bool {
-        h != NO_KEY && (self.shards == 1 || h % self.shards == self.me)
-    }
-}
+use crate::storage::{Prefetch, Store, hash_key};
 
 /// The schedule over the keys of one request or batch, taken from an iterator.
 pub struct Lookahead<I> {
     keys: I,
-    sched: Schedule,
+    sched: Prefetch,
 }
 
 /// What the schedule takes per key: the key itself, or its `hash_key` when the caller has
@@ -107,11 +37,9 @@ impl<I: Iterator<Item: KeyHash>> Lookahead<I> {
     pub fn new(keys: I, store: &Store, shards: usize, me: usize) -> Self {
         let mut la = Lookahead {
             keys,
-            sched: Schedule::new(shards, me),
+            sched: Prefetch::new(shards, me),
         };
-        for _ in 0..2 * D {
-            la.take(store);
-        }
+        while la.sched.wants_more() && la.take(store) {}
         la.sched.start(store);
         la
     }
@@ -119,21 +47,24 @@ impl<I: Iterator<Item: KeyHash>> Lookahead<I> {
     /// Call once before serving each key.
     #[inline]
     pub fn step(&mut self, store: &Store) {
-        self.take(store);
         self.sched.serve(store);
+        self.take(store);
     }
 
-    fn take(&mut self, store: &Store) {
-        if let Some(k) = self.keys.next() {
-            self.sched.take(store, k.key_hash());
-        }
+    /// Takes the next key, if there is one.
+    fn take(&mut self, store: &Store) -> bool {
+        let Some(k) = self.keys.next() else {
+            return false;
+        };
+        self.sched.take(store, k.key_hash());
+        true
     }
 }
 
 /// The schedule over pipelined requests: it peeks at the requests after the one being
 /// served (one key each, the first of a multi-get) in a buffer that does not move meanwhile.
 pub struct PipelineAhead {
-    sched: Schedule,
+    sched: Prefetch,
     /// Where the next request to peek at starts in the buffer; `None` once the rest of the
     /// buffer cannot be walked (incomplete or unknown request).
     pos: Option<usize>,
@@ -144,7 +75,7 @@ impl PipelineAhead {
     /// current one.
     pub fn new(buf: &[u8], next: usize, store: &Store, shards: usize, me: usize) -> Self {
         let mut pa = PipelineAhead {
-            sched: Schedule::new(shards, me),
+            sched: Prefetch::new(shards, me),
             pos: Some(next),
         };
         pa.top_up(buf, store);
@@ -167,7 +98,8 @@ impl PipelineAhead {
             let Some(pos) = self.pos else { return };
             match buf.get(pos..).and_then(peek_request) {
                 Some((key, len)) => {
-                    self.sched.take(store, key.map_or(NO_KEY, hash_key));
+                    self.sched
+                        .take(store, key.map_or(Prefetch::NO_KEY, hash_key));
                     self.pos = Some(pos + len);
                 }
                 None => self.pos = None,

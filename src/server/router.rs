@@ -3,15 +3,12 @@
 //! Ops and outcomes travel in the one encoding of `protocol::op`.
 
 use crate::protocol::op::{self, Op, OpIter, Outcome};
+use crate::record::{self, MutationRef};
 use crate::stats::ShardSnapshot;
-use crate::storage::{MutationRef, hash_key, mutation_log};
+use crate::storage::{hash_key, shard_of_hash};
 
 pub fn shard_of(key: &[u8], shards: usize) -> usize {
-    if shards == 1 {
-        0
-    } else {
-        (hash_key(key) % shards as u64) as usize
-    }
+    shard_of_hash(hash_key(key), shards)
 }
 
 /// Every op a connection sends to one shard after one read, encoded back to back in one
@@ -32,7 +29,7 @@ impl Batch {
 
     /// Appends a twin's write as an `Op::Apply`, encoding the record in place.
     pub fn push_apply(&mut self, m: MutationRef<'_>) -> usize {
-        op::encode_apply(&mut self.arena, |out| mutation_log::put(out, 0, m));
+        op::encode_apply(&mut self.arena, |out| record::put(out, 0, m));
         self.len += 1;
         self.len - 1
     }
@@ -148,7 +145,7 @@ mod tests {
         let Some(Op::Apply(rec)) = b.ops().next() else {
             panic!("not an apply")
         };
-        let (_, back) = mutation_log::decode_record(rec).expect("a record");
+        let (_, back) = record::decode_record(rec).expect("a record");
         assert_eq!(back, m);
     }
 

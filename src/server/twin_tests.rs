@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::protocol::op::Op;
-use crate::storage::{MutationRef, StoreConfig, hash_key, mutation_log};
+use crate::record::{self, MutationRef};
+use crate::storage::{StoreConfig, hash_key};
 
 fn set(key: &[u8]) -> MutationRef<'_> {
     MutationRef::Set {
@@ -17,7 +18,7 @@ fn set(key: &[u8]) -> MutationRef<'_> {
 /// The twin's write an `Op::Apply` carries.
 fn applied_record(op: Op<'_>) -> MutationRef<'_> {
     match op {
-        Op::Apply(rec) => mutation_log::decode_record(rec).expect("a record").1,
+        Op::Apply(rec) => record::decode_record(rec).expect("a record").1,
         other => panic!("not an apply: {other:?}"),
     }
 }

@@ -1,5 +1,6 @@
-//! Fixed-seed key hashing. The server picks a shard with `hash % shards`; the store picks
-//! buckets from other bits (see `bucket_bits`) so shard choice and bucket choice stay independent.
+//! Fixed-seed key hashing and the one shard rule built on it (`shard_of_hash`); the store
+//! picks buckets from other bits (see `bucket_bits`) so shard choice and bucket choice stay
+//! independent.
 
 use ahash::RandomState;
 
@@ -13,10 +14,21 @@ const STATE: RandomState = RandomState::with_seeds(
     0x082e_fa98_ec4e_6c89,
 );
 
-/// Hash of a key; the server uses it for shard selection (`hash % shards`).
+/// Hash of a key; [`shard_of_hash`] picks its shard from it.
 #[inline]
 pub fn hash_key(key: &[u8]) -> u64 {
     STATE.hash_one(key)
+}
+
+/// The shard among `shards` that owns a key of hash `hash`: the one rule every router,
+/// prefetcher and replication receiver uses, so they all agree.
+#[inline]
+pub fn shard_of_hash(hash: u64, shards: usize) -> usize {
+    if shards == 1 {
+        0
+    } else {
+        (hash % shards as u64) as usize
+    }
 }
 
 /// Bits used for bucket selection: the low bits already picked the shard, so with N shards
@@ -43,5 +55,12 @@ mod tests {
             }
         }
         assert_eq!(seen, [true, true]);
+    }
+
+    #[test]
+    fn shards_by_the_low_bits() {
+        assert_eq!(shard_of_hash(u64::MAX, 1), 0);
+        assert_eq!(shard_of_hash(10, 4), 2);
+        assert_eq!(shard_of_hash(u64::MAX, 3), (u64::MAX % 3) as usize);
     }
 }

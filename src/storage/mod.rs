@@ -1,22 +1,29 @@
 //! One shard's cache store: slab arena, compact items, intrusive index and LRU, memcached
 //! command semantics. Pure: no I/O, no async, no locks; one thread owns a `Store`.
+//!
+//! Layers, top down: `store` (memcached semantics, the mutation log, replication's side),
+//! `memory` (allocation, eviction policy, reclaim crawl, the one unlink hook), and under it
+//! `slab`, `index`, `lru` and `item`; `clock` holds time, versions and visibility.
 
+mod clock;
 mod hash;
 mod index;
 mod item;
 mod lru;
-pub mod mutation_log;
+mod memory;
+mod mutation_log;
+mod prefetch;
 mod region;
 mod slab;
 mod stats;
 mod store;
 #[cfg(test)]
 mod tests_model;
+mod tombstones;
+mod types;
 
-pub use hash::hash_key;
-pub use mutation_log::MutationRef;
+pub use hash::{hash_key, shard_of_hash};
+pub use prefetch::Prefetch;
 pub use stats::{ClassStats, StoreStats};
-pub use store::{
-    DeltaResult, ItemMeta, ItemView, MAX_KEY_LEN, Mutation, Store, StoreConfig, StoreMode,
-    StoreResult,
-};
+pub use store::{ItemMeta, Store};
+pub use types::{DeltaResult, ItemView, MAX_KEY_LEN, StoreConfig, StoreMode, StoreResult};

@@ -64,6 +64,28 @@ pub(crate) struct Slab {
 
 impl Slab {
     pub fn new(cfg: &StoreConfig) -> Result<Slab, String> {
+        let (limit_pages, bits) = Self::geometry(cfg)?;
+        let classes = Self::classes(cfg);
+        let ps = cfg.page_size;
+        let arena = Region::new(limit_pages * ps)?;
+        Ok(Slab {
+            arena,
+            pages: Vec::new(),
+            free_slots: Vec::new(),
+            empty: Vec::new(),
+            large: classes.len() - 1,
+            classes,
+            page_size: ps,
+            limit_pages,
+            charged: 0,
+            bits,
+            mask: (1 << bits) - 1,
+        })
+    }
+
+    /// Checks `cfg`; returns the page limit and how many bits of a handle number a chunk
+    /// within its page.
+    fn geometry(cfg: &StoreConfig) -> Result<(usize, u32), String> {
         let ps = cfg.page_size;
         if !(4096..=(1 << 30)).contains(&ps) {
             return Err(format!("page size {ps} must be between 4 KiB and 1 GiB"));
@@ -113,6 +135,14 @@ impl Slab {
                 cfg.mem_limit
             ));
         }
+        Ok((limit_pages, bits))
+    }
+
+    /// The classes of a valid `cfg`: chunk sizes growing by its factor up to half a page,
+    /// then the large-item class.
+    fn classes(cfg: &StoreConfig) -> Vec<SlabClass> {
+        let ps = cfg.page_size;
+        let max_chunk = ps / 2;
         let mut sizes = Vec::new();
         let mut size = cfg.min_chunk as f64;
         while sizes.len() < MAX_CLASSES - 1 && size <= max_chunk as f64 / cfg.growth_factor {
@@ -142,20 +172,7 @@ impl Slab {
             free: List::default(),
             ever: false,
         });
-        let arena = Region::new(limit_pages * ps)?;
-        Ok(Slab {
-            arena,
-            pages: Vec::new(),
-            free_slots: Vec::new(),
-            empty: Vec::new(),
-            large: classes.len() - 1,
-            classes,
-            page_size: ps,
-            limit_pages,
-            charged: 0,
-            bits,
-            mask: (1 << bits) - 1,
-        })
+        classes
     }
 
     /// Class for an item of `total` bytes (the large class above page_size / 2).

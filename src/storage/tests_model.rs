@@ -107,7 +107,7 @@ fn key(k: u8) -> Vec<u8> {
 
 /// The CAS of a live item without touching counters or bits.
 fn peek(s: &Store, k: &[u8]) -> Option<u64> {
-    let h = s.index.find(&s.slab, hash_key(k), k)?;
+    let h = s.mem.index.find(&s.mem.slab, hash_key(k), k)?;
     s.peek_live(h)
 }
 
@@ -133,149 +133,7 @@ fn run(ops: Vec<Op>, cfg: StoreConfig) -> Result<(), TestCaseError> {
                 }
             }
         }
-        match op {
-            Op::Store(k, mode, flags, e, v) => {
-                let k = key(k);
-                let mode = [
-                    StoreMode::Set,
-                    StoreMode::Add,
-                    StoreMode::Replace,
-                    StoreMode::Append,
-                    StoreMode::Prepend,
-                ][mode as usize];
-                let exp = m.abs(e);
-                let live = m.live(&k).cloned();
-                let expect = match (mode, live) {
-                    (StoreMode::Add, Some(_)) | (StoreMode::Replace, None) => {
-                        StoreResult::NotStored
-                    }
-                    (StoreMode::Append | StoreMode::Prepend, None) => StoreResult::NotStored,
-                    (StoreMode::Append | StoreMode::Prepend, Some(old))
-                        if !s.item_fits(k.len(), old.value.len() + v.len()) =>
-                    {
-                        StoreResult::NotStored
-                    }
-                    (StoreMode::Append, Some(old)) => {
-                        let value = [old.value, v.clone()].concat();
-                        m.items.insert(k.clone(), MItem { value, ..old });
-                        StoreResult::Stored
-                    }
-                    (StoreMode::Prepend, Some(old)) => {
-                        let value = [v.clone(), old.value].concat();
-                        m.items.insert(k.clone(), MItem { value, ..old });
-                        StoreResult::Stored
-                    }
-                    _ => {
-                        m.items.insert(
-                            k.clone(),
-                            MItem {
-                                value: v.clone(),
-                                flags,
-                                exp,
-                            },
-                        );
-                        StoreResult::Stored
-                    }
-                };
-                prop_assert_eq!(s.store(mode, &k, flags, e, &v), expect);
-                if pressure && expect == StoreResult::Stored && m.live(&k).is_some() {
-                    prop_assert!(peek(&s, &k).is_some(), "latest write not readable");
-                }
-            }
-            Op::Cas(k, good, v) => {
-                let k = key(k);
-                let cur = peek(&s, &k);
-                let token = match (cur, good) {
-                    (Some(c), true) => c,
-                    (Some(c), false) => c ^ 0x100,
-                    (None, _) => 12345,
-                };
-                let expect = match m.live(&k) {
-                    None => StoreResult::NotFound,
-                    Some(_) if !good => StoreResult::Exists,
-                    Some(it) => {
-                        *it = MItem {
-                            value: v.clone(),
-                            flags: 0,
-                            exp: 0,
-                        };
-                        StoreResult::Stored
-                    }
-                };
-                prop_assert_eq!(s.store(StoreMode::Cas(token), &k, 0, 0, &v), expect);
-            }
-            Op::Delta(k, incr, d) => {
-                let k = key(k);
-                let expect = match m.live(&k) {
-                    None => DeltaResult::NotFound,
-                    Some(it) => match parse_counter(&it.value) {
-                        None => DeltaResult::NonNumeric,
-                        Some(n) => {
-                            let n2 = if incr {
-                                n.wrapping_add(d)
-                            } else {
-                                n.saturating_sub(d)
-                            };
-                            let mut digits = n2.to_string().into_bytes();
-                            if digits.len() <= it.value.len() {
-                                digits.resize(it.value.len(), b' ');
-                            }
-                            it.value = digits;
-                            DeltaResult::Value(n2)
-                        }
-                    },
-                };
-                prop_assert_eq!(s.incr_decr(&k, incr, d), expect);
-            }
-            Op::Get(k) => {
-                let k = key(k);
-                let expect = m.live(&k).map(|it| (it.value.clone(), it.flags));
-                let got = s.get(&k).map(|v| (v.value.to_vec(), v.flags));
-                prop_assert_eq!(got, expect);
-            }
-            Op::Touch(k, e) | Op::Gat(k, e) => {
-                let k = key(k);
-                let exp = m.abs(e);
-                let expect = m.live(&k).map(|it| {
-                    it.exp = exp;
-                    (it.value.clone(), it.flags)
-                });
-                if let Op::Gat(..) = op {
-                    let got = s.get_and_touch(&k, e).map(|v| (v.value.to_vec(), v.flags));
-                    prop_assert_eq!(got, expect);
-                } else {
-                    prop_assert_eq!(s.touch(&k, e), expect.is_some());
-                }
-            }
-            Op::Delete(k) => {
-                let k = key(k);
-                let expect = m.live(&k).is_some();
-                m.items.remove(&k);
-                prop_assert_eq!(s.delete(&k), expect);
-            }
-            Op::Flush(d) => {
-                s.flush_all(d);
-                if d <= 0 {
-                    m.items.clear();
-                    m.pending = None;
-                } else {
-                    m.pending = Some(m.now_ms / 1000 * 1000 + d as u64 * 1000);
-                }
-            }
-            Op::Advance(ms) => {
-                m.now_ms += ms;
-                s.set_clock(m.now_ms);
-                if let Some(t) = m.pending
-                    && m.now_ms >= t
-                {
-                    m.items.clear();
-                    m.pending = None;
-                }
-            }
-            Op::Reclaim(b) => {
-                s.reclaim_step(b);
-            }
-        }
+        apply(&mut s, &mut m, op, pressure)?;
         let st = s.stats();
         prop_assert!(st.total_pages * (1 << 20) <= limit);
         prop_assert!(
@@ -297,6 +155,174 @@ fn run(ops: Vec<Op>, cfg: StoreConfig) -> Result<(), TestCaseError> {
         }
     }
     Ok(())
+}
+
+/// Runs `op` on the store and the model and compares the answers.
+fn apply(s: &mut Store, m: &mut Model, op: Op, pressure: bool) -> Result<(), TestCaseError> {
+    match op {
+        Op::Store(k, mode, flags, e, v) => {
+            let k = key(k);
+            let mode = [
+                StoreMode::Set,
+                StoreMode::Add,
+                StoreMode::Replace,
+                StoreMode::Append,
+                StoreMode::Prepend,
+            ][mode as usize];
+            let expect = m.store(s, mode, &k, flags, e, &v);
+            prop_assert_eq!(s.store(mode, &k, flags, e, &v), expect);
+            if pressure && expect == StoreResult::Stored && m.live(&k).is_some() {
+                prop_assert!(peek(s, &k).is_some(), "latest write not readable");
+            }
+        }
+        Op::Cas(k, good, v) => {
+            let k = key(k);
+            let token = match (peek(s, &k), good) {
+                (Some(c), true) => c,
+                (Some(c), false) => c ^ 0x100,
+                (None, _) => 12345,
+            };
+            let expect = m.cas(&k, good, &v);
+            prop_assert_eq!(s.store(StoreMode::Cas(token), &k, 0, 0, &v), expect);
+        }
+        Op::Delta(k, incr, d) => {
+            let k = key(k);
+            let expect = m.delta(&k, incr, d);
+            prop_assert_eq!(s.incr_decr(&k, incr, d), expect);
+        }
+        Op::Get(k) => {
+            let k = key(k);
+            let expect = m.live(&k).map(|it| (it.value.clone(), it.flags));
+            let got = s.get(&k).map(|v| (v.value.to_vec(), v.flags));
+            prop_assert_eq!(got, expect);
+        }
+        Op::Touch(k, e) | Op::Gat(k, e) => {
+            let k = key(k);
+            let exp = m.abs(e);
+            let expect = m.live(&k).map(|it| {
+                it.exp = exp;
+                (it.value.clone(), it.flags)
+            });
+            if let Op::Gat(..) = op {
+                let got = s.get_and_touch(&k, e).map(|v| (v.value.to_vec(), v.flags));
+                prop_assert_eq!(got, expect);
+            } else {
+                prop_assert_eq!(s.touch(&k, e), expect.is_some());
+            }
+        }
+        Op::Delete(k) => {
+            let k = key(k);
+            let expect = m.live(&k).is_some();
+            m.items.remove(&k);
+            prop_assert_eq!(s.delete(&k), expect);
+        }
+        Op::Flush(d) => {
+            s.flush_all(d);
+            m.flush(d);
+        }
+        Op::Advance(ms) => {
+            m.advance(ms);
+            s.set_clock(m.now_ms);
+        }
+        Op::Reclaim(b) => {
+            s.reclaim_step(b);
+        }
+    }
+    Ok(())
+}
+
+/// What the model expects of the commands that change items (and the change, made).
+impl Model {
+    fn store(
+        &mut self,
+        s: &Store,
+        mode: StoreMode,
+        k: &[u8],
+        flags: u32,
+        e: i64,
+        v: &[u8],
+    ) -> StoreResult {
+        let exp = self.abs(e);
+        let live = self.live(k).cloned();
+        match (mode, live) {
+            (StoreMode::Add, Some(_)) | (StoreMode::Replace, None) => StoreResult::NotStored,
+            (StoreMode::Append | StoreMode::Prepend, None) => StoreResult::NotStored,
+            (StoreMode::Append | StoreMode::Prepend, Some(old))
+                if !s.item_fits(k.len(), old.value.len() + v.len()) =>
+            {
+                StoreResult::NotStored
+            }
+            (StoreMode::Append, Some(old)) => {
+                let value = [&old.value[..], v].concat();
+                self.items.insert(k.to_vec(), MItem { value, ..old });
+                StoreResult::Stored
+            }
+            (StoreMode::Prepend, Some(old)) => {
+                let value = [v, &old.value[..]].concat();
+                self.items.insert(k.to_vec(), MItem { value, ..old });
+                StoreResult::Stored
+            }
+            _ => {
+                let value = v.to_vec();
+                self.items.insert(k.to_vec(), MItem { value, flags, exp });
+                StoreResult::Stored
+            }
+        }
+    }
+
+    fn cas(&mut self, k: &[u8], good: bool, v: &[u8]) -> StoreResult {
+        match self.live(k) {
+            None => StoreResult::NotFound,
+            Some(_) if !good => StoreResult::Exists,
+            Some(it) => {
+                *it = MItem {
+                    value: v.to_vec(),
+                    flags: 0,
+                    exp: 0,
+                };
+                StoreResult::Stored
+            }
+        }
+    }
+
+    fn delta(&mut self, k: &[u8], incr: bool, d: u64) -> DeltaResult {
+        let Some(it) = self.live(k) else {
+            return DeltaResult::NotFound;
+        };
+        let Some(n) = parse_counter(&it.value) else {
+            return DeltaResult::NonNumeric;
+        };
+        let n2 = if incr {
+            n.wrapping_add(d)
+        } else {
+            n.saturating_sub(d)
+        };
+        let mut digits = n2.to_string().into_bytes();
+        if digits.len() <= it.value.len() {
+            digits.resize(it.value.len(), b' ');
+        }
+        it.value = digits;
+        DeltaResult::Value(n2)
+    }
+
+    fn flush(&mut self, d: i64) {
+        if d <= 0 {
+            self.items.clear();
+            self.pending = None;
+        } else {
+            self.pending = Some(self.now_ms / 1000 * 1000 + d as u64 * 1000);
+        }
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now_ms += ms;
+        if let Some(t) = self.pending
+            && self.now_ms >= t
+        {
+            self.items.clear();
+            self.pending = None;
+        }
+    }
 }
 
 proptest! {

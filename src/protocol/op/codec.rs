@@ -3,6 +3,7 @@
 //! process, but decoding still never panics: a short or unknown encoding is an error.
 
 use super::{Arith, Item, Op, Outcome, StoreKind, Stored};
+use crate::record::Reader;
 
 /// Appends `op`'s encoding to `out`.
 pub fn encode_op(out: &mut Vec<u8>, op: Op<'_>) {
@@ -82,7 +83,7 @@ pub fn encode_apply(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
 
 /// The op at the start of `b` and the bytes it took.
 pub fn decode_op(b: &[u8]) -> Result<(Op<'_>, usize), &'static str> {
-    let mut r = Bytes(b);
+    let mut r = Bytes(Reader::new(b));
     let op = match r.u8()? {
         0 => {
             let key = r.bytes()?;
@@ -120,7 +121,7 @@ pub fn decode_op(b: &[u8]) -> Result<(Op<'_>, usize), &'static str> {
         10 => Op::Dump { classes: r.u64()? },
         _ => return Err("unknown op"),
     };
-    Ok((op, b.len() - r.0.len()))
+    Ok((op, b.len() - r.0.rest().len()))
 }
 
 /// The ops of a buffer of consecutive encodings, in order; stops at the first bad one.
@@ -180,7 +181,7 @@ pub fn encode_outcome(out: &mut Vec<u8>, outcome: &Outcome<'_>) {
 
 /// The outcome encoded at the start of `b`.
 pub fn decode_outcome(b: &[u8]) -> Result<Outcome<'_>, &'static str> {
-    let mut r = Bytes(b);
+    let mut r = Bytes(Reader::new(b));
     Ok(match r.u8()? {
         0 => Outcome::Hit(Item {
             key: r.bytes()?,
@@ -237,42 +238,29 @@ fn put_kind(out: &mut Vec<u8>, kind: StoreKind) {
     }
 }
 
-/// A cursor over little-endian fields.
-struct Bytes<'a>(&'a [u8]);
+/// The record module's little-endian reader (the one every decoder here uses), with the
+/// two fields only ops have.
+struct Bytes<'a>(Reader<'a>);
 
 impl<'a> Bytes<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
-        if self.0.len() < n {
-            return Err("truncated");
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-
     fn u8(&mut self) -> Result<u8, &'static str> {
-        Ok(self.take(1)?[0])
+        self.0.u8()
     }
 
     fn u32(&mut self) -> Result<u32, &'static str> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().unwrap_or([0; 4]),
-        ))
+        self.0.u32()
     }
 
     fn i32(&mut self) -> Result<i32, &'static str> {
-        Ok(self.u32()? as i32)
+        Ok(self.0.u32()? as i32)
     }
 
     fn u64(&mut self) -> Result<u64, &'static str> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().unwrap_or([0; 8]),
-        ))
+        self.0.u64()
     }
 
     fn bytes(&mut self) -> Result<&'a [u8], &'static str> {
-        let n = self.u32()? as usize;
-        self.take(n)
+        self.0.bytes()
     }
 
     fn kind(&mut self) -> Result<StoreKind, &'static str> {

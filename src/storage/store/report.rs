@@ -1,0 +1,80 @@
+//! What `stats`, `stats slabs` and `stats items` read from a store, and `stats reset`.
+
+use super::Store;
+use crate::storage::item;
+use crate::storage::slab::NIL;
+use crate::storage::stats::{ClassStats, StoreStats};
+
+impl Store {
+    pub fn stats(&self) -> StoreStats {
+        let mem = &self.mem;
+        let mut s = mem.stats;
+        // Every get ends as a hit or a miss, so the get path keeps one counter fewer.
+        s.cmd_get = s.get_hits + s.get_misses;
+        s.total_pages = mem.slab.charged_pages() as u64;
+        s.limit_bytes = self.cfg.mem_limit as u64;
+        s.hash_bytes = mem.index.bytes() as u64;
+        s.hash_power_level = mem.index.power() as u64;
+        s.hash_is_expanding = mem.index.expanding() as u64;
+        s
+    }
+
+    pub fn class_stats(&self) -> Vec<ClassStats> {
+        let mem = &self.mem;
+        let large = mem.slab.large;
+        let mut out = Vec::new();
+        for (c, sc) in mem.slab.classes.iter().enumerate() {
+            if !sc.ever {
+                continue;
+            }
+            let k = &mem.cls[c];
+            let tail = mem.lru.tail(c);
+            let age_secs = if tail == NIL {
+                0
+            } else {
+                let written_ms = item::version(mem.slab.chunk(tail)) >> 20;
+                self.clock.now_ms.saturating_sub(written_ms) / 1000
+            };
+            let (per, chunks, free) = if c == large {
+                (1, k.items, 0)
+            } else {
+                let per = sc.per_page as u64;
+                (per, per * sc.pages as u64, sc.free.len as u64)
+            };
+            out.push(ClassStats {
+                id: c as u64 + 1,
+                chunk_size: sc.size as u64,
+                chunks_per_page: per,
+                total_pages: sc.pages as u64,
+                total_chunks: chunks,
+                used_chunks: k.items,
+                free_chunks: free,
+                items: k.items,
+                age_secs,
+                evicted: k.evicted,
+                evicted_nonzero: k.evicted_nonzero,
+                evicted_unfetched: k.evicted_unfetched,
+                reclaimed: k.reclaimed,
+                expired_unfetched: k.expired_unfetched,
+                outofmemory: k.outofmemory,
+                mem_requested: k.mem_requested,
+                get_hits: k.get_hits,
+                cmd_set: k.cmd_set,
+                delete_hits: k.delete_hits,
+                incr_hits: k.incr_hits,
+                decr_hits: k.decr_hits,
+                cas_hits: k.cas_hits,
+                cas_badval: k.cas_badval,
+                touch_hits: k.touch_hits,
+            });
+        }
+        out
+    }
+
+    pub fn reset_stats(&mut self) {
+        self.mem.stats.reset_counters();
+        for c in &mut self.mem.cls {
+            c.reset_counters();
+        }
+    }
+}

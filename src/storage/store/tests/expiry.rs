@@ -1,0 +1,131 @@
+//! Time: expiry, touch, flush (now and delayed) and the background reclaim of dead items.
+
+use super::*;
+
+#[test]
+fn expiry_rules() {
+    let mut s = st();
+    let now = (T0 / 1000) as i64;
+    s.store(Set, b"rel", 0, 10, b"x");
+    s.store(Set, b"30d", 0, 30 * DAY, b"x");
+    s.store(Set, b"30d+1", 0, 30 * DAY + 1, b"x"); // absolute 1970 time: already expired
+    s.store(Set, b"abs", 0, now + 20, b"x");
+    s.store(Set, b"abs_past", 0, now, b"x");
+    s.store(Set, b"neg", 0, -1, b"x");
+    s.store(Set, b"never", 0, 0, b"x");
+    assert!(s.get(b"rel").is_some());
+    assert!(s.get(b"30d").is_some());
+    assert!(s.get(b"30d+1").is_none());
+    assert!(s.get(b"abs").is_some());
+    assert!(s.get(b"abs_past").is_none());
+    assert!(s.get(b"neg").is_none());
+    advance(&mut s, 9);
+    assert!(s.get(b"rel").is_some());
+    advance(&mut s, 1);
+    assert!(s.get(b"rel").is_none());
+    advance(&mut s, 10);
+    assert!(s.get(b"abs").is_none());
+    advance(&mut s, 30 * DAY as u64);
+    assert!(s.get(b"30d").is_none());
+    assert!(s.get(b"never").is_some());
+    assert_eq!(s.stats().get_expired, 6);
+}
+
+#[test]
+fn negative_exptime_set_hides_old_item() {
+    let mut s = st();
+    s.store(Set, b"k", 0, 0, b"old");
+    assert_eq!(s.store(Set, b"k", 0, -1, b"new"), Stored);
+    assert_eq!(s.get(b"k"), None);
+    assert_eq!(s.stats().curr_items, 0);
+}
+
+#[test]
+fn touch_and_gat() {
+    let mut s = st();
+    assert!(!s.touch(b"k", 10));
+    s.store(Set, b"k", 3, 5, b"v");
+    let c = cas_of(&mut s, b"k");
+    assert!(s.touch(b"k", 100));
+    advance(&mut s, 50);
+    let v = s.get_and_touch(b"k", 10).unwrap();
+    assert_eq!(
+        (v.value, v.flags, v.cas),
+        (&b"v"[..], 3, c),
+        "touch keeps the CAS"
+    );
+    advance(&mut s, 10);
+    assert!(s.get_and_touch(b"k", 10).is_none());
+    let st = s.stats();
+    assert_eq!((st.cmd_touch, st.touch_hits, st.touch_misses), (4, 2, 2));
+    assert_eq!(
+        (st.cmd_get, st.get_hits),
+        (1, 1),
+        "gat counts as touch only"
+    );
+    s.store(Set, b"n", 0, 10, b"v");
+    assert!(s.touch(b"n", 0));
+    advance(&mut s, 1000);
+    assert!(s.get(b"n").is_some());
+    assert!(s.touch(b"n", -1));
+    assert!(s.get(b"n").is_none());
+}
+
+#[test]
+fn flush_now_and_delayed() {
+    let mut s = st();
+    s.store(Set, b"a", 0, 0, b"1");
+    s.flush_all(0);
+    assert!(s.get(b"a").is_none());
+    assert_eq!(s.stats().get_flushed, 1);
+    s.store(Set, b"b", 0, 0, b"1");
+    assert!(s.get(b"b").is_some());
+    s.flush_all(10);
+    s.store(Set, b"c", 0, 0, b"1");
+    advance(&mut s, 9);
+    assert!(s.get(b"b").is_some());
+    advance(&mut s, 1);
+    s.store(Set, b"d", 0, 0, b"1");
+    assert!(s.get(b"b").is_none());
+    assert!(s.get(b"c").is_none());
+    assert!(s.get(b"d").is_some());
+    // A later flush replaces a pending one but never un-flushes.
+    s.store(Set, b"e", 0, 0, b"1");
+    s.flush_all(5);
+    s.flush_all(100);
+    advance(&mut s, 50);
+    assert!(s.get(b"e").is_some());
+    advance(&mut s, 50);
+    assert!(s.get(b"e").is_none());
+    s.store(Set, b"f", 0, 0, b"1");
+    s.flush_all(-3);
+    assert!(s.get(b"f").is_none());
+    s.store(Set, b"g", 0, 0, b"1");
+    s.flush_all((s.clock.now_ms / 1000) as i64 + 400); // absolute time
+    advance(&mut s, 399);
+    assert!(s.get(b"g").is_some());
+    advance(&mut s, 1);
+    assert!(s.get(b"g").is_none());
+}
+
+#[test]
+fn reclaim_step_frees_expired() {
+    let mut s = st();
+    for i in 0..1000u32 {
+        let exp = if i % 2 == 0 { 5 } else { 0 };
+        s.store(Set, &i.to_le_bytes(), 0, exp, b"v");
+    }
+    s.store(Set, b"big", 0, 5, &vec![0u8; 600_000]);
+    advance(&mut s, 5);
+    let mut freed = 0;
+    for _ in 0..100 {
+        freed += s.reclaim_step(50);
+    }
+    assert_eq!(freed, 501);
+    let st = s.stats();
+    assert_eq!(
+        (st.curr_items, st.reclaimed, st.expired_unfetched),
+        (500, 501, 501)
+    );
+    assert_eq!(s.reclaim_step(1000), 0);
+}

@@ -1,0 +1,272 @@
+//! The write commands: set/add/replace/cas/append/prepend, incr/decr, and the one path that
+//! writes an item (a fresh chunk, or the old item's chunk when the class is the same).
+
+use super::Store;
+use super::counter::{fmt_u64, parse_counter};
+use crate::storage::hash::hash_key;
+use crate::storage::item::{self, OFF_NEXT, OFF_PREV};
+use crate::storage::types::{DeltaResult, MAX_KEY_LEN, StoreMode, StoreResult};
+
+impl Store {
+    pub fn store(
+        &mut self,
+        mode: StoreMode,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        value: &[u8],
+    ) -> StoreResult {
+        self.mem.stats.cmd_set += 1;
+        if key.is_empty() || key.len() > MAX_KEY_LEN {
+            return StoreResult::NotStored;
+        }
+        if !self.item_fits(key.len(), value.len()) {
+            return match mode {
+                StoreMode::Append | StoreMode::Prepend => StoreResult::NotStored,
+                _ => StoreResult::TooLarge,
+            };
+        }
+        let hash = hash_key(key);
+        // Every mode reads the key's bucket; start loading it now.
+        self.mem.index.prefetch_bucket(hash);
+        let exp = self.clock.abs_exptime(exptime);
+        match mode {
+            StoreMode::Set => self.store_new(key, hash, flags, exp, value),
+            StoreMode::Add => match self.lookup(key, hash) {
+                Some(_) => StoreResult::NotStored,
+                None => self.store_new(key, hash, flags, exp, value),
+            },
+            StoreMode::Replace => match self.lookup(key, hash) {
+                Some(_) => self.store_new(key, hash, flags, exp, value),
+                None => StoreResult::NotStored,
+            },
+            StoreMode::Cas(cas) => self.store_cas(cas, key, hash, flags, exp, value),
+            StoreMode::Append | StoreMode::Prepend => {
+                self.store_concat(mode == StoreMode::Append, key, hash, value)
+            }
+        }
+    }
+
+    fn store_new(
+        &mut self,
+        key: &[u8],
+        hash: u64,
+        flags: u32,
+        exp: u32,
+        value: &[u8],
+    ) -> StoreResult {
+        match self.write_item(key, hash, flags, exp, value, &[]) {
+            Some(h) => {
+                let c = self.mem.slab.class_of(h);
+                self.mem.cls[c].cmd_set += 1;
+                StoreResult::Stored
+            }
+            None => StoreResult::OutOfMemory,
+        }
+    }
+
+    fn store_cas(
+        &mut self,
+        cas: u64,
+        key: &[u8],
+        hash: u64,
+        flags: u32,
+        exp: u32,
+        value: &[u8],
+    ) -> StoreResult {
+        let Some(h) = self.lookup(key, hash) else {
+            self.mem.stats.cas_misses += 1;
+            return StoreResult::NotFound;
+        };
+        let c = self.mem.slab.class_of(h);
+        // Under -C memcached 1.6 answers EXISTS for every present item.
+        if !self.cfg.cas || item::version(self.mem.slab.chunk(h)) != cas {
+            self.mem.stats.cas_badval += 1;
+            self.mem.cls[c].cas_badval += 1;
+            return StoreResult::Exists;
+        }
+        let r = self.store_new(key, hash, flags, exp, value);
+        if r == StoreResult::Stored {
+            self.mem.stats.cas_hits += 1;
+            // memcached counts it on the replaced item's class, not the new one's.
+            self.mem.cls[c].cas_hits += 1;
+        }
+        r
+    }
+
+    /// append (`after`) or prepend: the old item's flags and exptime, a longer value.
+    fn store_concat(&mut self, after: bool, key: &[u8], hash: u64, value: &[u8]) -> StoreResult {
+        let Some(h) = self.lookup(key, hash) else {
+            return StoreResult::NotStored;
+        };
+        let b = self.mem.slab.chunk(h);
+        let (oflags, oexp) = (item::flags(b), item::exptime(b));
+        let old = item::value(b);
+        if !self.item_fits(key.len(), old.len() + value.len()) {
+            return StoreResult::NotStored;
+        }
+        // The allocation below may evict or move the old item, so copy its value.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(old);
+        let (a, c) = if after {
+            (&scratch[..], value)
+        } else {
+            (value, &scratch[..])
+        };
+        let r = match self.write_item(key, hash, oflags, oexp, a, c) {
+            Some(_) => StoreResult::Stored,
+            None => StoreResult::NotStored,
+        };
+        self.scratch = scratch;
+        r
+    }
+
+    pub fn reject_too_large(&mut self, mode: StoreMode, key: &[u8]) {
+        if mode != StoreMode::Set {
+            return;
+        }
+        let hash = hash_key(key);
+        if let Some(h) = self.mem.index.find(&self.mem.slab, hash, key) {
+            self.remove_logged(h, key, hash);
+        }
+    }
+
+    pub fn incr_decr(&mut self, key: &[u8], incr: bool, delta: u64) -> DeltaResult {
+        let hash = hash_key(key);
+        let Some(h) = self.lookup(key, hash) else {
+            if incr {
+                self.mem.stats.incr_misses += 1;
+            } else {
+                self.mem.stats.decr_misses += 1;
+            }
+            return DeltaResult::NotFound;
+        };
+        let b = self.mem.slab.chunk(h);
+        let Some(cur) = parse_counter(item::value(b)) else {
+            return DeltaResult::NonNumeric;
+        };
+        let new = if incr {
+            cur.wrapping_add(delta)
+        } else {
+            cur.saturating_sub(delta)
+        };
+        let mut digits = [0u8; 20];
+        let n = fmt_u64(new, &mut digits);
+        let c = self.mem.slab.class_of(h);
+        if incr {
+            self.mem.stats.incr_hits += 1;
+            self.mem.cls[c].incr_hits += 1;
+        } else {
+            self.mem.stats.decr_hits += 1;
+            self.mem.cls[c].decr_hits += 1;
+        }
+        if n <= item::vlen(b) {
+            // memcached 1.6 rewrites in place and pads with spaces.
+            let v = self.clock.next_version();
+            let b = self.mem.slab.chunk_mut(h);
+            let val = item::value_mut(b);
+            val[..n].copy_from_slice(&digits[..n]);
+            val[n..].fill(b' ');
+            item::set_version(b, v);
+            self.log_item(h);
+        } else {
+            let (flags, exp) = (item::flags(b), item::exptime(b));
+            if self
+                .write_item(key, hash, flags, exp, &digits[..n], &[])
+                .is_none()
+            {
+                return DeltaResult::OutOfMemory;
+            }
+        }
+        DeltaResult::Value(new)
+    }
+
+    /// Allocates, writes and links a new item (value = a ++ c), replacing any old one.
+    pub(super) fn write_item(
+        &mut self,
+        key: &[u8],
+        hash: u64,
+        flags: u32,
+        exp: u32,
+        a: &[u8],
+        c: &[u8],
+    ) -> Option<u32> {
+        // The bucket of the new key loads while the allocation deals with its own misses.
+        self.mem.index.prefetch_bucket(hash);
+        let total = item::total_len(key.len(), a.len() + c.len(), flags);
+        let class = self.mem.slab.class_for(total);
+        let large = self.mem.slab.large;
+        // In a full store a new key's chunk comes from evicting a tail item; do that before
+        // reading the bucket so the bucket loads meanwhile. If the key then turns out to have
+        // an item of this class (rewritten in place), the chunk waits on the free list for
+        // the next write. Not under -M, where this allocation could fail or count an OOM that
+        // the in-place rewrite would not have needed.
+        let early =
+            self.cfg.evictions && class != large && self.mem.slab.classes[class].free.len == 0;
+        let fresh = if early {
+            self.mem.alloc(class, total, &self.clock)
+        } else {
+            None
+        };
+        let mut old = self.mem.index.find(&self.mem.slab, hash, key);
+        if let Some(o) = old {
+            if class != large && self.mem.slab.class_of(o) == class {
+                if let Some(f) = fresh {
+                    self.mem.slab.free_chunk(f);
+                }
+                return Some(self.overwrite_in_place(o, key, flags, exp, (a, c), total));
+            }
+            // Unlinking the old item reads both LRU neighbours; start loading them.
+            self.mem
+                .slab
+                .prefetch_chunk(self.mem.slab.link(o, OFF_PREV));
+            self.mem
+                .slab
+                .prefetch_chunk(self.mem.slab.link(o, OFF_NEXT));
+        }
+        let h = match fresh {
+            Some(h) => h,
+            // Already failed (and counted) above.
+            None if early => return None,
+            None => {
+                let h = self.mem.alloc(class, total, &self.clock)?;
+                // The allocation may have evicted or moved the old item (but never adds one).
+                if old.is_some() {
+                    old = self.mem.index.find(&self.mem.slab, hash, key);
+                }
+                h
+            }
+        };
+        let ver = self.clock.next_version();
+        item::write(self.mem.slab.chunk_mut(h), key, flags, exp, ver, a, c);
+        if let Some(o) = old {
+            self.mem.unlink(o, hash);
+        }
+        self.mem.link(h, hash, class, total);
+        self.log_item(h);
+        Some(h)
+    }
+
+    /// Writes a new item of the same class as `old` into `old`'s chunk and moves it to the LRU
+    /// head: no allocation, and the index entry (same key, same handle) stays as it is. In a
+    /// full store a run of overwrites evicts one item (see `write_item`), not one per write.
+    /// Callers pass nothing that points into the chunk.
+    fn overwrite_in_place(
+        &mut self,
+        old: u32,
+        key: &[u8],
+        flags: u32,
+        exp: u32,
+        (a, c): (&[u8], &[u8]),
+        total: usize,
+    ) -> u32 {
+        let class = self.mem.slab.class_of(old);
+        let old_total = item::total(self.mem.slab.chunk(old));
+        let ver = self.clock.next_version();
+        item::write(self.mem.slab.chunk_mut(old), key, flags, exp, ver, a, c);
+        self.mem.rewritten(old, class, old_total, total);
+        self.log_item(old);
+        old
+    }
+}
