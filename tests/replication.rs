@@ -288,8 +288,13 @@ fn a_short_cut_ends_in_a_partial_resync() {
     }
     assert_eq!(cb.get("during999"), None, "the link is cut");
     relay.restore();
+    // Each of A's shards reconnects on its own backoff, so one key arriving says nothing of
+    // the other shard's keys: wait until both links stream again and B acknowledged all.
     assert!(
-        eventually(20, || cb.get("during999").is_some()),
+        eventually(20, || {
+            let r = repl_stats(&mut ca);
+            num(&r, "links_streaming") == 2 && num(&r, "lag_records") == 0
+        }),
         "B did not catch up"
     );
     for i in 0..1000 {
