@@ -1,18 +1,8 @@
 //! Round trips of the op and outcome codec, and truncated input refused without a panic.
 
 use super::*;
+use crate::protocol::op::strategies::kind;
 use proptest::prelude::*;
-
-fn kind() -> impl Strategy<Value = StoreKind> {
-    prop_oneof![
-        Just(StoreKind::Set),
-        Just(StoreKind::Add),
-        Just(StoreKind::Replace),
-        Just(StoreKind::Append),
-        Just(StoreKind::Prepend),
-        any::<u64>().prop_map(StoreKind::Cas),
-    ]
-}
 
 /// An op over borrowed `key`/`value`, picked by `pick`.
 fn op_of<'a>(pick: u8, k: StoreKind, key: &'a [u8], value: &'a [u8], n: u64) -> Op<'a> {

@@ -81,3 +81,21 @@ impl<'a> Op<'a> {
         }
     }
 }
+
+/// Generators shared by the protocol's property tests.
+#[cfg(test)]
+pub(crate) mod strategies {
+    use super::StoreKind;
+    use proptest::prelude::*;
+
+    pub fn kind() -> impl Strategy<Value = StoreKind> {
+        prop_oneof![
+            Just(StoreKind::Set),
+            Just(StoreKind::Add),
+            Just(StoreKind::Replace),
+            Just(StoreKind::Append),
+            Just(StoreKind::Prepend),
+            any::<u64>().prop_map(StoreKind::Cas),
+        ]
+    }
+}

@@ -3,6 +3,7 @@
 //! and is not decided before it is complete) and round trips of well-formed requests.
 
 use super::*;
+use crate::protocol::op::strategies::kind as kind_strategy;
 use crate::protocol::text::render::{
     ERR_DATA_CHUNK, ERR_DELETE_USAGE, ERR_DELTA, ERR_EXPTIME, ERR_FORMAT,
 };
@@ -245,17 +246,6 @@ fn key_strategy() -> impl Strategy<Value = Vec<u8>> {
         proptest::sample::select(b"abcxyz019_:-".to_vec()),
         1..=KEY_MAX_LENGTH,
     )
-}
-
-fn kind_strategy() -> impl Strategy<Value = StoreKind> {
-    prop_oneof![
-        Just(StoreKind::Set),
-        Just(StoreKind::Add),
-        Just(StoreKind::Replace),
-        Just(StoreKind::Append),
-        Just(StoreKind::Prepend),
-        any::<u64>().prop_map(StoreKind::Cas),
-    ]
 }
 
 fn storage_line(kind: StoreKind, key: &[u8], flags: u32, exptime: i32, len: usize) -> Vec<u8> {
