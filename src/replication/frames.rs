@@ -5,22 +5,66 @@ use super::wire::{self, DecodeError, Frame};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use std::time::Duration;
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The whole handshake, on either end, must finish within this.
+pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest frame either end accepts before the twin is authenticated. Handshake frames
+/// are under 100 bytes; anything this large is not a twin, and is refused before a byte is
+/// reserved for it.
+pub const PRE_AUTH_MAX_FRAME: usize = 4096;
+/// Receive buffer after the handshake: room for many small records per read.
+const STREAM_BUF: usize = 64 * 1024;
 
 /// Reads whole frames from a byte stream.
 pub(super) struct FrameReader {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// Largest frame length accepted; a longer one is an error as soon as its length
+    /// field arrives.
+    limit: usize,
 }
 
 impl FrameReader {
+    /// A reader for an authenticated stream: frames up to `wire::MAX_FRAME`.
+    #[cfg(test)]
     pub(super) fn new() -> Self {
+        let mut r = Self::pre_auth();
+        r.authenticated();
+        r
+    }
+
+    /// A reader for a stream whose peer has not proved anything yet: small buffer, frames
+    /// up to [`PRE_AUTH_MAX_FRAME`].
+    pub(super) fn pre_auth() -> Self {
         FrameReader {
-            buf: vec![0; 64 * 1024],
+            buf: vec![0; PRE_AUTH_MAX_FRAME + 8],
             start: 0,
             end: 0,
+            limit: PRE_AUTH_MAX_FRAME,
         }
+    }
+
+    /// The peer passed the handshake: accept frames up to `wire::MAX_FRAME`.
+    pub(super) fn authenticated(&mut self) {
+        self.limit = wire::MAX_FRAME;
+        if self.buf.len() < STREAM_BUF {
+            self.buf.resize(STREAM_BUF, 0);
+        }
+    }
+
+    /// Err if the frame at the front announces more than this reader accepts.
+    fn check_limit(&self) -> Result<(), String> {
+        let p = self.pending();
+        if p.len() >= 4 {
+            let len = u32::from_le_bytes(p[..4].try_into().unwrap()) as usize;
+            if len > self.limit {
+                return Err(format!(
+                    "frame of {len} bytes over the limit of {} bytes",
+                    self.limit
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Bytes read but not yet consumed: whole frames, perhaps followed by part of one.
@@ -34,6 +78,7 @@ impl FrameReader {
 
     /// The next frame already buffered, if any.
     fn buffered(&mut self) -> Result<Option<Frame>, String> {
+        self.check_limit()?;
         match wire::decode(&self.buf[self.start..self.end]) {
             Ok((f, used)) => {
                 self.start += used;
@@ -46,13 +91,15 @@ impl FrameReader {
 
     /// Reads more bytes; Ok(false) at end of stream.
     pub(super) async fn fill<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<bool, String> {
+        // Before growing toward an announced length, make sure it is one we accept.
+        self.check_limit()?;
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
         if self.end == self.buf.len() {
-            let want = (self.buf.len() * 2).min(wire::MAX_FRAME + 8);
+            let want = (self.buf.len() * 2).min(self.limit + 8);
             self.buf.resize(want, 0);
         }
         let n = r
@@ -75,7 +122,7 @@ impl FrameReader {
     }
 }
 
-/// A handshake step that must finish within HANDSHAKE_TIMEOUT.
+/// A handshake that must finish within HANDSHAKE_TIMEOUT.
 pub(super) async fn with_timeout<T>(
     f: impl std::future::Future<Output = Result<T, String>>,
 ) -> Result<T, String> {
@@ -180,5 +227,36 @@ mod tests {
             step: 64,
         };
         assert!(block_on(FrameReader::new().next(&mut src)).is_err());
+    }
+
+    #[test]
+    fn before_auth_an_oversized_frame_is_refused_from_its_length_alone() {
+        // Only the length field and kind of a 128 MiB hello ever arrive.
+        let mut bytes = (128u32 << 20).to_le_bytes().to_vec();
+        bytes.push(wire::kind::HELLO);
+        bytes.extend_from_slice(&[0; 4000]);
+        let mut src = Trickle {
+            bytes,
+            at: 0,
+            step: 1 << 20,
+        };
+        let mut reader = FrameReader::pre_auth();
+        let err = block_on(reader.next(&mut src)).unwrap_err();
+        assert!(err.contains("over the limit"), "{err}");
+        assert!(reader.buf.len() <= PRE_AUTH_MAX_FRAME + 8);
+    }
+
+    #[test]
+    fn after_auth_large_frames_pass() {
+        let reason = "x".repeat(PRE_AUTH_MAX_FRAME * 3);
+        let sent = [Frame::Refused { reason }];
+        let mut reader = FrameReader::pre_auth();
+        assert!(block_on(reader.next(&mut trickle(&sent, 1000))).is_err());
+        let mut reader = FrameReader::pre_auth();
+        reader.authenticated();
+        assert_eq!(
+            block_on(reader.next(&mut trickle(&sent, 1000))).unwrap(),
+            sent[0]
+        );
     }
 }

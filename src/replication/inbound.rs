@@ -44,8 +44,9 @@ pub async fn accept_loop<S: TwinShard + 'static>(shard: Rc<S>, listener: TcpList
 
 async fn run_inbound<S: TwinShard>(shard: &S, mut stream: TcpStream) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
-    let mut reader = FrameReader::new();
-    let stream_key = handshake(shard, &mut reader, &mut stream).await?;
+    let mut reader = FrameReader::pre_auth();
+    let stream_key = with_timeout(handshake(shard, &mut reader, &mut stream)).await?;
+    reader.authenticated();
     let node = shard.node();
     let mut applier = shard.applier();
     let mut ack = Vec::new();
@@ -92,7 +93,7 @@ async fn handshake<S: TwinShard>(
         node_id: node.node_id,
     };
     send(stream, &challenge).await?;
-    let hello = with_timeout(reader.next(stream)).await?;
+    let hello = reader.next(stream).await?;
     let Frame::Hello {
         repl_id,
         shard: their_shard,

@@ -66,8 +66,9 @@ async fn run_outbound<S: TwinShard + 'static>(
     let _ = stream.set_nodelay(true);
     shard.repl().link.set(LinkState::Handshake);
     let (mut rd, mut wr) = futures_lite::io::split(stream);
-    let mut reader = FrameReader::new();
-    let next_seq = handshake(&**shard, &mut reader, &mut rd, &mut wr).await?;
+    // The twin only ever sends handshake frames and acknowledgements: all small.
+    let mut reader = FrameReader::pre_auth();
+    let next_seq = with_timeout(handshake(&**shard, &mut reader, &mut rd, &mut wr)).await?;
     // Acknowledgements arrive on the read half while this task writes; when the read
     // half ends, the link is dead even if nothing is being written.
     let dead = Rc::new(Cell::new(None::<String>));
@@ -86,7 +87,7 @@ async fn handshake<S: TwinShard>(
     wr: &mut (impl AsyncWrite + Unpin),
 ) -> Result<u64, String> {
     let node = shard.node();
-    let challenge = with_timeout(reader.next(rd)).await?;
+    let challenge = reader.next(rd).await?;
     let Frame::Challenge { nonce, .. } = challenge else {
         return Err("twin did not send a challenge".into());
     };
