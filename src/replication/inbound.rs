@@ -2,9 +2,11 @@
 //! the twin's proof, hand each read's writes to the shard to apply where their keys live,
 //! and acknowledge what they complete.
 
+use super::ReplCounters;
 use super::fill_random;
 use super::frames::{FrameReader, send, with_timeout};
 use super::port::{ApplyRecords, Incoming, TwinShard};
+use super::validate::{Limits, MAX_AHEAD_MS, Refusal};
 use super::wire::{self, DecodeError, Frame, FrameRef};
 use futures_lite::AsyncWriteExt;
 use glommio::net::{TcpListener, TcpStream};
@@ -51,26 +53,50 @@ async fn run_inbound<S: TwinShard>(shard: &S, mut stream: TcpStream) -> Result<(
     let mut applier = shard.applier();
     let mut ack = Vec::new();
     let mut spare: Vec<Incoming<'static>> = Vec::new();
+    let mut warned_versions = false;
     loop {
         if !reader.fill(&mut stream).await? {
             return Err("link closed by twin".to_string());
         }
         let mut run = recycle(std::mem::take(&mut spare));
-        let (used, last_seq) = decode_run(reader.pending(), &mut run)?;
+        let limits = Limits {
+            max_value: shard.max_value(),
+            now_ms: unix_ms(),
+        };
+        let counters = &shard.repl().counters;
+        let read = decode_run(reader.pending(), &mut run, &limits).inspect_err(|_| {
+            ReplCounters::add(&counters.frames_refused, 1);
+        })?;
+        if read.versions_refused > 0 {
+            ReplCounters::add(&counters.versions_refused, read.versions_refused);
+            if !std::mem::replace(&mut warned_versions, true) {
+                tracing::warn!(
+                    "shard {}: refused twin writes versioned more than {MAX_AHEAD_MS} ms ahead \
+                     of this node's clock (counted in versions_refused)",
+                    shard.id()
+                );
+            }
+        }
         if !run.is_empty() {
             applier.apply(&run).await;
         }
         spare = recycle(run);
-        reader.consume(used);
+        reader.consume(read.used);
         // Reads of a fast stream complete at once; let clients in between batches.
         glommio::yield_if_needed().await;
-        if let Some(seq) = last_seq {
+        if let Some(seq) = read.last_seq {
             node.inbound.lock().unwrap().insert(stream_key, seq);
             ack.clear();
             wire::encode(&mut ack, &Frame::Ack { seq });
             stream.write_all(&ack).await.map_err(|e| e.to_string())?;
         }
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Challenges the twin, checks its proof and welcomes it from what this node has of its
@@ -118,35 +144,60 @@ async fn handshake<S: TwinShard>(
     Ok(stream_key)
 }
 
-/// Decodes the whole frames at the start of `buf`, appending their writes to `run` in
-/// order; returns the bytes they take and the last sequence number they complete (a copy's
-/// items carry none; its end completes the one before the log resumes).
+/// What one read of a twin stream decoded to.
+#[derive(Debug, PartialEq, Eq)]
+struct Read {
+    /// Bytes of whole frames taken.
+    used: usize,
+    /// The last sequence number they complete (a copy's items carry none; its end completes
+    /// the one before the log resumes).
+    last_seq: Option<u64>,
+    /// Writes left out of the run for a version too far ahead.
+    versions_refused: u64,
+}
+
+/// Decodes the whole frames at the start of `buf`, appending the writes that pass `limits`
+/// to `run` in order. Err (a broken or forged twin: close the link, apply nothing of this
+/// read) for a malformed or unexpected frame.
 fn decode_run<'a>(
     buf: &'a [u8],
     run: &mut Vec<Incoming<'a>>,
-) -> Result<(usize, Option<u64>), String> {
-    let mut used = 0;
-    let mut last_seq = None;
+    limits: &Limits,
+) -> Result<Read, String> {
+    let mut read = Read {
+        used: 0,
+        last_seq: None,
+        versions_refused: 0,
+    };
     loop {
-        let (frame, n) = match wire::decode_ref(&buf[used..]) {
+        let (frame, n) = match wire::decode_ref(&buf[read.used..]) {
             Ok(f) => f,
             Err(DecodeError::Incomplete) => break,
-            Err(DecodeError::Invalid(why)) => return Err(why.to_string()),
+            Err(DecodeError::Invalid(why)) => return Err(format!("refused a bad frame: {why}")),
         };
-        used += n;
+        read.used += n;
         match frame {
             FrameRef::Data { seq, m } => {
-                run.push(Incoming::new(m));
+                match limits.check(&m) {
+                    Ok(()) => run.push(Incoming::new(m)),
+                    Err(Refusal::Version) => read.versions_refused += 1,
+                    Err(Refusal::Frame(why)) => return Err(format!("refused a bad frame: {why}")),
+                }
                 if seq > 0 {
-                    last_seq = Some(seq);
+                    read.last_seq = Some(seq);
                 }
             }
             FrameRef::Control(Frame::SnapBegin) => {}
-            FrameRef::Control(Frame::SnapEnd { next_seq }) => last_seq = Some(next_seq - 1),
-            FrameRef::Control(other) => return Err(format!("unexpected frame {other:?}")),
+            FrameRef::Control(Frame::SnapEnd { next_seq: 0 }) => {
+                return Err("refused a bad frame: a copy's end before sequence 1".into());
+            }
+            FrameRef::Control(Frame::SnapEnd { next_seq }) => read.last_seq = Some(next_seq - 1),
+            FrameRef::Control(other) => {
+                return Err(format!("refused a bad frame: unexpected frame {other:?}"));
+            }
         }
     }
-    Ok((used, last_seq))
+    Ok(read)
 }
 
 /// An empty vector for writes borrowed from another buffer, reusing the allocation.

@@ -8,6 +8,7 @@ mod frames;
 pub mod inbound;
 pub mod outbound;
 pub mod port;
+pub mod validate;
 pub mod wire;
 
 use crate::counters::counters;
@@ -81,6 +82,8 @@ counters! {
         records_applied: Counter, "Records from the twin applied here.";
         full_resyncs: Counter, "Times the twin needed a full copy of this shard.";
         partial_resyncs: Counter, "Times the backlog covered the twin's gap.";
+        frames_refused: Counter, "Inbound twin links closed for a malformed or unexpected frame.";
+        versions_refused: Counter, "Twin writes dropped for a version too far ahead of this clock.";
     }
 }
 

@@ -38,6 +38,8 @@ pub trait TwinShard {
     /// Where the twin is and the secret both sides prove.
     fn twin(&self) -> &ReplConfig;
     fn shutting_down(&self) -> bool;
+    /// The node's item size limit (-I): the largest value a twin may send.
+    fn max_value(&self) -> usize;
     /// State for one inbound stream, released when dropped.
     fn applier(&self) -> Self::Applier;
     /// Encodes the next chunk of a full copy into `out` as data records, starting at

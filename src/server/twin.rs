@@ -80,6 +80,10 @@ impl TwinShard for Twin {
         self.shard.shared.shutting_down()
     }
 
+    fn max_value(&self) -> usize {
+        self.shard.cfg().max_item_size
+    }
+
     fn applier(&self) -> Applier {
         Applier::new(self.shard.clone(), self.repl.clone())
     }

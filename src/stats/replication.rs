@@ -13,6 +13,8 @@ const TOTAL_LINES: &[&str] = &[
     "partial_resyncs",
     "records_sent",
     "records_applied",
+    "frames_refused",
+    "versions_refused",
 ];
 
 pub(super) fn total(reps: &[(usize, &ReplSnapshot)], name: &str) -> u64 {

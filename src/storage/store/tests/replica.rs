@@ -145,3 +145,24 @@ fn tombstones_expire() {
     s.record_tombstone(b"other", 6);
     assert_eq!(s.tombstone_count(), 1);
 }
+
+#[test]
+fn a_twins_delayed_flush_does_not_move_the_clock_and_hides_at_its_time() {
+    let mut s = store();
+    let now = 1_700_000_000_000u64;
+    let at_ms = now + 3_600_000;
+    s.apply_remote(&Mutation::Flush {
+        before_version: at_ms << 20,
+        at_unix_secs: (at_ms / 1000) as u32,
+    });
+    s.set_mutation_log(true);
+    s.store(StoreMode::Set, b"k", 0, 0, b"v");
+    let muts = s.drain_mutations();
+    let Mutation::Set { version, .. } = &muts[0] else {
+        panic!()
+    };
+    assert!(*version >> 20 < now + 1000, "the clock jumped to the flush");
+    assert_eq!(value(&mut s, "k").unwrap(), b"v");
+    s.set_clock(at_ms);
+    assert_eq!(value(&mut s, "k"), None);
+}
