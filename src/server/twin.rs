@@ -25,12 +25,33 @@ pub fn start(shard: &Rc<Shard>) -> Result<(), String> {
         store.set_tombstone_ttl(twin.cfg.backlog_secs.min(u64::from(u32::MAX)) as u32);
     }
     let listen = twin.cfg.listen;
+    if shard.id == 0 {
+        warn_if_unreachable(&twin.cfg);
+    }
     let listener = bind_listener(listen)
         .map_err(|e| format!("failed to listen for replication on {listen}: {e}"))?;
     let twin = Rc::new(twin);
     glommio::spawn_local(inbound::accept_loop(twin.clone(), listener)).detach();
     glommio::spawn_local(outbound::sender_loop(twin)).detach();
     Ok(())
+}
+
+/// Without a secret the replication port defaults to loopback (see `config`); say so once
+/// when the twin is elsewhere, since it then cannot connect to this node.
+fn warn_if_unreachable(cfg: &ReplConfig) {
+    use std::net::ToSocketAddrs;
+    let twin_remote = cfg
+        .twin
+        .to_socket_addrs()
+        .is_ok_and(|mut a| a.any(|a| !a.ip().is_loopback()));
+    if cfg.listen.ip().is_loopback() && twin_remote {
+        tracing::warn!(
+            "replication listens on {} only: the twin at {} cannot connect here without \
+             --repl-secret-file or --repl-insecure-listen",
+            cfg.listen,
+            cfg.twin
+        );
+    }
 }
 
 /// A shard that replicates, with its replication state taken out of the options once.
