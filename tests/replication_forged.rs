@@ -1,7 +1,7 @@
 //! A forged twin (no secret configured) speaking the replication wire format at a real node:
 //! an oversized frame before the handshake, a flush or a write versioned far in the future,
-//! a delete with an oversized key. Each is refused and counted, and the node's data and its
-//! clients are unharmed.
+//! a delete with an oversized key, floods of idle connections, a second link of a live
+//! stream. Each is refused and counted, and the node's data and its clients are unharmed.
 
 mod common;
 use common::{Client, Server, free_port};
@@ -9,7 +9,10 @@ use corecached::record::Mutation;
 use corecached::replication::wire::{self, DecodeError, Frame};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Connections the node lets into the handshake at once (`replication::admit::MAX_PENDING`).
+const MAX_PENDING: usize = 64;
 
 /// A node whose twin never answers (nothing listens at its address), and its replication
 /// port, where the test plays the twin.
@@ -228,4 +231,99 @@ fn a_delete_with_an_oversized_key_closes_the_link_and_is_counted() {
     f.write(1, set(b"j", b"ok", version_at(now_ms())));
     f.acked(1);
     assert_eq!(c.get("j").unwrap(), b"ok");
+}
+
+/// Idle connections held open (nothing sent) until the handshake times out.
+fn idle_flood(rport: u16, n: usize) -> Vec<Forger> {
+    (0..n).map(|_| Forger::connect(rport)).collect()
+}
+
+/// Connects until the node lets a connection into the handshake (a flood's places come
+/// back as its connections close) and passes it.
+fn handshake_when_admitted(rport: u16) -> Forger {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut f = Forger::connect(rport);
+        if matches!(f.next(), Some(Frame::Challenge { .. })) {
+            f.send(&Frame::Hello {
+                repl_id: 0x5eed_f00d,
+                node_id: 9,
+                shard: 0,
+                shards: 1,
+                mac: [0; 32],
+            });
+            assert_eq!(f.next(), Some(Frame::Welcome { next_seq: 0 }));
+            return f;
+        }
+        assert!(Instant::now() < deadline, "never admitted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// 200 connections that send nothing: all but the bound are closed before a challenge and
+/// counted, and the client port answers at once all the while (4,100 of them used to take
+/// every fd and stop the client port).
+#[test]
+fn idle_connections_over_the_bound_are_closed_and_clients_still_answer() {
+    let (server, rport) = node();
+    let mut idle = idle_flood(rport, 200);
+    let mut c = server.client();
+    let asked = Instant::now();
+    assert!(c.line("version").starts_with("VERSION "));
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    let challenged = idle.iter_mut().filter_map(|f| f.next()).count();
+    assert!((1..=MAX_PENDING).contains(&challenged), "{challenged}");
+    assert_eq!(repl_stat(&mut c, "links_refused"), 200 - challenged as u64);
+    drop(idle);
+    let mut f = handshake_when_admitted(rport);
+    f.write(1, set(b"k", b"v", version_at(now_ms())));
+    f.acked(1);
+    assert_eq!(c.get("k").unwrap(), b"v");
+}
+
+/// A second link of a live stream (the twin reconnected after a cut the node did not see)
+/// takes over: the old one is closed, the new one applies.
+#[test]
+fn a_second_link_of_a_live_stream_closes_the_first() {
+    let (server, rport) = node();
+    let mut c = server.client();
+    let mut old = Forger::handshake(rport);
+    let mut new = Forger::handshake(rport);
+    assert_eq!(old.next(), None, "the old link stays open");
+    new.write(1, set(b"k", b"new", version_at(now_ms())));
+    new.acked(1);
+    assert_eq!(c.get("k").unwrap(), b"new");
+    assert_eq!(repl_stat(&mut c, "links_refused"), 0);
+}
+
+/// A real twin pair whose replication ports are flooded with idle connections as they
+/// start: the twins' own links get in once the flood's handshakes time out, and converge.
+#[test]
+fn a_twin_pair_converges_through_a_flood_of_idle_connections() {
+    let (ra, rb) = (free_port(), free_port());
+    let (xa, xb) = (ra.to_string(), rb.to_string());
+    let (ta, tb) = (format!("127.0.0.1:{ra}"), format!("127.0.0.1:{rb}"));
+    let a = Server::start(&["-X", &xa, "--twin", &tb, "-t", "2"]);
+    let _flood_a = idle_flood(ra, 200);
+    let b = Server::start(&["-X", &xb, "--twin", &ta, "-t", "2"]);
+    let _flood_b = idle_flood(rb, 200);
+    let (mut ca, mut cb) = (a.client(), b.client());
+    for i in 0..50 {
+        assert_eq!(ca.set(&format!("a{i}"), b"1"), "STORED\r\n");
+        assert_eq!(cb.set(&format!("b{i}"), b"2"), "STORED\r\n");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let converged = |ca: &mut Client, cb: &mut Client| {
+        (0..50).all(|i| cb.get(&format!("a{i}")).is_some() && ca.get(&format!("b{i}")).is_some())
+    };
+    while !converged(&mut ca, &mut cb) {
+        assert!(Instant::now() < deadline, "the twins never converged");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(repl_stat(&mut ca, "links_refused") > 0);
+    assert!(repl_stat(&mut cb, "links_refused") > 0);
 }

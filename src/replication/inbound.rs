@@ -3,6 +3,7 @@
 //! and acknowledge what they complete.
 
 use super::ReplCounters;
+use super::admit;
 use super::fill_random;
 use super::frames::{FrameReader, send, with_timeout};
 use super::port::{ApplyRecords, Incoming, TwinShard};
@@ -10,6 +11,7 @@ use super::validate::{Limits, MAX_AHEAD_MS, Refusal};
 use super::wire::{self, DecodeError, Frame, FrameRef};
 use futures_lite::AsyncWriteExt;
 use glommio::net::{TcpListener, TcpStream};
+use std::os::unix::io::AsRawFd;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -17,22 +19,29 @@ use std::time::Duration;
 pub async fn accept_loop<S: TwinShard + 'static>(shard: Rc<S>, listener: TcpListener) {
     loop {
         match listener.accept().await {
-            Ok(stream) => {
-                let shard = shard.clone();
-                glommio::spawn_local(async move {
-                    let peer = stream
-                        .peer_addr()
-                        .map(|a| a.to_string())
-                        .unwrap_or_default();
-                    if let Err(e) = run_inbound(&*shard, stream).await {
-                        tracing::info!(
-                            "shard {}: inbound twin stream from {peer} ended: {e}",
-                            shard.id()
-                        );
-                    }
-                })
-                .detach();
-            }
+            Ok(stream) => match shard.node().links.try_pending() {
+                // Closed before a challenge: an idle flood costs one accept each.
+                None => {
+                    refused(&*shard, admit::Refusal::Pending);
+                    drop(stream);
+                }
+                Some(slot) => {
+                    let shard = shard.clone();
+                    glommio::spawn_local(async move {
+                        let peer = stream
+                            .peer_addr()
+                            .map(|a| a.to_string())
+                            .unwrap_or_default();
+                        if let Err(e) = run_inbound(&*shard, stream, slot).await {
+                            tracing::info!(
+                                "shard {}: inbound twin stream from {peer} ended: {e}",
+                                shard.id()
+                            );
+                        }
+                    })
+                    .detach();
+                }
+            },
             Err(e) => {
                 tracing::warn!("replication accept failed: {e}");
                 glommio::timer::sleep(Duration::from_millis(10)).await;
@@ -44,10 +53,32 @@ pub async fn accept_loop<S: TwinShard + 'static>(shard: Rc<S>, listener: TcpList
     }
 }
 
-async fn run_inbound<S: TwinShard>(shard: &S, mut stream: TcpStream) -> Result<(), String> {
+/// Counts a connection turned away by the port's limits; logs once per burst.
+fn refused<S: TwinShard>(shard: &S, why: admit::Refusal) {
+    ReplCounters::add(&shard.repl().counters.links_refused, 1);
+    if shard.node().links.warn_due(unix_ms()) {
+        tracing::warn!(
+            "shard {}: refusing replication connections: {} (counted in links_refused, \
+             logged once per burst)",
+            shard.id(),
+            why.reason()
+        );
+    }
+}
+
+const SUPERSEDED: &str = "superseded by a newer link of the same stream";
+
+/// Runs one inbound stream; `slot` is its place among connections in their handshake.
+async fn run_inbound<S: TwinShard>(
+    shard: &S,
+    mut stream: TcpStream,
+    slot: admit::PendingSlot,
+) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
     let mut reader = FrameReader::pre_auth();
-    let stream_key = with_timeout(handshake(shard, &mut reader, &mut stream)).await?;
+    // Dropped before `stream` (a parameter), as `go_live` requires.
+    let (stream_key, live) = with_timeout(handshake(shard, &mut reader, &mut stream)).await?;
+    drop(slot);
     reader.authenticated();
     let node = shard.node();
     let mut applier = shard.applier();
@@ -55,7 +86,11 @@ async fn run_inbound<S: TwinShard>(shard: &S, mut stream: TcpStream) -> Result<(
     let mut spare: Vec<Incoming<'static>> = Vec::new();
     let mut warned_versions = false;
     loop {
-        if !reader.fill(&mut stream).await? {
+        let more = reader.fill(&mut stream).await?;
+        if live.superseded() {
+            return Err(SUPERSEDED.into());
+        }
+        if !more {
             return Err("link closed by twin".to_string());
         }
         let mut run = recycle(std::mem::take(&mut spare));
@@ -85,6 +120,10 @@ async fn run_inbound<S: TwinShard>(shard: &S, mut stream: TcpStream) -> Result<(
         // Reads of a fast stream complete at once; let clients in between batches.
         glommio::yield_if_needed().await;
         if let Some(seq) = read.last_seq {
+            // The newer link has read the applied sequence already; leave it alone.
+            if live.superseded() {
+                return Err(SUPERSEDED.into());
+            }
             node.inbound.lock().unwrap().insert(stream_key, seq);
             ack.clear();
             wire::encode(&mut ack, &Frame::Ack { seq });
@@ -100,12 +139,12 @@ fn unix_ms() -> u64 {
 }
 
 /// Challenges the twin, checks its proof and welcomes it from what this node has of its
-/// stream; returns the stream's key in `NodeRepl::inbound`.
+/// stream; returns the stream's key in `NodeRepl::inbound` and its place among live streams.
 async fn handshake<S: TwinShard>(
     shard: &S,
     reader: &mut FrameReader,
     stream: &mut TcpStream,
-) -> Result<(u64, u16), String> {
+) -> Result<((u64, u16), admit::LiveSlot), String> {
     let node = shard.node();
     let peer = stream
         .peer_addr()
@@ -138,10 +177,20 @@ async fn handshake<S: TwinShard>(
         return Err("refused: bad secret".into());
     }
     let stream_key = (repl_id, their_shard);
+    // Before the applied sequence is read: a link this one supersedes stops updating it.
+    let live = match node.links.go_live(stream_key, stream.as_raw_fd()) {
+        Ok(live) => live,
+        Err(why) => {
+            refused(shard, why);
+            let reason = why.reason().to_string();
+            send(stream, &Frame::Refused { reason }).await?;
+            return Err(format!("refused: {}", why.reason()));
+        }
+    };
     let applied = node.inbound.lock().unwrap().get(&stream_key).copied();
     let next_seq = applied.map_or(0, |s| s + 1);
     send(stream, &Frame::Welcome { next_seq }).await?;
-    Ok(stream_key)
+    Ok((stream_key, live))
 }
 
 /// What one read of a twin stream decoded to.

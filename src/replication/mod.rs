@@ -3,6 +3,7 @@
 //! `wire` and `backlog` are pure; `outbound` and `inbound` run the streams on the shard's
 //! executor, seeing the shard only through [`port::TwinShard`].
 
+pub mod admit;
 pub mod backlog;
 mod frames;
 pub mod inbound;
@@ -12,6 +13,7 @@ pub mod validate;
 pub mod wire;
 
 use crate::counters::counters;
+use admit::LinkLimits;
 use backlog::Backlog;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
@@ -29,6 +31,8 @@ pub struct NodeRepl {
     /// (twin repl_id, twin shard) -> highest sequence applied here. Shared by the shards
     /// because any shard may accept a given stream after a reconnect.
     pub inbound: Arc<Mutex<HashMap<(u64, u16), u64>>>,
+    /// The replication port's connection limits, shared for the same reason.
+    pub links: Arc<LinkLimits>,
 }
 
 impl NodeRepl {
@@ -39,6 +43,7 @@ impl NodeRepl {
             repl_id: u64::from_le_bytes(b[..8].try_into().unwrap()) | 1,
             node_id: b[8].max(1),
             inbound: Arc::new(Mutex::new(HashMap::new())),
+            links: Arc::default(),
         }
     }
 }
@@ -84,6 +89,7 @@ counters! {
         partial_resyncs: Counter, "Times the backlog covered the twin's gap.";
         frames_refused: Counter, "Inbound twin links closed for a malformed or unexpected frame.";
         versions_refused: Counter, "Twin writes dropped for a version too far ahead of this clock.";
+        links_refused: Counter, "Replication connections closed over the port's own limits.";
     }
 }
 

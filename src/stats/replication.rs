@@ -15,6 +15,7 @@ const TOTAL_LINES: &[&str] = &[
     "records_applied",
     "frames_refused",
     "versions_refused",
+    "links_refused",
 ];
 
 pub(super) fn total(reps: &[(usize, &ReplSnapshot)], name: &str) -> u64 {
