@@ -8,7 +8,7 @@ use super::shard::Shard;
 use crate::config::ReplConfig;
 use crate::replication::port::{ApplyRecords, Incoming, TwinShard};
 use crate::replication::{NodeRepl, ReplCounters, ShardRepl, inbound, outbound};
-use crate::storage::Store;
+use crate::storage::{Store, shard_of_hash};
 use glommio::channels::local_channel::{self, LocalReceiver};
 use std::rc::Rc;
 
@@ -172,13 +172,6 @@ impl ApplyRecords for Applier {
     }
 }
 
-/// The shard on this node that owns a key, from its `hash_key`: `router::shard_of`'s rule.
-// The one place this file writes the rule; it becomes `storage::shard_of_hash` once that
-// exists.
-fn owner_of(hash: u64, shards: usize) -> usize {
-    (hash % shards as u64) as usize
-}
-
 /// Applies a run of the twin's writes in order, on shard `me` whose store is `store`:
 /// a keyed write here if `me` owns its key, else into its owner's batch (`batches` holds
 /// one per shard); a flush here and into every other shard's batch. Returns how many it
@@ -203,7 +196,7 @@ fn apply_run(store: &mut Store, me: usize, batches: &mut [Batch], run: &[Incomin
             continue;
         }
         ahead.step(store);
-        let owner = owner_of(r.hash, shards);
+        let owner = shard_of_hash(r.hash, shards);
         if owner == me {
             store.apply_remote_hashed(r.m, r.hash);
             applied += 1;

@@ -3,7 +3,7 @@
 use super::*;
 use crate::protocol::op::Op;
 use crate::record::{self, MutationRef};
-use crate::storage::{StoreConfig, hash_key};
+use crate::storage::{StoreConfig, hash_key, shard_of_hash};
 
 fn set(key: &[u8]) -> MutationRef<'_> {
     MutationRef::Set {
@@ -28,18 +28,6 @@ fn keys(n: usize) -> Vec<Vec<u8>> {
 }
 
 #[test]
-fn owner_of_agrees_with_the_router() {
-    for k in keys(200) {
-        for shards in 1..6 {
-            assert_eq!(
-                owner_of(hash_key(&k), shards),
-                super::super::router::shard_of(&k, shards)
-            );
-        }
-    }
-}
-
-#[test]
 fn writes_apply_on_their_owner_in_order() {
     let (shards, me) = (4, 1);
     let mut store = Store::new(StoreConfig::default()).unwrap();
@@ -49,10 +37,12 @@ fn writes_apply_on_their_owner_in_order() {
 
     let applied = apply_run(&mut store, me, &mut batches, &run);
 
-    let mine = keys.iter().filter(|k| owner_of(hash_key(k), shards) == me);
+    let mine = keys
+        .iter()
+        .filter(|k| shard_of_hash(hash_key(k), shards) == me);
     assert_eq!(applied, mine.count() as u64);
     for k in &keys {
-        let owner = owner_of(hash_key(k), shards);
+        let owner = shard_of_hash(hash_key(k), shards);
         assert_eq!(store.get(k).is_some(), owner == me, "{k:?}");
     }
     assert!(batches[me].is_empty());
@@ -63,7 +53,7 @@ fn writes_apply_on_their_owner_in_order() {
             .collect();
         let owned: Vec<_> = keys
             .iter()
-            .filter(|k| owner_of(hash_key(k), shards) == s)
+            .filter(|k| shard_of_hash(hash_key(k), shards) == s)
             .cloned()
             .collect();
         assert_eq!(sent, owned, "shard {s}");
