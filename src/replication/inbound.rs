@@ -9,6 +9,7 @@ use super::frames::{FrameReader, send, with_timeout};
 use super::port::{ApplyRecords, Incoming, TwinShard};
 use super::validate::{Limits, MAX_AHEAD_MS, Refusal};
 use super::wire::{self, DecodeError, Frame, FrameRef};
+use crate::storage::unix_ms;
 use futures_lite::AsyncWriteExt;
 use glommio::net::{TcpListener, TcpStream};
 use std::os::unix::io::AsRawFd;
@@ -120,22 +121,24 @@ async fn run_inbound<S: TwinShard>(
         // Reads of a fast stream complete at once; let clients in between batches.
         glommio::yield_if_needed().await;
         if let Some(seq) = read.last_seq {
-            // The newer link has read the applied sequence already; leave it alone.
-            if live.superseded() {
+            // Checked under the lock a newer link reads the applied sequence under, so once
+            // it has read, this link records nothing more.
+            let superseded = {
+                let mut inbound = node.inbound.lock().unwrap();
+                let superseded = live.superseded();
+                if !superseded {
+                    inbound.insert(stream_key, seq);
+                }
+                superseded
+            };
+            if superseded {
                 return Err(SUPERSEDED.into());
             }
-            node.inbound.lock().unwrap().insert(stream_key, seq);
             ack.clear();
             wire::encode(&mut ack, &Frame::Ack { seq });
             stream.write_all(&ack).await.map_err(|e| e.to_string())?;
         }
     }
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Challenges the twin, checks its proof and welcomes it from what this node has of its

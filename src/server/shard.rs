@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// Scratch space kept between metadumps; more is given back.
 const SCRATCH_KEEP: usize = 1 << 20;
@@ -48,11 +48,7 @@ impl Shared {
     }
 }
 
-pub fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use crate::storage::unix_ms;
 
 struct ConnInfo {
     peer: SocketAddr,

@@ -4,6 +4,13 @@
 
 use super::item::Head;
 
+/// The wall clock in unix milliseconds (0 before 1970), as the store and its twin link read it.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// memcached's REALTIME_MAXDELTA: larger exptimes are absolute unix times.
 const REL_MAX: i64 = 60 * 60 * 24 * 30;
 

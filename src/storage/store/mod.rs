@@ -3,8 +3,6 @@
 //! reclaim crawl are the layer below (`storage::memory`); time and visibility are
 //! `storage::clock`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use super::clock::{Clock, Life};
 use super::hash::hash_key;
 use super::item;
@@ -38,10 +36,7 @@ pub struct Store {
 impl Store {
     pub fn new(cfg: StoreConfig) -> Result<Store, String> {
         let slab = Slab::new(&cfg)?;
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let now_ms = super::clock::unix_ms();
         let mut s = Store {
             mem: Memory::new(slab, cfg.evictions),
             clock: Clock::new(cfg.node_id),
