@@ -112,14 +112,12 @@ pub struct ShardRepl {
     pub link: Cell<LinkState>,
     /// Highest sequence the twin confirmed applying.
     pub acked: Cell<u64>,
-    /// Read and bumped as `repl.records_sent` etc. (see the `Deref` below).
+    /// Records sent and applied, resyncs, refusals: declared once in `ReplCounters`.
     pub counters: ReplCounters,
     wake_tx: LocalSender<()>,
     pub wake_rx: LocalReceiver<()>,
 }
 
-/// The counters read as fields of `ShardRepl` itself, as they always have, so the link code
-/// does not care that they are declared in a table.
 impl ShardRepl {
     pub fn new(backlog_bytes: usize, backlog_secs: u64) -> Self {
         // Capacity 1: a pending wake-up is a flag, not a queue.
