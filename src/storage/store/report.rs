@@ -49,23 +49,9 @@ impl Store {
                 total_chunks: chunks,
                 used_chunks: k.items,
                 free_chunks: free,
-                items: k.items,
                 age_secs,
-                evicted: k.evicted,
-                evicted_nonzero: k.evicted_nonzero,
-                evicted_unfetched: k.evicted_unfetched,
-                reclaimed: k.reclaimed,
-                expired_unfetched: k.expired_unfetched,
-                outofmemory: k.outofmemory,
-                mem_requested: k.mem_requested,
-                get_hits: k.get_hits,
-                cmd_set: k.cmd_set,
-                delete_hits: k.delete_hits,
-                incr_hits: k.incr_hits,
-                decr_hits: k.decr_hits,
-                cas_hits: k.cas_hits,
-                cas_badval: k.cas_badval,
-                touch_hits: k.touch_hits,
+                // The class's own counters are a `ClassStats` already.
+                ..*k
             });
         }
         out
