@@ -3,7 +3,7 @@
 use super::*;
 use crate::protocol::op::Op;
 use crate::record::{self, MutationRef};
-use crate::storage::{StoreConfig, hash_key, shard_of_hash};
+use crate::storage::{StoreConfig, StoreMode, hash_key, shard_of_hash};
 
 fn set(key: &[u8]) -> MutationRef<'_> {
     MutationRef::Set {
@@ -65,12 +65,15 @@ fn a_flush_goes_to_every_shard() {
     let (shards, me) = (3, 2);
     let mut store = Store::new(StoreConfig::default()).unwrap();
     let mut batches: Vec<Batch> = (0..shards).map(|_| Batch::default()).collect();
+    store.store(StoreMode::Set, b"older", 0, 0, b"v");
+    let older = store.get(b"older").expect("stored").cas;
     let flush = MutationRef::Flush {
-        before_version: 9,
+        before_version: older + 1,
         at_unix_secs: 0,
     };
     let applied = apply_run(&mut store, me, &mut batches, &[Incoming::new(flush)]);
     assert_eq!(applied, 1);
+    assert_eq!(store.get(b"older"), None, "the flush reached this shard's store");
     assert!(batches[me].is_empty());
     for b in &batches[..me] {
         assert_eq!(b.len(), 1);
