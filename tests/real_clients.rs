@@ -86,8 +86,8 @@ fn pymemcache_integration_suite_passes() {
 /// misses. memcached's single acceptor usually reads the older connection first, which is
 /// why the suite assumes it. Only `test_misc` ends that way (a bare `flush_all()`), so only
 /// the test after the last `test_misc` can be hit: `test_serialization_deserialization`,
-/// whose `set` is itself `noreply` (2 of 300 suite runs against `-t 4`, 0 of 300 against
-/// `-t 1`, here). A flush late by a whole further test would hit the one after it,
+/// whose `set` is itself `noreply` (how often: docs/protocol.md, "Known difference in
+/// timing"). A flush late by a whole further test would hit the one after it,
 /// `test_serde_serialization[socket-Client]`; never seen, listed because it is the same
 /// race. A reordered or extended pymemcache suite makes this list wrong loudly: the
 /// failure is then not retried.
@@ -99,8 +99,8 @@ const NOREPLY_RACE: &[&str] = &[
 /// pymemcache's `test_touch` stores a key with exptime 1 and expects the next command to
 /// find it. Like memcached, corecached keeps time in whole seconds and an item set at second
 /// S with exptime 1 dies when the clock reaches S+1, which can be a millisecond later; a
-/// loaded host makes that likelier. Seen once in 300 runs against `-t 1` (none against
-/// `-t 4`), on the second `touch` (`assert result is True`). Not a noreply race, so it has
+/// loaded host makes that likelier (how often: docs/protocol.md). It fails on the second
+/// `touch` (`assert result is True`). Not a noreply race, so it has
 /// its own list and its own line in the retry notice.
 const SECOND_BOUNDARY: &[&str] = &[
     "test_integration.py::test_touch[socket-Client]",

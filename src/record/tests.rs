@@ -42,7 +42,11 @@ fn records_round_trip() {
     assert_eq!(decode_record(&buf[..n]).unwrap().0, 99);
     // A record cut anywhere is refused by its length word, before its body is read.
     for cut in 5..n {
-        assert_eq!(decode_record(&buf[..cut]), Err("bad frame length"), "cut {cut}");
+        assert_eq!(
+            decode_record(&buf[..cut]),
+            Err("bad frame length"),
+            "cut {cut}"
+        );
     }
 }
 

@@ -73,7 +73,11 @@ fn a_flush_goes_to_every_shard() {
     };
     let applied = apply_run(&mut store, me, &mut batches, &[Incoming::new(flush)]);
     assert_eq!(applied, 1);
-    assert_eq!(store.get(b"older"), None, "the flush reached this shard's store");
+    assert_eq!(
+        store.get(b"older"),
+        None,
+        "the flush reached this shard's store"
+    );
     assert!(batches[me].is_empty());
     for b in &batches[..me] {
         assert_eq!(b.len(), 1);
