@@ -27,4 +27,6 @@ pub use hash::{hash_key, shard_of_hash};
 pub use prefetch::Prefetch;
 pub use stats::{ClassStats, StoreStats};
 pub use store::{ItemMeta, Store};
-pub use types::{DeltaResult, ItemView, MAX_KEY_LEN, StoreConfig, StoreMode, StoreResult};
+pub use types::{
+    DeleteResult, DeltaResult, ItemView, MAX_KEY_LEN, StoreConfig, StoreMode, StoreResult,
+};
