@@ -120,6 +120,71 @@ struct Cli {
     /// Write the process id to this file (memcached's -P).
     #[arg(short = 'P', long = "pidfile")]
     pidfile: Option<String>,
+
+    /// Protocol: auto (a first byte of 0x80 means binary), ascii or binary.
+    #[arg(short = 'B', long = "protocol")]
+    protocol: Option<String>,
+
+    /// SASL PLAIN authentication over the binary protocol (turns the text protocol off).
+    #[arg(short = 'S', long = "enable-sasl")]
+    sasl: bool,
+
+    /// SASL password file, `user:password` per line (default: $MEMCACHED_SASL_PWDB).
+    #[arg(long = "sasl-pwdb")]
+    sasl_pwdb: Option<String>,
+
+    /// Text protocol authentication: `user:password` lines; clients log in with
+    /// `set <any key> 0 0 <n>` and `<user> <password>` as the value.
+    #[arg(short = 'Y', long = "auth-file")]
+    auth_file: Option<String>,
+}
+
+/// Which protocols a connection may speak (memcached's -B).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Auto,
+    Ascii,
+    Binary,
+}
+
+/// `user:password` pairs from a password file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Credentials(Vec<(Vec<u8>, Vec<u8>)>);
+
+impl Credentials {
+    /// Parses `user:password` lines; the password runs to the end of its line.
+    pub fn parse(text: &[u8]) -> Result<Credentials, String> {
+        let mut pairs = Vec::new();
+        for line in text.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                continue;
+            }
+            let at = line
+                .iter()
+                .position(|&b| b == b':')
+                .ok_or("a line has no ':' between user and password")?;
+            pairs.push((line[..at].to_vec(), line[at + 1..].to_vec()));
+        }
+        Ok(Credentials(pairs))
+    }
+
+    fn load(path: &str, flag: &str) -> Result<Credentials, String> {
+        let text =
+            std::fs::read(path).map_err(|e| format!("error: {flag}: cannot read {path}: {e}"))?;
+        Credentials::parse(&text).map_err(|e| format!("error: {flag}: {path}: {e}"))
+    }
+
+    /// Whether `user` and `pass` are one of the pairs; compares every byte of every pair,
+    /// so the time taken does not tell how much of a guess was right.
+    pub fn check(&self, user: &[u8], pass: &[u8]) -> bool {
+        let same = |a: &[u8], b: &[u8]| {
+            a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+        };
+        self.0
+            .iter()
+            .fold(false, |ok, (u, p)| ok | (same(u, user) & same(p, pass)))
+    }
 }
 
 /// Twin replication settings (present only with --twin).
@@ -153,6 +218,11 @@ pub struct Config {
     pub repl: Option<ReplConfig>,
     pub user: Option<String>,
     pub pidfile: Option<String>,
+    pub protocol: Protocol,
+    /// With -S: the SASL PLAIN credentials.
+    pub sasl: Option<Credentials>,
+    /// With -Y: the text protocol's credentials.
+    pub auth_file: Option<Credentials>,
 }
 
 impl Config {
@@ -246,7 +316,11 @@ fn validate(cli: Cli, available: &[usize]) -> Result<Config, String> {
         None => None,
         Some(twin) => Some(repl_config(&cli, twin, &listen)?),
     };
+    let (protocol, sasl, auth_file) = auth_config(&cli)?;
     Ok(Config {
+        protocol,
+        sasl,
+        auth_file,
         user: cli.user.clone(),
         pidfile: cli.pidfile.clone(),
         repl,
@@ -266,6 +340,34 @@ fn validate(cli: Cli, available: &[usize]) -> Result<Config, String> {
         verbose: cli.verbose,
         spin_before_park_us: cli.spin_before_park_us,
     })
+}
+
+/// `-B`, `-S` (with its password file) and `-Y`.
+fn auth_config(cli: &Cli) -> Result<(Protocol, Option<Credentials>, Option<Credentials>), String> {
+    let protocol = match cli.protocol.as_deref() {
+        None | Some("auto") => Protocol::Auto,
+        Some("ascii") => Protocol::Ascii,
+        Some("binary") => Protocol::Binary,
+        Some(other) => return Err(format!("error: -B: unknown protocol '{other}'")),
+    };
+    let mut sasl = None;
+    if cli.sasl {
+        if cli.protocol.is_some() && protocol != Protocol::Binary {
+            return Err("ERROR: You cannot allow the ASCII protocol while using SASL.".into());
+        }
+        let path = cli
+            .sasl_pwdb
+            .clone()
+            .or_else(|| std::env::var("MEMCACHED_SASL_PWDB").ok())
+            .ok_or("error: -S needs a password file: --sasl-pwdb FILE or MEMCACHED_SASL_PWDB")?;
+        sasl = Some(Credentials::load(&path, "--sasl-pwdb")?);
+    }
+    let auth_file = match &cli.auth_file {
+        Some(path) => Some(Credentials::load(path, "-Y")?),
+        None => None,
+    };
+    let protocol = if cli.sasl { Protocol::Binary } else { protocol };
+    Ok((protocol, sasl, auth_file))
 }
 
 /// `-l`: a comma-separated list of addresses, IPv6 ones perhaps in brackets.
@@ -518,6 +620,27 @@ mod tests {
         .concat();
         assert_eq!(listen(&with_secret).unwrap(), "10.1.2.3");
         let _ = std::fs::remove_file(secret);
+    }
+
+    #[test]
+    fn protocol_sasl_and_auth_files() {
+        assert_eq!(run(&[]).unwrap().protocol, Protocol::Auto);
+        assert_eq!(run(&["-B", "ascii"]).unwrap().protocol, Protocol::Ascii);
+        assert!(run(&["-B", "udp"]).is_err());
+        let pw = std::env::temp_dir().join(format!("cc-cfg-pw-{}", std::process::id()));
+        std::fs::write(&pw, "alice:s3cr:et\r\n\nbob:\n").unwrap();
+        let path = pw.to_str().unwrap();
+        let c = run(&["-S", "--sasl-pwdb", path]).unwrap();
+        assert_eq!(c.protocol, Protocol::Binary);
+        let creds = c.sasl.unwrap();
+        assert!(creds.check(b"alice", b"s3cr:et") && creds.check(b"bob", b""));
+        assert!(!creds.check(b"alice", b"s3cr") && !creds.check(b"eve", b""));
+        let e = run(&["-S", "-B", "auto", "--sasl-pwdb", path]).unwrap_err();
+        assert!(e.contains("ASCII protocol while using SASL"), "{e}");
+        assert!(run(&["-Y", path]).unwrap().auth_file.is_some());
+        assert!(run(&["-Y", "/nonexistent/authfile"]).is_err());
+        assert!(Credentials::parse(b"nocolon\n").is_err());
+        let _ = std::fs::remove_file(pw);
     }
 
     #[test]

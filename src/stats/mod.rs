@@ -31,6 +31,8 @@ counters! {
         cmd_flush: Counter, "flush_all requests.";
         store_too_large: Counter, "Stores refused because the item was too large.";
         store_no_memory: Counter, "Stores refused for want of memory.";
+        auth_cmds: Counter, "Authentication attempts (SASL and -Y logins).";
+        auth_errors: Counter, "Failed authentication attempts.";
         remote_batches as "cross_shard_batches": Counter, "Batches sent to other shards.";
         remote_ops as "cross_shard_ops": Counter, "Requests sent to other shards.";
     }

@@ -2,6 +2,8 @@
 //! send remote keys to their owners in one batch per shard, await those replies together,
 //! then write all responses in request order.
 
+mod auth;
+mod binary;
 mod input;
 mod plan;
 mod stats;
@@ -9,8 +11,10 @@ mod text;
 
 use super::router::Reply;
 use super::shard::Shard;
+use crate::config::{Config, Protocol};
 use crate::protocol::text::render;
 use crate::stats::ConnCounters;
+use binary::Binary;
 use futures_lite::AsyncWriteExt;
 use glommio::channels::local_channel::{self, LocalReceiver};
 use glommio::net::TcpStream;
@@ -24,6 +28,29 @@ use text::Text;
 pub const VERSION: &str = concat!("1.6.21-corecached-", env!("CARGO_PKG_VERSION"));
 
 const INITIAL_BUF: usize = 16 * 1024;
+
+/// The protocol a connection speaks, decided by its first byte as memcached does.
+#[derive(Clone, Copy, PartialEq)]
+enum Proto {
+    Undecided,
+    Text,
+    /// Text under `-Y`, before a successful login.
+    TextLogin,
+    Binary,
+}
+
+impl Proto {
+    /// `None`: a protocol `-B` (or `-S`) turned off, whose connection is closed at once
+    /// rather than left waiting for bytes that cannot make a request.
+    fn of(first: u8, cfg: &Config) -> Option<Proto> {
+        match (first == 0x80, cfg.protocol) {
+            (true, Protocol::Ascii) | (false, Protocol::Binary) => None,
+            (true, _) => Some(Proto::Binary),
+            (false, _) if cfg.auth_file.is_some() => Some(Proto::TextLogin),
+            (false, _) => Some(Proto::Text),
+        }
+    }
+}
 
 /// What the connection loop should do after handling the buffered input.
 #[derive(PartialEq)]
@@ -56,6 +83,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
             shard: shard.clone(),
             plan: Plan::new(shard.nshards, INITIAL_BUF),
         },
+        proto: Proto::Undecided,
+        bin: Binary::new(shard.clone()),
     };
     if let Err(e) = conn.run().await {
         tracing::debug!("connection {peer}: {e}");
@@ -83,6 +112,8 @@ struct Conn {
     last_cmd: Rc<Cell<u64>>,
     input: Input,
     text: Text,
+    proto: Proto,
+    bin: Binary,
 }
 
 impl Conn {
@@ -93,8 +124,7 @@ impl Conn {
                 n => ConnCounters::add(&self.shard.counters.bytes_read, n as u64),
             }
             self.shard.busy.set(self.shard.busy.get() + 1);
-            let flow = self.handle_input().await;
-            self.finish_batch().await;
+            let flow = self.handle_any().await;
             self.shard.log_mutations();
             let written = self.write_out().await;
             self.shard.busy.set(self.shard.busy.get() - 1);
@@ -105,6 +135,31 @@ impl Conn {
             // A client that always has more bytes ready must not starve the others.
             glommio::yield_if_needed().await;
         }
+    }
+
+    /// Handles the buffered input in the connection's protocol.
+    async fn handle_any(&mut self) -> Flow {
+        if self.proto == Proto::Undecided {
+            let Some(&first) = self.input.pending().first() else {
+                return Flow::Read;
+            };
+            match Proto::of(first, self.shard.cfg()) {
+                Some(p) => self.proto = p,
+                None => return Flow::Close,
+            }
+        }
+        if self.proto == Proto::Binary {
+            return self.handle_binary().await;
+        }
+        if self.proto == Proto::TextLogin {
+            match self.text_login() {
+                (true, _) => self.proto = Proto::Text,
+                (false, flow) => return flow,
+            }
+        }
+        let flow = self.handle_input().await;
+        self.finish_batch().await;
+        flow
     }
 
     /// Sends the remote batches, waits for every reply, and appends all pending responses

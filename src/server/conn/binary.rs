@@ -1,0 +1,251 @@
+//! The binary protocol's front end on a connection: parses every complete request packet in
+//! the read buffer, runs keyed ops on their owning shards through the same reply plan as
+//! text (so a getkq ... noop pipeline across shards keeps memcached's order), and answers
+//! connection-level commands (noop, version, quit, flush, stat, SASL) itself.
+
+use super::plan::Plan;
+use super::{Conn, Flow, VERSION};
+use crate::protocol::binary::{Cmd, Parsed, Reply, Request, Status, opcode, parse, render};
+use crate::protocol::op::{Op, StoreKind};
+use crate::protocol::text::Keys;
+use crate::server::router::{Reply as ShardReply, shard_of};
+use crate::server::shard::Shard;
+use crate::stats::ConnCounters;
+use std::rc::Rc;
+
+/// The binary front end's state beside the read buffer.
+pub(super) struct Binary {
+    pub shard: Rc<Shard>,
+    pub plan: Plan<Remote>,
+    /// Keys of remote getk/gatk requests, which their miss responses repeat.
+    keys: Vec<u8>,
+    /// SASL: whether this connection has authenticated.
+    pub authed: bool,
+}
+
+/// A remote op's render context: the reply, and where its key sits in `Binary::keys`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Remote {
+    reply: Reply,
+    key_at: u32,
+    key_len: u16,
+}
+
+impl Conn {
+    /// Handles every complete request packet buffered, then waits for the other shards'
+    /// answers and leaves all responses, in order, in the connection's output.
+    pub(super) async fn handle_binary(&mut self) -> Flow {
+        let shard = self.shard.clone();
+        self.last_cmd.set(shard.now_ms.get());
+        let sasl = shard.cfg().sasl.is_some();
+        let flow = loop {
+            let locked = sasl && !self.bin.authed;
+            match parse(self.input.pending(), locked) {
+                Parsed::Incomplete { need } => {
+                    self.input.reserve(need);
+                    break Flow::Read;
+                }
+                Parsed::BadMagic => break Flow::Close,
+                Parsed::NeedValue {
+                    total,
+                    reply,
+                    kind,
+                    key,
+                    value_len,
+                } => {
+                    if shard.store.borrow().item_fits(key.len(), value_len) {
+                        self.input.reserve(total);
+                        break Flow::Read;
+                    }
+                    self.bin.too_large(reply, kind, key);
+                    self.input.skip(total);
+                }
+                Parsed::Done {
+                    consumed,
+                    swallow,
+                    req,
+                } => {
+                    let flow = match req.cmd {
+                        Cmd::Stat { key } => {
+                            let (key, r) = (key.to_vec(), req.reply);
+                            self.input.skip(consumed + swallow);
+                            self.bin_stat(r, &key).await;
+                            continue;
+                        }
+                        _ => self.bin.request(req),
+                    };
+                    self.input.skip(consumed + swallow);
+                    if flow == Flow::Close {
+                        break flow;
+                    }
+                }
+            }
+        };
+        self.finish_bin_batch().await;
+        self.bin_output();
+        flow
+    }
+
+    /// Sends the remote batches, waits for every reply, and assembles the answers.
+    async fn finish_bin_batch(&mut self) {
+        if !self.bin.plan.waiting() {
+            return;
+        }
+        let shard = &self.shard;
+        let (batches, ops) = self.bin.plan.outgoing();
+        let waiting = shard.send_batches(self.token, batches).await;
+        ConnCounters::add(&shard.counters.remote_batches, waiting as u64);
+        ConnCounters::add(&shard.counters.remote_ops, ops as u64);
+        let mut replies: Vec<Option<ShardReply>> = (0..shard.nshards).map(|_| None).collect();
+        for _ in 0..waiting {
+            match self.rx.recv().await {
+                Some(r) => {
+                    let s = r.shard;
+                    replies[s] = Some(r);
+                }
+                None => break,
+            }
+        }
+        let keys = &self.bin.keys;
+        self.bin.plan.assemble(&replies, |out, o, r: Remote| {
+            let key = &keys[r.key_at as usize..][..r.key_len as usize];
+            render::outcome(out, o, r.reply, key)
+        });
+        self.bin.keys.clear();
+    }
+
+    /// Moves the binary responses to the connection's output buffer.
+    fn bin_output(&mut self) {
+        let (out, bin) = (&mut self.text.plan.out, &mut self.bin.plan.out);
+        if out.is_empty() {
+            std::mem::swap(out, bin);
+        } else {
+            out.append(bin);
+        }
+    }
+
+    /// `stat [group]`: the text protocol's `stats` answer, one packet per line.
+    async fn bin_stat(&mut self, r: Reply, key: &[u8]) {
+        self.finish_bin_batch().await;
+        self.bin_output();
+        let mark = self.text.plan.out.len();
+        self.stats(Keys(key)).await;
+        let text = self.text.plan.out.split_off(mark);
+        let out = &mut self.text.plan.out;
+        for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if let Some(pair) = line.strip_prefix(b"STAT ") {
+                let at = pair.iter().position(|&b| b == b' ').unwrap_or(pair.len());
+                let value = pair.get(at + 1..).unwrap_or(b"");
+                render::stat(out, r, &pair[..at], value);
+            } else if line == b"END" || line == b"RESET" {
+                render::stat(out, r, b"", b"");
+            } else {
+                return render::status(out, r, Status::KeyNotFound);
+            }
+        }
+    }
+}
+
+impl Binary {
+    pub fn new(shard: Rc<Shard>) -> Self {
+        let n = shard.nshards;
+        Binary {
+            shard,
+            plan: Plan::new(n, 0),
+            keys: Vec::new(),
+            authed: false,
+        }
+    }
+
+    /// One request that is not `stat`.
+    fn request(&mut self, req: Request<'_>) -> Flow {
+        let r = req.reply;
+        match req.cmd {
+            Cmd::Op(Op::Store {
+                kind, key, value, ..
+            }) if !self.shard.store.borrow().item_fits(key.len(), value.len()) => {
+                self.too_large(r, kind, key)
+            }
+            Cmd::Op(op) => self.route(op, r),
+            Cmd::Flush { delay } => self.flush(delay, r),
+            Cmd::Noop => self.local(|out| render::success(out, r, 0, b"")),
+            Cmd::Version => self.local(|out| render::success(out, r, 0, VERSION.as_bytes())),
+            Cmd::Quit => {
+                self.local(|out| render::success(out, r, 0, b""));
+                return Flow::Close;
+            }
+            Cmd::SaslList => self.sasl_list(r),
+            Cmd::SaslAuth { mech, data } => self.sasl_auth(r, mech, data),
+            Cmd::SaslStep { .. } => self.sasl_step(r),
+            Cmd::Error { status, close } => {
+                self.local(|out| render::status(out, r, status));
+                if close {
+                    return Flow::Close;
+                }
+            }
+            Cmd::Stat { .. } => unreachable!("answered by handle_binary"),
+        }
+        Flow::Read
+    }
+
+    pub(super) fn local(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
+        self.plan.local(f);
+    }
+
+    /// Runs `op` here if this shard owns its key, else queues it for the owner.
+    fn route(&mut self, op: Op<'_>, r: Reply) {
+        let shard = &self.shard;
+        let key = op.key().unwrap_or(b"");
+        let owner = shard_of(key, shard.nshards);
+        if owner == shard.id {
+            self.plan
+                .local(|out| shard.run(op, |o| render::outcome(out, Some(o), r, key)));
+            return;
+        }
+        let key_at = self.keys.len() as u32;
+        let key_len = if matches!(r.cmd, opcode::GETK | opcode::GATK) {
+            self.keys.extend_from_slice(key);
+            key.len() as u16
+        } else {
+            0
+        };
+        let how = Remote {
+            reply: r,
+            key_at,
+            key_len,
+        };
+        self.plan.remote(owner, op, how);
+    }
+
+    /// A store whose item could never fit: "too large", and a set drops the old item.
+    fn too_large(&mut self, r: Reply, kind: StoreKind, key: &[u8]) {
+        let kind = if r.cmd == opcode::SET {
+            StoreKind::Set
+        } else {
+            kind
+        };
+        self.route(Op::TooLarge { kind, key }, r);
+    }
+
+    fn flush(&mut self, delay: i32, r: Reply) {
+        let shard = self.shard.clone();
+        if !shard.cfg().flush_enabled {
+            return self.local(|out| render::status(out, r, Status::AuthError));
+        }
+        ConnCounters::add(&shard.counters.cmd_flush, 1);
+        let op = Op::Flush { delay };
+        let how = Remote {
+            reply: r,
+            key_at: 0,
+            key_len: 0,
+        };
+        for s in (0..shard.nshards).filter(|&s| s != shard.id) {
+            self.plan.remote(s, op, how);
+        }
+        self.plan.local(|out| {
+            shard.run(op, |_| ());
+            render::success(out, r, 0, b"");
+        });
+    }
+}
