@@ -118,6 +118,8 @@ fn mode(kind: StoreKind) -> StoreMode {
         StoreKind::Append => StoreMode::Append,
         StoreKind::Prepend => StoreMode::Prepend,
         StoreKind::Cas(c) => StoreMode::Cas(c),
+        StoreKind::AppendCas(c) => StoreMode::AppendCas(c),
+        StoreKind::PrependCas(c) => StoreMode::PrependCas(c),
     }
 }
 

@@ -48,6 +48,9 @@ pub enum StoreMode {
     Append,
     Prepend,
     Cas(u64),
+    /// append/prepend only onto the item with this CAS (memcached's binary protocol).
+    AppendCas(u64),
+    PrependCas(u64),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

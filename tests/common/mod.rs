@@ -63,8 +63,10 @@ impl Server {
                 // Another test's server can share the port (both probed it free at once and
                 // then bound it with SO_REUSEPORT); its answer, or a reset when it exits,
                 // means: try another port.
-                return match served_by(stream) {
-                    Some(pid) if pid == server.child.id().to_string() => Ok(server),
+                return match served_by(stream, args) {
+                    Some(pid) if pid == server.child.id().to_string() || pid == "<sasl>" => {
+                        Ok(server)
+                    }
                     Some(_) => Err(format!("port {port} is served by another process")),
                     None => Err(format!("port {port}: connection reset while checking")),
                 };
@@ -119,8 +121,16 @@ impl Drop for Server {
 }
 
 /// The pid a server on `stream` reports in `stats`; `None` if the exchange fails.
-fn served_by(mut stream: TcpStream) -> Option<String> {
+fn served_by(mut stream: TcpStream, args: &[&str]) -> Option<String> {
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let binary_only = args.windows(2).any(|w| w == ["-B", "binary"]);
+    if args.contains(&"-S") {
+        // Only version answers before SASL authentication: trust the answer.
+        return binary_version(&mut stream).then(|| "<sasl>".to_string());
+    }
+    if binary_only || args.contains(&"-Y") {
+        return binary_pid(&mut stream);
+    }
     stream.write_all(b"stats\r\n").ok()?;
     let mut got = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -135,6 +145,41 @@ fn served_by(mut stream: TcpStream) -> Option<String> {
         .lines()
         .find_map(|l| l.strip_prefix("STAT pid "))
         .map(str::to_string)
+}
+
+/// A binary request header with no key, extras or body.
+fn binary_header(opcode: u8) -> [u8; 24] {
+    let mut h = [0u8; 24];
+    h[0] = 0x80;
+    h[1] = opcode;
+    h
+}
+
+fn binary_version(stream: &mut TcpStream) -> bool {
+    let mut resp = [0u8; 24];
+    stream.write_all(&binary_header(0x0b)).is_ok()
+        && stream.read_exact(&mut resp).is_ok()
+        && resp[0] == 0x81
+}
+
+/// The pid from a binary `stat`: packets of name (key) and value until an empty one.
+fn binary_pid(stream: &mut TcpStream) -> Option<String> {
+    stream.write_all(&binary_header(0x10)).ok()?;
+    let mut pid = None;
+    loop {
+        let mut h = [0u8; 24];
+        stream.read_exact(&mut h).ok()?;
+        let keylen = u16::from_be_bytes([h[2], h[3]]) as usize;
+        let body = u32::from_be_bytes(h[8..12].try_into().unwrap()) as usize;
+        let mut b = vec![0u8; body];
+        stream.read_exact(&mut b).ok()?;
+        if body == 0 {
+            return pid;
+        }
+        if &b[..keylen] == b"pid" {
+            pid = Some(String::from_utf8_lossy(&b[keylen..]).into_owned());
+        }
+    }
 }
 
 pub struct Client {

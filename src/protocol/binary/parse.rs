@@ -207,7 +207,9 @@ impl<'a> Packet<'a> {
             SET => StoreKind::Set,
             ADD => StoreKind::Add,
             REPLACE => StoreKind::Replace,
+            APPEND if cas != 0 => StoreKind::AppendCas(cas),
             APPEND => StoreKind::Append,
+            _ if cas != 0 => StoreKind::PrependCas(cas),
             _ => StoreKind::Prepend,
         };
         let total = HEADER_LEN + self.h.bodylen as usize;

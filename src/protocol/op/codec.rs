@@ -268,6 +268,8 @@ fn put_kind(out: &mut Vec<u8>, kind: StoreKind) {
         StoreKind::Append => (3, None),
         StoreKind::Prepend => (4, None),
         StoreKind::Cas(c) => (5, Some(c)),
+        StoreKind::AppendCas(c) => (6, Some(c)),
+        StoreKind::PrependCas(c) => (7, Some(c)),
     };
     out.push(tag);
     if let Some(c) = cas {
@@ -308,6 +310,8 @@ impl<'a> Bytes<'a> {
             3 => StoreKind::Append,
             4 => StoreKind::Prepend,
             5 => StoreKind::Cas(self.u64()?),
+            6 => StoreKind::AppendCas(self.u64()?),
+            7 => StoreKind::PrependCas(self.u64()?),
             _ => return Err("unknown store kind"),
         })
     }

@@ -1,7 +1,7 @@
 //! Round trips of the op and outcome codec, and truncated input refused without a panic.
 
 use super::*;
-use crate::protocol::op::strategies::kind;
+use crate::protocol::op::strategies::all_kinds as kind;
 use proptest::prelude::*;
 
 /// An op over borrowed `key`/`value`, picked by `pick`.

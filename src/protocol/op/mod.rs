@@ -18,6 +18,9 @@ pub enum StoreKind {
     Append,
     Prepend,
     Cas(u64),
+    /// append/prepend only onto the item with this CAS (the binary protocol's CAS field).
+    AppendCas(u64),
+    PrependCas(u64),
 }
 
 /// What incr/decr creates on a miss: an item holding `value` (the delta is not applied).
@@ -107,6 +110,15 @@ pub(crate) mod strategies {
             Just(StoreKind::Append),
             Just(StoreKind::Prepend),
             any::<u64>().prop_map(StoreKind::Cas),
+        ]
+    }
+
+    /// `kind`, and the kinds only the binary protocol can ask for.
+    pub fn all_kinds() -> impl Strategy<Value = StoreKind> {
+        prop_oneof![
+            kind(),
+            any::<u64>().prop_map(StoreKind::AppendCas),
+            any::<u64>().prop_map(StoreKind::PrependCas),
         ]
     }
 }

@@ -256,6 +256,7 @@ fn storage_line(kind: StoreKind, key: &[u8], flags: u32, exptime: i32, len: usiz
         StoreKind::Append => ("append", String::new()),
         StoreKind::Prepend => ("prepend", String::new()),
         StoreKind::Cas(c) => ("cas", format!(" {c}")),
+        StoreKind::AppendCas(_) | StoreKind::PrependCas(_) => unreachable!("binary only"),
     };
     let mut line = format!("{name} ").into_bytes();
     line.extend_from_slice(key);

@@ -21,6 +21,8 @@ pub(super) struct Binary {
     keys: Vec<u8>,
     /// SASL: whether this connection has authenticated.
     pub authed: bool,
+    /// How much of `plan.out` memcached would have sent by now (see `note_flush`).
+    flushed: usize,
 }
 
 /// A remote op's render context: the reply, and where its key sits in `Binary::keys`.
@@ -38,6 +40,8 @@ impl Conn {
         let shard = self.shard.clone();
         self.last_cmd.set(shard.now_ms.get());
         let sasl = shard.cfg().sasl.is_some();
+        self.bin.flushed = 0;
+        let mut served = 0usize;
         let flow = loop {
             let locked = sasl && !self.bin.authed;
             match parse(self.input.pending(), locked) {
@@ -45,7 +49,10 @@ impl Conn {
                     self.input.reserve(need);
                     break Flow::Read;
                 }
-                Parsed::BadMagic => break Flow::Close,
+                Parsed::BadMagic => {
+                    self.bin.drop_unflushed();
+                    break Flow::Close;
+                }
                 Parsed::NeedValue {
                     total,
                     reply,
@@ -72,7 +79,13 @@ impl Conn {
                             self.bin_stat(r, &key).await;
                             continue;
                         }
-                        _ => self.bin.request(req),
+                        _ => {
+                            let before = self.bin.plan.out.len();
+                            let flow = self.bin.request(req);
+                            served += 1;
+                            self.bin.note_flush(before, served, swallow > 0);
+                            flow
+                        }
                     };
                     self.input.skip(consumed + swallow);
                     if flow == Flow::Close {
@@ -128,6 +141,7 @@ impl Conn {
     async fn bin_stat(&mut self, r: Reply, key: &[u8]) {
         self.finish_bin_batch().await;
         self.bin_output();
+        self.bin.flushed = 0;
         let mark = self.text.plan.out.len();
         self.stats(Keys(key)).await;
         let text = self.text.plan.out.split_off(mark);
@@ -155,6 +169,31 @@ impl Binary {
             plan: Plan::new(n, 0),
             keys: Vec::new(),
             authed: false,
+            flushed: 0,
+        }
+    }
+
+    /// memcached sends its queued responses after an error status (except getk's miss,
+    /// which carries the key, and errors that discard bytes), a noop, and every 20 requests
+    /// of one read; when it then meets
+    /// a packet without the request magic it closes and the rest is lost. Tracks that point
+    /// so a bad magic loses the same responses here.
+    fn note_flush(&mut self, before: usize, served: usize, swallows: bool) {
+        let out = &self.plan.out;
+        // An error that discards bytes after it waits for them before anything is sent.
+        let flushes = !swallows
+            && out.get(before..before + 8).is_some_and(|h| {
+                let error = h[6..8] != [0, 0] && h[2..4] == [0, 0];
+                error || h[1] == opcode::NOOP
+            });
+        if flushes || served.is_multiple_of(20) {
+            self.flushed = out.len();
+        }
+    }
+
+    fn drop_unflushed(&mut self) {
+        if !self.plan.waiting() {
+            self.plan.out.truncate(self.flushed);
         }
     }
 

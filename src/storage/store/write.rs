@@ -35,7 +35,10 @@ impl Store {
         }
         if !self.item_fits(key.len(), value.len()) {
             let r = match mode {
-                StoreMode::Append | StoreMode::Prepend => StoreResult::NotStored,
+                StoreMode::Append
+                | StoreMode::Prepend
+                | StoreMode::AppendCas(_)
+                | StoreMode::PrependCas(_) => StoreResult::NotStored,
                 _ => StoreResult::TooLarge,
             };
             return (r, 0);
@@ -55,9 +58,10 @@ impl Store {
                 None => Err(StoreResult::NotStored),
             },
             StoreMode::Cas(cas) => self.store_cas(cas, key, hash, flags, exp, value),
-            StoreMode::Append | StoreMode::Prepend => {
-                self.store_concat(mode == StoreMode::Append, key, hash, value)
-            }
+            StoreMode::Append => self.store_concat(true, key, hash, value, 0),
+            StoreMode::Prepend => self.store_concat(false, key, hash, value, 0),
+            StoreMode::AppendCas(cas) => self.store_concat(true, key, hash, value, cas),
+            StoreMode::PrependCas(cas) => self.store_concat(false, key, hash, value, cas),
         };
         match r {
             Ok(h) => (StoreResult::Stored, self.cas_of(h)),
@@ -121,17 +125,22 @@ impl Store {
         r
     }
 
-    /// append (`after`) or prepend: the old item's flags and exptime, a longer value.
+    /// append (`after`) or prepend: the old item's flags and exptime, a longer value; with a
+    /// `cas` other than 0, only onto the item that has it.
     fn store_concat(
         &mut self,
         after: bool,
         key: &[u8],
         hash: u64,
         value: &[u8],
+        cas: u64,
     ) -> Result<u32, StoreResult> {
         let Some(h) = self.lookup(key, hash) else {
             return Err(StoreResult::NotStored);
         };
+        if cas != 0 && self.cas_of(h) != cas {
+            return Err(StoreResult::Exists);
+        }
         let b = self.mem.slab.chunk(h);
         let (oflags, oexp) = (item::flags(b), item::exptime(b));
         let old = item::value(b);
