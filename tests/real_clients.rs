@@ -1,6 +1,7 @@
-//! Real memcached clients against the real binary: libmemcached's `memccapable` and
-//! pymemcache's own integration suite. `.ci/run` installs both; outside CI a missing tool
-//! skips its test with a notice, under CI=true it fails.
+//! Real memcached clients against the real binary: libmemcached's `memccapable`,
+//! pymemcache's own integration suite, and two binary-protocol clients, pylibmc with
+//! `binary=True` and Ruby's Dalli (binary only). `.ci/run` installs them; outside CI a
+//! missing tool skips its test with a notice, under CI=true it fails.
 
 mod common;
 use common::{Server, tool_present};
@@ -8,7 +9,83 @@ use std::io::Write;
 use std::process::Command;
 
 /// The Debian packages `.ci/run` installs for these tests.
-const CLIENTS: &str = "libmemcached-tools python3-pymemcache python3-pytest python3-mock";
+const CLIENTS: &str = "libmemcached-tools python3-pymemcache python3-pytest python3-mock \
+                       python3-pylibmc ruby ruby-dalli";
+
+/// pylibmc over the binary protocol: set, get, multi-get across shards, delete, incr/decr,
+/// cas, add/replace, touch, append. Port in argv[1].
+const PYLIBMC: &str = r#"
+import pylibmc, sys
+c = pylibmc.Client(["127.0.0.1:%s" % sys.argv[1]], binary=True, behaviors={"cas": True})
+keys = ["key%d" % i for i in range(50)]
+for k in keys: assert c.set(k, "v" + k)
+assert c.get("key1") == "vkey1"
+m = c.get_multi(keys + ["missing"]); assert m == {k: "v" + k for k in keys}, m
+assert c.delete("key1") and c.get("key1") is None and not c.delete("key1")
+c.set("n", 5); assert c.incr("n", 3) == 8 and c.decr("n", 10) == 0
+v, cas = c.gets("key2"); assert v == "vkey2"
+assert c.cas("key2", "new", cas) and not c.cas("key2", "newer", cas)
+assert c.get("key2") == "new"
+assert c.add("key3", "x") is False and c.replace("key3", "r") and c.get("key3") == "r"
+assert c.touch("key3", 100)
+c.set_multi({"a": 1, "b": 2}); assert c.get_multi(["a", "b"]) == {"a": 1, "b": 2}
+c.delete_multi(["a", "b"]); assert c.get_multi(["a", "b"]) == {}
+c.append("key4", "+"); assert c.get("key4") == "vkey4+"
+print("pylibmc binary ok")
+"#;
+
+/// Dalli (binary only): the same, plus incr creating with an initial value, gat and flush.
+const DALLI: &str = r#"
+require "dalli"
+c = Dalli::Client.new("127.0.0.1:#{ARGV[0]}", socket_timeout: 2)
+keys = (0...50).map { |i| "key#{i}" }
+keys.each { |k| c.set(k, "v#{k}", nil, raw: true) or raise "set" }
+raise "get" unless c.get("key1") == "vkey1"
+m = c.get_multi(*keys, "missing")
+raise "multi #{m.size}" unless m.size == 50 && m.all? { |k, v| v == "v#{k}" }
+raise "delete" unless c.delete("key1") && c.get("key1").nil?
+c.set("n", "5", nil, raw: true)
+raise "incr" unless c.incr("n", 3) == 8 && c.decr("n", 10) == 0
+raise "incr init" unless c.incr("fresh", 1, nil, 10) == 10 && c.incr("fresh", 1) == 11
+raise "cas" unless c.cas("key2") { |v| v + "!" } && c.get("key2") == "vkey2!"
+v, cas = c.get_cas("key3")
+raise "set_cas" unless c.set_cas("key3", "x", cas) && !c.set_cas("key3", "y", cas)
+raise "add" if c.add("key4", "x")
+raise "touch" unless c.touch("key4", 100)
+raise "gat" unless c.gat("key4", 100) == "vkey4"
+raise "flush" unless c.flush
+puts "dalli ok"
+"#;
+
+/// Runs a client script against a fresh server for each shard count; it must exit 0.
+fn binary_client_passes(cmd: &str, flag: &str, script: &str, shard_counts: &[&str]) {
+    for t in shard_counts {
+        let s = Server::start(&["-t", t]);
+        let out = Command::new(cmd)
+            .args([flag, script, &s.port.to_string()])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{cmd} -t {t}:\n{text}");
+    }
+}
+
+#[test]
+fn pylibmc_binary_passes() {
+    if !tool_present("/usr/bin/python3", &["-c", "import pylibmc"], CLIENTS) {
+        return;
+    }
+    binary_client_passes("/usr/bin/python3", "-c", PYLIBMC, &["1", "2", "4"]);
+}
+
+#[test]
+fn dalli_passes() {
+    if !tool_present("ruby", &["-e", "require 'dalli'"], CLIENTS) {
+        return;
+    }
+    binary_client_passes("ruby", "-e", DALLI, &["2"]);
+}
 
 #[test]
 fn memccapable_ascii_passes() {
