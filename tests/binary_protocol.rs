@@ -225,6 +225,10 @@ fn commands_answer_as_memcached_does() {
                 req(SET, b"big", &e, b"18446744073709551615"),
                 req(INCR, b"big", &arith_ext(2, 0, 0), b""),
                 req(INCRQ, b"q", &arith_ext(1, 5, 0), b""),
+                packet(INCR, b"n", &arith_ext(1, 0, 0), b"", 1, None),
+                packet(INCR, b"s", &arith_ext(1, 0, 0), b"", 1, None),
+                req(SET, b"e", &e, b""),
+                packet(INCR, b"e", &arith_ext(1, 0, 0), b"", 1, None),
                 req(GET, b"n", b"", b""),
                 req(NOOP, b"", b"", b""),
             ]
@@ -434,11 +438,7 @@ fn random_request(rng: &mut Rng, last: bool) -> Vec<u8> {
     } else {
         &key
     };
-    // corecached does not compare a CAS on incr/decr (docs/protocol.md): none is sent there.
-    let cas = match op {
-        INCR | DECR | INCRQ => 0,
-        _ => [0, 0, 0, 1][rng.below(4)],
-    };
+    let cas = [0, 0, 0, 1][rng.below(4)];
     match rng.below(30) {
         0 => packet(op, key, &ext[..ext.len() / 2], value, cas, None),
         1 if last => packet(
@@ -507,22 +507,30 @@ fn cas_values_from_responses_work_on_every_mutation() {
         stream.extend(packet(SET, b"cv", &e, b"3", c, None));
         let got = packets(&exchange(port, &stream));
         let c2 = got[0].2;
-        let inc = packets(&exchange(port, &req(SET, b"cv", &e, b"5")));
+        let five = packets(&exchange(port, &req(SET, b"cv", &e, b"5")));
         let incr = packets(&exchange(port, &req(INCR, b"cv", &arith_ext(1, 0, 0), b"")));
-        assert!(
-            incr[0].2 > inc[0].2 || incr[0].2 != inc[0].2,
-            "incr gives a new CAS"
-        );
+        assert_ne!(incr[0].2, five[0].2, "incr gives a new CAS");
+        let mut stream = packet(INCR, b"cv", &arith_ext(1, 0, 0), b"", incr[0].2, None);
+        stream.extend(packet(
+            INCR,
+            b"cv",
+            &arith_ext(1, 0, 0),
+            b"",
+            incr[0].2,
+            None,
+        ));
+        let incr = packets(&exchange(port, &stream));
         let mut del = packet(DELETE, b"cv", b"", b"", c2, None);
         del.extend(packet(DELETE, b"cv", b"", b"", incr[0].2, None));
         let deleted = packets(&exchange(port, &del));
-        [got[0].1, got[1].1, deleted[0].1, deleted[1].1].to_vec()
+        let statuses = [got[0].1, got[1].1, incr[0].1, incr[1].1];
+        [&statuses[..], &[deleted[0].1, deleted[1].1]].concat()
     };
     let Some((_memcached, mport)) = start_memcached() else {
         return;
     };
     let want = steps(mport);
-    assert_eq!(want, vec![0, 2, 2, 0]);
+    assert_eq!(want, vec![0, 2, 0, 2, 2, 0]);
     for t in ["1", "4"] {
         let server = Server::start(&["-t", t]);
         assert_eq!(steps(server.port), want, "-t {t}");

@@ -54,7 +54,8 @@ pub fn execute<'s>(
             key,
             delta,
             init,
-        } => Outcome::Arith(arith(store, incr, key, delta, init)),
+            cas,
+        } => Outcome::Arith(arith(store, (incr, key, delta), init, cas)),
         Op::Touch { key, exptime } => Outcome::Touched(store.touch(key, i64::from(exptime))),
         Op::Flush { delay } => {
             store.flush_all(i64::from(delay));
@@ -91,13 +92,19 @@ fn delete(store: &mut Store, key: &[u8], cas: u64) -> Removed {
     }
 }
 
-fn arith(store: &mut Store, incr: bool, key: &[u8], delta: u64, init: Option<ArithInit>) -> Arith {
+fn arith(
+    store: &mut Store,
+    (incr, key, delta): (bool, &[u8], u64),
+    init: Option<ArithInit>,
+    cas: u64,
+) -> Arith {
     let init = init.map(|i| (i.value, i64::from(i.exptime)));
-    match store.arith(key, incr, delta, init) {
+    match store.arith(key, incr, delta, init, cas) {
         (DeltaResult::Value(value), cas) => Arith::Value { value, cas },
         (DeltaResult::NotFound, _) => Arith::NotFound,
         (DeltaResult::NonNumeric, _) => Arith::NonNumeric,
         (DeltaResult::OutOfMemory, _) => Arith::OutOfMemory,
+        (DeltaResult::Exists, _) => Arith::Exists,
     }
 }
 

@@ -75,6 +75,8 @@ pub enum DeleteResult {
 pub enum DeltaResult {
     Value(u64),
     NotFound,
+    /// The item's CAS is not the one asked for.
+    Exists,
     NonNumeric,
     OutOfMemory,
 }

@@ -249,6 +249,7 @@ impl<'a> Packet<'a> {
                 value: u64::from_be_bytes(e[8..16].try_into().unwrap()),
                 exptime: expiration as i32,
             }),
+            cas: self.h.cas,
         }
     }
 

@@ -123,6 +123,7 @@ fn incr_with_and_without_an_initial_value() {
             key: b"n",
             delta: 3,
             init,
+            cas: 0,
         })
     };
     assert_eq!(cmd_of(&packet(DECREMENTQ, b"n", &ext, b"", 0)).0, op(None));

@@ -48,11 +48,13 @@ pub fn encode_op(out: &mut Vec<u8>, op: Op<'_>) {
             key,
             delta,
             init,
+            cas,
         } => {
             out.push(4);
             out.push(u8::from(incr) | (u8::from(init.is_some()) << 1));
             put_bytes(out, key);
             out.extend_from_slice(&delta.to_le_bytes());
+            out.extend_from_slice(&cas.to_le_bytes());
             if let Some(i) = init {
                 out.extend_from_slice(&i.value.to_le_bytes());
                 out.extend_from_slice(&i.exptime.to_le_bytes());
@@ -122,6 +124,7 @@ pub fn decode_op(b: &[u8]) -> Result<(Op<'_>, usize), &'static str> {
             let bits = r.u8()?;
             let key = r.bytes()?;
             let delta = r.u64()?;
+            let cas = r.u64()?;
             let init = match bits & 2 {
                 0 => None,
                 _ => Some(ArithInit {
@@ -134,6 +137,7 @@ pub fn decode_op(b: &[u8]) -> Result<(Op<'_>, usize), &'static str> {
                 key,
                 delta,
                 init,
+                cas,
             }
         }
         5 => Op::Touch {
@@ -194,6 +198,7 @@ pub fn encode_outcome(out: &mut Vec<u8>, outcome: &Outcome<'_>) {
                 Arith::NotFound => (1, 0, 0),
                 Arith::NonNumeric => (2, 0, 0),
                 Arith::OutOfMemory => (3, 0, 0),
+                Arith::Exists => (4, 0, 0),
             };
             out.push(tag);
             out.extend_from_slice(&v.to_le_bytes());
@@ -246,6 +251,7 @@ pub fn decode_outcome(b: &[u8]) -> Result<Outcome<'_>, &'static str> {
                 1 => Arith::NotFound,
                 2 => Arith::NonNumeric,
                 3 => Arith::OutOfMemory,
+                4 => Arith::Exists,
                 _ => return Err("unknown arith result"),
             })
         }

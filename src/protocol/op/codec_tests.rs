@@ -28,6 +28,7 @@ fn op_of<'a>(pick: u8, k: StoreKind, key: &'a [u8], value: &'a [u8], n: u64) -> 
                 value: n >> 3,
                 exptime: n as i32,
             }),
+            cas: n >> 2,
         },
         5 => Op::Touch {
             key,
@@ -71,7 +72,8 @@ fn outcome_of<'a>(pick: u8, key: &'a [u8], value: &'a [u8], n: u64) -> Outcome<'
                 Arith::NotFound,
                 Arith::NonNumeric,
                 Arith::OutOfMemory,
-            ][n as usize % 4],
+                Arith::Exists,
+            ][n as usize % 5],
         ),
         6 => Outcome::Lines(value),
         _ => Outcome::Done,

@@ -62,6 +62,8 @@ pub enum Op<'a> {
         delta: u64,
         /// Create the item on a miss (binary incr with an initial value, meta's `N`/`J`).
         init: Option<ArithInit>,
+        /// Only on the item with this CAS; 0 = any (the binary protocol's CAS field).
+        cas: u64,
     },
     Touch {
         key: &'a [u8],

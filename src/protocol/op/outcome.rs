@@ -31,6 +31,8 @@ pub enum Arith {
         cas: u64,
     },
     NotFound,
+    /// A CAS was given and the item's differs.
+    Exists,
     NonNumeric,
     OutOfMemory,
 }

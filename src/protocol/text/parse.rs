@@ -245,6 +245,7 @@ fn key_and_number<'a>(l: &Line<'a, '_>, name: &[u8]) -> Result<Parsed<'a>, Parse
         key,
         delta,
         init: None,
+        cas: 0,
     }))
 }
 

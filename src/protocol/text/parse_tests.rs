@@ -330,8 +330,8 @@ proptest! {
     #[test]
     fn key_and_number_round_trip(key in key_strategy(), n in any::<u64>(), which in 0u8..4) {
         let (line, want) = match which {
-            0 => (format!(" {n}"), Op::Arith { incr: true, key: &key[..], delta: n, init: None }),
-            1 => (format!(" {n}"), Op::Arith { incr: false, key: &key[..], delta: n, init: None }),
+            0 => (format!(" {n}"), Op::Arith { incr: true, key: &key[..], delta: n, init: None, cas: 0 }),
+            1 => (format!(" {n}"), Op::Arith { incr: false, key: &key[..], delta: n, init: None, cas: 0 }),
             2 => (format!(" {}", n as i32), Op::Touch { key: &key[..], exptime: n as i32 }),
             _ => (String::new(), Op::Delete { key: &key[..], cas: 0 }),
         };

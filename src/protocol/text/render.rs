@@ -71,6 +71,8 @@ pub fn outcome(out: &mut Vec<u8>, outcome: Option<&Outcome<'_>>, how: Reply) {
         Outcome::Touched(hit) => line(out, if hit { "TOUCHED" } else { "NOT_FOUND" }),
         Outcome::Arith(Arith::Value { value, .. }) => number(out, value),
         Outcome::Arith(Arith::NotFound) => line(out, "NOT_FOUND"),
+        // Text incr carries no CAS; were one refused, memcached's word for it is EXISTS.
+        Outcome::Arith(Arith::Exists) => line(out, "EXISTS"),
         Outcome::Arith(Arith::NonNumeric) => line(
             out,
             "CLIENT_ERROR cannot increment or decrement non-numeric value",

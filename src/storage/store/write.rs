@@ -174,23 +174,29 @@ impl Store {
     }
 
     pub fn incr_decr(&mut self, key: &[u8], incr: bool, delta: u64) -> DeltaResult {
-        self.arith(key, incr, delta, None).0
+        self.arith(key, incr, delta, None, 0).0
     }
 
     /// incr/decr, and the item's new CAS (0 under -C or on failure). On a miss with `init` =
     /// (value, exptime) the item is created holding `value`, flags 0, delta not applied, as
-    /// memcached's binary incr with an initial value does (and counts no miss then).
+    /// memcached's binary incr with an initial value does (and counts no miss then). A `cas`
+    /// other than 0 must be the item's (checked after the empty-value test, as memcached).
     pub fn arith(
         &mut self,
         key: &[u8],
         incr: bool,
         delta: u64,
         init: Option<(u64, i64)>,
+        cas: u64,
     ) -> (DeltaResult, u64) {
         let hash = hash_key(key);
         let Some(h) = self.lookup(key, hash) else {
             return self.arith_miss(key, hash, incr, init);
         };
+        let b = self.mem.slab.chunk(h);
+        if cas != 0 && item::vlen(b) > 0 && self.cas_of(h) != cas {
+            return (DeltaResult::Exists, 0);
+        }
         let b = self.mem.slab.chunk(h);
         let Some(cur) = parse_counter(item::value(b)) else {
             return (DeltaResult::NonNumeric, 0);

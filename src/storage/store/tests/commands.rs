@@ -264,13 +264,18 @@ fn versioned_writes_arith_init_and_delete_cas() {
     assert_eq!(s.delete_cas(b"k", c), DeleteResult::Deleted);
     assert_eq!(s.delete_cas(b"k", c), DeleteResult::NotFound);
 
-    assert_eq!(s.arith(b"n", true, 5, None), (DeltaResult::NotFound, 0));
-    let (r, c) = s.arith(b"n", true, 5, Some((10, 0)));
+    assert_eq!(s.arith(b"n", true, 5, None, 0), (DeltaResult::NotFound, 0));
+    let (r, c) = s.arith(b"n", true, 5, Some((10, 0)), 0);
     assert_eq!((r, c), (DeltaResult::Value(10), cas_of(&mut s, b"n")));
     assert_eq!(val(&mut s, b"n").unwrap(), b"10");
     assert_eq!(s.get(b"n").unwrap().flags, 0);
-    let (r, c2) = s.arith(b"n", false, 3, Some((99, 0)));
+    let (r, c2) = s.arith(b"n", false, 3, Some((99, 0)), 0);
     assert_eq!((r, c2), (DeltaResult::Value(7), cas_of(&mut s, b"n")));
     assert!(c2 > c);
     assert_eq!(s.stats().incr_misses, 1);
+    assert_eq!(
+        s.arith(b"n", true, 1, None, c2 + 1),
+        (DeltaResult::Exists, 0)
+    );
+    assert_eq!(s.arith(b"n", true, 1, None, c2).0, DeltaResult::Value(8));
 }
