@@ -670,3 +670,26 @@ fn the_text_login_of_an_authfile() {
     assert_eq!((c.stat("auth_cmds"), c.stat("auth_errors")), (2, 1));
     let _ = std::fs::remove_file(file);
 }
+
+/// Garbage after a binary first byte, seeded: every stream ends (an answer or a close once
+/// the client has shut its side, never a hang) and the server then serves a new connection.
+#[test]
+fn garbage_never_hangs_the_server() {
+    let server = Server::start(&["-t", "4"]);
+    let mut rng = Rng(0x5eed);
+    for _ in 0..300 {
+        let len = rng.below(200);
+        let mut stream: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        if let Some(first) = stream.first_mut() {
+            *first = 0x80;
+        }
+        // Small lengths in the header make the parser walk further into the garbage.
+        if stream.len() >= 12 && rng.below(2) == 0 {
+            stream[2] = 0;
+            stream[8..12].copy_from_slice(&(rng.below(64) as u32).to_be_bytes());
+        }
+        exchange(server.port, &stream);
+    }
+    let got = packets(&exchange(server.port, &req(NOOP, b"", b"", b"")));
+    assert_eq!((got[0].0, got[0].1), (NOOP, 0));
+}
