@@ -2,6 +2,7 @@
 //! [`op::Op`]s and renders their [`op::Outcome`]s back into its own reply bytes.
 //! Pure: no I/O, no async, no storage, so it can be unit-tested and fuzzed on its own.
 
+pub mod meta;
 pub mod number;
 pub mod op;
 pub mod peek;

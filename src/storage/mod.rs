@@ -10,6 +10,7 @@ mod hash;
 mod index;
 mod item;
 mod lru;
+pub mod marks;
 mod memory;
 mod mutation_log;
 mod prefetch;
@@ -27,4 +28,7 @@ pub use hash::{hash_key, shard_of_hash};
 pub use prefetch::Prefetch;
 pub use stats::{ClassStats, StoreStats};
 pub use store::{ItemMeta, Store};
-pub use types::{DeltaResult, ItemView, MAX_KEY_LEN, StoreConfig, StoreMode, StoreResult};
+pub use types::{
+    DeltaResult, ItemView, MAX_KEY_LEN, MetaArithResult, MetaDeleteResult, MetaGetReq, MetaItem,
+    MetaTimes, MetaTtl, StoreConfig, StoreMode, StoreResult,
+};

@@ -57,7 +57,7 @@ pub fn outcome(out: &mut Vec<u8>, outcome: Option<&Outcome<'_>>, how: Reply) {
     }
     match *o {
         Outcome::Hit(it) => value(out, it.key, it.flags, it.value, how.cas.then_some(it.cas)),
-        Outcome::Miss | Outcome::Done => {}
+        Outcome::Miss | Outcome::Done | Outcome::Meta(_) => {}
         Outcome::Stored(s) => line(out, stored(s)),
         Outcome::Deleted(hit) => line(out, if hit { "DELETED" } else { "NOT_FOUND" }),
         Outcome::Touched(hit) => line(out, if hit { "TOUCHED" } else { "NOT_FOUND" }),

@@ -3,6 +3,7 @@
 //! then write all responses in request order.
 
 mod input;
+mod meta;
 mod plan;
 mod stats;
 mod text;
@@ -55,6 +56,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         text: Text {
             shard: shard.clone(),
             plan: Plan::new(shard.nshards, INITIAL_BUF),
+            meta: Default::default(),
         },
     };
     if let Err(e) = conn.run().await {
@@ -128,7 +130,12 @@ impl Conn {
                 None => break,
             }
         }
-        self.text.plan.assemble(&replies, render::outcome);
+        let text::Text { plan, meta, .. } = &mut self.text;
+        plan.assemble(&replies, |out, o, how| match how {
+            meta::How::Text(r) => render::outcome(out, o, r),
+            meta::How::Meta(i) => meta.render(out, o, i),
+        });
+        meta.clear();
     }
 
     async fn write_out(&mut self) -> std::io::Result<()> {
