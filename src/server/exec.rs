@@ -3,15 +3,15 @@
 //! paths answer identically; the asking front end renders the outcome.
 
 use crate::protocol::op::{
-    Arith, Item, MetaArgs, MetaCmd, MetaDebug, MetaError, MetaHit, MetaOutcome, MetaStatus,
-    MetaTimes, Op, Outcome, StoreKind, Stored,
+    Arith, ArithInit, Item, MetaArgs, MetaCmd, MetaDebug, MetaError, MetaHit, MetaOutcome,
+    MetaStatus, MetaTimes, Op, Outcome, Removed, StoreKind, Stored,
 };
 use crate::protocol::text::render;
 use crate::record;
 use crate::stats::ConnCounters;
 use crate::storage::{
-    DeltaResult, ItemView, MetaArithResult, MetaDeleteResult, MetaGetReq, MetaItem, MetaTtl, Store,
-    StoreMode, StoreResult,
+    DeleteResult, DeltaResult, ItemView, MetaArithResult, MetaDeleteResult, MetaGetReq, MetaItem,
+    MetaTtl, Store, StoreMode, StoreResult,
 };
 
 /// Runs `op`. `Stats` is answered by the caller (it needs shard state); `Dump` writes its
@@ -37,24 +37,30 @@ pub fn execute<'s>(
             exptime,
             value,
         } => {
-            let r = store.store(mode(kind), key, flags, i64::from(exptime), value);
+            let (r, cas) = store.store_versioned(mode(kind), key, flags, i64::from(exptime), value);
             if r == StoreResult::OutOfMemory {
                 ConnCounters::add(&counters.store_no_memory, 1);
             }
-            Outcome::Stored(stored(r))
+            Outcome::Stored {
+                result: stored(r),
+                cas,
+            }
         }
         Op::TooLarge { kind, key } => {
             ConnCounters::add(&counters.store_too_large, 1);
             store.reject_too_large(mode(kind), key);
-            Outcome::Stored(Stored::TooLarge)
+            Outcome::Stored {
+                result: Stored::TooLarge,
+                cas: 0,
+            }
         }
-        Op::Delete { key } => Outcome::Deleted(store.delete(key)),
-        Op::Arith { incr, key, delta } => Outcome::Arith(match store.incr_decr(key, incr, delta) {
-            DeltaResult::Value(v) => Arith::Value(v),
-            DeltaResult::NotFound => Arith::NotFound,
-            DeltaResult::NonNumeric => Arith::NonNumeric,
-            DeltaResult::OutOfMemory => Arith::OutOfMemory,
-        }),
+        Op::Delete { key, cas } => Outcome::Deleted(delete(store, key, cas)),
+        Op::Arith {
+            incr,
+            key,
+            delta,
+            init,
+        } => Outcome::Arith(arith(store, incr, key, delta, init)),
         Op::Touch { key, exptime } => Outcome::Touched(store.touch(key, i64::from(exptime))),
         Op::Flush { delay } => {
             store.flush_all(i64::from(delay));
@@ -224,6 +230,24 @@ fn meta_hit(m: MetaItem<'_>) -> MetaHit<'_> {
         stale: m.stale,
         won: m.won,
         binary: m.binary,
+    }
+}
+
+fn delete(store: &mut Store, key: &[u8], cas: u64) -> Removed {
+    match store.delete_cas(key, cas) {
+        DeleteResult::Deleted => Removed::Deleted,
+        DeleteResult::NotFound => Removed::NotFound,
+        DeleteResult::Exists => Removed::Exists,
+    }
+}
+
+fn arith(store: &mut Store, incr: bool, key: &[u8], delta: u64, init: Option<ArithInit>) -> Arith {
+    let init = init.map(|i| (i.value, i64::from(i.exptime)));
+    match store.arith(key, incr, delta, init) {
+        (DeltaResult::Value(value), cas) => Arith::Value { value, cas },
+        (DeltaResult::NotFound, _) => Arith::NotFound,
+        (DeltaResult::NonNumeric, _) => Arith::NonNumeric,
+        (DeltaResult::OutOfMemory, _) => Arith::OutOfMemory,
     }
 }
 

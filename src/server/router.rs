@@ -159,10 +159,19 @@ mod tests {
             value: b"v",
             cas: 2,
         }));
-        r.push(&Outcome::Stored(Stored::Exists));
+        r.push(&Outcome::Stored {
+            result: Stored::Exists,
+            cas: 0,
+        });
         assert_eq!(r.outcome(0), Some(Outcome::Miss));
         assert!(matches!(r.outcome(1), Some(Outcome::Hit(it)) if it.value == b"v"));
-        assert_eq!(r.outcome(2), Some(Outcome::Stored(Stored::Exists)));
+        assert_eq!(
+            r.outcome(2),
+            Some(Outcome::Stored {
+                result: Stored::Exists,
+                cas: 0
+            })
+        );
         assert_eq!(r.outcome(3), None);
     }
 

@@ -29,6 +29,6 @@ pub use prefetch::Prefetch;
 pub use stats::{ClassStats, StoreStats};
 pub use store::{ItemMeta, Store};
 pub use types::{
-    DeltaResult, ItemView, MAX_KEY_LEN, MetaArithResult, MetaDeleteResult, MetaGetReq, MetaItem,
-    MetaTimes, MetaTtl, StoreConfig, StoreMode, StoreResult,
+    DeleteResult, DeltaResult, ItemView, MAX_KEY_LEN, MetaArithResult, MetaDeleteResult,
+    MetaGetReq, MetaItem, MetaTimes, MetaTtl, StoreConfig, StoreMode, StoreResult,
 };

@@ -60,6 +60,14 @@ pub enum StoreResult {
     OutOfMemory,
 }
 
+/// What a delete found: `Exists` is a present item whose CAS differs from the one asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteResult {
+    Deleted,
+    NotFound,
+    Exists,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeltaResult {
     Value(u64),

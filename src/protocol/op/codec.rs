@@ -3,7 +3,7 @@
 //! process, but decoding still never panics: a short or unknown encoding is an error.
 
 use super::meta_codec;
-use super::{Arith, Item, Op, Outcome, StoreKind, Stored};
+use super::{Arith, ArithInit, Item, Op, Outcome, Removed, StoreKind, Stored};
 use crate::record::Reader;
 
 /// Appends `op`'s encoding to `out`.
@@ -39,15 +39,25 @@ pub fn encode_op(out: &mut Vec<u8>, op: Op<'_>) {
             put_kind(out, kind);
             put_bytes(out, key);
         }
-        Op::Delete { key } => {
+        Op::Delete { key, cas } => {
             out.push(3);
             put_bytes(out, key);
+            out.extend_from_slice(&cas.to_le_bytes());
         }
-        Op::Arith { incr, key, delta } => {
+        Op::Arith {
+            incr,
+            key,
+            delta,
+            init,
+        } => {
             out.push(4);
-            out.push(u8::from(incr));
+            out.push(u8::from(incr) | (u8::from(init.is_some()) << 1));
             put_bytes(out, key);
             out.extend_from_slice(&delta.to_le_bytes());
+            if let Some(i) = init {
+                out.extend_from_slice(&i.value.to_le_bytes());
+                out.extend_from_slice(&i.exptime.to_le_bytes());
+            }
         }
         Op::Touch { key, exptime } => {
             out.push(5);
@@ -117,12 +127,28 @@ pub fn decode_op(b: &[u8]) -> Result<(Op<'_>, usize), &'static str> {
             kind: r.kind()?,
             key: r.bytes()?,
         },
-        3 => Op::Delete { key: r.bytes()? },
-        4 => Op::Arith {
-            incr: r.u8()? != 0,
+        3 => Op::Delete {
             key: r.bytes()?,
-            delta: r.u64()?,
+            cas: r.u64()?,
         },
+        4 => {
+            let bits = r.u8()?;
+            let key = r.bytes()?;
+            let delta = r.u64()?;
+            let init = match bits & 2 {
+                0 => None,
+                _ => Some(ArithInit {
+                    value: r.u64()?,
+                    exptime: r.i32()?,
+                }),
+            };
+            Op::Arith {
+                incr: bits & 1 != 0,
+                key,
+                delta,
+                init,
+            }
+        }
         5 => Op::Touch {
             key: r.bytes()?,
             exptime: r.i32()?,
@@ -167,13 +193,14 @@ pub fn encode_outcome(out: &mut Vec<u8>, outcome: &Outcome<'_>) {
             put_bytes(out, it.value);
         }
         Outcome::Miss => out.push(1),
-        Outcome::Stored(s) => {
+        Outcome::Stored { result, cas } => {
             out.push(2);
-            out.push(s as u8);
+            out.push(result as u8);
+            out.extend_from_slice(&cas.to_le_bytes());
         }
-        Outcome::Deleted(hit) => {
+        Outcome::Deleted(r) => {
             out.push(3);
-            out.push(u8::from(hit));
+            out.push(r as u8);
         }
         Outcome::Touched(hit) => {
             out.push(4);
@@ -181,14 +208,15 @@ pub fn encode_outcome(out: &mut Vec<u8>, outcome: &Outcome<'_>) {
         }
         Outcome::Arith(a) => {
             out.push(5);
-            let (tag, v) = match a {
-                Arith::Value(v) => (0, v),
-                Arith::NotFound => (1, 0),
-                Arith::NonNumeric => (2, 0),
-                Arith::OutOfMemory => (3, 0),
+            let (tag, v, cas) = match a {
+                Arith::Value { value, cas } => (0, value, cas),
+                Arith::NotFound => (1, 0, 0),
+                Arith::NonNumeric => (2, 0, 0),
+                Arith::OutOfMemory => (3, 0, 0),
             };
             out.push(tag);
             out.extend_from_slice(&v.to_le_bytes());
+            out.extend_from_slice(&cas.to_le_bytes());
         }
         Outcome::Lines(b) => {
             out.push(6);
@@ -213,22 +241,31 @@ pub fn decode_outcome(b: &[u8]) -> Result<Outcome<'_>, &'static str> {
             value: r.bytes()?,
         }),
         1 => Outcome::Miss,
-        2 => Outcome::Stored(match r.u8()? {
-            0 => Stored::Stored,
-            1 => Stored::NotStored,
-            2 => Stored::Exists,
-            3 => Stored::NotFound,
-            4 => Stored::TooLarge,
-            5 => Stored::OutOfMemory,
-            _ => return Err("unknown store result"),
+        2 => Outcome::Stored {
+            result: match r.u8()? {
+                0 => Stored::Stored,
+                1 => Stored::NotStored,
+                2 => Stored::Exists,
+                3 => Stored::NotFound,
+                4 => Stored::TooLarge,
+                5 => Stored::OutOfMemory,
+                _ => return Err("unknown store result"),
+            },
+            cas: r.u64()?,
+        },
+        3 => Outcome::Deleted(match r.u8()? {
+            0 => Removed::Deleted,
+            1 => Removed::NotFound,
+            2 => Removed::Exists,
+            _ => return Err("unknown delete result"),
         }),
-        3 => Outcome::Deleted(r.u8()? != 0),
         4 => Outcome::Touched(r.u8()? != 0),
         5 => {
             let tag = r.u8()?;
-            let v = r.u64()?;
+            let value = r.u64()?;
+            let cas = r.u64()?;
             Outcome::Arith(match tag {
-                0 => Arith::Value(v),
+                0 => Arith::Value { value, cas },
                 1 => Arith::NotFound,
                 2 => Arith::NonNumeric,
                 3 => Arith::OutOfMemory,

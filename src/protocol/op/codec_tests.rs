@@ -22,11 +22,15 @@ fn op_of<'a>(pick: u8, k: StoreKind, key: &'a [u8], value: &'a [u8], n: u64) -> 
             value,
         },
         2 => Op::TooLarge { kind: k, key },
-        3 => Op::Delete { key },
+        3 => Op::Delete { key, cas: n },
         4 => Op::Arith {
             incr: n % 2 == 1,
             key,
             delta: n,
+            init: n.is_multiple_of(3).then_some(ArithInit {
+                value: n >> 3,
+                exptime: n as i32,
+            }),
         },
         5 => Op::Touch {
             key,
@@ -143,8 +147,8 @@ fn outcome_of<'a>(pick: u8, key: &'a [u8], value: &'a [u8], n: u64) -> Outcome<'
             cas: n,
         }),
         1 => Outcome::Miss,
-        2 => Outcome::Stored(
-            [
+        2 => Outcome::Stored {
+            result: [
                 Stored::Stored,
                 Stored::NotStored,
                 Stored::Exists,
@@ -152,12 +156,15 @@ fn outcome_of<'a>(pick: u8, key: &'a [u8], value: &'a [u8], n: u64) -> Outcome<'
                 Stored::TooLarge,
                 Stored::OutOfMemory,
             ][n as usize % 6],
-        ),
-        3 => Outcome::Deleted(n.is_multiple_of(2)),
+            cas: n >> 1,
+        },
+        3 => {
+            Outcome::Deleted([Removed::Deleted, Removed::NotFound, Removed::Exists][n as usize % 3])
+        }
         4 => Outcome::Touched(n % 2 == 1),
         5 => Outcome::Arith(
             [
-                Arith::Value(n),
+                Arith::Value { value: n, cas: !n },
                 Arith::NotFound,
                 Arith::NonNumeric,
                 Arith::OutOfMemory,

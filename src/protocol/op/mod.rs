@@ -12,7 +12,7 @@ pub use codec::{OpIter, decode_op, decode_outcome, encode_apply, encode_op, enco
 pub use meta::{
     MetaArgs, MetaCmd, MetaDebug, MetaError, MetaHit, MetaOutcome, MetaStatus, MetaTimes,
 };
-pub use outcome::{Arith, Item, Outcome, Stored};
+pub use outcome::{Arith, Item, Outcome, Removed, Stored};
 
 /// Which storage command a write is; `Cas` carries the client's CAS token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +23,13 @@ pub enum StoreKind {
     Append,
     Prepend,
     Cas(u64),
+}
+
+/// What incr/decr creates on a miss: an item holding `value` (the delta is not applied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArithInit {
+    pub value: u64,
+    pub exptime: i32,
 }
 
 /// One unit of work for the shard that owns its key, or for every shard when it has none.
@@ -46,13 +53,17 @@ pub enum Op<'a> {
         kind: StoreKind,
         key: &'a [u8],
     },
+    /// `cas` 0 deletes whatever is there; otherwise only the item with that CAS.
     Delete {
         key: &'a [u8],
+        cas: u64,
     },
     Arith {
         incr: bool,
         key: &'a [u8],
         delta: u64,
+        /// Create the item on a miss (binary incr with an initial value, meta's `N`/`J`).
+        init: Option<ArithInit>,
     },
     Touch {
         key: &'a [u8],
@@ -86,7 +97,7 @@ impl<'a> Op<'a> {
             Op::Get { key, .. }
             | Op::Store { key, .. }
             | Op::TooLarge { key, .. }
-            | Op::Delete { key }
+            | Op::Delete { key, .. }
             | Op::Arith { key, .. }
             | Op::Touch { key, .. }
             | Op::Meta { key, .. } => Some(key),

@@ -27,19 +27,34 @@ pub enum Stored {
 /// The result of incr/decr.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arith {
-    Value(u64),
+    /// The new value and the item's new CAS (0 under `-C`).
+    Value {
+        value: u64,
+        cas: u64,
+    },
     NotFound,
     NonNumeric,
     OutOfMemory,
+}
+
+/// The result of a delete; `Exists` is a CAS mismatch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removed {
+    Deleted,
+    NotFound,
+    Exists,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome<'a> {
     Hit(Item<'a>),
     Miss,
-    Stored(Stored),
-    /// delete: whether the key was there.
-    Deleted(bool),
+    /// A write's result and the CAS the item got (0 when not stored, and under `-C`).
+    Stored {
+        result: Stored,
+        cas: u64,
+    },
+    Deleted(Removed),
     /// touch: whether the key was there.
     Touched(bool),
     Arith(Arith),

@@ -245,7 +245,10 @@ fn delete<'a>(l: &Line<'a, '_>) -> Result<Parsed<'a>, Parsed<'static>> {
             return Err(l.error(ERR_DELETE_USAGE));
         }
     }
-    Ok(l.op(Op::Delete { key: l.key()? }))
+    Ok(l.op(Op::Delete {
+        key: l.key()?,
+        cas: 0,
+    }))
 }
 
 /// incr, decr and touch: a key and a number, then perhaps noreply.
@@ -264,6 +267,7 @@ fn key_and_number<'a>(l: &Line<'a, '_>, name: &[u8]) -> Result<Parsed<'a>, Parse
         incr: name == b"incr",
         key,
         delta,
+        init: None,
     }))
 }
 

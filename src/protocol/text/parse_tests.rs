@@ -111,14 +111,14 @@ fn delete_forms() {
     assert_eq!(
         cmd(b"delete k 0\r\n"),
         Request::Op {
-            op: Op::Delete { key: b"k" },
+            op: Op::Delete { key: b"k", cas: 0 },
             noreply: false
         }
     );
     assert_eq!(
         cmd(b"delete k 0 noreply\r\n"),
         Request::Op {
-            op: Op::Delete { key: b"k" },
+            op: Op::Delete { key: b"k", cas: 0 },
             noreply: true
         }
     );
@@ -336,10 +336,10 @@ proptest! {
     #[test]
     fn key_and_number_round_trip(key in key_strategy(), n in any::<u64>(), which in 0u8..4) {
         let (line, want) = match which {
-            0 => (format!(" {n}"), Op::Arith { incr: true, key: &key[..], delta: n }),
-            1 => (format!(" {n}"), Op::Arith { incr: false, key: &key[..], delta: n }),
+            0 => (format!(" {n}"), Op::Arith { incr: true, key: &key[..], delta: n, init: None }),
+            1 => (format!(" {n}"), Op::Arith { incr: false, key: &key[..], delta: n, init: None }),
             2 => (format!(" {}", n as i32), Op::Touch { key: &key[..], exptime: n as i32 }),
-            _ => (String::new(), Op::Delete { key: &key[..] }),
+            _ => (String::new(), Op::Delete { key: &key[..], cas: 0 }),
         };
         let name = ["incr ", "decr ", "touch ", "delete "][which as usize];
         let mut buf = name.as_bytes().to_vec();

@@ -2,7 +2,7 @@
 //! Writes straight into the caller's output buffer, so a batch of replies costs no
 //! allocation beyond that buffer's growth.
 
-use crate::protocol::op::{Arith, Outcome, Stored};
+use crate::protocol::op::{Arith, Outcome, Removed, Stored};
 
 pub const ERROR: &str = "ERROR";
 pub const END: &str = "END";
@@ -58,10 +58,18 @@ pub fn outcome(out: &mut Vec<u8>, outcome: Option<&Outcome<'_>>, how: Reply) {
     match *o {
         Outcome::Hit(it) => value(out, it.key, it.flags, it.value, how.cas.then_some(it.cas)),
         Outcome::Miss | Outcome::Done | Outcome::Meta(_) => {}
-        Outcome::Stored(s) => line(out, stored(s)),
-        Outcome::Deleted(hit) => line(out, if hit { "DELETED" } else { "NOT_FOUND" }),
+        Outcome::Stored { result, .. } => line(out, stored(result)),
+        // Text delete carries no CAS, so `Exists` never comes back for it.
+        Outcome::Deleted(r) => line(
+            out,
+            if r == Removed::Deleted {
+                "DELETED"
+            } else {
+                "NOT_FOUND"
+            },
+        ),
         Outcome::Touched(hit) => line(out, if hit { "TOUCHED" } else { "NOT_FOUND" }),
-        Outcome::Arith(Arith::Value(v)) => number(out, v),
+        Outcome::Arith(Arith::Value { value, .. }) => number(out, value),
         Outcome::Arith(Arith::NotFound) => line(out, "NOT_FOUND"),
         Outcome::Arith(Arith::NonNumeric) => line(
             out,
@@ -200,18 +208,24 @@ mod tests {
         assert_eq!(rendered(Some(hit), Reply::PLAIN), "VALUE k 3 1\r\nv\r\n");
         assert_eq!(rendered(Some(hit), gets), "VALUE k 3 1 9\r\nv\r\n");
         assert_eq!(rendered(Some(Outcome::Miss), gets), "");
-        let too_large = Outcome::Stored(Stored::TooLarge);
+        let too_large = Outcome::Stored {
+            result: Stored::TooLarge,
+            cas: 0,
+        };
         assert_eq!(
             rendered(Some(too_large), Reply::PLAIN),
             "SERVER_ERROR object too large for cache\r\n"
         );
         assert_eq!(rendered(Some(too_large), Reply::noreply(true)), "");
         assert_eq!(
-            rendered(Some(Outcome::Arith(Arith::Value(12))), Reply::PLAIN),
+            rendered(
+                Some(Outcome::Arith(Arith::Value { value: 12, cas: 3 })),
+                Reply::PLAIN
+            ),
             "12\r\n"
         );
         assert_eq!(
-            rendered(Some(Outcome::Deleted(false)), Reply::PLAIN),
+            rendered(Some(Outcome::Deleted(Removed::NotFound)), Reply::PLAIN),
             "NOT_FOUND\r\n"
         );
         assert_eq!(

@@ -7,7 +7,10 @@ use crate::protocol::op::Stored;
 /// Renders a remote outcome as `<how>:<outcome>` so the order is visible.
 fn show(out: &mut Vec<u8>, o: Option<&Outcome<'_>>, how: char) {
     let text = match o {
-        Some(Outcome::Stored(Stored::Stored)) => "stored",
+        Some(Outcome::Stored {
+            result: Stored::Stored,
+            ..
+        }) => "stored",
         Some(Outcome::Miss) => "miss",
         Some(_) => "other",
         None => "lost",
@@ -59,7 +62,13 @@ fn assembly_keeps_request_order_across_shards() {
         Some(reply_from(1, &[Outcome::Miss])),
         Some(reply_from(
             2,
-            &[Outcome::Stored(Stored::Stored), Outcome::Miss],
+            &[
+                Outcome::Stored {
+                    result: Stored::Stored,
+                    cas: 1,
+                },
+                Outcome::Miss,
+            ],
         )),
     ];
     p.assemble(&replies, show);

@@ -10,7 +10,7 @@ use super::memory::Memory;
 use super::mutation_log::MutationLog;
 use super::prefetch::Prefetch;
 use super::slab::Slab;
-use super::types::{ItemView, StoreConfig};
+use super::types::{DeleteResult, ItemView, StoreConfig};
 use crate::record::{Mutation, MutationRef};
 
 mod counter;
@@ -185,16 +185,25 @@ impl Store {
     }
 
     pub fn delete(&mut self, key: &[u8]) -> bool {
+        self.delete_cas(key, 0) == DeleteResult::Deleted
+    }
+
+    /// delete, refused (`Exists`, counted nowhere, as memcached's binary delete) when `cas`
+    /// is not 0 and differs from the item's CAS.
+    pub fn delete_cas(&mut self, key: &[u8], cas: u64) -> DeleteResult {
         let hash = hash_key(key);
         let Some(h) = self.lookup(key, hash) else {
             self.mem.stats.delete_misses += 1;
-            return false;
+            return DeleteResult::NotFound;
         };
+        if cas != 0 && self.cas_of(h) != cas {
+            return DeleteResult::Exists;
+        }
         self.mem.stats.delete_hits += 1;
         let c = self.mem.slab.class_of(h);
         self.mem.cls[c].delete_hits += 1;
         self.remove_logged(h, key, hash);
-        true
+        DeleteResult::Deleted
     }
 
     pub fn flush_all(&mut self, delay: i64) {

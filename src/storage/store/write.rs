@@ -16,34 +16,61 @@ impl Store {
         exptime: i64,
         value: &[u8],
     ) -> StoreResult {
+        self.store_versioned(mode, key, flags, exptime, value).0
+    }
+
+    /// `store`, and the CAS the item got: what binary and meta replies carry (0 when nothing
+    /// was stored, and under -C).
+    pub fn store_versioned(
+        &mut self,
+        mode: StoreMode,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        value: &[u8],
+    ) -> (StoreResult, u64) {
         self.mem.stats.cmd_set += 1;
         if key.is_empty() || key.len() > MAX_KEY_LEN {
-            return StoreResult::NotStored;
+            return (StoreResult::NotStored, 0);
         }
         if !self.item_fits(key.len(), value.len()) {
-            return match mode {
+            let r = match mode {
                 StoreMode::Append | StoreMode::Prepend => StoreResult::NotStored,
                 _ => StoreResult::TooLarge,
             };
+            return (r, 0);
         }
         let hash = hash_key(key);
         // Every mode reads the key's bucket; start loading it now.
         self.mem.index.prefetch_bucket(hash);
         let exp = self.clock.abs_exptime(exptime);
-        match mode {
+        let r = match mode {
             StoreMode::Set => self.store_new(key, hash, flags, exp, value),
             StoreMode::Add => match self.lookup(key, hash) {
-                Some(_) => StoreResult::NotStored,
+                Some(_) => Err(StoreResult::NotStored),
                 None => self.store_new(key, hash, flags, exp, value),
             },
             StoreMode::Replace => match self.lookup(key, hash) {
                 Some(_) => self.store_new(key, hash, flags, exp, value),
-                None => StoreResult::NotStored,
+                None => Err(StoreResult::NotStored),
             },
             StoreMode::Cas(cas) => self.store_cas(cas, key, hash, flags, exp, value),
             StoreMode::Append | StoreMode::Prepend => {
                 self.store_concat(mode == StoreMode::Append, key, hash, value)
             }
+        };
+        match r {
+            Ok(h) => (StoreResult::Stored, self.cas_of(h)),
+            Err(e) => (e, 0),
+        }
+    }
+
+    /// Item `h`'s CAS as clients see it: 0 under -C.
+    pub(super) fn cas_of(&self, h: u32) -> u64 {
+        if self.cfg.cas {
+            item::version(self.mem.slab.chunk(h))
+        } else {
+            0
         }
     }
 
@@ -54,14 +81,14 @@ impl Store {
         flags: u32,
         exp: u32,
         value: &[u8],
-    ) -> StoreResult {
+    ) -> Result<u32, StoreResult> {
         match self.write_item(key, hash, flags, exp, value, &[]) {
             Some(h) => {
                 let c = self.mem.slab.class_of(h);
                 self.mem.cls[c].cmd_set += 1;
-                StoreResult::Stored
+                Ok(h)
             }
-            None => StoreResult::OutOfMemory,
+            None => Err(StoreResult::OutOfMemory),
         }
     }
 
@@ -73,20 +100,20 @@ impl Store {
         flags: u32,
         exp: u32,
         value: &[u8],
-    ) -> StoreResult {
+    ) -> Result<u32, StoreResult> {
         let Some(h) = self.lookup(key, hash) else {
             self.mem.stats.cas_misses += 1;
-            return StoreResult::NotFound;
+            return Err(StoreResult::NotFound);
         };
         let c = self.mem.slab.class_of(h);
         // Under -C memcached 1.6 answers EXISTS for every present item.
         if !self.cfg.cas || item::version(self.mem.slab.chunk(h)) != cas {
             self.mem.stats.cas_badval += 1;
             self.mem.cls[c].cas_badval += 1;
-            return StoreResult::Exists;
+            return Err(StoreResult::Exists);
         }
         let r = self.store_new(key, hash, flags, exp, value);
-        if r == StoreResult::Stored {
+        if r.is_ok() {
             self.mem.stats.cas_hits += 1;
             // memcached counts it on the replaced item's class, not the new one's.
             self.mem.cls[c].cas_hits += 1;
@@ -95,15 +122,21 @@ impl Store {
     }
 
     /// append (`after`) or prepend: the old item's flags and exptime, a longer value.
-    fn store_concat(&mut self, after: bool, key: &[u8], hash: u64, value: &[u8]) -> StoreResult {
+    fn store_concat(
+        &mut self,
+        after: bool,
+        key: &[u8],
+        hash: u64,
+        value: &[u8],
+    ) -> Result<u32, StoreResult> {
         let Some(h) = self.lookup(key, hash) else {
-            return StoreResult::NotStored;
+            return Err(StoreResult::NotStored);
         };
         let b = self.mem.slab.chunk(h);
         let (oflags, oexp) = (item::flags(b), item::exptime(b));
         let old = item::value(b);
         if !self.item_fits(key.len(), old.len() + value.len()) {
-            return StoreResult::NotStored;
+            return Err(StoreResult::NotStored);
         }
         // The allocation below may evict or move the old item, so copy its value.
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -114,10 +147,9 @@ impl Store {
         } else {
             (value, &scratch[..])
         };
-        let r = match self.write_item(key, hash, oflags, oexp, a, c) {
-            Some(_) => StoreResult::Stored,
-            None => StoreResult::NotStored,
-        };
+        let r = self
+            .write_item(key, hash, oflags, oexp, a, c)
+            .ok_or(StoreResult::NotStored);
         self.scratch = scratch;
         r
     }
@@ -133,18 +165,26 @@ impl Store {
     }
 
     pub fn incr_decr(&mut self, key: &[u8], incr: bool, delta: u64) -> DeltaResult {
+        self.arith(key, incr, delta, None).0
+    }
+
+    /// incr/decr, and the item's new CAS (0 under -C or on failure). On a miss with `init` =
+    /// (value, exptime) the item is created holding `value`, flags 0, delta not applied, as
+    /// memcached's binary incr with an initial value does (and counts no miss then).
+    pub fn arith(
+        &mut self,
+        key: &[u8],
+        incr: bool,
+        delta: u64,
+        init: Option<(u64, i64)>,
+    ) -> (DeltaResult, u64) {
         let hash = hash_key(key);
         let Some(h) = self.lookup(key, hash) else {
-            if incr {
-                self.mem.stats.incr_misses += 1;
-            } else {
-                self.mem.stats.decr_misses += 1;
-            }
-            return DeltaResult::NotFound;
+            return self.arith_miss(key, hash, incr, init);
         };
         let b = self.mem.slab.chunk(h);
         let Some(cur) = parse_counter(item::value(b)) else {
-            return DeltaResult::NonNumeric;
+            return (DeltaResult::NonNumeric, 0);
         };
         let new = if incr {
             cur.wrapping_add(delta)
@@ -161,7 +201,7 @@ impl Store {
             self.mem.stats.decr_hits += 1;
             self.mem.cls[c].decr_hits += 1;
         }
-        if n <= item::vlen(b) {
+        let h = if n <= item::vlen(b) {
             // memcached 1.6 rewrites in place and pads with spaces.
             let v = self.clock.next_version();
             let b = self.mem.slab.chunk_mut(h);
@@ -170,16 +210,39 @@ impl Store {
             val[n..].fill(b' ');
             item::set_version(b, v);
             self.log_item(h);
+            h
         } else {
             let (flags, exp) = (item::flags(b), item::exptime(b));
-            if self
-                .write_item(key, hash, flags, exp, &digits[..n], &[])
-                .is_none()
-            {
-                return DeltaResult::OutOfMemory;
+            match self.write_item(key, hash, flags, exp, &digits[..n], &[]) {
+                Some(h) => h,
+                None => return (DeltaResult::OutOfMemory, 0),
             }
+        };
+        (DeltaResult::Value(new), self.cas_of(h))
+    }
+
+    fn arith_miss(
+        &mut self,
+        key: &[u8],
+        hash: u64,
+        incr: bool,
+        init: Option<(u64, i64)>,
+    ) -> (DeltaResult, u64) {
+        let Some((value, exptime)) = init else {
+            if incr {
+                self.mem.stats.incr_misses += 1;
+            } else {
+                self.mem.stats.decr_misses += 1;
+            }
+            return (DeltaResult::NotFound, 0);
+        };
+        let mut digits = [0u8; 20];
+        let n = fmt_u64(value, &mut digits);
+        let exp = self.clock.abs_exptime(exptime);
+        match self.write_item(key, hash, 0, exp, &digits[..n], &[]) {
+            Some(h) => (DeltaResult::Value(value), self.cas_of(h)),
+            None => (DeltaResult::OutOfMemory, 0),
         }
-        DeltaResult::Value(new)
     }
 
     /// Allocates, writes and links a new item (value = a ++ c), replacing any old one.

@@ -250,3 +250,27 @@ fn get_batch_matches_get() {
     }
     assert_eq!(a.stats(), b.stats());
 }
+
+/// The calls binary and meta need: the CAS a write gave, incr creating on a miss, and a
+/// delete that checks the CAS.
+#[test]
+fn versioned_writes_arith_init_and_delete_cas() {
+    let mut s = st();
+    let (r, c) = s.store_versioned(Set, b"k", 0, 0, b"v");
+    assert_eq!((r, c), (Stored, cas_of(&mut s, b"k")));
+    assert_eq!(s.store_versioned(Add, b"k", 0, 0, b"v"), (NotStored, 0));
+    assert_eq!(s.delete_cas(b"k", c + 1), DeleteResult::Exists);
+    assert_eq!(s.stats().delete_hits + s.stats().delete_misses, 0);
+    assert_eq!(s.delete_cas(b"k", c), DeleteResult::Deleted);
+    assert_eq!(s.delete_cas(b"k", c), DeleteResult::NotFound);
+
+    assert_eq!(s.arith(b"n", true, 5, None), (DeltaResult::NotFound, 0));
+    let (r, c) = s.arith(b"n", true, 5, Some((10, 0)));
+    assert_eq!((r, c), (DeltaResult::Value(10), cas_of(&mut s, b"n")));
+    assert_eq!(val(&mut s, b"n").unwrap(), b"10");
+    assert_eq!(s.get(b"n").unwrap().flags, 0);
+    let (r, c2) = s.arith(b"n", false, 3, Some((99, 0)));
+    assert_eq!((r, c2), (DeltaResult::Value(7), cas_of(&mut s, b"n")));
+    assert!(c2 > c);
+    assert_eq!(s.stats().incr_misses, 1);
+}
