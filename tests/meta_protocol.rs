@@ -186,9 +186,10 @@ fn fill(req: &str, p: &str) -> String {
 const SENTINEL: &str = "mg __end__ k\r\n";
 const SENTINEL_REPLY: &str = "EN k__end__\r\n";
 
-/// Sends `req` then the sentinel, returns the replies before the sentinel's.
+/// Sends `req` (its last CRLF optional) then the sentinel, returns the replies before the sentinel's.
 fn exchange(c: &mut Client, req: &str) -> String {
-    c.send(format!("{req}{SENTINEL}").as_bytes());
+    let crlf = if req.ends_with("\r\n") { "" } else { "\r\n" };
+    c.send(format!("{req}{crlf}{SENTINEL}").as_bytes());
     let got = String::from_utf8_lossy(&c.read_until(SENTINEL_REPLY.as_bytes())).into_owned();
     got[..got.len() - SENTINEL_REPLY.len()].to_string()
 }
@@ -271,4 +272,71 @@ fn meta_requests_are_counted() {
     assert_eq!(stats["cmd_meta"], "4");
     assert_eq!(stats["get_hits"], "1");
     assert_eq!(stats["get_misses"], "2");
+}
+
+/// Polls `f` until it returns true or `secs` pass.
+fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+/// A replicating node on `port`, accepting its twin on `repl`, its twin at `twin`.
+fn twin_node(port: u16, repl: u16, twin: u16) -> Server {
+    let (x, t) = (repl.to_string(), format!("127.0.0.1:{twin}"));
+    let args = ["-t", "2", "-X", &x, "--twin", &t];
+    // A restart right after a kill can meet the old process's last connections.
+    for _ in 0..20 {
+        if let Ok(s) = Server::try_start_on(port, &args) {
+            return s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Server::start_on(port, &args)
+}
+
+/// The anti-stampede state belongs to the item: a won token and a stale mark made on A
+/// give the same Z/X/W answers on B, over the live stream and again after B restarts empty
+/// and is filled by a full copy.
+#[test]
+fn anti_stampede_state_reaches_the_twin_and_survives_a_full_resync() {
+    let (ra, rb, pa, pb) = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
+    let a = twin_node(pa, ra, rb);
+    let mut b = twin_node(pb, rb, ra);
+    let mut ca = a.client();
+    assert_eq!(exchange(&mut ca, "ms won 1 T100\r\nw\r\n"), "HD\r\n");
+    assert_eq!(exchange(&mut ca, "mg won R200 v"), "VA 1 W\r\nw\r\n");
+    assert_eq!(exchange(&mut ca, "ms st 3 T100\r\nold\r\n"), "HD\r\n");
+    assert_eq!(exchange(&mut ca, "md st I"), "HD\r\n");
+    let mut cb = b.client();
+    assert!(
+        eventually(10, || exchange(&mut cb, "mg st v u")
+            == "VA 3 X W\r\nold\r\n"),
+        "B never saw the stale mark"
+    );
+    assert_eq!(exchange(&mut cb, "mg won R200 v"), "VA 1 Z\r\nw\r\n");
+    // B's win on the stale item travels back: A hands out no second token.
+    assert!(eventually(10, || exchange(&mut ca, "mg st v") == "VA 3 Z X\r\nold\r\n"));
+
+    drop(cb);
+    b.kill9();
+    let b = twin_node(pb, rb, ra);
+    let mut cb = b.client();
+    assert!(
+        eventually(20, || exchange(&mut cb, "mg st v") == "VA 3 Z X\r\nold\r\n"),
+        "the full copy lost the stale item's state: {:?}",
+        exchange(&mut cb, "mg st v")
+    );
+    assert_eq!(exchange(&mut cb, "mg won R200 v"), "VA 1 Z\r\nw\r\n");
+    assert_eq!(exchange(&mut cb, "mg fresh N30 v"), "VA 0 W\r\n\r\n");
 }

@@ -289,7 +289,11 @@ impl Store {
 
     /// Logs item `h`'s meta marks for the twin.
     fn log_mark(&mut self, h: u32, bits: u8) {
-        let _ = (h, bits);
+        if self.log.is_on() {
+            let b = self.mem.slab.chunk(h);
+            let (key, version) = (item::key(b), item::version(b));
+            self.log.put(MutationRef::Mark { key, version, bits });
+        }
     }
 
     #[inline]
