@@ -78,18 +78,7 @@ pub fn encode_op(out: &mut Vec<u8>, op: Op<'_>) {
             out.push(10);
             out.extend_from_slice(&classes.to_le_bytes());
         }
-        Op::Meta {
-            cmd,
-            key,
-            args,
-            value,
-        } => {
-            out.push(11);
-            meta_codec::put_cmd(out, cmd);
-            put_bytes(out, key);
-            meta_codec::put_args(out, &args);
-            put_bytes(out, value);
-        }
+        Op::Meta { .. } => meta_codec::put_op(out, &op),
     }
 }
 

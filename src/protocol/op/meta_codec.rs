@@ -2,14 +2,27 @@
 //! little-endian fields, optional numbers behind a presence byte.
 
 use super::{
-    Item, MetaArgs, MetaCmd, MetaDebug, MetaError, MetaHit, MetaOutcome, MetaStatus, MetaTimes,
+    Item, MetaArgs, MetaCmd, MetaDebug, MetaError, MetaHit, MetaOutcome, MetaStatus, MetaTimes, Op,
 };
 use crate::record::Reader;
 
 type R<T> = Result<T, &'static str>;
 
-pub(super) fn put_cmd(out: &mut Vec<u8>, cmd: MetaCmd) {
-    out.push(cmd as u8);
+/// Appends an `Op::Meta` (tag 11 in the op codec).
+pub(super) fn put_op(out: &mut Vec<u8>, op: &Op<'_>) {
+    if let Op::Meta {
+        cmd,
+        key,
+        args,
+        value,
+    } = *op
+    {
+        out.push(11);
+        out.push(cmd as u8);
+        put_bytes(out, key);
+        put_args(out, &args);
+        put_bytes(out, value);
+    }
 }
 
 pub(super) fn cmd(r: &mut Reader<'_>) -> R<MetaCmd> {
@@ -40,7 +53,7 @@ fn opt_i32(r: &mut Reader<'_>) -> R<Option<i32>> {
     })
 }
 
-pub(super) fn put_args(out: &mut Vec<u8>, a: &MetaArgs) {
+fn put_args(out: &mut Vec<u8>, a: &MetaArgs) {
     put_opt_i32(out, a.touch);
     put_opt_i32(out, a.vivify);
     put_opt_i32(out, a.recache);
