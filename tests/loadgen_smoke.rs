@@ -102,3 +102,19 @@ fn verified_run_against_corecached() {
         );
     }
 }
+
+/// `--protocol meta` (quiet mg/ms, each request closed by mn) verifies clean too, and the
+/// server counts its requests as gets and sets.
+#[test]
+fn verified_meta_run_against_corecached() {
+    let s = Server::start(&["-t", "4"]);
+    let args = ["--protocol", "meta", "--ratio", "1:4", "--pipeline", "4"];
+    let v = run(&s, &[&args[..], &["--multiget", "3"]].concat());
+    assert!(v["ops_per_sec"].as_f64().unwrap() > 100.0, "{v}");
+    assert_eq!(v["verify_mismatches"].as_u64(), Some(0));
+    assert_eq!(
+        v["get"]["misses"].as_u64(),
+        Some(0),
+        "prefilled keys all hit"
+    );
+}

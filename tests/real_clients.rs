@@ -301,3 +301,43 @@ fn retry_decision_reads_pytest_summary() {
     assert!(only_known_races(other).is_none());
     assert!(suite_passed("46 passed, 492 deselected in 0.7s\n"));
 }
+
+/// RevenueCat's `meta-memcache` (PyPI), the meta protocol's Python client, through
+/// `tests/clients/meta_memcache_check.py`; `.ci/run` installs it into `target/meta-venv`.
+/// Its one check beyond the client (a CAS of 2^32 or more, which meta-memcache-socket
+/// 0.3.1 cannot parse) is the only one allowed not to pass.
+#[test]
+fn meta_memcache_basic_checks_pass() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let python = format!("{root}/target/meta-venv/bin/python");
+    let install = "meta-memcache into target/meta-venv (see .ci/run)";
+    if !tool_present(&python, &["-c", "import meta_memcache"], install) {
+        return;
+    }
+    for t in ["1", "4"] {
+        let s = Server::start(&["-t", t]);
+        let out = Command::new(&python)
+            .arg(format!("{root}/tests/clients/meta_memcache_check.py"))
+            .arg(s.port.to_string())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "meta-memcache -t {t}:\n{text}");
+        let limited: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("CLIENT-LIMIT"))
+            .collect();
+        assert!(
+            limited
+                .iter()
+                .all(|l| l.starts_with("CLIENT-LIMIT check_cas:")),
+            "{text}"
+        );
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("PASS")).count(),
+            8,
+            "{text}"
+        );
+    }
+}

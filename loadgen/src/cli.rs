@@ -73,7 +73,7 @@ pub struct Args {
     /// Write an SVG plot (latency percentiles, ops/s over time) here.
     #[arg(long)]
     pub plot: Option<String>,
-    /// Wire protocol: text (meta is planned).
+    /// Wire protocol: text, or meta (quiet mg/ms, each request closed by mn).
     #[arg(long, default_value = "text")]
     pub protocol: String,
     /// Seed for key choice; runs with the same seed ask for the same keys.
@@ -113,6 +113,8 @@ pub struct Config {
     pub rate: Option<f64>,
     pub seed: u64,
     pub quiet: bool,
+    /// The meta protocol instead of the text one.
+    pub meta: bool,
 }
 
 fn parse_ratio(s: &str) -> Result<(u32, u32), String> {
@@ -153,13 +155,11 @@ fn parse_range(s: &str) -> Result<(usize, usize), String> {
 
 impl Args {
     pub fn validate(&self) -> Result<Config, String> {
-        match self.protocol.as_str() {
-            "text" => {}
-            "meta" => {
-                return Err("--protocol meta is not supported yet; use --protocol text".into());
-            }
-            p => return Err(format!("--protocol {p:?}: unknown (supported: text)")),
-        }
+        let meta = match self.protocol.as_str() {
+            "text" => false,
+            "meta" => true,
+            p => return Err(format!("--protocol {p:?}: unknown (supported: text, meta)")),
+        };
         let mut servers = Vec::new();
         for s in &self.server {
             let addr = s
@@ -231,6 +231,7 @@ impl Args {
             rate: self.rate,
             seed: self.seed,
             quiet: self.quiet,
+            meta,
         })
     }
 }
@@ -249,9 +250,11 @@ mod tests {
     }
 
     #[test]
-    fn meta_is_refused_clearly() {
+    fn meta_is_taken_and_others_refused() {
         let a = Args::parse_from(["loadgen", "--protocol", "meta"]);
+        assert!(a.validate().unwrap().meta);
+        let a = Args::parse_from(["loadgen", "--protocol", "binary"]);
         let e = a.validate().unwrap_err();
-        assert!(e.contains("not supported yet"), "{e}");
+        assert!(e.contains("supported: text, meta"), "{e}");
     }
 }

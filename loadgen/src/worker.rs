@@ -6,6 +6,7 @@ use crate::cli::Config;
 use crate::conn::{Epoll, Part, ReadOutcome, Sock};
 use crate::ketama::Ketama;
 use crate::keys::{KeyGen, Values, parse_key, push_key};
+use crate::proto_meta;
 use crate::proto_text::{self, Item};
 use crate::stats::{GET, Interval, SET};
 use rand::rngs::SmallRng;
@@ -497,7 +498,11 @@ impl Worker {
             let si = base + server;
             let s = &mut self.socks[si];
             let before = s.wbuf.len();
-            proto_text::push_set(&mut s.wbuf, &mut self.scratch, &self.prefix, k, &self.vals);
+            if self.cfg.meta {
+                proto_meta::push_set(&mut s.wbuf, &mut self.scratch, &self.prefix, k, &self.vals);
+            } else {
+                proto_text::push_set(&mut s.wbuf, &mut self.scratch, &self.prefix, k, &self.vals);
+            }
             bytes += (s.wbuf.len() - before) as u64;
             s.parts.push_back(Part { slot, cmd: SET });
             parts = 1;
@@ -517,11 +522,15 @@ impl Worker {
                 };
                 let s = &mut self.socks[base + server];
                 let before = s.wbuf.len();
-                if self.per_server[server] == 0 {
-                    s.wbuf.extend_from_slice(b"get");
+                if self.cfg.meta {
+                    proto_meta::push_get(&mut s.wbuf, &self.prefix, k);
+                } else {
+                    if self.per_server[server] == 0 {
+                        s.wbuf.extend_from_slice(b"get");
+                    }
+                    s.wbuf.push(b' ');
+                    push_key(&mut s.wbuf, &self.prefix, k);
                 }
-                s.wbuf.push(b' ');
-                push_key(&mut s.wbuf, &self.prefix, k);
                 bytes += (s.wbuf.len() - before) as u64;
                 self.per_server[server] += 1;
             }
@@ -529,8 +538,14 @@ impl Worker {
                 let n = self.per_server[server];
                 if n > 0 {
                     let si = base + server;
-                    self.socks[si].wbuf.extend_from_slice(b"\r\n");
-                    bytes += 2;
+                    let w = &mut self.socks[si].wbuf;
+                    let before = w.len();
+                    if self.cfg.meta {
+                        proto_meta::push_end(w);
+                    } else {
+                        w.extend_from_slice(b"\r\n");
+                    }
+                    bytes += (w.len() - before) as u64;
                     self.socks[si].parts.push_back(Part { slot, cmd: GET });
                     parts += 1;
                     self.mark_dirty(si);
@@ -588,7 +603,12 @@ impl Worker {
         let end = self.socks[si].rend;
         let mut pos = self.socks[si].rstart;
         let res = loop {
-            match proto_text::parse(&rbuf[pos..end]) {
+            let parsed = if self.cfg.meta {
+                proto_meta::parse(&rbuf[pos..end])
+            } else {
+                proto_text::parse(&rbuf[pos..end])
+            };
+            match parsed {
                 Err(e) => {
                     break Err(format!(
                         "protocol error from server {}: {}",
@@ -661,7 +681,19 @@ impl Worker {
                 }
                 return Ok(());
             }
-            Item::End if part.cmd == GET => {}
+            Item::End if part.cmd == GET || self.cfg.meta => {}
+            // A quiet meta request ends at its MN; what comes before it only marks it.
+            Item::NotStored | Item::Exists | Item::NotFound | Item::Error(_) if self.cfg.meta => {
+                self.conns[c].slots[part.slot as usize].errored = true;
+                if let Item::Error(msg) = item
+                    && self.error_sample.len() < SAMPLE
+                {
+                    let name = self.server_name(si);
+                    self.error_sample
+                        .push(format!("server {name}: {}", String::from_utf8_lossy(msg)));
+                }
+                return Ok(());
+            }
             Item::Stored if part.cmd == SET => {}
             Item::NotStored | Item::Exists | Item::NotFound if part.cmd == SET => {
                 self.conns[c].slots[part.slot as usize].errored = true;

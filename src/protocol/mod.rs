@@ -3,6 +3,7 @@
 //! Pure: no I/O, no async, no storage, so it can be unit-tested and fuzzed on its own.
 
 pub mod binary;
+pub mod meta;
 pub mod number;
 pub mod op;
 pub mod peek;

@@ -1,7 +1,7 @@
 //! Reading records back, borrowing keys and values from the bytes: malformed input (a
 //! twin's frame, a truncated buffer) is an error, never a panic.
 
-use super::{DELETE, FLUSH, MutationRef, Reader, SET, record_len};
+use super::{DELETE, FLUSH, MARK, MutationRef, Reader, SET, record_len};
 
 /// Decodes a record of `kind` from what follows its kind byte (sequence and body, exactly);
 /// returns its sequence and the mutation borrowing from `b`. Err for a malformed record or
@@ -31,6 +31,14 @@ pub fn decode(kind: u8, b: &[u8]) -> Result<(u64, MutationRef<'_>), &'static str
             before_version: r.u64()?,
             at_unix_secs: r.u32()?,
         },
+        MARK => {
+            let (version, bits) = (r.u64()?, r.u8()?);
+            MutationRef::Mark {
+                key: r.bytes()?,
+                version,
+                bits,
+            }
+        }
         _ => return Err("unknown frame kind"),
     };
     if !r.is_empty() {

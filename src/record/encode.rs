@@ -2,7 +2,7 @@
 //! length, stamping its sequence number). Encoding copies the key and value once and
 //! allocates nothing beyond the buffer's growth.
 
-use super::{DELETE, FLUSH, HEADER, MutationRef, SEQ_AT, SET};
+use super::{DELETE, FLUSH, HEADER, MARK, MutationRef, SEQ_AT, SET};
 
 fn head(out: &mut Vec<u8>, body: usize, kind: u8, seq: u64) {
     out.reserve(HEADER + body);
@@ -56,6 +56,13 @@ pub fn put(out: &mut Vec<u8>, seq: u64, m: MutationRef<'_>) {
             head(out, 12, FLUSH, seq);
             out.extend_from_slice(&before_version.to_le_bytes());
             out.extend_from_slice(&at_unix_secs.to_le_bytes());
+        }
+        MutationRef::Mark { key, version, bits } => {
+            head(out, 13 + key.len(), MARK, seq);
+            out.extend_from_slice(&version.to_le_bytes());
+            out.push(bits);
+            out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+            out.extend_from_slice(key);
         }
     }
 }

@@ -10,6 +10,8 @@
 //! - set: `version: u64 | flags: u32 | exptime: u32 | key_len: u32 | key | value_len: u32 | value`
 //! - delete: `version: u64 | key_len: u32 | key`
 //! - flush: `before_version: u64 | at_unix_secs: u32`
+//! - mark: `version: u64 | bits: u8 | key_len: u32 | key` (the meta protocol's per-item
+//!   state, `storage::marks`, of the key's item written at `version` or touched since)
 
 mod decode;
 mod encode;
@@ -26,6 +28,7 @@ pub use reader::{Reader, TRUNCATED};
 pub const SET: u8 = 5;
 pub const DELETE: u8 = 6;
 pub const FLUSH: u8 = 7;
+pub const MARK: u8 = 11;
 /// Where a record's sequence number sits.
 pub const SEQ_AT: usize = 5;
 /// Length field, kind and sequence: what precedes every body.

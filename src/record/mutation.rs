@@ -20,6 +20,12 @@ pub enum Mutation {
         before_version: u64,
         at_unix_secs: u32,
     },
+    /// The meta state bits of the key's item at `version`.
+    Mark {
+        key: Vec<u8>,
+        version: u64,
+        bits: u8,
+    },
 }
 
 /// A mutation whose key and value borrow from wherever it was decoded (a receive buffer, a
@@ -41,6 +47,11 @@ pub enum MutationRef<'a> {
     Flush {
         before_version: u64,
         at_unix_secs: u32,
+    },
+    Mark {
+        key: &'a [u8],
+        version: u64,
+        bits: u8,
     },
 }
 
@@ -70,6 +81,11 @@ impl<'a> From<&'a Mutation> for MutationRef<'a> {
             } => MutationRef::Flush {
                 before_version: *before_version,
                 at_unix_secs: *at_unix_secs,
+            },
+            Mutation::Mark { key, version, bits } => MutationRef::Mark {
+                key,
+                version: *version,
+                bits: *bits,
             },
         }
     }
@@ -102,13 +118,20 @@ impl MutationRef<'_> {
                 before_version,
                 at_unix_secs,
             },
+            MutationRef::Mark { key, version, bits } => Mutation::Mark {
+                key: key.to_vec(),
+                version,
+                bits,
+            },
         }
     }
 
     /// The key it changes; None for a flush, which concerns every key.
     pub fn key(&self) -> Option<&[u8]> {
         match self {
-            MutationRef::Set { key, .. } | MutationRef::Delete { key, .. } => Some(key),
+            MutationRef::Set { key, .. }
+            | MutationRef::Delete { key, .. }
+            | MutationRef::Mark { key, .. } => Some(key),
             MutationRef::Flush { .. } => None,
         }
     }

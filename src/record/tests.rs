@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn samples() -> [Mutation; 3] {
+fn samples() -> [Mutation; 4] {
     [
         Mutation::Set {
             key: b"k".to_vec(),
@@ -18,6 +18,11 @@ fn samples() -> [Mutation; 3] {
         Mutation::Flush {
             before_version: 11,
             at_unix_secs: 12,
+        },
+        Mutation::Mark {
+            key: b"marked".to_vec(),
+            version: 13,
+            bits: 3,
         },
     ]
 }

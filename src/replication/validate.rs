@@ -43,7 +43,7 @@ impl Limits {
                 }
                 version
             }
-            MutationRef::Delete { version, .. } => version,
+            MutationRef::Delete { version, .. } | MutationRef::Mark { version, .. } => version,
             MutationRef::Flush {
                 before_version,
                 at_unix_secs,

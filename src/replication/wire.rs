@@ -18,6 +18,7 @@ pub mod kind {
     pub const SET: u8 = crate::record::SET;
     pub const DELETE: u8 = crate::record::DELETE;
     pub const FLUSH: u8 = crate::record::FLUSH;
+    pub const MARK: u8 = crate::record::MARK;
     pub const SNAP_BEGIN: u8 = 8;
     pub const SNAP_END: u8 = 9;
     pub const ACK: u8 = 10;
@@ -199,7 +200,7 @@ pub fn decode_ref(buf: &[u8]) -> Result<(FrameRef<'_>, usize), DecodeError> {
     let body = &buf[5..4 + len];
     let mut r = Reader::new(body);
     let frame = match buf[4] {
-        k @ (kind::SET | kind::DELETE | kind::FLUSH) => {
+        k @ (kind::SET | kind::DELETE | kind::FLUSH | kind::MARK) => {
             let (seq, m) = record::decode(k, body)?;
             return Ok((FrameRef::Data { seq, m }, 4 + len));
         }

@@ -2,11 +2,17 @@
 //! words. Used for local keys by connections and for remote batches by the owner, so both
 //! paths answer identically; the asking front end renders the outcome.
 
-use crate::protocol::op::{Arith, ArithInit, Item, Op, Outcome, Removed, StoreKind, Stored};
+use crate::protocol::op::{
+    Arith, ArithInit, Item, MetaArgs, MetaCmd, MetaDebug, MetaError, MetaHit, MetaOutcome,
+    MetaStatus, MetaTimes, Op, Outcome, Removed, StoreKind, Stored,
+};
 use crate::protocol::text::render;
 use crate::record;
 use crate::stats::ConnCounters;
-use crate::storage::{DeleteResult, DeltaResult, ItemView, Store, StoreMode, StoreResult};
+use crate::storage::{
+    DeleteResult, DeltaResult, ItemView, MetaArithResult, MetaDeleteResult, MetaGetReq, MetaItem,
+    MetaTtl, Store, StoreMode, StoreResult,
+};
 
 /// Runs `op`. `Stats` is answered by the caller (it needs shard state); `Dump` writes its
 /// lines into `scratch`, which the outcome then borrows.
@@ -81,6 +87,150 @@ pub fn execute<'s>(
             write_metadump(store, classes, scratch);
             Outcome::Lines(scratch)
         }
+        Op::Meta {
+            cmd,
+            key,
+            args,
+            value,
+        } => Outcome::Meta(meta(store, counters, cmd, key, &args, value)),
+    }
+}
+
+/// One meta command; mg's and me's answers borrow the item from the store.
+fn meta<'s>(
+    store: &'s mut Store,
+    counters: &ConnCounters,
+    cmd: MetaCmd,
+    key: &[u8],
+    a: &MetaArgs,
+    value: &[u8],
+) -> MetaOutcome<'s> {
+    let ttl = MetaTtl {
+        touch: a.touch.map(i64::from),
+        vivify: a.vivify.map(i64::from),
+        vivify_after_touch: a.vivify_after_touch,
+    };
+    match cmd {
+        MetaCmd::Get => {
+            let req = MetaGetReq {
+                ttl,
+                recache: a.recache.map(i64::from),
+                touch_before_recache: a.touch_before_recache,
+                bump: !a.no_bump,
+            };
+            store
+                .meta_get(key, &req)
+                .map_or(MetaOutcome::Miss, |m| MetaOutcome::Hit(meta_hit(m)))
+        }
+        MetaCmd::Set if a.too_large => {
+            ConnCounters::add(&counters.store_too_large, 1);
+            store.reject_too_large(StoreMode::Set, key);
+            MetaOutcome::Error(MetaError::TooLarge)
+        }
+        MetaCmd::Set => meta_set(store, counters, key, a, value),
+        MetaCmd::Delete => {
+            let status = match store.meta_delete(key, a.cas, a.stale, ttl.touch) {
+                MetaDeleteResult::Deleted => MetaStatus::Stored,
+                MetaDeleteResult::NotFound => return MetaOutcome::Miss,
+                MetaDeleteResult::Exists => MetaStatus::Exists,
+            };
+            MetaOutcome::Status { status, cas: 0 }
+        }
+        MetaCmd::Arith => meta_arith(store, key, a, &ttl),
+        MetaCmd::Debug => store.meta_debug(key).map_or(MetaOutcome::Miss, |m| {
+            let t = m.times;
+            MetaOutcome::Debug(MetaDebug {
+                key: m.view.key,
+                binary: m.binary,
+                exp: if t.exp == 0 {
+                    -1
+                } else {
+                    t.now.wrapping_sub(t.exp) as i32
+                },
+                idle: m.idle,
+                cas: m.view.cas,
+                fetched: m.fetched,
+                class: m.class,
+                size: m.size,
+            })
+        }),
+    }
+}
+
+fn meta_set<'s>(
+    store: &'s mut Store,
+    counters: &ConnCounters,
+    key: &[u8],
+    a: &MetaArgs,
+    value: &[u8],
+) -> MetaOutcome<'s> {
+    let mode = match a.mode {
+        b'E' => StoreMode::Add,
+        b'A' => StoreMode::Append,
+        b'P' => StoreMode::Prepend,
+        b'R' => StoreMode::Replace,
+        _ => StoreMode::Set,
+    };
+    let exptime = i64::from(a.touch.unwrap_or(0));
+    let (r, cas) = store.meta_set(mode, a.cas, key, a.flags, exptime, value, a.stale, a.binary);
+    let status = match r {
+        StoreResult::Stored => MetaStatus::Stored,
+        StoreResult::Exists => MetaStatus::Exists,
+        StoreResult::NotFound => MetaStatus::NotFound,
+        StoreResult::NotStored => MetaStatus::NotStored,
+        StoreResult::TooLarge => return MetaOutcome::Error(MetaError::TooLarge),
+        StoreResult::OutOfMemory => {
+            ConnCounters::add(&counters.store_no_memory, 1);
+            return MetaOutcome::Error(MetaError::OutOfMemory);
+        }
+    };
+    MetaOutcome::Status { status, cas }
+}
+
+fn meta_arith<'s>(
+    store: &'s mut Store,
+    key: &[u8],
+    a: &MetaArgs,
+    ttl: &MetaTtl,
+) -> MetaOutcome<'s> {
+    let incr = !matches!(a.mode, b'D' | b'-');
+    match store.meta_arith(key, incr, a.delta, a.cas, a.initial, ttl) {
+        MetaArithResult::Value { value, cas, times } => MetaOutcome::Counter {
+            value,
+            cas,
+            times: meta_times(times),
+        },
+        MetaArithResult::NotFound => MetaOutcome::Miss,
+        MetaArithResult::Exists => MetaOutcome::Status {
+            status: MetaStatus::Exists,
+            cas: 0,
+        },
+        MetaArithResult::NonNumeric => MetaOutcome::Error(MetaError::NonNumeric),
+        MetaArithResult::OutOfMemory => MetaOutcome::Error(MetaError::OutOfMemory),
+        MetaArithResult::VivifyOutOfMemory => MetaOutcome::Error(MetaError::VivifyOutOfMemory),
+    }
+}
+
+fn meta_times(t: crate::storage::MetaTimes) -> MetaTimes {
+    MetaTimes {
+        now: t.now,
+        exp: t.exp,
+        exp_touch: t.exp_touch,
+        exp_vivify: t.exp_vivify,
+        created: t.created,
+    }
+}
+
+fn meta_hit(m: MetaItem<'_>) -> MetaHit<'_> {
+    MetaHit {
+        item: item_of(m.view),
+        times: meta_times(m.times),
+        idle: m.idle,
+        fetched: m.fetched,
+        token_sent: m.token_sent,
+        stale: m.stale,
+        won: m.won,
+        binary: m.binary,
     }
 }
 

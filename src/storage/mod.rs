@@ -10,6 +10,7 @@ mod hash;
 mod index;
 mod item;
 mod lru;
+pub mod marks;
 mod memory;
 mod mutation_log;
 mod prefetch;
@@ -28,5 +29,6 @@ pub use prefetch::Prefetch;
 pub use stats::{ClassStats, StoreStats};
 pub use store::{ItemMeta, Store};
 pub use types::{
-    DeleteResult, DeltaResult, ItemView, MAX_KEY_LEN, StoreConfig, StoreMode, StoreResult,
+    DeleteResult, DeltaResult, ItemView, MAX_KEY_LEN, MetaArithResult, MetaDeleteResult,
+    MetaGetReq, MetaItem, MetaTimes, MetaTtl, StoreConfig, StoreMode, StoreResult,
 };

@@ -103,3 +103,75 @@ impl<'a> ItemView<'a> {
         }
     }
 }
+
+/// The TTL changes a meta command asks for, as command exptimes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetaTtl {
+    /// `T`.
+    pub touch: Option<i64>,
+    /// `N`: on a miss, create the item with this TTL.
+    pub vivify: Option<i64>,
+    /// `N` comes after `T` on the line, so a created item ends with N's TTL.
+    pub vivify_after_touch: bool,
+}
+
+/// What mg asks of the store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetaGetReq {
+    pub ttl: MetaTtl,
+    /// `R`: win a recache when the TTL left is below this.
+    pub recache: Option<i64>,
+    /// `T` comes before `R`, so R judges the new TTL.
+    pub touch_before_recache: bool,
+    /// false under `u`.
+    pub bump: bool,
+}
+
+/// The TTLs a meta reply's `t` flags show, in absolute unix seconds (0 = never).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetaTimes {
+    pub now: u32,
+    /// Before the command (0 for an item it created).
+    pub exp: u32,
+    pub exp_touch: u32,
+    pub exp_vivify: u32,
+    pub created: bool,
+}
+
+/// An item as a meta command sees it: the state from before the command, and what it won.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetaItem<'a> {
+    pub view: ItemView<'a>,
+    pub times: MetaTimes,
+    /// Seconds since the item was last written.
+    pub idle: u32,
+    pub fetched: bool,
+    pub token_sent: bool,
+    pub stale: bool,
+    pub won: bool,
+    pub binary: bool,
+    /// Slab class id (1-based) and bytes the item takes.
+    pub class: u32,
+    pub size: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaDeleteResult {
+    Deleted,
+    NotFound,
+    Exists,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaArithResult {
+    Value {
+        value: u64,
+        cas: u64,
+        times: MetaTimes,
+    },
+    NotFound,
+    Exists,
+    NonNumeric,
+    OutOfMemory,
+    VivifyOutOfMemory,
+}

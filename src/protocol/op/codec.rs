@@ -2,6 +2,7 @@
 //! many requests it holds: the sender appends, the owner decodes in place. Both ends are this
 //! process, but decoding still never panics: a short or unknown encoding is an error.
 
+use super::meta_codec;
 use super::{Arith, ArithInit, Item, Op, Outcome, Removed, StoreKind, Stored};
 use crate::record::Reader;
 
@@ -79,6 +80,7 @@ pub fn encode_op(out: &mut Vec<u8>, op: Op<'_>) {
             out.push(10);
             out.extend_from_slice(&classes.to_le_bytes());
         }
+        Op::Meta { .. } => meta_codec::put_op(out, &op),
     }
 }
 
@@ -149,6 +151,12 @@ pub fn decode_op(b: &[u8]) -> Result<(Op<'_>, usize), &'static str> {
         8 => Op::ResetStats,
         9 => Op::Apply(r.bytes()?),
         10 => Op::Dump { classes: r.u64()? },
+        11 => Op::Meta {
+            cmd: meta_codec::cmd(&mut r.0)?,
+            key: r.bytes()?,
+            args: meta_codec::args(&mut r.0)?,
+            value: r.bytes()?,
+        },
         _ => return Err("unknown op"),
     };
     Ok((op, b.len() - r.0.rest().len()))
@@ -209,6 +217,10 @@ pub fn encode_outcome(out: &mut Vec<u8>, outcome: &Outcome<'_>) {
             put_bytes(out, b);
         }
         Outcome::Done => out.push(7),
+        Outcome::Meta(ref m) => {
+            out.push(8);
+            meta_codec::put_outcome(out, m);
+        }
     }
 }
 
@@ -257,6 +269,7 @@ pub fn decode_outcome(b: &[u8]) -> Result<Outcome<'_>, &'static str> {
         }
         6 => Outcome::Lines(r.bytes()?),
         7 => Outcome::Done,
+        8 => Outcome::Meta(meta_codec::outcome(&mut r.0)?),
         _ => return Err("unknown outcome"),
     })
 }

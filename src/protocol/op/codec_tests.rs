@@ -2,11 +2,14 @@
 
 use super::*;
 use crate::protocol::op::strategies::all_kinds as kind;
+use crate::protocol::op::{
+    MetaArgs, MetaCmd, MetaDebug, MetaError, MetaHit, MetaOutcome, MetaStatus, MetaTimes,
+};
 use proptest::prelude::*;
 
 /// An op over borrowed `key`/`value`, picked by `pick`.
 fn op_of<'a>(pick: u8, k: StoreKind, key: &'a [u8], value: &'a [u8], n: u64) -> Op<'a> {
-    match pick % 11 {
+    match pick % 12 {
         0 => Op::Get {
             key,
             touch: n.is_multiple_of(2).then_some(n as i32),
@@ -38,12 +41,106 @@ fn op_of<'a>(pick: u8, k: StoreKind, key: &'a [u8], value: &'a [u8], n: u64) -> 
         7 => Op::Stats,
         8 => Op::ResetStats,
         9 => Op::Apply(value),
-        _ => Op::Dump { classes: n },
+        10 => Op::Dump { classes: n },
+        _ => Op::Meta {
+            cmd: [
+                MetaCmd::Get,
+                MetaCmd::Set,
+                MetaCmd::Delete,
+                MetaCmd::Arith,
+                MetaCmd::Debug,
+            ][n as usize % 5],
+            key,
+            args: meta_args(n),
+            value,
+        },
+    }
+}
+
+/// Meta arguments with every field driven by the bits of `n`.
+fn meta_args(n: u64) -> MetaArgs {
+    let bit = |i: u32| n & (1 << i) != 0;
+    MetaArgs {
+        touch: bit(0).then_some(n as i32),
+        vivify: bit(1).then_some(-(n as i32)),
+        recache: bit(2).then_some((n >> 8) as i32),
+        cas: bit(3).then_some(n.rotate_left(7)),
+        flags: (n >> 16) as u32,
+        mode: (n >> 24) as u8,
+        delta: n ^ 0x55,
+        initial: n.wrapping_mul(3),
+        stale: bit(4),
+        no_bump: bit(5),
+        binary: bit(6),
+        touch_before_recache: bit(7),
+        vivify_after_touch: bit(8),
+        too_large: bit(9),
+    }
+}
+
+fn meta_outcome_of<'a>(key: &'a [u8], value: &'a [u8], n: u64) -> MetaOutcome<'a> {
+    let bit = |i: u32| n & (1 << i) != 0;
+    let times = MetaTimes {
+        now: n as u32,
+        exp: (n >> 8) as u32,
+        exp_touch: (n >> 16) as u32,
+        exp_vivify: (n >> 24) as u32,
+        created: bit(3),
+    };
+    match (n >> 40) % 6 {
+        0 => MetaOutcome::Hit(MetaHit {
+            item: Item {
+                key,
+                flags: n as u32,
+                value,
+                cas: n,
+            },
+            times,
+            idle: (n >> 4) as u32,
+            fetched: bit(4),
+            token_sent: bit(5),
+            stale: bit(6),
+            won: bit(7),
+            binary: bit(8),
+        }),
+        1 => MetaOutcome::Miss,
+        2 => MetaOutcome::Status {
+            status: [
+                MetaStatus::Stored,
+                MetaStatus::NotStored,
+                MetaStatus::Exists,
+                MetaStatus::NotFound,
+            ][n as usize % 4],
+            cas: n,
+        },
+        3 => MetaOutcome::Counter {
+            value: n,
+            cas: !n,
+            times,
+        },
+        4 => MetaOutcome::Error(
+            [
+                MetaError::NonNumeric,
+                MetaError::TooLarge,
+                MetaError::OutOfMemory,
+                MetaError::VivifyOutOfMemory,
+            ][n as usize % 4],
+        ),
+        _ => MetaOutcome::Debug(MetaDebug {
+            key,
+            binary: bit(1),
+            exp: n as i32,
+            idle: (n >> 3) as u32,
+            cas: n,
+            fetched: bit(2),
+            class: (n >> 5) as u32,
+            size: (n >> 6) as u32,
+        }),
     }
 }
 
 fn outcome_of<'a>(pick: u8, key: &'a [u8], value: &'a [u8], n: u64) -> Outcome<'a> {
-    match pick % 8 {
+    match pick % 9 {
         0 => Outcome::Hit(Item {
             key,
             flags: n as u32,
@@ -76,6 +173,7 @@ fn outcome_of<'a>(pick: u8, key: &'a [u8], value: &'a [u8], n: u64) -> Outcome<'
             ][n as usize % 5],
         ),
         6 => Outcome::Lines(value),
+        7 => Outcome::Meta(meta_outcome_of(key, value, n)),
         _ => Outcome::Done,
     }
 }

@@ -4,9 +4,14 @@
 //! renders that outcome in its own reply format.
 
 mod codec;
+mod meta;
+mod meta_codec;
 mod outcome;
 
 pub use codec::{OpIter, decode_op, decode_outcome, encode_apply, encode_op, encode_outcome};
+pub use meta::{
+    MetaArgs, MetaCmd, MetaDebug, MetaError, MetaHit, MetaOutcome, MetaStatus, MetaTimes,
+};
 pub use outcome::{Arith, Item, Outcome, Removed, Stored};
 
 /// Which storage command a write is; `Cas` carries the client's CAS token.
@@ -81,6 +86,13 @@ pub enum Op<'a> {
     Dump {
         classes: u64,
     },
+    /// A meta command (mg, ms, md, ma, me); `value` is ms's data, empty otherwise.
+    Meta {
+        cmd: MetaCmd,
+        key: &'a [u8],
+        args: MetaArgs,
+        value: &'a [u8],
+    },
 }
 
 impl<'a> Op<'a> {
@@ -92,7 +104,8 @@ impl<'a> Op<'a> {
             | Op::TooLarge { key, .. }
             | Op::Delete { key, .. }
             | Op::Arith { key, .. }
-            | Op::Touch { key, .. } => Some(key),
+            | Op::Touch { key, .. }
+            | Op::Meta { key, .. } => Some(key),
             Op::Flush { .. } | Op::Stats | Op::ResetStats | Op::Apply(_) | Op::Dump { .. } => None,
         }
     }

@@ -1,6 +1,8 @@
 //! What executing an [`Op`](super::Op) produced, in no protocol's words: each front end
 //! turns an outcome into its own reply bytes.
 
+use super::MetaOutcome;
+
 /// A stored item as a lookup returns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Item<'a> {
@@ -60,6 +62,8 @@ pub enum Outcome<'a> {
     Arith(Arith),
     /// Lines the shard produced whole (metadump).
     Lines(&'a [u8]),
+    /// A meta command's result.
+    Meta(MetaOutcome<'a>),
     /// Done, with nothing to report (flush, stats, apply, a refused write's cleanup).
     Done,
 }

@@ -52,6 +52,10 @@ pub enum Request<'a> {
     Shutdown {
         graceful: bool,
     },
+    /// A meta command for the shard that owns its key.
+    Meta(crate::protocol::meta::Request<'a>),
+    /// `mn`: answered `MN` in its place.
+    MetaNoop,
     /// A request memcached answers with an error line (suppressed under noreply).
     Error {
         msg: &'static str,
@@ -59,6 +63,9 @@ pub enum Request<'a> {
     },
 }
 
+// A meta request makes the variants larger than the text ones (about 150 bytes); the
+// parser returns them by value, and boxing would allocate per meta request.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed<'a> {
     /// More bytes are needed before anything can be decided.
@@ -75,6 +82,16 @@ pub enum Parsed<'a> {
     },
     /// One complete request occupying `consumed` bytes.
     Done { consumed: usize, req: Request<'a> },
+    /// An ms line is complete but not its data: `total` bytes are needed. The caller may
+    /// refuse it as too large instead.
+    MetaNeedData {
+        total: usize,
+        value_len: usize,
+        req: crate::protocol::meta::Request<'a>,
+    },
+    /// An error for a request whose data block (up to `total` bytes from the start of the
+    /// buffer) is discarded, whether or not it has arrived yet.
+    Swallow { total: usize, msg: &'static str },
     /// memcached would close the connection here (HTTP request, runaway line).
     Close,
 }
@@ -148,6 +165,7 @@ impl<'a> Line<'a, '_> {
     }
 
     /// The key of a one-key command, or the error memcached gives for a long one.
+    #[allow(clippy::result_large_err)]
     fn key(&self) -> Result<&'a [u8], Parsed<'static>> {
         let key = self.words[1];
         if key.len() > KEY_MAX_LENGTH {
@@ -180,6 +198,9 @@ fn parse_line<'a>(buf: &'a [u8], line: &'a [u8], line_len: usize) -> Parsed<'a> 
         args: after_first_word(line),
     };
     let name = words[0];
+    if name.len() == 2 && name[0] == b'm' {
+        return crate::protocol::meta::parse::parse(buf, line, line_len, name);
+    }
     match name {
         b"get" | b"gets" | b"bget" | b"gat" | b"gats" => retrieval(&l, name),
         b"set" | b"add" | b"replace" | b"append" | b"prepend" | b"cas" => {
@@ -210,6 +231,7 @@ fn retrieval<'a>(l: &Line<'a, '_>, name: &[u8]) -> Parsed<'a> {
     }
 }
 
+#[allow(clippy::result_large_err)]
 fn delete<'a>(l: &Line<'a, '_>) -> Result<Parsed<'a>, Parsed<'static>> {
     let n = l.n();
     if l.too_many || !(2..=4).contains(&n) {
@@ -230,6 +252,7 @@ fn delete<'a>(l: &Line<'a, '_>) -> Result<Parsed<'a>, Parsed<'static>> {
 }
 
 /// incr, decr and touch: a key and a number, then perhaps noreply.
+#[allow(clippy::result_large_err)]
 fn key_and_number<'a>(l: &Line<'a, '_>, name: &[u8]) -> Result<Parsed<'a>, Parsed<'static>> {
     if l.too_many || (l.n() != 3 && l.n() != 4) {
         return Err(error(l.len, ERROR, false));

@@ -215,13 +215,17 @@ fn check_invariants(buf: &[u8]) -> Result<(), TestCaseError> {
             for k in 0..consumed {
                 match parse(&buf[..k]) {
                     Parsed::Done { .. } => prop_assert!(false, "decided early at {}", k),
-                    Parsed::NeedData { total, .. } => prop_assert_eq!(total, consumed),
+                    Parsed::NeedData { total, .. } | Parsed::MetaNeedData { total, .. } => {
+                        prop_assert_eq!(total, consumed)
+                    }
+                    Parsed::Swallow { .. } => prop_assert!(false, "swallowed early at {}", k),
                     Parsed::Incomplete | Parsed::Close => {}
                 }
             }
             let keys: Vec<&[u8]> = match req {
                 Request::Get { keys, .. } => keys.iter().collect(),
                 Request::Op { op, .. } => op.key().into_iter().collect(),
+                Request::Meta(m) => vec![m.key],
                 _ => vec![],
             };
             for key in keys {
@@ -234,6 +238,9 @@ fn check_invariants(buf: &[u8]) -> Result<(), TestCaseError> {
         } => {
             prop_assert!(total > buf.len() && line_len <= buf.len());
             prop_assert_eq!(buf[line_len - 1], b'\n');
+        }
+        Parsed::MetaNeedData { total, .. } | Parsed::Swallow { total, .. } => {
+            prop_assert!(total > 2 && buf.contains(&b'\n'));
         }
         Parsed::Incomplete => prop_assert!(!buf.contains(&b'\n')),
         Parsed::Close => {}

@@ -57,7 +57,7 @@ pub fn outcome(out: &mut Vec<u8>, outcome: Option<&Outcome<'_>>, how: Reply) {
     }
     match *o {
         Outcome::Hit(it) => value(out, it.key, it.flags, it.value, how.cas.then_some(it.cas)),
-        Outcome::Miss | Outcome::Done => {}
+        Outcome::Miss | Outcome::Done | Outcome::Meta(_) => {}
         Outcome::Stored { result, .. } => line(out, stored(result)),
         // Text delete carries no CAS, so `Exists` never comes back for it.
         Outcome::Deleted(r) => line(

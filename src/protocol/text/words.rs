@@ -13,6 +13,7 @@ impl<'a> Keys<'a> {
 /// Space-separated words with their offsets, empty ones skipped. Scans with SIMD `memchr`:
 /// the parser walks every request line at least twice, so a byte loop here shows up as the
 /// largest user-space cost per request.
+#[derive(Clone)]
 pub(crate) struct Words<'a> {
     s: &'a [u8],
     pos: usize,

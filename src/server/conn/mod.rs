@@ -5,6 +5,7 @@
 mod auth;
 mod binary;
 mod input;
+mod meta;
 mod plan;
 mod stats;
 mod text;
@@ -82,6 +83,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         text: Text {
             shard: shard.clone(),
             plan: Plan::new(shard.nshards, INITIAL_BUF),
+            meta: Default::default(),
         },
         proto: Proto::Undecided,
         bin: Binary::new(shard.clone()),
@@ -183,7 +185,12 @@ impl Conn {
                 None => break,
             }
         }
-        self.text.plan.assemble(&replies, render::outcome);
+        let text::Text { plan, meta, .. } = &mut self.text;
+        plan.assemble(&replies, |out, o, how| match how {
+            meta::How::Text(r) => render::outcome(out, o, r),
+            meta::How::Meta(i) => meta.render(out, o, i),
+        });
+        meta.clear();
     }
 
     async fn write_out(&mut self) -> std::io::Result<()> {

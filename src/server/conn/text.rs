@@ -2,6 +2,7 @@
 //! buffer, turns each into ops for the shards that own their keys, and answers the
 //! connection-level commands (stats, version, shutdown, ...) itself.
 
+use super::meta::{How, MetaSide};
 use super::plan::Plan;
 use super::{Conn, Flow, VERSION};
 use crate::protocol::op::Op;
@@ -54,6 +55,24 @@ impl Conn {
                         .route(Op::TooLarge { kind, key }, Reply::noreply(noreply));
                     self.input.skip(total);
                 }
+                Parsed::MetaNeedData {
+                    total,
+                    value_len,
+                    req,
+                } => {
+                    let mut buf = [0; 256];
+                    let key_len = req.key(&mut buf).len();
+                    if shard.store.borrow().item_fits(key_len, value_len) {
+                        self.input.reserve(total);
+                        return Flow::Read;
+                    }
+                    self.text.meta(req);
+                    self.input.skip(total);
+                }
+                Parsed::Swallow { total, msg } => {
+                    self.text.line(msg);
+                    self.input.skip(total);
+                }
                 Parsed::Done { consumed, req } => {
                     let flow = match req {
                         Request::Stats { args } => {
@@ -78,7 +97,9 @@ impl Conn {
 /// plan of the current read.
 pub(super) struct Text {
     pub shard: Rc<Shard>,
-    pub plan: Plan<Reply>,
+    pub plan: Plan<How>,
+    /// Meta requests of this read waiting on other shards.
+    pub meta: MetaSide,
 }
 
 impl Text {
@@ -94,7 +115,7 @@ impl Text {
             self.plan
                 .local(|out| shard.run(op, |o| render::outcome(out, Some(o), how)));
         } else {
-            self.plan.remote(owner, op, how);
+            self.plan.remote(owner, op, How::Text(how));
         }
     }
 
@@ -102,14 +123,14 @@ impl Text {
     fn broadcast(&mut self, op: Op<'_>, how: Reply) {
         let shard = &self.shard;
         for s in (0..shard.nshards).filter(|&s| s != shard.id) {
-            self.plan.remote(s, op, how);
+            self.plan.remote(s, op, How::Text(how));
         }
         self.plan
             .local(|out| shard.run(op, |o| render::outcome(out, Some(o), how)));
     }
 
     /// A status line, in its place among the answers.
-    fn line(&mut self, line: &str) {
+    pub(super) fn line(&mut self, line: &str) {
         self.plan.local(|out| render::line(out, line));
     }
 
@@ -132,6 +153,8 @@ impl Text {
             Request::LruCrawler { args } => self.lru_crawler(args),
             Request::Error { msg, noreply } if !noreply => self.line(msg),
             Request::Verbosity { .. } | Request::Error { .. } => {}
+            Request::Meta(req) => self.meta(req),
+            Request::MetaNoop => self.meta_noop(),
             Request::Quit => return Flow::Close,
             Request::Shutdown { .. } => return self.shutdown(),
             Request::Stats { .. } => unreachable!("answered by handle_input"),

@@ -14,6 +14,7 @@ use super::types::{DeleteResult, ItemView, StoreConfig};
 use crate::record::{Mutation, MutationRef};
 
 mod counter;
+mod meta;
 mod replica;
 mod report;
 mod write;
@@ -31,6 +32,8 @@ pub struct Store {
     scratch: Vec<u8>,
     /// Recent deletes, with replication on, so an older write from the twin cannot undo one.
     tombstones: super::tombstones::Tombstones,
+    /// Meta protocol state (stale, win token sent, base64 key) by item version.
+    marks: super::marks::Marks,
 }
 
 impl Store {
@@ -44,6 +47,7 @@ impl Store {
             log: MutationLog::default(),
             scratch: Vec::new(),
             tombstones: Default::default(),
+            marks: Default::default(),
         };
         s.set_clock(now_ms);
         Ok(s)
@@ -280,6 +284,15 @@ impl Store {
             let version = self.clock.next_version();
             self.record_tombstone(key, version);
             self.log.put(MutationRef::Delete { key, version });
+        }
+    }
+
+    /// Logs item `h`'s meta marks for the twin.
+    fn log_mark(&mut self, h: u32, bits: u8) {
+        if self.log.is_on() {
+            let b = self.mem.slab.chunk(h);
+            let (key, version) = (item::key(b), item::version(b));
+            self.log.put(MutationRef::Mark { key, version, bits });
         }
     }
 

@@ -113,6 +113,7 @@ impl Store {
                 self.record_tombstone(key, version);
                 true
             }
+            MutationRef::Mark { key, version, bits } => self.apply_mark(key, hash, version, bits),
             MutationRef::Flush {
                 before_version,
                 at_unix_secs,
@@ -126,6 +127,21 @@ impl Store {
                 true
             }
         }
+    }
+
+    /// A twin's meta marks for its item of `key` at `version`: they belong to this node's
+    /// item of that key if it is that write or a touch of it since (a twin's touch reaches
+    /// this node as a newer version of the same item), not an older one.
+    fn apply_mark(&mut self, key: &[u8], hash: u64, version: u64, bits: u8) -> bool {
+        let Some(h) = self.mem.index.find(&self.mem.slab, hash, key) else {
+            return false;
+        };
+        let mine = item::version(self.mem.slab.chunk(h));
+        if mine < version {
+            return false;
+        }
+        self.marks.set(mine, key, bits);
+        true
     }
 
     /// Encodes live items into `out` as the set records (sequence 0, see `crate::record`)
@@ -150,6 +166,12 @@ impl Store {
             let (flags, exp, ver) = (item::flags(b), item::exptime(b), item::version(b));
             record::put_set(out, 0, key, (value, &[]), flags, exp, ver);
             n += 1;
+            let bits = s.marks.get(ver);
+            if bits != 0 {
+                let version = ver;
+                record::put(out, 0, MutationRef::Mark { key, version, bits });
+                n += 1;
+            }
             out.len() - start < max_bytes
         });
         if next.is_none() {

@@ -42,7 +42,9 @@ fn mutation_log() {
     let mut last = 0;
     for x in &m {
         let v = match x {
-            Mutation::Set { version, .. } | Mutation::Delete { version, .. } => *version,
+            Mutation::Set { version, .. }
+            | Mutation::Delete { version, .. }
+            | Mutation::Mark { version, .. } => *version,
             Mutation::Flush { before_version, .. } => *before_version,
         };
         assert!(v >= last);

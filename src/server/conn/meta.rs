@@ -1,0 +1,116 @@
+//! The meta protocol's front end on a text connection: meta lines arrive interleaved with
+//! text commands on one stream, so they share the text front end's reply plan; a meta
+//! request for another shard keeps a copy of its key and flag tokens until its outcome
+//! comes back, since its reply echoes them in request order.
+
+use super::text::Text;
+use crate::protocol::meta::{Echo, Flags, Request, render};
+use crate::protocol::op::{MetaCmd, Op, Outcome};
+use crate::protocol::text::Reply;
+use crate::server::router::shard_of;
+use crate::stats::ConnCounters;
+
+/// How one planned answer is rendered: by the text protocol, or as pending meta request i.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum How {
+    Text(Reply),
+    Meta(u32),
+}
+
+/// A meta request waiting on another shard: its echo, with the bytes in `MetaSide::arena`.
+struct Pending {
+    cmd: MetaCmd,
+    flags: Flags,
+    key: (u32, u32),
+    tokens: (u32, u32),
+}
+
+/// The meta requests of one read that wait on other shards.
+#[derive(Default)]
+pub(super) struct MetaSide {
+    arena: Vec<u8>,
+    pending: Vec<Pending>,
+}
+
+impl MetaSide {
+    fn keep(&mut self, req: &Request<'_>) -> u32 {
+        let mut put = |b: &[u8]| {
+            let at = self.arena.len() as u32;
+            self.arena.extend_from_slice(b);
+            (at, b.len() as u32)
+        };
+        let (key, tokens) = (put(req.key), put(req.tokens));
+        self.pending.push(Pending {
+            cmd: req.cmd,
+            flags: req.flags,
+            key,
+            tokens,
+        });
+        self.pending.len() as u32 - 1
+    }
+
+    /// Renders the outcome of pending request `i`.
+    pub fn render(&self, out: &mut Vec<u8>, o: Option<&Outcome<'_>>, i: u32) {
+        let p = &self.pending[i as usize];
+        let span = |(at, len): (u32, u32)| &self.arena[at as usize..(at + len) as usize];
+        let echo = Echo {
+            cmd: p.cmd,
+            flags: &p.flags,
+            key: span(p.key),
+            tokens: span(p.tokens),
+        };
+        render::outcome(out, o, &echo);
+    }
+
+    pub fn clear(&mut self) {
+        self.arena.clear();
+        self.pending.clear();
+    }
+}
+
+impl Text {
+    /// One meta request: run here if this shard owns the key, else queued for its owner.
+    pub(super) fn meta(&mut self, mut req: Request<'_>) {
+        ConnCounters::add(&self.shard.counters.cmd_meta, 1);
+        let mut buf = [0; 256];
+        let key = req.key(&mut buf);
+        if req.cmd == MetaCmd::Set
+            && !self
+                .shard
+                .store
+                .borrow()
+                .item_fits(key.len(), req.value.len())
+        {
+            req.flags.args.too_large = true;
+            req.value = &[];
+        }
+        let op = Op::Meta {
+            cmd: req.cmd,
+            key,
+            args: req.flags.args,
+            value: req.value,
+        };
+        let shard = &self.shard;
+        let owner = shard_of(key, shard.nshards);
+        if owner == shard.id {
+            let echo = Echo {
+                cmd: req.cmd,
+                flags: &req.flags,
+                key: req.key,
+                tokens: req.tokens,
+            };
+            self.plan
+                .local(|out| shard.run(op, |o| render::outcome(out, Some(o), &echo)));
+        } else {
+            let i = self.meta.keep(&req);
+            self.plan.remote(owner, op, How::Meta(i));
+        }
+    }
+
+    /// `mn`: answered in its place, after everything before it.
+    pub(super) fn meta_noop(&mut self) {
+        ConnCounters::add(&self.shard.counters.cmd_meta, 1);
+        self.plan
+            .local(|out| crate::protocol::text::render::line(out, render::MN));
+    }
+}
