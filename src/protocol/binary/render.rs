@@ -65,8 +65,9 @@ pub fn outcome(out: &mut Vec<u8>, outcome: Option<&Outcome<'_>>, r: Reply, key: 
         Outcome::Arith(Arith::OutOfMemory) => status(out, r, Status::OutOfMemory),
         Outcome::Arith(Arith::Exists) => status(out, r, Status::KeyExists),
         // touch is asked as a get with a new exptime, so a bare touch result never comes;
-        // broadcasts (flush) are answered once by the front end.
-        Outcome::Touched(_) | Outcome::Lines(_) | Outcome::Done => {}
+        // broadcasts (flush) are answered once by the front end; meta outcomes answer
+        // only meta requests.
+        Outcome::Touched(_) | Outcome::Lines(_) | Outcome::Meta(_) | Outcome::Done => {}
     }
 }
 
