@@ -107,6 +107,11 @@ impl Lrus {
         self.lists[c].tail
     }
 
+    /// Class `c`'s newest item.
+    pub fn head(&self, c: usize) -> u32 {
+        self.lists[c].head
+    }
+
     pub fn len(&self, c: usize) -> u32 {
         self.lists[c].len
     }

@@ -63,9 +63,16 @@ pub fn encode_op(out: &mut Vec<u8>, op: Op<'_>) {
             out.push(9);
             put_bytes(out, rec);
         }
-        Op::Dump { classes } => {
+        Op::Dump { classes, cursor } => {
             out.push(10);
             out.extend_from_slice(&classes.to_le_bytes());
+            out.extend_from_slice(&cursor.to_le_bytes());
+        }
+        Op::CacheDump { class, max, cursor } => {
+            out.push(11);
+            out.extend_from_slice(&class.to_le_bytes());
+            out.extend_from_slice(&max.to_le_bytes());
+            out.extend_from_slice(&cursor.to_le_bytes());
         }
     }
 }
@@ -118,7 +125,15 @@ pub fn decode_op(b: &[u8]) -> Result<(Op<'_>, usize), &'static str> {
         7 => Op::Stats,
         8 => Op::ResetStats,
         9 => Op::Apply(r.bytes()?),
-        10 => Op::Dump { classes: r.u64()? },
+        10 => Op::Dump {
+            classes: r.u64()?,
+            cursor: r.u64()?,
+        },
+        11 => Op::CacheDump {
+            class: r.u32()?,
+            max: r.u32()?,
+            cursor: r.u64()?,
+        },
         _ => return Err("unknown op"),
     };
     Ok((op, b.len() - r.0.rest().len()))
@@ -171,9 +186,16 @@ pub fn encode_outcome(out: &mut Vec<u8>, outcome: &Outcome<'_>) {
             out.push(tag);
             out.extend_from_slice(&v.to_le_bytes());
         }
-        Outcome::Lines(b) => {
+        Outcome::Lines { text, resume } => {
             out.push(6);
-            put_bytes(out, b);
+            put_bytes(out, text);
+            match resume {
+                Some(c) => {
+                    out.push(1);
+                    out.extend_from_slice(&c.to_le_bytes());
+                }
+                None => out.push(0),
+            }
         }
         Outcome::Done => out.push(7),
     }
@@ -212,7 +234,13 @@ pub fn decode_outcome(b: &[u8]) -> Result<Outcome<'_>, &'static str> {
                 _ => return Err("unknown arith result"),
             })
         }
-        6 => Outcome::Lines(r.bytes()?),
+        6 => Outcome::Lines {
+            text: r.bytes()?,
+            resume: match r.u8()? {
+                0 => None,
+                _ => Some(r.u64()?),
+            },
+        },
         7 => Outcome::Done,
         _ => return Err("unknown outcome"),
     })

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 /// An op over borrowed `key`/`value`, picked by `pick`.
 fn op_of<'a>(pick: u8, k: StoreKind, key: &'a [u8], value: &'a [u8], n: u64) -> Op<'a> {
-    match pick % 11 {
+    match pick % 12 {
         0 => Op::Get {
             key,
             touch: n.is_multiple_of(2).then_some(n as i32),
@@ -33,7 +33,15 @@ fn op_of<'a>(pick: u8, k: StoreKind, key: &'a [u8], value: &'a [u8], n: u64) -> 
         7 => Op::Stats,
         8 => Op::ResetStats,
         9 => Op::Apply(value),
-        _ => Op::Dump { classes: n },
+        10 => Op::Dump {
+            classes: n,
+            cursor: !n,
+        },
+        _ => Op::CacheDump {
+            class: n as u32,
+            max: (n >> 32) as u32,
+            cursor: n.rotate_left(7),
+        },
     }
 }
 
@@ -66,7 +74,10 @@ fn outcome_of<'a>(pick: u8, key: &'a [u8], value: &'a [u8], n: u64) -> Outcome<'
                 Arith::OutOfMemory,
             ][n as usize % 4],
         ),
-        6 => Outcome::Lines(value),
+        6 => Outcome::Lines {
+            text: value,
+            resume: n.is_multiple_of(2).then_some(n),
+        },
         _ => Outcome::Done,
     }
 }

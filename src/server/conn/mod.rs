@@ -2,6 +2,7 @@
 //! send remote keys to their owners in one batch per shard, await those replies together,
 //! then write all responses in request order.
 
+mod dump;
 mod input;
 mod plan;
 mod stats;

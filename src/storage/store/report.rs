@@ -1,7 +1,9 @@
-//! What `stats`, `stats slabs` and `stats items` read from a store, and `stats reset`.
+//! What `stats`, `stats slabs`, `stats items` and `stats cachedump` read from a store, and
+//! `stats reset`.
 
 use super::Store;
-use crate::storage::item;
+use crate::storage::clock::Life;
+use crate::storage::item::{self, OFF_NEXT, USED};
 use crate::storage::slab::NIL;
 use crate::storage::stats::{ClassStats, StoreStats};
 
@@ -63,4 +65,73 @@ impl Store {
             c.reset_counters();
         }
     }
+
+    /// `stats cachedump`: up to `max` live items of class index `class`, walking its LRU
+    /// from the head (newest first, as memcached lists them), from `cursor` (0: the head).
+    /// Returns where to continue, or None at the list's end.
+    ///
+    /// The cursor names the next item by its handle and the low 32 bits of its version
+    /// (unique per write). A handle into an LRU can be unlinked between calls, so it is
+    /// checked before use: if that item has gone or changed, the walk ends there. Items
+    /// written during a dump may or may not appear, as in memcached; here a write to the
+    /// one item under the cursor also ends the listing early.
+    pub fn cachedump_step(
+        &self,
+        class: usize,
+        cursor: u64,
+        max: usize,
+        out: &mut Vec<CacheDumpEntry>,
+    ) -> Option<u64> {
+        let slab = &self.mem.slab;
+        if class >= self.mem.lru.classes() {
+            return None;
+        }
+        let mut h = if cursor == 0 {
+            self.mem.lru.head(class)
+        } else {
+            self.resume(class, cursor)?
+        };
+        let mut taken = 0;
+        while h != NIL {
+            if taken >= max {
+                let ver = item::version(slab.chunk(h));
+                return Some((u64::from(h) + 1) << 32 | (ver & 0xffff_ffff));
+            }
+            let b = slab.chunk(h);
+            if self.mem.life(h, &self.clock) == Life::Alive {
+                out.push(CacheDumpEntry {
+                    key: item::key(b).to_vec(),
+                    value_len: item::vlen(b) as u32,
+                    exptime: item::exptime(b),
+                });
+                taken += 1;
+            }
+            h = slab.link(h, OFF_NEXT);
+        }
+        None
+    }
+
+    /// The item a cachedump cursor names, if it is still that item in that class's LRU.
+    fn resume(&self, class: usize, cursor: u64) -> Option<u32> {
+        let slab = &self.mem.slab;
+        let h = u32::try_from((cursor >> 32).checked_sub(1)?).ok()?;
+        if !slab.is_chunk(h) {
+            return None;
+        }
+        let b = slab.chunk(h);
+        let same = item::word(b) & USED != 0
+            && slab.class_of(h) == class
+            && item::version(b) & 0xffff_ffff == cursor & 0xffff_ffff;
+        same.then_some(h)
+    }
+}
+
+/// One item as `stats cachedump` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheDumpEntry {
+    pub key: Vec<u8>,
+    /// Bytes of the value.
+    pub value_len: u32,
+    /// Absolute unix seconds, 0 = never.
+    pub exptime: u32,
 }
