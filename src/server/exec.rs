@@ -127,7 +127,7 @@ fn stored(r: StoreResult) -> Stored {
 /// One step of `lru_crawler metadump`: the lines of at most [`DUMP_STEP`] live items of the
 /// classes in the mask, from `cursor`; returns the next step's cursor. `la` is the last
 /// write time: items here keep no separate access time.
-fn metadump_step(store: &Store, classes: u64, cursor: u64, out: &mut Vec<u8>) -> Option<u64> {
+pub fn metadump_step(store: &Store, classes: u64, cursor: u64, out: &mut Vec<u8>) -> Option<u64> {
     let mut metas = Vec::with_capacity(DUMP_STEP);
     let next = store.scan_meta(cursor, classes, DUMP_STEP, &mut metas);
     for m in &metas {
@@ -152,7 +152,7 @@ fn metadump_step(store: &Store, classes: u64, cursor: u64, out: &mut Vec<u8>) ->
 
 /// One step of `stats cachedump` for class id `class` (1-based; 0 lists nothing, as in
 /// memcached).
-fn cachedump_step(
+pub fn cachedump_step(
     store: &Store,
     class: u32,
     max: u32,
