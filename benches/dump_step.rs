@@ -37,13 +37,13 @@ fn main() {
     let class = (1..=64u32)
         .max_by_key(|&c| {
             let mut o = Vec::new();
-            cachedump_step(&store, c, 1, 0, &mut o);
+            cachedump_step(&mut store, c, 1, 0, &mut o);
             o.len()
         })
         .unwrap_or(1);
     timed(&format!("cachedump class {class}, no limit"), |cursor| {
         out.clear();
-        let next = cachedump_step(&store, class, DUMP_STEP as u32, cursor, &mut out);
+        let next = cachedump_step(&mut store, class, DUMP_STEP as u32, cursor, &mut out);
         (next, out.len())
     });
 

@@ -153,7 +153,7 @@ pub fn metadump_step(store: &Store, classes: u64, cursor: u64, out: &mut Vec<u8>
 /// One step of `stats cachedump` for class id `class` (1-based; 0 lists nothing, as in
 /// memcached).
 pub fn cachedump_step(
-    store: &Store,
+    store: &mut Store,
     class: u32,
     max: u32,
     cursor: u64,

@@ -303,12 +303,6 @@ impl Slab {
         self.pages.len()
     }
 
-    /// Whether `h` names a chunk of a page in use (a handle kept across calls may not).
-    pub fn is_chunk(&self, h: u32) -> bool {
-        let p = (h >> self.bits) as usize;
-        p < self.pages.len() && self.slot_handles(p).contains(&h)
-    }
-
     /// Handles of every chunk in slot `p` (empty for a free slot; one for a large item).
     pub fn slot_handles(&self, p: usize) -> std::ops::Range<u32> {
         let pg = &self.pages[p];

@@ -3,7 +3,7 @@
 
 use super::Store;
 use crate::storage::clock::Life;
-use crate::storage::item::{self, OFF_NEXT, USED};
+use crate::storage::item::{self, OFF_NEXT};
 use crate::storage::slab::NIL;
 use crate::storage::stats::{ClassStats, StoreStats};
 
@@ -70,34 +70,28 @@ impl Store {
     /// from the head (newest first, as memcached lists them), from `cursor` (0: the head).
     /// Returns where to continue, or None at the list's end.
     ///
-    /// The cursor names the next item by its handle and the low 32 bits of its version
-    /// (unique per write). A handle into an LRU can be unlinked between calls, so it is
-    /// checked before use: if that item has gone or changed, the walk ends there. Items
-    /// written during a dump may or may not appear, as in memcached; here a write to the
-    /// one item under the cursor also ends the listing early.
+    /// A walk that stops before the end keeps its place as a mark in the LRUs, which every
+    /// unlink and relocation moves along, so the place never dangles: items written or
+    /// removed during a dump may or may not appear, as in memcached, and the rest appear
+    /// once. A few walks keep marks at once; a further one takes over the least recently
+    /// used, whose walk then ends early.
     pub fn cachedump_step(
-        &self,
+        &mut self,
         class: usize,
         cursor: u64,
         max: usize,
         out: &mut Vec<CacheDumpEntry>,
     ) -> Option<u64> {
-        let slab = &self.mem.slab;
         if class >= self.mem.lru.classes() {
             return None;
         }
-        let mut h = if cursor == 0 {
-            self.mem.lru.head(class)
-        } else {
-            self.resume(class, cursor)?
+        let mut h = match cursor {
+            0 => self.mem.lru.head(class),
+            mark => self.mem.lru.mark_at(mark)?,
         };
         let mut taken = 0;
-        while h != NIL {
-            if taken >= max {
-                let ver = item::version(slab.chunk(h));
-                return Some((u64::from(h) + 1) << 32 | (ver & 0xffff_ffff));
-            }
-            let b = slab.chunk(h);
+        while h != NIL && taken < max {
+            let b = self.mem.slab.chunk(h);
             if self.mem.life(h, &self.clock) == Life::Alive {
                 out.push(CacheDumpEntry {
                     key: item::key(b).to_vec(),
@@ -106,23 +100,20 @@ impl Store {
                 });
                 taken += 1;
             }
-            h = slab.link(h, OFF_NEXT);
+            h = self.mem.slab.link(h, OFF_NEXT);
         }
-        None
-    }
-
-    /// The item a cachedump cursor names, if it is still that item in that class's LRU.
-    fn resume(&self, class: usize, cursor: u64) -> Option<u32> {
-        let slab = &self.mem.slab;
-        let h = u32::try_from((cursor >> 32).checked_sub(1)?).ok()?;
-        if !slab.is_chunk(h) {
-            return None;
+        let lru = &mut self.mem.lru;
+        match cursor {
+            _ if h == NIL => {
+                lru.unmark(cursor);
+                None
+            }
+            0 => Some(lru.mark(h)),
+            mark => {
+                lru.move_mark(mark, h);
+                Some(mark)
+            }
         }
-        let b = slab.chunk(h);
-        let same = item::word(b) & USED != 0
-            && slab.class_of(h) == class
-            && item::version(b) & 0xffff_ffff == cursor & 0xffff_ffff;
-        same.then_some(h)
     }
 }
 
