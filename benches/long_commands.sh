@@ -6,6 +6,9 @@
 #
 #   bash benches/long_commands.sh [BIN] [ITEMS] [metadump|flush|cachedump|none] [PORT]
 #
+# PIN=1 runs the server on core 0 and the clients on core 1 (as benches/replication.sh does);
+# on a host shared with other work that made every figure worse, so by default nothing is
+# pinned.
 # READ_MBPS=N makes the dump's reader take at most N MB/s (default: as fast as it can), so
 # the run measures how the shard shares itself rather than how the host shares its CPUs.
 # Prints the dump's size and time and loadgen's get latency (p99, p99.9, max, in µs).
@@ -16,22 +19,26 @@ MODE=${3:-metadump}
 PORT=${4:-22931}
 LOADGEN=${LOADGEN:-target/release/loadgen}
 OUT=$(mktemp -d)
+ON_SERVER=() ON_CLIENT=()
+if [[ ${PIN:-0} == 1 ]]; then
+    ON_SERVER=(taskset -c 0) ON_CLIENT=(taskset -c 1)
+fi
 
-"$BIN" -p "$PORT" -t 1 -m 1500 >"$OUT/server.log" 2>&1 &
+"${ON_SERVER[@]}" "$BIN" -p "$PORT" -t 1 -m 1500 >"$OUT/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$OUT"' EXIT
 sleep 0.5
 
-"$LOADGEN" -s "127.0.0.1:$PORT" -t 1 -c 8 --pipeline 32 --key-space "$ITEMS" \
+"${ON_CLIENT[@]}" "$LOADGEN" -s "127.0.0.1:$PORT" -t 1 -c 8 --pipeline 32 --key-space "$ITEMS" \
     --data-size 10 --ratio 1:0 --prefill --test-time 1 --quiet >/dev/null
 rss() { awk '/VmRSS/ {print $2 / 1024 " MB"}' "/proc/$SERVER/status"; }
 echo "filled $ITEMS items; server resident $(rss)"
 
-"$LOADGEN" -s "127.0.0.1:$PORT" -t 1 -c 4 --key-space "$ITEMS" --data-size 10 \
+"${ON_CLIENT[@]}" "$LOADGEN" -s "127.0.0.1:$PORT" -t 1 -c 4 --key-space "$ITEMS" --data-size 10 \
     --ratio 0:1 --rate 5000 --test-time 16 --quiet --json-out "$OUT/get.json" >/dev/null &
 LOAD=$!
 sleep 3
-python3 - "$PORT" "$MODE" "${READ_MBPS:-0}" <<'EOF'
+"${ON_CLIENT[@]}" python3 - "$PORT" "$MODE" "${READ_MBPS:-0}" <<'EOF'
 import socket, sys, time
 port, mode, mbps = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
 cmd = {"metadump": b"lru_crawler metadump all\r\n", "flush": b"flush_all\r\n",
