@@ -2,9 +2,13 @@
 # Get latency on one shard while a long command runs on it: fills a -t 1 server with ITEMS
 # small items, then measures open-loop gets with loadgen while, 3 s in, one client runs
 # the long command (metadump: `lru_crawler metadump all`, read to the end; flush:
-# `flush_all`; cachedump: `stats cachedump 1 0`; none: nothing).
+# `flush_all`; cachedump: `stats cachedump 1 0`; twin: the server was started with a twin
+# (-x) that is not there yet, and now the twin starts and receives a full copy of ITEMS;
+# none: nothing).
 #
-#   bash benches/long_commands.sh [BIN] [ITEMS] [metadump|flush|cachedump|none] [PORT]
+#   bash benches/long_commands.sh [BIN] [ITEMS] [metadump|flush|cachedump|twin|none] [PORT]
+#
+# (twin also uses ports PORT+1 to PORT+3.)
 #
 # PIN=1 runs the server on core 0 and the clients on core 1 (as benches/replication.sh does);
 # on a host shared with other work that made every figure worse, so by default nothing is
@@ -24,9 +28,13 @@ if [[ ${PIN:-0} == 1 ]]; then
     ON_SERVER=(taskset -c 0) ON_CLIENT=(taskset -c 1)
 fi
 
-"${ON_SERVER[@]}" "$BIN" -p "$PORT" -t 1 -m 1500 >"$OUT/server.log" 2>&1 &
+TWIN_ARGS=() TWIN=""
+if [[ $MODE == twin ]]; then
+    TWIN_ARGS=(-X $((PORT + 1)) -x "127.0.0.1:$((PORT + 3))")
+fi
+"${ON_SERVER[@]}" "$BIN" -p "$PORT" -t 1 -m 1500 "${TWIN_ARGS[@]}" >"$OUT/server.log" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$OUT"' EXIT
+trap 'kill $SERVER $TWIN 2>/dev/null; wait $SERVER $TWIN 2>/dev/null; rm -rf "$OUT"' EXIT
 sleep 0.5
 
 "${ON_CLIENT[@]}" "$LOADGEN" -s "127.0.0.1:$PORT" -t 1 -c 8 --pipeline 32 --key-space "$ITEMS" \
@@ -38,11 +46,32 @@ echo "filled $ITEMS items; server resident $(rss)"
     --ratio 0:1 --rate 5000 --test-time 16 --quiet --json-out "$OUT/get.json" >/dev/null &
 LOAD=$!
 sleep 3
-"${ON_CLIENT[@]}" python3 - "$PORT" "$MODE" "${READ_MBPS:-0}" <<'EOF'
+if [[ $MODE == twin ]]; then
+    "$BIN" -p $((PORT + 2)) -t 1 -m 1500 -X $((PORT + 3)) -x "127.0.0.1:$((PORT + 1))" \
+        >"$OUT/twin.log" 2>&1 &
+    TWIN=$!
+fi
+"${ON_CLIENT[@]}" python3 - "$PORT" "$MODE" "${READ_MBPS:-0}" "$ITEMS" <<'EOF'
 import socket, sys, time
 port, mode, mbps = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
 cmd = {"metadump": b"lru_crawler metadump all\r\n", "flush": b"flush_all\r\n",
        "cachedump": b"stats cachedump 1 0\r\n"}.get(mode)
+if mode == "twin":
+    t0 = time.time()
+    for _ in range(2400):
+        try:
+            t = socket.create_connection(("127.0.0.1", port + 2))
+            t.sendall(b"stats\r\n")
+            buf = b""
+            while not buf.endswith(b"END\r\n"):
+                buf += t.recv(65536)
+            n = int(buf.split(b"curr_items ")[1].split(b"\r\n")[0])
+            if n >= int(sys.argv[4]):
+                break
+        except OSError:
+            pass
+        time.sleep(0.05)
+    print(f"twin: {n} items copied {time.time() - t0:.2f} s after the twin started")
 if cmd is None:
     sys.exit(0)
 s = socket.create_connection(("127.0.0.1", port))
