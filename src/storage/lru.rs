@@ -79,14 +79,38 @@ impl List {
     }
 }
 
-/// The per-class LRUs (the large class last) and the reclaim crawler's cursor, which walks
-/// them tail to head. Every unlink and relocation goes through here, which keeps the cursor
-/// on a live item (or NIL).
+/// Unfinished `stats cachedump` walks a shard keeps its place for at once; a further one
+/// takes over the place least recently used (whose walk then ends early), so a client that
+/// leaves a dump half read costs nothing lasting.
+const MARKS: usize = 4;
+
+/// Where an unfinished head-to-tail walk resumes: `at` is the next item it lists (NIL: the
+/// list's end). `id` 0 is a free place.
+#[derive(Clone, Copy)]
+struct Mark {
+    at: u32,
+    id: u32,
+    used: u64,
+}
+
+const FREE_MARK: Mark = Mark {
+    at: NIL,
+    id: 0,
+    used: 0,
+};
+
+/// The per-class LRUs (the large class last), the reclaim crawler's cursor, which walks
+/// them tail to head, and the cachedump marks, which walk them head to tail. Every unlink
+/// and relocation goes through here, which keeps the cursor and the marks on a live item
+/// (or NIL): a place in a list stays valid however the list changes between two steps.
 pub(crate) struct Lrus {
     lists: Vec<List>,
     crawl_class: usize,
     /// Next item the crawler examines.
     crawl_cursor: u32,
+    marks: [Mark; MARKS],
+    /// Hands out mark ids and orders their use.
+    mark_clock: u64,
 }
 
 impl Lrus {
@@ -95,6 +119,43 @@ impl Lrus {
             lists: vec![List::default(); classes],
             crawl_class: 0,
             crawl_cursor: NIL,
+            marks: [FREE_MARK; MARKS],
+            mark_clock: 0,
+        }
+    }
+
+    /// Keeps a place at item `h` for a walk to resume from; the token names it (never 0).
+    pub fn mark(&mut self, h: u32) -> u64 {
+        let slot = (0..MARKS)
+            .min_by_key(|&i| (self.marks[i].id != 0, self.marks[i].used))
+            .unwrap_or(0);
+        self.mark_clock += 1;
+        let id = (self.mark_clock as u32).max(1);
+        self.marks[slot] = Mark {
+            at: h,
+            id,
+            used: self.mark_clock,
+        };
+        (u64::from(id) << 8) | slot as u64
+    }
+
+    /// The item a mark is at, unless the mark was released or taken over.
+    pub fn mark_at(&self, token: u64) -> Option<u32> {
+        let m = self.marks.get((token & 0xff) as usize)?;
+        (m.id != 0 && u64::from(m.id) == token >> 8).then_some(m.at)
+    }
+
+    /// Moves a mark (named by a token `mark_at` accepts) on to item `h`.
+    pub fn move_mark(&mut self, token: u64, h: u32) {
+        self.mark_clock += 1;
+        let m = &mut self.marks[(token & 0xff) as usize];
+        (m.at, m.used) = (h, self.mark_clock);
+    }
+
+    /// Gives a mark's place back, if the token still names it.
+    pub fn unmark(&mut self, token: u64) {
+        if self.mark_at(token).is_some() {
+            self.marks[(token & 0xff) as usize] = FREE_MARK;
         }
     }
 
@@ -105,6 +166,11 @@ impl Lrus {
     #[inline]
     pub fn tail(&self, c: usize) -> u32 {
         self.lists[c].tail
+    }
+
+    /// Class `c`'s newest item.
+    pub fn head(&self, c: usize) -> u32 {
+        self.lists[c].head
     }
 
     pub fn len(&self, c: usize) -> u32 {
@@ -119,6 +185,11 @@ impl Lrus {
         if h == self.crawl_cursor {
             self.crawl_cursor = s.link(h, OFF_PREV);
         }
+        for m in &mut self.marks {
+            if m.at == h {
+                m.at = s.link(h, OFF_NEXT);
+            }
+        }
         self.lists[c].unlink(s, h);
     }
 
@@ -132,6 +203,11 @@ impl Lrus {
         self.lists[c].relocate(s, from, to);
         if self.crawl_cursor == from {
             self.crawl_cursor = to;
+        }
+        for m in &mut self.marks {
+            if m.at == from {
+                m.at = to;
+            }
         }
     }
 
@@ -233,5 +309,41 @@ mod tests {
         assert_eq!(l.crawl(&s, &mut switches), Some(h[3]));
         assert_eq!(l.crawl(&s, &mut switches), Some(h[4]));
         assert_eq!(l.crawl(&s, &mut switches), None);
+    }
+
+    /// A cachedump mark stays on a listed item as the list changes: unlinking the item under
+    /// it steps it towards the tail, a relocation carries it along; released or taken-over
+    /// marks are refused.
+    #[test]
+    fn marks_survive_unlink_and_relocate() {
+        let mut s = Slab::new(&StoreConfig::default()).unwrap();
+        let c = s.class_for(40);
+        assert!(s.grow(c));
+        let h: Vec<u32> = (0..6).map(|_| s.pop_free(c).unwrap()).collect();
+        let mut l = Lrus::new(s.classes.len());
+        for &x in &h[..4] {
+            l.push_head(&mut s, c, x);
+        }
+        // Head to tail: h3 h2 h1 h0.
+        let m = l.mark(h[2]);
+        assert_ne!(m, 0);
+        l.unlink(&mut s, c, h[2]);
+        assert_eq!(l.mark_at(m), Some(h[1]));
+        s.copy_chunk(h[1], h[4], 8);
+        l.relocate(&mut s, c, h[1], h[4]);
+        assert_eq!(l.mark_at(m), Some(h[4]));
+        l.move_to_head(&mut s, c, h[4]);
+        assert_eq!(l.mark_at(m), Some(h[0]));
+        l.unlink(&mut s, c, h[0]);
+        assert_eq!(l.mark_at(m), Some(NIL));
+        l.move_mark(m, h[3]);
+        assert_eq!(l.mark_at(m), Some(h[3]));
+        l.unmark(m);
+        assert_eq!(l.mark_at(m), None);
+        // More walks than places: the least recently used is taken over.
+        let first = l.mark(h[3]);
+        let later: Vec<u64> = (0..MARKS).map(|_| l.mark(h[3])).collect();
+        assert_eq!(l.mark_at(first), None);
+        assert!(later.iter().all(|&t| l.mark_at(t) == Some(h[3])));
     }
 }

@@ -27,7 +27,7 @@ pub use clock::unix_ms;
 pub use hash::{hash_key, shard_of_hash};
 pub use prefetch::Prefetch;
 pub use stats::{ClassStats, StoreStats};
-pub use store::{ItemMeta, Store};
+pub use store::{CacheDumpEntry, ItemMeta, Store};
 pub use types::{
     DeleteResult, DeltaResult, ItemView, MAX_KEY_LEN, MetaArithResult, MetaDeleteResult,
     MetaGetReq, MetaItem, MetaTimes, MetaTtl, StoreConfig, StoreMode, StoreResult,

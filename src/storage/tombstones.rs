@@ -13,6 +13,9 @@ pub(crate) struct Tombstones {
     pub map: HashMap<Vec<u8>, (u64, u32)>,
     /// (expires, key) in insertion order; entries superseded in `map` are skipped.
     order: VecDeque<(u32, Vec<u8>)>,
+    /// Entries ever taken off the front of `order`: with it, a position in `order` stays
+    /// valid across expiries, so a full copy can list tombstones a step at a time.
+    popped: u64,
 }
 
 impl Tombstones {
@@ -37,7 +40,9 @@ impl Tombstones {
     }
 
     fn pop_oldest(&mut self) {
-        if let Some((exp, key)) = self.order.pop_front()
+        let front = self.order.pop_front();
+        self.popped += u64::from(front.is_some());
+        if let Some((exp, key)) = front
             && self.map.get(&key).is_some_and(|&(_, e)| e == exp)
         {
             self.map.remove(&key);
@@ -48,6 +53,23 @@ impl Tombstones {
         while self.order.front().is_some_and(|(e, _)| *e <= now) {
             self.pop_oldest();
         }
+    }
+
+    /// Calls `f` with each live tombstone's key and version in insertion order, from
+    /// position `pos` (0 first), at most `max` entries examined; returns the position to
+    /// continue from, or None at the end. A key deleted again is listed once, at its latest
+    /// delete; tombstones that expire between calls are not listed.
+    pub fn scan(&self, pos: u64, max: usize, mut f: impl FnMut(&[u8], u64)) -> Option<u64> {
+        let start = pos.saturating_sub(self.popped) as usize;
+        let end = start.saturating_add(max).min(self.order.len());
+        for (exp, key) in self.order.range(start.min(end)..end) {
+            if let Some(&(version, e)) = self.map.get(key)
+                && e == *exp
+            {
+                f(key, version);
+            }
+        }
+        (end < self.order.len()).then_some(self.popped + end as u64)
     }
 
     pub fn remove(&mut self, key: &[u8]) {

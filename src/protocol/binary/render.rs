@@ -67,7 +67,7 @@ pub fn outcome(out: &mut Vec<u8>, outcome: Option<&Outcome<'_>>, r: Reply, key: 
         // touch is asked as a get with a new exptime, so a bare touch result never comes;
         // broadcasts (flush) are answered once by the front end; meta outcomes answer
         // only meta requests.
-        Outcome::Touched(_) | Outcome::Lines(_) | Outcome::Meta(_) | Outcome::Done => {}
+        Outcome::Touched(_) | Outcome::Lines { .. } | Outcome::Meta(_) | Outcome::Done => {}
     }
 }
 

@@ -76,9 +76,16 @@ pub fn encode_op(out: &mut Vec<u8>, op: Op<'_>) {
             out.push(9);
             put_bytes(out, rec);
         }
-        Op::Dump { classes } => {
+        Op::Dump { classes, cursor } => {
             out.push(10);
             out.extend_from_slice(&classes.to_le_bytes());
+            out.extend_from_slice(&cursor.to_le_bytes());
+        }
+        Op::CacheDump { class, max, cursor } => {
+            out.push(12);
+            out.extend_from_slice(&class.to_le_bytes());
+            out.extend_from_slice(&max.to_le_bytes());
+            out.extend_from_slice(&cursor.to_le_bytes());
         }
         Op::Meta { .. } => meta_codec::put_op(out, &op),
     }
@@ -150,12 +157,20 @@ pub fn decode_op(b: &[u8]) -> Result<(Op<'_>, usize), &'static str> {
         7 => Op::Stats,
         8 => Op::ResetStats,
         9 => Op::Apply(r.bytes()?),
-        10 => Op::Dump { classes: r.u64()? },
+        10 => Op::Dump {
+            classes: r.u64()?,
+            cursor: r.u64()?,
+        },
         11 => Op::Meta {
             cmd: meta_codec::cmd(&mut r.0)?,
             key: r.bytes()?,
             args: meta_codec::args(&mut r.0)?,
             value: r.bytes()?,
+        },
+        12 => Op::CacheDump {
+            class: r.u32()?,
+            max: r.u32()?,
+            cursor: r.u64()?,
         },
         _ => return Err("unknown op"),
     };
@@ -212,9 +227,16 @@ pub fn encode_outcome(out: &mut Vec<u8>, outcome: &Outcome<'_>) {
             out.extend_from_slice(&v.to_le_bytes());
             out.extend_from_slice(&cas.to_le_bytes());
         }
-        Outcome::Lines(b) => {
+        Outcome::Lines { text, resume } => {
             out.push(6);
-            put_bytes(out, b);
+            put_bytes(out, text);
+            match resume {
+                Some(c) => {
+                    out.push(1);
+                    out.extend_from_slice(&c.to_le_bytes());
+                }
+                None => out.push(0),
+            }
         }
         Outcome::Done => out.push(7),
         Outcome::Meta(ref m) => {
@@ -267,7 +289,13 @@ pub fn decode_outcome(b: &[u8]) -> Result<Outcome<'_>, &'static str> {
                 _ => return Err("unknown arith result"),
             })
         }
-        6 => Outcome::Lines(r.bytes()?),
+        6 => Outcome::Lines {
+            text: r.bytes()?,
+            resume: match r.u8()? {
+                0 => None,
+                _ => Some(r.u64()?),
+            },
+        },
         7 => Outcome::Done,
         8 => Outcome::Meta(meta_codec::outcome(&mut r.0)?),
         _ => return Err("unknown outcome"),

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 /// An op over borrowed `key`/`value`, picked by `pick`.
 fn op_of<'a>(pick: u8, k: StoreKind, key: &'a [u8], value: &'a [u8], n: u64) -> Op<'a> {
-    match pick % 12 {
+    match pick % 13 {
         0 => Op::Get {
             key,
             touch: n.is_multiple_of(2).then_some(n as i32),
@@ -41,7 +41,15 @@ fn op_of<'a>(pick: u8, k: StoreKind, key: &'a [u8], value: &'a [u8], n: u64) -> 
         7 => Op::Stats,
         8 => Op::ResetStats,
         9 => Op::Apply(value),
-        10 => Op::Dump { classes: n },
+        10 => Op::Dump {
+            classes: n,
+            cursor: !n,
+        },
+        11 => Op::CacheDump {
+            class: n as u32,
+            max: (n >> 32) as u32,
+            cursor: n.rotate_left(7),
+        },
         _ => Op::Meta {
             cmd: [
                 MetaCmd::Get,
@@ -172,7 +180,10 @@ fn outcome_of<'a>(pick: u8, key: &'a [u8], value: &'a [u8], n: u64) -> Outcome<'
                 Arith::Exists,
             ][n as usize % 5],
         ),
-        6 => Outcome::Lines(value),
+        6 => Outcome::Lines {
+            text: value,
+            resume: n.is_multiple_of(2).then_some(n),
+        },
         7 => Outcome::Meta(meta_outcome_of(key, value, n)),
         _ => Outcome::Done,
     }

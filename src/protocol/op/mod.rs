@@ -82,9 +82,19 @@ pub enum Op<'a> {
     ResetStats,
     /// A twin's write: one encoded replication record.
     Apply(&'a [u8]),
-    /// `lru_crawler metadump` of the classes in the mask (bit i = class i + 1).
+    /// One step of `lru_crawler metadump` of the classes in the mask (bit i = class
+    /// i + 1), from `cursor` (0 first); answered by [`Outcome::Lines`] with the cursor of
+    /// the next step.
     Dump {
         classes: u64,
+        cursor: u64,
+    },
+    /// One step of `stats cachedump`: at most `max` items of class id `class`, from
+    /// `cursor` (0 first).
+    CacheDump {
+        class: u32,
+        max: u32,
+        cursor: u64,
     },
     /// A meta command (mg, ms, md, ma, me); `value` is ms's data, empty otherwise.
     Meta {
@@ -106,7 +116,12 @@ impl<'a> Op<'a> {
             | Op::Arith { key, .. }
             | Op::Touch { key, .. }
             | Op::Meta { key, .. } => Some(key),
-            Op::Flush { .. } | Op::Stats | Op::ResetStats | Op::Apply(_) | Op::Dump { .. } => None,
+            Op::Flush { .. }
+            | Op::Stats
+            | Op::ResetStats
+            | Op::Apply(_)
+            | Op::Dump { .. }
+            | Op::CacheDump { .. } => None,
         }
     }
 }

@@ -60,8 +60,12 @@ pub enum Outcome<'a> {
     /// touch: whether the key was there.
     Touched(bool),
     Arith(Arith),
-    /// Lines the shard produced whole (metadump).
-    Lines(&'a [u8]),
+    /// One step of a dump's lines, and the cursor of the next step (None: this shard is
+    /// done).
+    Lines {
+        text: &'a [u8],
+        resume: Option<u64>,
+    },
     /// A meta command's result.
     Meta(MetaOutcome<'a>),
     /// Done, with nothing to report (flush, stats, apply, a refused write's cleanup).

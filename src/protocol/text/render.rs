@@ -20,6 +20,8 @@ pub const ERR_FLUSH_DISABLED: &str = "CLIENT_ERROR flush_all not allowed";
 pub const ERR_STATS_DETAIL: &str = "CLIENT_ERROR usage: stats detail on|off|dump";
 pub const ERR_TOO_MANY_CONNS: &str = "ERROR Too many open connections";
 pub const ERR_BAD_CLASS: &str = "BADCLASS invalid class id";
+pub const ERR_COMMAND_LINE: &str = "CLIENT_ERROR bad command line";
+pub const ERR_SLAB_ID: &str = "CLIENT_ERROR Illegal slab id";
 pub const ERR_SHARD_UNAVAILABLE: &str = "SERVER_ERROR shard unavailable";
 pub const SIZES_DISABLED: &str = "STAT sizes_status disabled";
 
@@ -78,7 +80,7 @@ pub fn outcome(out: &mut Vec<u8>, outcome: Option<&Outcome<'_>>, how: Reply) {
             "CLIENT_ERROR cannot increment or decrement non-numeric value",
         ),
         Outcome::Arith(Arith::OutOfMemory) => line(out, "SERVER_ERROR out of memory"),
-        Outcome::Lines(b) => out.extend_from_slice(b),
+        Outcome::Lines { text, .. } => out.extend_from_slice(text),
     }
 }
 
@@ -171,6 +173,15 @@ pub fn metadump_line(out: &mut Vec<u8>, e: &DumpEntry<'_>) {
     );
 }
 
+/// `ITEM <key> [<value bytes> b; <exptime> s]\r\n`, as `stats cachedump` lists an item
+/// (`exptime` absolute unix seconds, 0 for never).
+pub fn cachedump_line(out: &mut Vec<u8>, key: &[u8], value_len: u32, exptime: u32) {
+    use std::io::Write;
+    out.extend_from_slice(b"ITEM ");
+    out.extend_from_slice(key);
+    let _ = write!(out, " [{value_len} b; {exptime} s]\r\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,7 +242,13 @@ mod tests {
             "NOT_FOUND\r\n"
         );
         assert_eq!(
-            rendered(Some(Outcome::Lines(b"key=a\n")), Reply::PLAIN),
+            rendered(
+                Some(Outcome::Lines {
+                    text: b"key=a\n",
+                    resume: None
+                }),
+                Reply::PLAIN
+            ),
             "key=a\n"
         );
         let mut dump = Vec::new();

@@ -4,6 +4,7 @@
 
 mod auth;
 mod binary;
+mod dump;
 mod input;
 mod meta;
 mod plan;

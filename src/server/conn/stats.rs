@@ -1,7 +1,8 @@
 //! The `stats` command family: every shard is asked for its snapshot (one message each),
 //! and the answer is formatted from their sum.
 
-use super::{Conn, VERSION};
+use super::{Conn, Flow, VERSION};
+use crate::protocol::number::parse_flags;
 use crate::protocol::op::Op;
 use crate::protocol::text::{Keys, render};
 use crate::server::router::Batch;
@@ -9,11 +10,33 @@ use crate::stats::{self, ProcessInfo, ShardSnapshot};
 
 impl Conn {
     /// Answers `stats <args>`; anything pending must have been flushed out first.
-    pub(super) async fn stats(&mut self, args: Keys<'_>) {
+    pub(super) async fn stats(&mut self, args: Keys<'_>) -> Flow {
         let mut words = args.iter();
         let sub = words.next().unwrap_or(b"");
+        if sub == b"cachedump" {
+            let (class, limit) = (words.next(), words.next());
+            return match (class.map(parse_flags), limit.map(parse_flags)) {
+                (Some(Some(class)), Some(Some(limit))) if class < 64 => {
+                    self.cachedump(class, limit).await
+                }
+                (Some(Some(_)), Some(Some(_))) => self.reply(render::ERR_SLAB_ID),
+                (Some(_), Some(_)) => self.reply(render::ERR_FORMAT),
+                _ => self.reply(render::ERR_COMMAND_LINE),
+            };
+        }
+        self.stats_other(sub, words.next().is_some()).await;
+        Flow::Read
+    }
+
+    fn reply(&mut self, line: &str) -> Flow {
+        render::line(&mut self.text.plan.out, line);
+        Flow::Read
+    }
+
+    /// Every `stats` form but cachedump; `more` says whether words follow `sub`.
+    async fn stats_other(&mut self, sub: &[u8], more: bool) {
         let out = &mut self.text.plan.out;
-        if words.next().is_some() && sub != b"detail" {
+        if more && sub != b"detail" {
             return render::line(out, render::ERROR);
         }
         match sub {

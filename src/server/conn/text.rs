@@ -78,8 +78,12 @@ impl Conn {
                         Request::Stats { args } => {
                             let args = args.0.to_vec();
                             self.finish_batch().await;
-                            self.stats(Keys(&args)).await;
-                            Flow::Read
+                            self.stats(Keys(&args)).await
+                        }
+                        Request::LruCrawler { args } if metadump_mask(args).is_some() => {
+                            let classes = metadump_mask(args).unwrap_or(0);
+                            self.finish_batch().await;
+                            self.metadump(classes).await
                         }
                         req => self.text.request(req),
                     };
@@ -215,17 +219,11 @@ impl Text {
     }
 
     /// `lru_crawler`: expired items are reclaimed continuously here, so the crawl controls
-    /// are accepted and do nothing; `metadump` lists every live item.
+    /// are accepted and do nothing; a valid `metadump` is streamed by `Conn::metadump`.
     fn lru_crawler(&mut self, args: Keys<'_>) {
         let words: Vec<&[u8]> = args.iter().collect();
         match words.as_slice() {
-            [b"metadump", which] => match parse_class_mask(which) {
-                Some(classes) => {
-                    self.broadcast(Op::Dump { classes }, Reply::PLAIN);
-                    self.line(render::END);
-                }
-                None => self.line(render::ERR_BAD_CLASS),
-            },
+            [b"metadump", _] => self.line(render::ERR_BAD_CLASS),
             [b"crawl", _] | [b"tocrawl", _] | [b"sleep", _] | [b"enable"] | [b"disable"] => {
                 self.line(render::OK)
             }
@@ -234,9 +232,19 @@ impl Text {
     }
 }
 
-/// "all" or a comma-separated list of class ids (1..=64) as a bit mask.
+/// The class mask of a valid `lru_crawler metadump <classes>`.
+fn metadump_mask(args: Keys<'_>) -> Option<u64> {
+    let mut words = args.iter();
+    match (words.next(), words.next(), words.next()) {
+        (Some(b"metadump"), Some(which), None) => parse_class_mask(which),
+        _ => None,
+    }
+}
+
+/// "all", "hash" (every item, as memcached's hash-table walk lists them) or a
+/// comma-separated list of class ids (1..=64) as a bit mask.
 fn parse_class_mask(which: &[u8]) -> Option<u64> {
-    if which == b"all" {
+    if which == b"all" || which == b"hash" {
         return Some(u64::MAX);
     }
     let mut mask = 0u64;

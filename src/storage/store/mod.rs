@@ -22,6 +22,7 @@ mod write;
 #[cfg(test)]
 pub(crate) use counter::parse_counter;
 pub use replica::ItemMeta;
+pub use report::CacheDumpEntry;
 
 pub struct Store {
     cfg: StoreConfig,

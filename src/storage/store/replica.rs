@@ -147,10 +147,10 @@ impl Store {
     /// Encodes live items into `out` as the set records (sequence 0, see `crate::record`)
     /// that would recreate them, starting at `cursor` (0 to begin), until `max` items or
     /// `max_bytes` of output; returns the cursor to continue from, or None when done, and how
-    /// many records it wrote. The last call also writes the tombstones as delete records.
-    /// Items may be seen twice, or missed if a page move relocates them between calls; the
-    /// twin's version rule makes both harmless except the miss, which the next write of that
-    /// key repairs.
+    /// many records it wrote. After the items come the tombstones as delete records, `max`
+    /// at a time. Items may be seen twice, or missed if a page move relocates them between
+    /// calls; the twin's version rule makes both harmless except the miss, which the next
+    /// write of that key repairs.
     pub fn scan(
         &self,
         cursor: u64,
@@ -160,32 +160,42 @@ impl Store {
     ) -> (Option<u64>, usize) {
         let start = out.len();
         let mut n = 0;
-        let next = self.scan_items(cursor, max, |s, h| {
-            let b = s.mem.slab.chunk(h);
-            let (key, value) = item::key_value(b);
-            let (flags, exp, ver) = (item::flags(b), item::exptime(b), item::version(b));
-            record::put_set(out, 0, key, (value, &[]), flags, exp, ver);
-            n += 1;
-            let bits = s.marks.get(ver);
-            if bits != 0 {
-                let version = ver;
-                record::put(out, 0, MutationRef::Mark { key, version, bits });
+        if cursor & TOMBSTONE_PHASE == 0 {
+            let next = self.scan_items(cursor, u64::MAX, max, |s, h| {
+                let b = s.mem.slab.chunk(h);
+                let (key, value) = item::key_value(b);
+                let (flags, exp, ver) = (item::flags(b), item::exptime(b), item::version(b));
+                record::put_set(out, 0, key, (value, &[]), flags, exp, ver);
                 n += 1;
-            }
-            out.len() - start < max_bytes
-        });
-        if next.is_none() {
-            for (key, &(version, _)) in &self.tombstones.map {
+                let bits = s.marks.get(ver);
+                if bits != 0 {
+                    let version = ver;
+                    record::put(out, 0, MutationRef::Mark { key, version, bits });
+                    n += 1;
+                }
+                out.len() - start < max_bytes
+            });
+            return (Some(next.unwrap_or(TOMBSTONE_PHASE)), n);
+        }
+        let next = self
+            .tombstones
+            .scan(cursor & !TOMBSTONE_PHASE, max, |key, version| {
                 record::put(out, 0, MutationRef::Delete { key, version });
                 n += 1;
-            }
-        }
-        (next, n)
+            });
+        (next.map(|p| p | TOMBSTONE_PHASE), n)
     }
 
-    /// Like [`Store::scan`], with each item's metadata instead of its value.
-    pub fn scan_meta(&self, cursor: u64, max: usize, out: &mut Vec<ItemMeta>) -> Option<u64> {
-        self.scan_items(cursor, max, |s, h| {
+    /// Like [`Store::scan`], with each item's metadata instead of its value, for the
+    /// classes in the mask only (bit i = class i + 1; all of them for `u64::MAX`).
+    pub fn scan_meta(
+        &self,
+        cursor: u64,
+        classes: u64,
+        max: usize,
+        out: &mut Vec<ItemMeta>,
+    ) -> Option<u64> {
+        self.scan_items(cursor, classes, max, |s, h| {
             let b = s.mem.slab.chunk(h);
             out.push(ItemMeta {
                 key: item::key(b).to_vec(),
@@ -199,23 +209,38 @@ impl Store {
         })
     }
 
-    /// Walks page slots in order, calling `f` on each live item until it has seen `max` or
-    /// `f` returns false; the cursor is `slot << 32 | chunk`.
+    /// Walks page slots in order, calling `f` on each live item of a class in the mask
+    /// until it has seen `max` or `f` returns false; the cursor is `slot << 32 | chunk`, a
+    /// position in the arena rather than a pointer to an item, so inserts, evictions and
+    /// page moves between calls cannot leave it dangling. One call examines at most
+    /// `VISITS_PER_ITEM` chunks per item it may return (a page of a class not asked for
+    /// counts as one), so its cost is bounded however sparse the pages are.
     fn scan_items(
         &self,
         cursor: u64,
+        classes: u64,
         max: usize,
         mut f: impl FnMut(&Store, u32) -> bool,
     ) -> Option<u64> {
+        let slab = &self.mem.slab;
         let (mut slot, mut chunk) = ((cursor >> 32) as usize, (cursor & 0xffff_ffff) as u32);
-        let mut taken = 0;
-        while slot < self.mem.slab.slot_count() {
-            let handles = self.mem.slab.slot_handles(slot);
+        let budget = max.saturating_mul(VISITS_PER_ITEM).max(VISITS_PER_ITEM);
+        let (mut taken, mut visits) = (0, 0);
+        while slot < slab.slot_count() {
+            let handles = slab.slot_handles(slot);
             let n = handles.len() as u32;
+            if n > 0 && !in_mask(classes, slab.class_of(handles.start)) {
+                chunk = n;
+                visits += 1;
+            }
             while chunk < n {
+                if visits >= budget {
+                    return Some(((slot as u64) << 32) | u64::from(chunk));
+                }
+                visits += 1;
                 let h = handles.start + chunk;
                 chunk += 1;
-                if item::word(self.mem.slab.chunk(h)) & USED == 0
+                if item::word(slab.chunk(h)) & USED == 0
                     || self.mem.life(h, &self.clock) != Life::Alive
                 {
                     continue;
@@ -231,4 +256,16 @@ impl Store {
         }
         None
     }
+}
+
+/// Chunks a scan call may examine per item it may return.
+const VISITS_PER_ITEM: usize = 8;
+
+/// Marks a full copy's cursor as past the items, in the tombstones (slots stay below 2^31).
+const TOMBSTONE_PHASE: u64 = 1 << 63;
+
+/// Whether class index `c` is in the mask (bit i = class i + 1); `u64::MAX` holds every
+/// class, also those past the 64th.
+fn in_mask(classes: u64, c: usize) -> bool {
+    classes == u64::MAX || (c < 64 && classes & (1 << c) != 0)
 }

@@ -1,7 +1,9 @@
-//! What `stats`, `stats slabs` and `stats items` read from a store, and `stats reset`.
+//! What `stats`, `stats slabs`, `stats items` and `stats cachedump` read from a store, and
+//! `stats reset`.
 
 use super::Store;
-use crate::storage::item;
+use crate::storage::clock::Life;
+use crate::storage::item::{self, OFF_NEXT};
 use crate::storage::slab::NIL;
 use crate::storage::stats::{ClassStats, StoreStats};
 
@@ -63,4 +65,64 @@ impl Store {
             c.reset_counters();
         }
     }
+
+    /// `stats cachedump`: up to `max` live items of class index `class`, walking its LRU
+    /// from the head (newest first, as memcached lists them), from `cursor` (0: the head).
+    /// Returns where to continue, or None at the list's end.
+    ///
+    /// A walk that stops before the end keeps its place as a mark in the LRUs, which every
+    /// unlink and relocation moves along, so the place never dangles: items written or
+    /// removed during a dump may or may not appear, as in memcached, and the rest appear
+    /// once. A few walks keep marks at once; a further one takes over the least recently
+    /// used, whose walk then ends early.
+    pub fn cachedump_step(
+        &mut self,
+        class: usize,
+        cursor: u64,
+        max: usize,
+        out: &mut Vec<CacheDumpEntry>,
+    ) -> Option<u64> {
+        if class >= self.mem.lru.classes() {
+            return None;
+        }
+        let mut h = match cursor {
+            0 => self.mem.lru.head(class),
+            mark => self.mem.lru.mark_at(mark)?,
+        };
+        let mut taken = 0;
+        while h != NIL && taken < max {
+            let b = self.mem.slab.chunk(h);
+            if self.mem.life(h, &self.clock) == Life::Alive {
+                out.push(CacheDumpEntry {
+                    key: item::key(b).to_vec(),
+                    value_len: item::vlen(b) as u32,
+                    exptime: item::exptime(b),
+                });
+                taken += 1;
+            }
+            h = self.mem.slab.link(h, OFF_NEXT);
+        }
+        let lru = &mut self.mem.lru;
+        match cursor {
+            _ if h == NIL => {
+                lru.unmark(cursor);
+                None
+            }
+            0 => Some(lru.mark(h)),
+            mark => {
+                lru.move_mark(mark, h);
+                Some(mark)
+            }
+        }
+    }
+}
+
+/// One item as `stats cachedump` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheDumpEntry {
+    pub key: Vec<u8>,
+    /// Bytes of the value.
+    pub value_len: u32,
+    /// Absolute unix seconds, 0 = never.
+    pub exptime: u32,
 }

@@ -34,6 +34,7 @@ use StoreMode::*;
 use StoreResult::*;
 
 mod commands;
+mod dumps;
 mod expiry;
 mod log_stats;
 mod memory;
