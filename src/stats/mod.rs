@@ -10,7 +10,7 @@ mod settings;
 mod tests;
 
 pub use classes::{write_items, write_slabs};
-pub use general::{ProcessInfo, write_general, write_shards};
+pub use general::{ProcessInfo, Show, write_general, write_shards};
 pub use replication::write_replication;
 pub use settings::write_settings;
 
@@ -31,6 +31,8 @@ counters! {
         cmd_flush: Counter, "flush_all requests.";
         store_too_large: Counter, "Stores refused because the item was too large.";
         store_no_memory: Counter, "Stores refused for want of memory.";
+        conn_yields: Counter, "Times a connection gave way after -R requests in one read.";
+        idle_kicks: Counter, "Connections closed after -o idle_timeout seconds of silence.";
         remote_batches as "cross_shard_batches": Counter, "Batches sent to other shards.";
         remote_ops as "cross_shard_ops": Counter, "Requests sent to other shards.";
     }

@@ -34,6 +34,10 @@ enum Flow {
 
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
+    let idle = shard.cfg().compat.ext.idle_timeout;
+    if idle > 0 {
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(idle)));
+    }
     let (tx, rx) = local_channel::new_unbounded();
     let peer = stream
         .peer_addr()
@@ -58,6 +62,9 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         },
     };
     if let Err(e) = conn.run().await {
+        if e.kind() == std::io::ErrorKind::TimedOut {
+            ConnCounters::add(&shard.counters.idle_kicks, 1);
+        }
         tracing::debug!("connection {peer}: {e}");
     }
     shard.unregister(token);

@@ -2,10 +2,11 @@
 //! and the answer is formatted from their sum.
 
 use super::{Conn, VERSION};
+use crate::config::Config;
 use crate::protocol::op::Op;
 use crate::protocol::text::{Keys, render};
 use crate::server::router::Batch;
-use crate::stats::{self, ProcessInfo, ShardSnapshot};
+use crate::stats::{self, ProcessInfo, ShardSnapshot, Show};
 
 impl Conn {
     /// Answers `stats <args>`; anything pending must have been flushed out first.
@@ -85,9 +86,23 @@ impl Conn {
                     max_connections: cfg.conn_limit,
                     threads: cfg.shards,
                     limit_maxbytes: cfg.memory_limit as u64,
+                    reserved_fds: crate::server::limits::fd_headroom(cfg.shards),
+                    show: show(cfg),
                 };
                 stats::write_general(out, &info, snaps);
             }
         }
+    }
+}
+
+/// Which optional lines of plain `stats` memcached would print with these settings.
+fn show(cfg: &Config) -> Show {
+    let ext = &cfg.compat.ext;
+    Show {
+        maxconns_fast: ext.maxconns_fast,
+        idle_timeout: ext.idle_timeout > 0,
+        slab_reassign: ext.slab_reassign,
+        lru_crawler: ext.lru_crawler,
+        lru_maintainer: ext.lru_maintainer,
     }
 }

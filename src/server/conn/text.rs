@@ -21,6 +21,9 @@ impl Conn {
         // Made only once a second request is waiting behind the first, so a connection at
         // depth 1 pays one comparison per request for it.
         let mut ahead: Option<PipelineAhead> = None;
+        // memcached's -R: after this many requests in one read, let other connections run.
+        let per_event = shard.cfg().compat.reqs_per_event;
+        let mut served = 0;
         loop {
             let parsed = parse(self.input.pending());
             if let Parsed::Done { consumed, .. } = parsed {
@@ -67,6 +70,12 @@ impl Conn {
                     self.input.consume(consumed);
                     if flow == Flow::Close {
                         return flow;
+                    }
+                    served += 1;
+                    if served == per_event && !self.input.pending().is_empty() {
+                        served = 0;
+                        ConnCounters::add(&shard.counters.conn_yields, 1);
+                        futures_lite::future::yield_now().await;
                     }
                 }
             }
