@@ -7,7 +7,7 @@ use super::router::{Batch, Reply, Request};
 use crate::config::Config;
 use crate::protocol::op::{Op, Outcome};
 use crate::replication::{NodeRepl, ReplCounters, ShardRepl};
-use crate::stats::{ConnCounters, ShardSnapshot};
+use crate::stats::{ConnCounters, DetailEvent, PrefixStats, ShardSnapshot};
 use crate::storage::Store;
 use glommio::channels::channel_mesh::Senders;
 use glommio::channels::local_channel::{LocalReceiver, LocalSender};
@@ -30,6 +30,8 @@ pub struct Shared {
     pub started: Instant,
     pub cfg: Config,
     pub repl: Option<NodeRepl>,
+    /// `stats detail on`: every shard counts its ops by key prefix.
+    pub detail: AtomicBool,
 }
 
 impl Shared {
@@ -39,6 +41,7 @@ impl Shared {
             conns: AtomicUsize::new(0),
             started: Instant::now(),
             repl: cfg.repl.as_ref().map(|_| NodeRepl::new()),
+            detail: AtomicBool::new(false),
             cfg,
         }
     }
@@ -77,6 +80,7 @@ pub struct Shard {
     pub repl: Option<Rc<ShardRepl>>,
     /// Where a metadump writes its lines before they are rendered or sent.
     scratch: RefCell<Vec<u8>>,
+    detail: RefCell<PrefixStats>,
     waiters: RefCell<HashMap<u64, LocalSender<Reply>>>,
     conns: RefCell<HashMap<u64, ConnInfo>>,
     next_conn: Cell<u64>,
@@ -106,6 +110,7 @@ impl Shard {
             now_ms: Cell::new(unix_ms()),
             repl,
             scratch: RefCell::new(Vec::new()),
+            detail: RefCell::new(PrefixStats::default()),
             waiters: RefCell::new(HashMap::new()),
             conns: RefCell::new(HashMap::new()),
             next_conn: Cell::new(1),
@@ -188,6 +193,9 @@ impl Shard {
         let mut store = self.store.borrow_mut();
         let mut scratch = self.scratch.borrow_mut();
         let outcome = execute(&mut store, &self.counters, op, &mut scratch);
+        if self.shared.detail.load(Ordering::Relaxed) || op == Op::ResetStats {
+            self.record_detail(op, &outcome);
+        }
         let r = f(&outcome);
         // A metadump of a big shard must not keep its whole text for the process's life.
         if scratch.capacity() > SCRATCH_KEEP {
@@ -197,6 +205,25 @@ impl Shard {
             ReplCounters::add(&repl.counters.records_applied, 1);
         }
         r
+    }
+
+    /// `stats detail`: counts `op` under its key's prefix, as memcached's front end does
+    /// (every storage command is a set, whether it stored or not).
+    fn record_detail(&self, op: Op<'_>, outcome: &Outcome<'_>) {
+        let (key, event) = match op {
+            Op::ResetStats => return self.detail.borrow_mut().clear(),
+            Op::Get { key, .. } => (
+                key,
+                DetailEvent::Get {
+                    hit: matches!(outcome, Outcome::Hit(_)),
+                },
+            ),
+            Op::Store { key, .. } | Op::TooLarge { key, .. } => (key, DetailEvent::Set),
+            Op::Delete { key } => (key, DetailEvent::Delete),
+            _ => return,
+        };
+        let delimiter = self.cfg().compat.prefix_delimiter;
+        self.detail.borrow_mut().record(key, delimiter, event);
     }
 
     /// Moves the store's new mutations into the replication backlog and wakes the sender:
@@ -261,6 +288,7 @@ impl Shard {
             conns: self.counters.snapshot(),
             repl: self.repl.as_ref().map(|r| r.snapshot(self.now_ms.get())),
             conn_lines,
+            detail: self.detail.borrow().clone(),
         }
     }
 }

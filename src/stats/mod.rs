@@ -3,6 +3,7 @@
 //! Every value is declared once (`crate::counters`); the files here only choose order.
 
 mod classes;
+mod detail;
 mod general;
 mod replication;
 mod settings;
@@ -10,6 +11,7 @@ mod settings;
 mod tests;
 
 pub use classes::{write_items, write_slabs};
+pub use detail::{DetailEvent, PrefixStats};
 pub use general::{ProcessInfo, Show, write_general, write_shards};
 pub use replication::write_replication;
 pub use settings::write_settings;
@@ -48,6 +50,8 @@ pub struct ShardSnapshot {
     pub repl: Option<crate::replication::ReplSnapshot>,
     /// `stats conns` lines for connections this shard owns.
     pub conn_lines: Vec<u8>,
+    /// `stats detail` counts for the keys this shard owns.
+    pub detail: PrefixStats,
 }
 
 /// The node's declared connection and store values: every shard's, merged.

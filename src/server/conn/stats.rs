@@ -7,6 +7,7 @@ use crate::protocol::op::Op;
 use crate::protocol::text::{Keys, render};
 use crate::server::router::Batch;
 use crate::stats::{self, ProcessInfo, ShardSnapshot, Show};
+use std::sync::atomic::Ordering;
 
 impl Conn {
     /// Answers `stats <args>`; anything pending must have been flushed out first.
@@ -19,12 +20,24 @@ impl Conn {
         }
         match sub {
             b"" | b"items" | b"slabs" | b"conns" | b"shards" | b"reset" | b"replication" => {}
-            b"settings" => return stats::write_settings(out, self.shard.cfg()),
+            b"settings" => {
+                let detail = self.shard.shared.detail.load(Ordering::Relaxed);
+                return stats::write_settings(out, self.shard.cfg(), detail);
+            }
             b"sizes" => {
                 render::line(out, render::SIZES_DISABLED);
                 return render::line(out, render::END);
             }
-            b"detail" => return render::line(out, render::ERR_STATS_DETAIL),
+            b"detail" => match args.iter().nth(1).unwrap_or(b"") {
+                on @ (b"on" | b"off") => {
+                    let flag = &self.shard.shared.detail;
+                    flag.store(on == b"on", Ordering::Relaxed);
+                    return render::line(out, render::OK);
+                }
+                // Every shard's counts are gathered below.
+                b"dump" => {}
+                _ => return render::line(out, render::ERR_STATS_DETAIL),
+            },
             _ => return render::line(out, render::ERROR),
         }
         let op = if sub == b"reset" {
@@ -70,8 +83,14 @@ impl Conn {
             b"items" => stats::write_items(out, snaps),
             b"slabs" => stats::write_slabs(out, snaps, cfg.page_size()),
             b"shards" => stats::write_shards(out, snaps),
+            b"detail" => {
+                let mut all = stats::PrefixStats::default();
+                snaps.iter().for_each(|s| all.merge(&s.detail));
+                all.write_dump(out);
+            }
             b"replication" => stats::write_replication(out, cfg, shard.shared.repl.as_ref(), snaps),
             b"conns" => {
+                listen_lines(out, cfg);
                 for s in snaps {
                     out.extend_from_slice(&s.conn_lines);
                 }
@@ -104,5 +123,18 @@ fn show(cfg: &Config) -> Show {
         slab_reassign: ext.slab_reassign,
         lru_crawler: ext.lru_crawler,
         lru_maintainer: ext.lru_maintainer,
+    }
+}
+
+/// `stats conns` lists the listening sockets first, as memcached does (ids below every
+/// connection's, which start at 1024).
+fn listen_lines(out: &mut Vec<u8>, cfg: &Config) {
+    use std::io::Write;
+    for (id, addr) in cfg.listen_addrs().iter().enumerate() {
+        let family = if addr.is_ipv6() { "tcp6" } else { "tcp" };
+        let _ = write!(
+            out,
+            "STAT {id}:addr {family}:{addr}\r\nSTAT {id}:state conn_listening\r\nSTAT {id}:secs_since_last_cmd 0\r\n"
+        );
     }
 }
