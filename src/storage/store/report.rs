@@ -6,6 +6,14 @@ use crate::storage::slab::NIL;
 use crate::storage::stats::{ClassStats, StoreStats};
 
 impl Store {
+    /// `cache_memlimit`: this shard's new share of item memory. Shrinking frees pages down
+    /// to it at once (evicting as needed); growing lets the shard take more pages.
+    pub fn set_mem_limit(&mut self, bytes: usize) -> Result<(), String> {
+        self.mem.set_limit(bytes, &self.clock)?;
+        self.cfg.mem_limit = bytes;
+        Ok(())
+    }
+
     pub fn stats(&self) -> StoreStats {
         let mem = &self.mem;
         let mut s = mem.stats;
