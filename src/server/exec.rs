@@ -69,6 +69,13 @@ pub fn execute<'s>(
             }
             Outcome::Done
         }
+        Op::MemLimit { bytes } => {
+            // Checked by the front end against the shard count, so it always fits here.
+            if let Err(e) = store.set_mem_limit(bytes as usize) {
+                tracing::warn!("cache_memlimit: {e}");
+            }
+            Outcome::Done
+        }
         Op::Dump { classes } => {
             scratch.clear();
             write_metadump(store, classes, scratch);

@@ -32,6 +32,8 @@ pub struct Shared {
     pub repl: Option<NodeRepl>,
     /// `stats detail on`: every shard counts its ops by key prefix.
     pub detail: AtomicBool,
+    /// Item memory of the node, -m at start and `cache_memlimit` since.
+    pub memory_limit: AtomicUsize,
 }
 
 impl Shared {
@@ -42,6 +44,7 @@ impl Shared {
             started: Instant::now(),
             repl: cfg.repl.as_ref().map(|_| NodeRepl::new()),
             detail: AtomicBool::new(false),
+            memory_limit: AtomicUsize::new(cfg.memory_limit),
             cfg,
         }
     }

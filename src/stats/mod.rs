@@ -14,7 +14,7 @@ pub use classes::{write_items, write_slabs};
 pub use detail::{DetailEvent, PrefixStats};
 pub use general::{ProcessInfo, Show, write_general, write_shards};
 pub use replication::write_replication;
-pub use settings::write_settings;
+pub use settings::{Live, write_settings};
 
 use crate::counters::{Desc, counters};
 use crate::storage::{ClassStats, StoreStats};

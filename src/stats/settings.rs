@@ -9,11 +9,19 @@ fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-/// `stats settings`; `detail` is whether `stats detail on` is in force.
-pub fn write_settings(out: &mut Vec<u8>, cfg: &Config, detail: bool) {
+/// What `stats settings` reads beyond the command line: settings changed at run time.
+pub struct Live {
+    /// `stats detail on` is in force.
+    pub detail: bool,
+    /// -m, or the last `cache_memlimit`, in bytes.
+    pub maxbytes: usize,
+}
+
+/// `stats settings`
+pub fn write_settings(out: &mut Vec<u8>, cfg: &Config, live: &Live) {
     let c = &cfg.compat;
     let ext = &c.ext;
-    stat(out, "maxbytes", cfg.memory_limit);
+    stat(out, "maxbytes", live.maxbytes);
     stat(out, "maxconns", cfg.conn_limit);
     stat(out, "tcpport", cfg.port);
     stat(out, "udpport", 0);
@@ -30,7 +38,7 @@ pub fn write_settings(out: &mut Vec<u8>, cfg: &Config, detail: bool) {
     stat(out, "num_threads", cfg.shards);
     stat(out, "num_threads_per_udp", cfg.shards);
     stat(out, "stat_key_prefix", c.prefix_delimiter as char);
-    stat(out, "detail_enabled", yes(detail));
+    stat(out, "detail_enabled", yes(live.detail));
     stat(out, "reqs_per_event", c.reqs_per_event);
     stat(out, "cas_enabled", yes(cfg.cas));
     stat(out, "tcp_backlog", c.backlog);

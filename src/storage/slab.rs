@@ -142,6 +142,10 @@ impl Slab {
         Ok(limit_pages)
     }
 
+    pub fn limit_fits(&self, mem_limit: usize) -> bool {
+        Self::pages_within(mem_limit, self.page_size, self.bits).is_ok()
+    }
+
     /// Sets a new page budget of `mem_limit` bytes. Pages already charged above it stay
     /// until the caller frees them; no new page is taken meanwhile.
     pub fn set_limit(&mut self, mem_limit: usize) -> Result<(), String> {

@@ -67,6 +67,10 @@ pub fn encode_op(out: &mut Vec<u8>, op: Op<'_>) {
             out.push(10);
             out.extend_from_slice(&classes.to_le_bytes());
         }
+        Op::MemLimit { bytes } => {
+            out.push(11);
+            out.extend_from_slice(&bytes.to_le_bytes());
+        }
     }
 }
 
@@ -119,6 +123,7 @@ pub fn decode_op(b: &[u8]) -> Result<(Op<'_>, usize), &'static str> {
         8 => Op::ResetStats,
         9 => Op::Apply(r.bytes()?),
         10 => Op::Dump { classes: r.u64()? },
+        11 => Op::MemLimit { bytes: r.u64()? },
         _ => return Err("unknown op"),
     };
     Ok((op, b.len() - r.0.rest().len()))

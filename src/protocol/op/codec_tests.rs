@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 /// An op over borrowed `key`/`value`, picked by `pick`.
 fn op_of<'a>(pick: u8, k: StoreKind, key: &'a [u8], value: &'a [u8], n: u64) -> Op<'a> {
-    match pick % 11 {
+    match pick % 12 {
         0 => Op::Get {
             key,
             touch: n.is_multiple_of(2).then_some(n as i32),
@@ -33,7 +33,8 @@ fn op_of<'a>(pick: u8, k: StoreKind, key: &'a [u8], value: &'a [u8], n: u64) -> 
         7 => Op::Stats,
         8 => Op::ResetStats,
         9 => Op::Apply(value),
-        _ => Op::Dump { classes: n },
+        10 => Op::Dump { classes: n },
+        _ => Op::MemLimit { bytes: n },
     }
 }
 

@@ -65,6 +65,10 @@ pub enum Op<'a> {
     Dump {
         classes: u64,
     },
+    /// `cache_memlimit`: the shard's new share of item memory, in bytes.
+    MemLimit {
+        bytes: u64,
+    },
 }
 
 impl<'a> Op<'a> {
@@ -77,7 +81,12 @@ impl<'a> Op<'a> {
             | Op::Delete { key }
             | Op::Arith { key, .. }
             | Op::Touch { key, .. } => Some(key),
-            Op::Flush { .. } | Op::Stats | Op::ResetStats | Op::Apply(_) | Op::Dump { .. } => None,
+            Op::Flush { .. }
+            | Op::Stats
+            | Op::ResetStats
+            | Op::Apply(_)
+            | Op::Dump { .. }
+            | Op::MemLimit { .. } => None,
         }
     }
 }

@@ -21,8 +21,12 @@ impl Conn {
         match sub {
             b"" | b"items" | b"slabs" | b"conns" | b"shards" | b"reset" | b"replication" => {}
             b"settings" => {
-                let detail = self.shard.shared.detail.load(Ordering::Relaxed);
-                return stats::write_settings(out, self.shard.cfg(), detail);
+                let shared = &self.shard.shared;
+                let live = stats::Live {
+                    detail: shared.detail.load(Ordering::Relaxed),
+                    maxbytes: shared.memory_limit.load(Ordering::Relaxed),
+                };
+                return stats::write_settings(out, self.shard.cfg(), &live);
             }
             b"sizes" => {
                 render::line(out, render::SIZES_DISABLED);
@@ -104,7 +108,7 @@ impl Conn {
                     version: VERSION,
                     max_connections: cfg.conn_limit,
                     threads: cfg.shards,
-                    limit_maxbytes: cfg.memory_limit as u64,
+                    limit_maxbytes: shard.shared.memory_limit.load(Ordering::Relaxed) as u64,
                     reserved_fds: crate::server::limits::fd_headroom(cfg.shards),
                     show: show(cfg),
                 };

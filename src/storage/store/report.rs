@@ -14,6 +14,16 @@ impl Store {
         Ok(())
     }
 
+    /// Whether `set_mem_limit(bytes)` would be taken.
+    pub fn mem_limit_fits(&self, bytes: usize) -> bool {
+        self.mem.slab.limit_fits(bytes)
+    }
+
+    /// Slab classes, the large-item class included (ids 1..=count).
+    pub fn class_count(&self) -> usize {
+        self.mem.slab.classes.len()
+    }
+
     pub fn stats(&self) -> StoreStats {
         let mem = &self.mem;
         let mut s = mem.stats;
