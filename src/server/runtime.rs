@@ -160,7 +160,7 @@ async fn shard_main(
         .detach();
     }
     for addr in shard.cfg().listen_addrs() {
-        let listener = bind_listener(addr)
+        let listener = bind_listener_backlog(addr, shard.cfg().compat.backlog)
             .map_err(|e| format!("failed to listen on TCP port {}: {e}", addr.port()))?;
         glommio::spawn_local(accept_loop(shard.clone(), listener)).detach();
     }
@@ -225,11 +225,16 @@ fn new_socket(addr: std::net::SocketAddr) -> std::io::Result<socket2::Socket> {
 /// A listening socket shared by every shard (SO_REUSEPORT) that can also be rebound at
 /// once after a crash (SO_REUSEADDR: connections of the dead process linger in TIME_WAIT).
 pub fn bind_listener(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    bind_listener_backlog(addr, 1024)
+}
+
+/// `bind_listener` with memcached's -b backlog.
+fn bind_listener_backlog(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     use std::os::unix::io::{FromRawFd, IntoRawFd};
     let sk = new_socket(addr)?;
     sk.set_reuse_port(true)?;
     sk.bind(&addr.into())?;
-    sk.listen(1024)?;
+    sk.listen(backlog.min(i32::MAX as u32) as i32)?;
     // SAFETY: the fd is a freshly bound, listening TCP socket that we hand over whole.
     Ok(unsafe { TcpListener::from_raw_fd(sk.into_raw_fd()) })
 }

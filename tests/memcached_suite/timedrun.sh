@@ -4,4 +4,6 @@
 set -euo pipefail
 secs="$1"
 shift
-exec timeout --signal=INT --kill-after=5 "$secs" "$@"
+# --foreground keeps the server in the caller's process group, so a tally that times out a
+# whole test file (timeout signals its group) stops the server too.
+exec timeout --foreground --signal=INT --kill-after=5 "$secs" "$@"
