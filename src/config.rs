@@ -153,6 +153,15 @@ struct Cli {
     #[arg(short = 'd', long = "daemon")]
     daemonize: bool,
 
+    /// Listen on this unix socket instead of TCP (text, meta and binary alike); the file is
+    /// removed on exit.
+    #[arg(short = 's', long = "unix-socket")]
+    unix_socket: Option<String>,
+
+    /// Access mask of the unix socket, in octal.
+    #[arg(short = 'a', long = "unix-mask", default_value = "0700")]
+    unix_mask: String,
+
     /// Key prefix delimiter for `stats detail` (one character).
     #[arg(short = 'D', default_value = ":")]
     prefix_delimiter: String,
@@ -214,6 +223,9 @@ pub struct Compat {
     pub daemonize: bool,
     pub prefix_delimiter: u8,
     pub lock_memory: bool,
+    /// `-s`: serve this unix socket (mode `unix_mask`) instead of TCP.
+    pub unix_socket: Option<String>,
+    pub unix_mask: u32,
     /// The -t asked for, when small -m made us run fewer shards.
     pub threads_asked: Option<usize>,
 }
@@ -350,6 +362,10 @@ fn compat(cli: &Cli, mut ext: Extended, threads_asked: Option<usize>) -> Result<
     if delim.len() != 1 {
         return Err("error: -D: the prefix delimiter must be one character".into());
     }
+    let unix_mask = u32::from_str_radix(&cli.unix_mask, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("error: -a: '{}' is not an octal mode", cli.unix_mask))?;
     for (on, flag) in [(cli.large_pages, "-L"), (cli.coredumps, "-r")] {
         if on {
             ext.ignored.push(flag.to_string());
@@ -362,6 +378,8 @@ fn compat(cli: &Cli, mut ext: Extended, threads_asked: Option<usize>) -> Result<
         daemonize: cli.daemonize,
         prefix_delimiter: delim[0],
         lock_memory: cli.lock_memory,
+        unix_socket: cli.unix_socket.clone(),
+        unix_mask,
         threads_asked,
     })
 }

@@ -14,7 +14,6 @@ use glommio::channels::local_channel::{LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -57,10 +56,28 @@ impl Shared {
 pub use crate::storage::unix_ms;
 
 struct ConnInfo {
-    peer: SocketAddr,
-    local: SocketAddr,
+    /// `stats conns` names, with the transport: "tcp:127.0.0.1:5000", "unix:/path".
+    peer: String,
+    local: String,
     /// Unix ms of the connection's last request, written by the connection itself.
-    last_cmd: Rc<Cell<u64>>,
+    seen: Rc<Seen>,
+}
+
+/// What `stats conns` shows of a connection, written by the connection itself.
+pub struct Seen {
+    /// Unix ms of the connection's last request.
+    pub last_cmd: Cell<u64>,
+    /// Waiting for the rest of a storage command's value (memcached's `conn_nread`).
+    pub in_value: Cell<bool>,
+}
+
+impl Seen {
+    pub fn new(now_ms: u64) -> Self {
+        Seen {
+            last_cmd: Cell::new(now_ms),
+            in_value: Cell::new(false),
+        }
+    }
 }
 
 pub struct Shard {
@@ -134,20 +151,16 @@ impl Shard {
     }
 
     /// Registers a client connection (also listed by `stats conns`); the connection
-    /// records its last request time in `last_cmd`.
+    /// records what `stats conns` shows of it in `seen`.
     pub fn register(
         &self,
         tx: LocalSender<Reply>,
-        peer: SocketAddr,
-        local: SocketAddr,
-        last_cmd: Rc<Cell<u64>>,
+        peer: String,
+        local: String,
+        seen: Rc<Seen>,
     ) -> u64 {
         let token = self.register_waiter(tx);
-        let info = ConnInfo {
-            peer,
-            local,
-            last_cmd,
-        };
+        let info = ConnInfo { peer, local, seen };
         self.conns.borrow_mut().insert(token, info);
         token
     }
@@ -278,10 +291,16 @@ impl Shard {
             let id = (token << 10) | self.id as u64;
             let _ = write!(
                 conn_lines,
-                "STAT {id}:addr tcp:{}\r\nSTAT {id}:listen_addr tcp:{}\r\nSTAT {id}:state conn_parse_cmd\r\nSTAT {id}:secs_since_last_cmd {}\r\n",
+                "STAT {id}:addr {}\r\nSTAT {id}:listen_addr {}\r\nSTAT {id}:state {}\r\nSTAT {id}:secs_since_last_cmd {}\r\n",
                 c.peer,
                 c.local,
-                now.saturating_sub(c.last_cmd.get()) / 1000
+                if c.seen.in_value.get() {
+                    "conn_nread"
+                } else {
+                    "conn_parse_cmd"
+                },
+                // Whole seconds of the clock apart, as memcached counts them.
+                (now / 1000).saturating_sub(c.seen.last_cmd.get() / 1000)
             );
         }
         ShardSnapshot {

@@ -30,8 +30,12 @@ pub fn write_settings(out: &mut Vec<u8>, cfg: &Config, live: &Live) {
     stat(out, "verbosity", cfg.verbose);
     stat(out, "oldest", 0);
     stat(out, "evictions", if cfg.evictions { "on" } else { "off" });
-    stat(out, "domain_socket", "NULL");
-    stat(out, "umask", 700);
+    stat(
+        out,
+        "domain_socket",
+        c.unix_socket.as_deref().unwrap_or("NULL"),
+    );
+    stat(out, "umask", format!("{:o}", c.unix_mask));
     stat(out, "shutdown_command", yes(cfg.shutdown_enabled));
     stat(out, "growth_factor", format!("{:.2}", cfg.growth_factor));
     stat(out, "chunk_size", cfg.min_chunk);

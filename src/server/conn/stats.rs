@@ -134,11 +134,18 @@ fn show(cfg: &Config) -> Show {
 /// connection's, which start at 1024).
 fn listen_lines(out: &mut Vec<u8>, cfg: &Config) {
     use std::io::Write;
-    for (id, addr) in cfg.listen_addrs().iter().enumerate() {
-        let family = if addr.is_ipv6() { "tcp6" } else { "tcp" };
+    let names: Vec<String> = match &cfg.compat.unix_socket {
+        Some(path) => vec![format!("unix:{path}")],
+        None => cfg
+            .listen_addrs()
+            .iter()
+            .map(|a| format!("{}:{a}", if a.is_ipv6() { "tcp6" } else { "tcp" }))
+            .collect(),
+    };
+    for (id, name) in names.iter().enumerate() {
         let _ = write!(
             out,
-            "STAT {id}:addr {family}:{addr}\r\nSTAT {id}:state conn_listening\r\nSTAT {id}:secs_since_last_cmd 0\r\n"
+            "STAT {id}:addr {name}\r\nSTAT {id}:state conn_listening\r\nSTAT {id}:secs_since_last_cmd 0\r\n"
         );
     }
 }

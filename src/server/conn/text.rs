@@ -18,7 +18,8 @@ impl Conn {
     /// Handles every complete request buffered; stops at an incomplete one or a close.
     pub(super) async fn handle_input(&mut self) -> Flow {
         let shard = self.shard.clone();
-        self.last_cmd.set(shard.now_ms.get());
+        self.seen.last_cmd.set(shard.now_ms.get());
+        self.seen.in_value.set(false);
         // Made only once a second request is waiting behind the first, so a connection at
         // depth 1 pays one comparison per request for it.
         let mut ahead: Option<PipelineAhead> = None;
@@ -51,6 +52,7 @@ impl Conn {
                     ..
                 } => {
                     if shard.store.borrow().item_fits(key.len(), value_len) {
+                        self.seen.in_value.set(true);
                         self.input.reserve(total);
                         return Flow::Read;
                     }
