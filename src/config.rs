@@ -1,7 +1,11 @@
 //! Command line -> validated [`Config`], with memcached's flag letters. A bad value becomes
 //! one clear line and exit status 64 (EX_USAGE), never a panic.
 
+#[path = "config_options.rs"]
+mod options;
+
 use clap::{ArgAction, Parser};
+pub use options::{EXIT_BAD_OPTION, Extended};
 use std::net::{IpAddr, SocketAddr};
 
 /// EX_USAGE from sysexits.h, what memcached uses for bad options.
@@ -121,6 +125,59 @@ struct Cli {
     #[arg(short = 'P', long = "pidfile")]
     pidfile: Option<String>,
 
+    // ---- memcached's remaining flags (issue 15: its t/ suite and its users pass them) ----
+    /// Extended options, comma separated, repeatable: idle_timeout=SECS, slab_chunk_max,
+    /// lru_crawler, modern, no_modern, ... (see docs/compatibility.md).
+    #[arg(short = 'o', long = "extended", action = ArgAction::Append, allow_hyphen_values = true)]
+    extended: Vec<String>,
+
+    /// Requests a connection may run per read before other connections get a turn.
+    #[arg(
+        short = 'R',
+        long = "max-reqs-per-event",
+        default_value_t = 20,
+        allow_negative_numbers = true
+    )]
+    reqs_per_event: i64,
+
+    /// Listen backlog for the client port.
+    #[arg(
+        short = 'b',
+        long = "listen-backlog",
+        default_value_t = 1024,
+        allow_negative_numbers = true
+    )]
+    backlog: i64,
+
+    /// Run as a daemon (in the background, detached from the terminal).
+    #[arg(short = 'd', long = "daemon")]
+    daemonize: bool,
+
+    /// Listen on this unix socket instead of TCP (text, meta and binary alike); the file is
+    /// removed on exit.
+    #[arg(short = 's', long = "unix-socket")]
+    unix_socket: Option<String>,
+
+    /// Access mask of the unix socket, in octal.
+    #[arg(short = 'a', long = "unix-mask", default_value = "0700")]
+    unix_mask: String,
+
+    /// Key prefix delimiter for `stats detail` (one character).
+    #[arg(short = 'D', default_value = ":")]
+    prefix_delimiter: String,
+
+    /// Lock all memory into RAM (mlockall), as memcached's -k.
+    #[arg(short = 'k', long = "lock-memory")]
+    lock_memory: bool,
+
+    /// Accepted for memcached command lines: pages here are already advised as huge pages.
+    #[arg(short = 'L', long = "enable-largepages")]
+    large_pages: bool,
+
+    /// Accepted for memcached command lines: raise the core file limit.
+    #[arg(short = 'r', long = "enable-coredumps")]
+    coredumps: bool,
+
     /// Protocol: auto (a first byte of 0x80 means binary), ascii or binary.
     #[arg(short = 'B', long = "protocol")]
     protocol: Option<String>,
@@ -223,6 +280,24 @@ pub struct Config {
     pub sasl: Option<Credentials>,
     /// With -Y: the text protocol's credentials.
     pub auth_file: Option<Credentials>,
+    /// memcached's remaining flags and `-o` options.
+    pub compat: Compat,
+}
+
+/// memcached's flags that corecached honours or accepts for compatibility (issue 15).
+#[derive(Clone, Debug)]
+pub struct Compat {
+    pub ext: Extended,
+    pub reqs_per_event: usize,
+    pub backlog: u32,
+    pub daemonize: bool,
+    pub prefix_delimiter: u8,
+    pub lock_memory: bool,
+    /// `-s`: serve this unix socket (mode `unix_mask`) instead of TCP.
+    pub unix_socket: Option<String>,
+    pub unix_mask: u32,
+    /// The -t asked for, when small -m made us run fewer shards.
+    pub threads_asked: Option<usize>,
 }
 
 impl Config {
@@ -257,6 +332,8 @@ pub enum Parsed {
     Print(String),
     /// A usage error: one line, exit 64.
     Fail(String),
+    /// An error memcached reports with another exit status (a bad `-o` exits 1).
+    FailWith(String, i32),
 }
 
 /// `available` is the list of core ids this process may run on.
@@ -275,7 +352,11 @@ where
             };
         }
     };
-    match validate(cli, available) {
+    let ext = match options::parse_extended(&cli.extended) {
+        Ok(ext) => ext,
+        Err(msg) => return Parsed::FailWith(msg, EXIT_BAD_OPTION),
+    };
+    match validate(cli, available, ext) {
         Ok(cfg) => Parsed::Run(Box::new(cfg)),
         Err(msg) => Parsed::Fail(msg),
     }
@@ -289,7 +370,7 @@ fn first_line(s: &str) -> String {
         .to_string()
 }
 
-fn validate(cli: Cli, available: &[usize]) -> Result<Config, String> {
+fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, String> {
     let listen = listen_addrs(&cli.listen)?;
     if cli.port == 0 {
         return Err("error: -p: port must be between 1 and 65535".into());
@@ -301,14 +382,11 @@ fn validate(cli: Cli, available: &[usize]) -> Result<Config, String> {
     if cli.conn_limit == 0 {
         return Err("error: -c: connection limit must be at least 1".into());
     }
-    let (shards, cpus) = shards_and_cpus(&cli, available)?;
+    let (asked, cpus) = shards_and_cpus(&cli, available)?;
     let max_item_size = item_limits(&cli, memory_limit)?;
-    if memory_limit / shards < 2 << 20 {
-        return Err(format!(
-            "error: -m {} gives each of {shards} shards less than 2 MB; raise -m or lower -t",
-            cli.memory_limit
-        ));
-    }
+    let shards = shards_for_memory(asked, memory_limit);
+    let cpus = cpus.map(|c| c[..shards].to_vec());
+    let compat = compat(&cli, ext, (shards != asked).then_some(asked))?;
     if cli.udp_port != 0 {
         return Err("error: -U: UDP is not supported; use -U 0 or leave it out".into());
     }
@@ -339,6 +417,44 @@ fn validate(cli: Cli, available: &[usize]) -> Result<Config, String> {
         shutdown_enabled: cli.enable_shutdown,
         verbose: cli.verbose,
         spin_before_park_us: cli.spin_before_park_us,
+        compat,
+    })
+}
+
+/// Below 2 MB a shard's classes would evict while nearly empty (every class in use holds
+/// a page), so a small -m runs fewer shards instead of refusing: memcached takes -m 2.
+fn shards_for_memory(asked: usize, memory_limit: usize) -> usize {
+    asked.min(memory_limit / (2 << 20)).max(1)
+}
+
+/// The memcached flags beyond the core set, checked as memcached checks them.
+fn compat(cli: &Cli, mut ext: Extended, threads_asked: Option<usize>) -> Result<Compat, String> {
+    if cli.reqs_per_event <= 0 {
+        return Err("Number of requests per event must be greater than 0".into());
+    }
+    let delim = cli.prefix_delimiter.as_bytes();
+    if delim.len() != 1 {
+        return Err("error: -D: the prefix delimiter must be one character".into());
+    }
+    let unix_mask = u32::from_str_radix(&cli.unix_mask, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("error: -a: '{}' is not an octal mode", cli.unix_mask))?;
+    for (on, flag) in [(cli.large_pages, "-L"), (cli.coredumps, "-r")] {
+        if on {
+            ext.ignored.push(flag.to_string());
+        }
+    }
+    Ok(Compat {
+        ext,
+        reqs_per_event: cli.reqs_per_event as usize,
+        backlog: cli.backlog.clamp(1, i32::MAX as i64) as u32,
+        daemonize: cli.daemonize,
+        prefix_delimiter: delim[0],
+        lock_memory: cli.lock_memory,
+        unix_socket: cli.unix_socket.clone(),
+        unix_mask,
+        threads_asked,
     })
 }
 
@@ -547,7 +663,7 @@ mod tests {
         v.extend_from_slice(args);
         match parse_args(v, &[0, 1]) {
             Parsed::Run(c) => Ok(*c),
-            Parsed::Fail(m) => Err(m),
+            Parsed::Fail(m) | Parsed::FailWith(m, _) => Err(m),
             Parsed::Print(p) => Err(format!("print: {p}")),
         }
     }

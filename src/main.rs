@@ -19,8 +19,17 @@ fn main() {
             eprintln!("{msg}");
             std::process::exit(EXIT_USAGE);
         }
+        Parsed::FailWith(msg, status) => {
+            eprintln!("{msg}");
+            std::process::exit(status);
+        }
     };
+    // Before any thread exists: fork keeps only the calling thread.
+    if cfg.compat.daemonize {
+        daemonize();
+    }
     init_logging(cfg.verbose);
+    log_compat(&cfg);
     std::process::exit(corecached::server::run(*cfg));
 }
 
@@ -37,4 +46,56 @@ fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// memcached's -d: fork, the parent exits 0, the child leaves the terminal's session and
+/// points its standard streams at /dev/null.
+fn daemonize() {
+    // SAFETY: no other thread exists yet; fork, setsid, open and dup2 have no preconditions
+    // beyond valid arguments.
+    unsafe {
+        match libc::fork() {
+            -1 => {
+                eprintln!("failed to daemon() in order to daemonize");
+                std::process::exit(71);
+            }
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        libc::setsid();
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+    }
+}
+
+/// Says which memcached options were taken without effect, and honours -k.
+fn log_compat(cfg: &config::Config) {
+    let c = &cfg.compat;
+    if !c.ext.ignored.is_empty() {
+        tracing::info!(
+            "accepted without effect here: -o {}",
+            c.ext.ignored.join(",")
+        );
+    }
+    if let Some(asked) = c.threads_asked {
+        tracing::warn!(
+            "-m {} MB is under 2 MB per shard for {asked} shards: running {} shards",
+            cfg.memory_limit >> 20,
+            cfg.shards
+        );
+    }
+    // SAFETY: mlockall takes flags only.
+    if c.lock_memory && unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
+        tracing::warn!(
+            "-k: failed to lock memory: {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }

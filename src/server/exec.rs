@@ -87,6 +87,13 @@ pub fn execute<'s>(
             }
             Outcome::Done
         }
+        Op::MemLimit { bytes } => {
+            // Checked by the front end against the shard count, so it always fits here.
+            if let Err(e) = store.set_mem_limit(bytes as usize) {
+                tracing::warn!("cache_memlimit: {e}");
+            }
+            Outcome::Done
+        }
         Op::Dump { classes, cursor } => {
             scratch.clear();
             let resume = metadump_step(store, classes, cursor, scratch);

@@ -3,7 +3,7 @@
 
 /// Descriptors the process holds apart from client connections: per shard its rings,
 /// eventfds, listeners and twin links; and a few for the process itself.
-fn fd_headroom(shards: usize) -> u64 {
+pub fn fd_headroom(shards: usize) -> u64 {
     64 + 16 * shards as u64
 }
 

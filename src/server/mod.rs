@@ -9,5 +9,6 @@ pub mod runtime;
 pub mod shard;
 mod signals;
 pub mod twin;
+mod unix_socket;
 
 pub use runtime::run;

@@ -4,7 +4,7 @@
 use super::conn;
 use super::router::{Reply, Request};
 use super::shard::{Shard, Shared};
-use super::{limits, signals};
+use super::{limits, signals, unix_socket};
 use crate::config::Config;
 use crate::storage::{Store, StoreConfig};
 use glommio::channels::channel_mesh::MeshBuilder;
@@ -66,7 +66,14 @@ pub fn run(cfg: Config) -> i32 {
 /// What must hold before any shard starts: the ports are ours, the pid file is written,
 /// privileges are dropped.
 fn prepare(cfg: &Config) -> Result<(), String> {
-    for addr in cfg.listen_addrs() {
+    if let Some(path) = &cfg.compat.unix_socket {
+        unix_socket::prepare(path);
+    }
+    for addr in cfg
+        .listen_addrs()
+        .into_iter()
+        .filter(|_| cfg.compat.unix_socket.is_none())
+    {
         // glommio binds with SO_REUSEPORT, which would silently share a port another
         // process already serves: probe it plainly first.
         probe_bind(addr).map_err(|e| {
@@ -159,10 +166,21 @@ async fn shard_main(
         })
         .detach();
     }
-    for addr in shard.cfg().listen_addrs() {
-        let listener = bind_listener(addr)
+    let compat = &shard.cfg().compat;
+    let unix = compat.unix_socket.as_deref();
+    // As in memcached, -s replaces the TCP listeners.
+    for addr in shard
+        .cfg()
+        .listen_addrs()
+        .into_iter()
+        .filter(|_| unix.is_none())
+    {
+        let listener = bind_listener_backlog(addr, compat.backlog)
             .map_err(|e| format!("failed to listen on TCP port {}: {e}", addr.port()))?;
         glommio::spawn_local(accept_loop(shard.clone(), listener)).detach();
+    }
+    if let (Some(path), 0) = (unix, shard.id) {
+        unix_socket::listen(&shard, path, compat.unix_mask)?;
     }
 
     while !shared.shutting_down() {
@@ -173,6 +191,9 @@ async fn shard_main(
     let deadline = Instant::now() + DRAIN;
     while shard.busy.get() > 0 && Instant::now() < deadline {
         glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    if let (Some(path), 0) = (unix, shard.id) {
+        unix_socket::remove(path);
     }
     Ok(())
 }
@@ -194,14 +215,20 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
         if shared.shutting_down() {
             return;
         }
-        let n = shared.conns.fetch_add(1, Ordering::Relaxed);
-        if n >= shared.cfg.conn_limit {
-            shared.conns.fetch_sub(1, Ordering::Relaxed);
-            glommio::spawn_local(conn::reject(shard.clone(), stream)).detach();
-            continue;
-        }
-        glommio::spawn_local(conn::serve(shard.clone(), stream)).detach();
+        admit(&shard, conn::Stream::Tcp(stream));
     }
+}
+
+/// Serves a new client, or answers and closes it over the -c limit.
+pub(super) fn admit(shard: &Rc<Shard>, stream: conn::Stream) {
+    let shared = &shard.shared;
+    let n = shared.conns.fetch_add(1, Ordering::Relaxed);
+    if n >= shared.cfg.conn_limit {
+        shared.conns.fetch_sub(1, Ordering::Relaxed);
+        glommio::spawn_local(conn::reject(shard.clone(), stream)).detach();
+        return;
+    }
+    glommio::spawn_local(conn::serve(shard.clone(), stream)).detach();
 }
 
 /// Fails if another process holds `addr`. Binds without listening, so no client can
@@ -225,11 +252,16 @@ fn new_socket(addr: std::net::SocketAddr) -> std::io::Result<socket2::Socket> {
 /// A listening socket shared by every shard (SO_REUSEPORT) that can also be rebound at
 /// once after a crash (SO_REUSEADDR: connections of the dead process linger in TIME_WAIT).
 pub fn bind_listener(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    bind_listener_backlog(addr, 1024)
+}
+
+/// `bind_listener` with memcached's -b backlog.
+fn bind_listener_backlog(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     use std::os::unix::io::{FromRawFd, IntoRawFd};
     let sk = new_socket(addr)?;
     sk.set_reuse_port(true)?;
     sk.bind(&addr.into())?;
-    sk.listen(1024)?;
+    sk.listen(backlog.min(i32::MAX as u32) as i32)?;
     // SAFETY: the fd is a freshly bound, listening TCP socket that we hand over whole.
     Ok(unsafe { TcpListener::from_raw_fd(sk.into_raw_fd()) })
 }

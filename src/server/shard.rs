@@ -7,14 +7,13 @@ use super::router::{Batch, Reply, Request};
 use crate::config::Config;
 use crate::protocol::op::{Op, Outcome};
 use crate::replication::{NodeRepl, ReplCounters, ShardRepl};
-use crate::stats::{ConnCounters, ShardSnapshot};
+use crate::stats::{ConnCounters, DetailEvent, PrefixStats, ShardSnapshot};
 use crate::storage::Store;
 use glommio::channels::channel_mesh::Senders;
 use glommio::channels::local_channel::{LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -30,6 +29,10 @@ pub struct Shared {
     pub started: Instant,
     pub cfg: Config,
     pub repl: Option<NodeRepl>,
+    /// `stats detail on`: every shard counts its ops by key prefix.
+    pub detail: AtomicBool,
+    /// Item memory of the node, -m at start and `cache_memlimit` since.
+    pub memory_limit: AtomicUsize,
 }
 
 impl Shared {
@@ -39,6 +42,8 @@ impl Shared {
             conns: AtomicUsize::new(0),
             started: Instant::now(),
             repl: cfg.repl.as_ref().map(|_| NodeRepl::new()),
+            detail: AtomicBool::new(false),
+            memory_limit: AtomicUsize::new(cfg.memory_limit),
             cfg,
         }
     }
@@ -51,10 +56,28 @@ impl Shared {
 pub use crate::storage::unix_ms;
 
 struct ConnInfo {
-    peer: SocketAddr,
-    local: SocketAddr,
+    /// `stats conns` names, with the transport: "tcp:127.0.0.1:5000", "unix:/path".
+    peer: String,
+    local: String,
     /// Unix ms of the connection's last request, written by the connection itself.
-    last_cmd: Rc<Cell<u64>>,
+    seen: Rc<Seen>,
+}
+
+/// What `stats conns` shows of a connection, written by the connection itself.
+pub struct Seen {
+    /// Unix ms of the connection's last request.
+    pub last_cmd: Cell<u64>,
+    /// Waiting for the rest of a storage command's value (memcached's `conn_nread`).
+    pub in_value: Cell<bool>,
+}
+
+impl Seen {
+    pub fn new(now_ms: u64) -> Self {
+        Seen {
+            last_cmd: Cell::new(now_ms),
+            in_value: Cell::new(false),
+        }
+    }
 }
 
 pub struct Shard {
@@ -77,6 +100,7 @@ pub struct Shard {
     pub repl: Option<Rc<ShardRepl>>,
     /// Where a metadump writes its lines before they are rendered or sent.
     scratch: RefCell<Vec<u8>>,
+    detail: RefCell<PrefixStats>,
     waiters: RefCell<HashMap<u64, LocalSender<Reply>>>,
     conns: RefCell<HashMap<u64, ConnInfo>>,
     next_conn: Cell<u64>,
@@ -106,6 +130,7 @@ impl Shard {
             now_ms: Cell::new(unix_ms()),
             repl,
             scratch: RefCell::new(Vec::new()),
+            detail: RefCell::new(PrefixStats::default()),
             waiters: RefCell::new(HashMap::new()),
             conns: RefCell::new(HashMap::new()),
             next_conn: Cell::new(1),
@@ -126,20 +151,16 @@ impl Shard {
     }
 
     /// Registers a client connection (also listed by `stats conns`); the connection
-    /// records its last request time in `last_cmd`.
+    /// records what `stats conns` shows of it in `seen`.
     pub fn register(
         &self,
         tx: LocalSender<Reply>,
-        peer: SocketAddr,
-        local: SocketAddr,
-        last_cmd: Rc<Cell<u64>>,
+        peer: String,
+        local: String,
+        seen: Rc<Seen>,
     ) -> u64 {
         let token = self.register_waiter(tx);
-        let info = ConnInfo {
-            peer,
-            local,
-            last_cmd,
-        };
+        let info = ConnInfo { peer, local, seen };
         self.conns.borrow_mut().insert(token, info);
         token
     }
@@ -188,6 +209,9 @@ impl Shard {
         let mut store = self.store.borrow_mut();
         let mut scratch = self.scratch.borrow_mut();
         let outcome = execute(&mut store, &self.counters, op, &mut scratch);
+        if self.shared.detail.load(Ordering::Relaxed) || op == Op::ResetStats {
+            self.record_detail(op, &outcome);
+        }
         let r = f(&outcome);
         // A metadump of a big shard must not keep its whole text for the process's life.
         if scratch.capacity() > SCRATCH_KEEP {
@@ -197,6 +221,25 @@ impl Shard {
             ReplCounters::add(&repl.counters.records_applied, 1);
         }
         r
+    }
+
+    /// `stats detail`: counts `op` under its key's prefix, as memcached's front end does
+    /// (every storage command is a set, whether it stored or not).
+    fn record_detail(&self, op: Op<'_>, outcome: &Outcome<'_>) {
+        let (key, event) = match op {
+            Op::ResetStats => return self.detail.borrow_mut().clear(),
+            Op::Get { key, .. } => (
+                key,
+                DetailEvent::Get {
+                    hit: matches!(outcome, Outcome::Hit(_)),
+                },
+            ),
+            Op::Store { key, .. } | Op::TooLarge { key, .. } => (key, DetailEvent::Set),
+            Op::Delete { key, .. } => (key, DetailEvent::Delete),
+            _ => return,
+        };
+        let delimiter = self.cfg().compat.prefix_delimiter;
+        self.detail.borrow_mut().record(key, delimiter, event);
     }
 
     /// Moves the store's new mutations into the replication backlog and wakes the sender:
@@ -248,10 +291,16 @@ impl Shard {
             let id = (token << 10) | self.id as u64;
             let _ = write!(
                 conn_lines,
-                "STAT {id}:addr tcp:{}\r\nSTAT {id}:listen_addr tcp:{}\r\nSTAT {id}:state conn_parse_cmd\r\nSTAT {id}:secs_since_last_cmd {}\r\n",
+                "STAT {id}:addr {}\r\nSTAT {id}:listen_addr {}\r\nSTAT {id}:state {}\r\nSTAT {id}:secs_since_last_cmd {}\r\n",
                 c.peer,
                 c.local,
-                now.saturating_sub(c.last_cmd.get()) / 1000
+                if c.seen.in_value.get() {
+                    "conn_nread"
+                } else {
+                    "conn_parse_cmd"
+                },
+                // Whole seconds of the clock apart, as memcached counts them.
+                (now / 1000).saturating_sub(c.seen.last_cmd.get() / 1000)
             );
         }
         ShardSnapshot {
@@ -261,6 +310,7 @@ impl Shard {
             conns: self.counters.snapshot(),
             repl: self.repl.as_ref().map(|r| r.snapshot(self.now_ms.get())),
             conn_lines,
+            detail: self.detail.borrow().clone(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! Every value is declared once (`crate::counters`); the files here only choose order.
 
 mod classes;
+mod detail;
 mod general;
 mod replication;
 mod settings;
@@ -10,9 +11,10 @@ mod settings;
 mod tests;
 
 pub use classes::{write_items, write_slabs};
-pub use general::{ProcessInfo, write_general, write_shards};
+pub use detail::{DetailEvent, PrefixStats};
+pub use general::{ProcessInfo, Show, write_general, write_shards};
 pub use replication::write_replication;
-pub use settings::write_settings;
+pub use settings::{Live, write_settings};
 
 use crate::counters::{Desc, counters};
 use crate::storage::{ClassStats, StoreStats};
@@ -34,6 +36,8 @@ counters! {
         store_no_memory: Counter, "Stores refused for want of memory.";
         auth_cmds: Counter, "Authentication attempts (SASL and -Y logins).";
         auth_errors: Counter, "Failed authentication attempts.";
+        conn_yields: Counter, "Times a connection gave way after -R requests in one read.";
+        idle_kicks: Counter, "Connections closed after -o idle_timeout seconds of silence.";
         remote_batches as "cross_shard_batches": Counter, "Batches sent to other shards.";
         remote_ops as "cross_shard_ops": Counter, "Requests sent to other shards.";
     }
@@ -49,6 +53,8 @@ pub struct ShardSnapshot {
     pub repl: Option<crate::replication::ReplSnapshot>,
     /// `stats conns` lines for connections this shard owns.
     pub conn_lines: Vec<u8>,
+    /// `stats detail` counts for the keys this shard owns.
+    pub detail: PrefixStats,
 }
 
 /// The node's declared connection and store values: every shard's, merged.

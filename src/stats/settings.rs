@@ -1,35 +1,85 @@
-//! `stats settings`: the configuration under memcached's names (no counters here).
+//! `stats settings`: the configuration under memcached's names, in memcached 1.6's order
+//! (no counters here). Settings of memcached internals we lack report memcached's default
+//! or what the `-o` option that names them was given; docs/compatibility.md lists them.
 
 use super::stat;
+use crate::config::Config;
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// What `stats settings` reads beyond the command line: settings changed at run time.
+pub struct Live {
+    /// `stats detail on` is in force.
+    pub detail: bool,
+    /// -m, or the last `cache_memlimit`, in bytes.
+    pub maxbytes: usize,
+}
 
 /// `stats settings`
-pub fn write_settings(out: &mut Vec<u8>, cfg: &crate::config::Config) {
-    stat(out, "maxbytes", cfg.memory_limit);
+pub fn write_settings(out: &mut Vec<u8>, cfg: &Config, live: &Live) {
+    let c = &cfg.compat;
+    let ext = &c.ext;
+    stat(out, "maxbytes", live.maxbytes);
     stat(out, "maxconns", cfg.conn_limit);
     stat(out, "tcpport", cfg.port);
     stat(out, "udpport", 0);
     let inter: Vec<String> = cfg.listen.iter().map(|a| a.to_string()).collect();
     stat(out, "inter", inter.join(","));
     stat(out, "verbosity", cfg.verbose);
+    stat(out, "oldest", 0);
     stat(out, "evictions", if cfg.evictions { "on" } else { "off" });
     stat(
         out,
-        "shutdown_command",
-        if cfg.shutdown_enabled { "yes" } else { "no" },
+        "domain_socket",
+        c.unix_socket.as_deref().unwrap_or("NULL"),
     );
+    stat(out, "umask", format!("{:o}", c.unix_mask));
+    stat(out, "shutdown_command", yes(cfg.shutdown_enabled));
     stat(out, "growth_factor", format!("{:.2}", cfg.growth_factor));
     stat(out, "chunk_size", cfg.min_chunk);
     stat(out, "num_threads", cfg.shards);
-    stat(out, "cas_enabled", if cfg.cas { "yes" } else { "no" });
+    stat(out, "num_threads_per_udp", cfg.shards);
+    stat(out, "stat_key_prefix", c.prefix_delimiter as char);
+    stat(out, "detail_enabled", yes(live.detail));
+    stat(out, "reqs_per_event", c.reqs_per_event);
+    stat(out, "cas_enabled", yes(cfg.cas));
+    stat(out, "tcp_backlog", c.backlog);
+    stat(out, "auth_enabled_sasl", "no");
     stat(out, "item_size_max", cfg.max_item_size);
-    stat(out, "slab_chunk_max", cfg.page_size() / 2);
-    stat(out, "slab_page_size", cfg.page_size());
-    stat(
-        out,
-        "flush_enabled",
-        if cfg.flush_enabled { "yes" } else { "no" },
-    );
+    stat(out, "maxconns_fast", yes(ext.maxconns_fast));
+    stat(out, "hashpower_init", 0);
+    stat(out, "slab_reassign", yes(ext.slab_reassign));
+    stat(out, "slab_automove", ext.slab_automove);
+    stat(out, "slab_automove_ratio", "0.80");
+    stat(out, "slab_automove_window", 30);
+    let chunk_max = ext.slab_chunk_max.unwrap_or(cfg.page_size() / 2);
+    stat(out, "slab_chunk_max", chunk_max);
+    stat(out, "lru_crawler", yes(ext.lru_crawler));
+    stat(out, "lru_crawler_sleep", 100);
+    stat(out, "lru_crawler_tocrawl", 0);
+    stat(out, "tail_repair_time", 0);
+    stat(out, "flush_enabled", yes(cfg.flush_enabled));
+    stat(out, "dump_enabled", "yes");
+    // Keys hash with ahash whatever -o hash_algorithm says (it is validated, then logged).
     stat(out, "hash_algorithm", "ahash");
+    stat(out, "lru_maintainer_thread", yes(ext.lru_maintainer));
+    stat(out, "lru_segmented", yes(ext.lru_segmented));
+    stat(out, "hot_lru_pct", 20);
+    stat(out, "warm_lru_pct", 40);
+    stat(out, "hot_max_factor", "0.20");
+    stat(out, "warm_max_factor", "2.00");
+    stat(out, "temp_lru", "no");
+    stat(out, "temporary_ttl", ext.temporary_ttl);
+    stat(out, "idle_timeout", ext.idle_timeout);
+    stat(out, "watcher_logbuf_size", ext.watcher_logbuf_size);
+    stat(out, "worker_logbuf_size", ext.worker_logbuf_size);
+    stat(out, "read_buf_mem_limit", 0);
+    stat(out, "track_sizes", yes(ext.track_sizes));
+    stat(out, "inline_ascii_response", "no");
+    // Ours, after memcached's.
+    stat(out, "slab_page_size", cfg.page_size());
     stat(out, "spin_before_park_us", cfg.spin_before_park_us);
     out.extend_from_slice(b"END\r\n");
 }

@@ -206,4 +206,34 @@ impl Memory {
         }
         self.stats.slabs_moved += 1;
     }
+
+    /// A new memory limit (`cache_memlimit`): over it, frees pages until the budget holds,
+    /// fully free ones first, then the page of the oldest LRU tail anywhere (its live items
+    /// move into free chunks of their class, else are evicted). Under -M only free pages go.
+    pub fn set_limit(&mut self, bytes: usize, clock: &Clock) -> Result<(), String> {
+        self.slab.set_limit(bytes)?;
+        // Every round releases a page or a large item, or stops.
+        while self.slab.charged_pages() > self.slab.limit_pages() {
+            if self.slab.release_empty_page() {
+                continue;
+            }
+            if !self.evictions {
+                break;
+            }
+            match self.oldest_tail(clock) {
+                Some(t) => self.take_page_of(t, None, clock),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// The LRU tail written longest ago, over every class.
+    fn oldest_tail(&self, clock: &Clock) -> Option<u32> {
+        let now_v = clock.now_version();
+        (0..self.lru.classes())
+            .map(|v| self.lru.tail(v))
+            .filter(|&t| t != NIL)
+            .max_by_key(|&t| now_v.saturating_sub(item::version(self.slab.chunk(t))))
+    }
 }

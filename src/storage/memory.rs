@@ -104,7 +104,7 @@ impl Memory {
     }
 
     /// Counts an item removed to make room: reclaimed if dead, else evicted.
-    fn count_drop(&mut self, h: u32, clock: &Clock) {
+    pub fn count_drop(&mut self, h: u32, clock: &Clock) {
         let dead = self.life(h, clock) != Life::Alive;
         let (b, c) = self.slab.chunk_class(h);
         let w = item::word(b);

@@ -5,6 +5,7 @@
 //! `memory` (allocation, eviction policy, reclaim crawl, the one unlink hook), and under it
 //! `slab`, `index`, `lru` and `item`; `clock` holds time, versions and visibility.
 
+mod arena;
 mod clock;
 mod hash;
 mod index;

@@ -3,17 +3,17 @@
 //! hand-over between classes. Items above page_size/2 get one exact allocation each (the large
 //! class), charged as whole pages so the limit always holds.
 //!
-//! Regular pages live in one huge-page-advised `Region` reserved for the whole limit: slot `p`
-//! is the `p`-th page of it (live slots never outnumber the limit's pages, since each charges at
-//! least one). Memory is only resident once a page is carved, and goes back to the kernel when
-//! a page is released.
+//! Regular pages live in huge-page-advised regions reserved for the whole limit (`Arena`): slot
+//! `p` is the `p`-th page of it (live slots never outnumber the limit's pages, since each charges
+//! at least one; a raised limit adds a region, a lowered one leaves the address space). Memory
+//! is only resident once a page is carved, and goes back to the kernel when a page is released.
 //!
 //! A handle is `page_slot << bits | chunk_index`, `NIL` = none.
 
 use super::StoreConfig;
+use super::arena::Arena;
 use super::item::{self, USED};
 use super::lru::List;
-use super::region::Region;
 
 pub(crate) const NIL: u32 = u32::MAX;
 const NO_CLASS: u16 = u16::MAX;
@@ -47,7 +47,7 @@ pub(crate) struct SlabClass {
 }
 
 pub(crate) struct Slab {
-    arena: Region,
+    arena: Arena,
     pages: Vec<Page>,
     free_slots: Vec<u32>,
     /// Candidates for fully-free pages; validated when popped.
@@ -67,7 +67,7 @@ impl Slab {
         let (limit_pages, bits) = Self::geometry(cfg)?;
         let classes = Self::classes(cfg);
         let ps = cfg.page_size;
-        let arena = Region::new(limit_pages * ps)?;
+        let arena = Arena::new(limit_pages, ps)?;
         Ok(Slab {
             arena,
             pages: Vec::new(),
@@ -120,22 +120,39 @@ impl Slab {
         if cfg.max_item_size < item::HDR_MAX + 2 {
             return Err(format!("max item size {} is too small", cfg.max_item_size));
         }
-        let limit_pages = cfg.mem_limit / ps;
-        if limit_pages == 0 {
-            return Err(format!(
-                "memory limit {} is below one page ({ps} bytes)",
-                cfg.mem_limit
-            ));
-        }
         let max_per_page = (ps / cfg.min_chunk) as u32;
         let bits = 32 - max_per_page.leading_zeros();
-        if (limit_pages as u64) << bits >= u32::MAX as u64 {
+        let limit_pages = Self::pages_within(cfg.mem_limit, ps, bits)?;
+        Ok((limit_pages, bits))
+    }
+
+    /// The page budget of `mem_limit` bytes, if handles of `bits` chunk bits can number it.
+    fn pages_within(mem_limit: usize, ps: usize, bits: u32) -> Result<usize, String> {
+        let limit_pages = mem_limit / ps;
+        if limit_pages == 0 {
             return Err(format!(
-                "memory limit {} too large for one shard with these chunk sizes",
-                cfg.mem_limit
+                "memory limit {mem_limit} is below one page ({ps} bytes)"
             ));
         }
-        Ok((limit_pages, bits))
+        if (limit_pages as u64) << bits >= u32::MAX as u64 {
+            return Err(format!(
+                "memory limit {mem_limit} too large for one shard with these chunk sizes"
+            ));
+        }
+        Ok(limit_pages)
+    }
+
+    pub fn limit_fits(&self, mem_limit: usize) -> bool {
+        Self::pages_within(mem_limit, self.page_size, self.bits).is_ok()
+    }
+
+    /// Sets a new page budget of `mem_limit` bytes. Pages already charged above it stay
+    /// until the caller frees them; no new page is taken meanwhile.
+    pub fn set_limit(&mut self, mem_limit: usize) -> Result<(), String> {
+        let pages = Self::pages_within(mem_limit, self.page_size, self.bits)?;
+        self.arena.cover(pages)?;
+        self.limit_pages = pages;
+        Ok(())
     }
 
     /// The classes of a valid `cfg`: chunk sizes growing by its factor up to half a page,
@@ -329,7 +346,7 @@ impl Slab {
         let pg = &mut self.pages[p];
         self.charged -= pg.charged as usize;
         if pg.large.take().is_none() && pg.len != 0 {
-            self.arena.release(p * self.page_size, self.page_size);
+            self.arena.release(p);
         }
         pg.base = std::ptr::null_mut();
         pg.len = 0;
@@ -380,9 +397,8 @@ impl Slab {
             in_empty: false,
         };
         let p = self.new_slot(page);
-        debug_assert!((p + 1) * self.page_size <= self.arena.len());
-        // SAFETY: slot p < limit_pages (see the module comment), so the page is in the arena.
-        self.pages[p].base = unsafe { self.arena.ptr().add(p * self.page_size) };
+        // Slot p < limit_pages (see the module comment), so the arena covers it.
+        self.pages[p].base = self.arena.page(p);
         self.pages[p].len = self.page_size;
         self.carve(p, c);
         true

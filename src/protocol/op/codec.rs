@@ -88,6 +88,10 @@ pub fn encode_op(out: &mut Vec<u8>, op: Op<'_>) {
             out.extend_from_slice(&cursor.to_le_bytes());
         }
         Op::Meta { .. } => meta_codec::put_op(out, &op),
+        Op::MemLimit { bytes } => {
+            out.push(13);
+            out.extend_from_slice(&bytes.to_le_bytes());
+        }
     }
 }
 
@@ -172,6 +176,7 @@ pub fn decode_op(b: &[u8]) -> Result<(Op<'_>, usize), &'static str> {
             max: r.u32()?,
             cursor: r.u64()?,
         },
+        13 => Op::MemLimit { bytes: r.u64()? },
         _ => return Err("unknown op"),
     };
     Ok((op, b.len() - r.0.rest().len()))

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 /// An op over borrowed `key`/`value`, picked by `pick`.
 fn op_of<'a>(pick: u8, k: StoreKind, key: &'a [u8], value: &'a [u8], n: u64) -> Op<'a> {
-    match pick % 13 {
+    match pick % 14 {
         0 => Op::Get {
             key,
             touch: n.is_multiple_of(2).then_some(n as i32),
@@ -50,6 +50,7 @@ fn op_of<'a>(pick: u8, k: StoreKind, key: &'a [u8], value: &'a [u8], n: u64) -> 
             max: (n >> 32) as u32,
             cursor: n.rotate_left(7),
         },
+        12 => Op::MemLimit { bytes: n },
         _ => Op::Meta {
             cmd: [
                 MetaCmd::Get,

@@ -103,6 +103,10 @@ pub enum Op<'a> {
         args: MetaArgs,
         value: &'a [u8],
     },
+    /// `cache_memlimit`: the shard's new share of item memory, in bytes.
+    MemLimit {
+        bytes: u64,
+    },
 }
 
 impl<'a> Op<'a> {
@@ -121,7 +125,8 @@ impl<'a> Op<'a> {
             | Op::ResetStats
             | Op::Apply(_)
             | Op::Dump { .. }
-            | Op::CacheDump { .. } => None,
+            | Op::CacheDump { .. }
+            | Op::MemLimit { .. } => None,
         }
     }
 }

@@ -44,6 +44,15 @@ pub enum Request<'a> {
     LruCrawler {
         args: Keys<'a>,
     },
+    /// `slabs reassign|automove ...`, answered by the connection.
+    Slabs {
+        args: Keys<'a>,
+    },
+    /// `cache_memlimit <megabytes>`; the number parsed, not yet checked.
+    CacheMemlimit {
+        megabytes: u64,
+        noreply: bool,
+    },
     Version,
     Verbosity {
         noreply: bool,
@@ -305,6 +314,16 @@ fn other<'a>(l: &Line<'a, '_>, name: &[u8]) -> Parsed<'a> {
         },
         b"stats" => done(l.len, Request::Stats { args: Keys(l.args) }),
         b"lru_crawler" => done(l.len, Request::LruCrawler { args: Keys(l.args) }),
+        b"slabs" => done(l.len, Request::Slabs { args: Keys(l.args) }),
+        b"cache_memlimit" => {
+            if l.too_many || (n != 2 && n != 3) {
+                return error(l.len, ERROR, false);
+            }
+            match parse_u64(words[1]).filter(|&v| v <= u64::from(u32::MAX)) {
+                Some(megabytes) => done(l.len, Request::CacheMemlimit { megabytes, noreply }),
+                None => l.error(ERROR),
+            }
+        }
         _ if words[n - 1].starts_with(b"HTTP/") => Parsed::Close,
         _ => error(l.len, ERROR, false),
     }

@@ -168,6 +168,23 @@ fn misc_commands_and_errors() {
     assert_eq!(parse(b"get k"), Parsed::Incomplete);
 }
 
+#[test]
+fn cache_memlimit_and_slabs() {
+    assert_eq!(
+        cmd(b"cache_memlimit 8 noreply\r\n"),
+        Request::CacheMemlimit {
+            megabytes: 8,
+            noreply: true
+        }
+    );
+    assert_eq!(err(b"cache_memlimit\r\n"), "ERROR");
+    assert_eq!(err(b"cache_memlimit x\r\n"), "ERROR");
+    assert!(matches!(
+        cmd(b"slabs automove 1\r\n"),
+        Request::Slabs { args } if args.iter().count() == 2
+    ));
+}
+
 /// Bytes that look like text requests: command words, numbers, keys, spaces, line ends.
 fn requestish() -> impl Strategy<Value = Vec<u8>> {
     let pieces = proptest::sample::select(vec![
@@ -187,6 +204,8 @@ fn requestish() -> impl Strategy<Value = Vec<u8>> {
         "stats",
         "version",
         "lru_crawler ",
+        "cache_memlimit ",
+        "slabs ",
         "shutdown",
         "0 ",
         "1 ",

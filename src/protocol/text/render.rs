@@ -24,6 +24,12 @@ pub const ERR_COMMAND_LINE: &str = "CLIENT_ERROR bad command line";
 pub const ERR_SLAB_ID: &str = "CLIENT_ERROR Illegal slab id";
 pub const ERR_SHARD_UNAVAILABLE: &str = "SERVER_ERROR shard unavailable";
 pub const SIZES_DISABLED: &str = "STAT sizes_status disabled";
+pub const MEMLIMIT_TOO_SMALL: &str = "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m";
+pub const MEMLIMIT_NOT_MB: &str = "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes";
+pub const MEMLIMIT_FAILED: &str = "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust";
+pub const REASSIGN_BADCLASS: &str = "BADCLASS invalid src or dst class id";
+pub const REASSIGN_SAME: &str = "SAME src and dst class are identical";
+pub const REASSIGN_DISABLED: &str = "CLIENT_ERROR slab reassignment disabled";
 
 /// How a text request wants its op's outcome written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

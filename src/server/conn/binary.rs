@@ -38,7 +38,7 @@ impl Conn {
     /// answers and leaves all responses, in order, in the connection's output.
     pub(super) async fn handle_binary(&mut self) -> Flow {
         let shard = self.shard.clone();
-        self.last_cmd.set(shard.now_ms.get());
+        self.seen.last_cmd.set(shard.now_ms.get());
         let sasl = shard.cfg().sasl.is_some();
         self.bin.flushed = 0;
         let mut served = 0usize;

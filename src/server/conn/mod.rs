@@ -9,22 +9,22 @@ mod input;
 mod meta;
 mod plan;
 mod stats;
+mod stream;
 mod text;
 
 use super::router::Reply;
-use super::shard::Shard;
+use super::shard::{Seen, Shard};
 use crate::config::{Config, Protocol};
 use crate::protocol::text::render;
 use crate::stats::ConnCounters;
 use binary::Binary;
 use futures_lite::AsyncWriteExt;
 use glommio::channels::local_channel::{self, LocalReceiver};
-use glommio::net::TcpStream;
 use input::Input;
 use plan::Plan;
-use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+pub use stream::Stream;
 use text::Text;
 
 pub const VERSION: &str = concat!("1.6.21-corecached-", env!("CARGO_PKG_VERSION"));
@@ -61,17 +61,13 @@ enum Flow {
     Close,
 }
 
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
+pub async fn serve(shard: Rc<Shard>, stream: Stream) {
+    let compat = &shard.cfg().compat;
+    stream.set_up(compat.ext.idle_timeout);
     let (tx, rx) = local_channel::new_unbounded();
-    let peer = stream
-        .peer_addr()
-        .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
-    let local = stream
-        .local_addr()
-        .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
-    let last_cmd = Rc::new(Cell::new(shard.now_ms.get()));
-    let token = shard.register(tx, peer, local, last_cmd.clone());
+    let (peer, local) = stream.names(compat.unix_socket.as_deref());
+    let seen = Rc::new(Seen::new(shard.now_ms.get()));
+    let token = shard.register(tx, peer.clone(), local, seen.clone());
     ConnCounters::add(&shard.counters.curr_connections, 1);
     ConnCounters::add(&shard.counters.total_connections, 1);
     let mut conn = Conn {
@@ -79,7 +75,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         stream,
         rx,
         token,
-        last_cmd,
+        seen,
         input: Input::new(INITIAL_BUF),
         text: Text {
             shard: shard.clone(),
@@ -90,6 +86,9 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         bin: Binary::new(shard.clone()),
     };
     if let Err(e) = conn.run().await {
+        if e.kind() == std::io::ErrorKind::TimedOut {
+            ConnCounters::add(&shard.counters.idle_kicks, 1);
+        }
         tracing::debug!("connection {peer}: {e}");
     }
     shard.unregister(token);
@@ -99,7 +98,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
 }
 
 /// Answers a connection over the -c limit the way memcached does, then drops it.
-pub async fn reject(shard: Rc<Shard>, mut stream: TcpStream) {
+pub async fn reject(shard: Rc<Shard>, mut stream: Stream) {
     ConnCounters::add(&shard.counters.rejected_connections, 1);
     let mut out = Vec::new();
     render::line(&mut out, render::ERR_TOO_MANY_CONNS);
@@ -109,10 +108,10 @@ pub async fn reject(shard: Rc<Shard>, mut stream: TcpStream) {
 
 struct Conn {
     shard: Rc<Shard>,
-    stream: TcpStream,
+    stream: Stream,
     rx: LocalReceiver<Reply>,
     token: u64,
-    last_cmd: Rc<Cell<u64>>,
+    seen: Rc<Seen>,
     input: Input,
     text: Text,
     proto: Proto,

@@ -2,11 +2,13 @@
 //! and the answer is formatted from their sum.
 
 use super::{Conn, Flow, VERSION};
+use crate::config::Config;
 use crate::protocol::number::parse_flags;
 use crate::protocol::op::Op;
 use crate::protocol::text::{Keys, render};
 use crate::server::router::Batch;
-use crate::stats::{self, ProcessInfo, ShardSnapshot};
+use crate::stats::{self, ProcessInfo, ShardSnapshot, Show};
+use std::sync::atomic::Ordering;
 
 impl Conn {
     /// Answers `stats <args>`; anything pending must have been flushed out first.
@@ -24,7 +26,7 @@ impl Conn {
                 _ => self.reply(render::ERR_COMMAND_LINE),
             };
         }
-        self.stats_other(sub, words.next().is_some()).await;
+        self.stats_other(sub, words.next()).await;
         Flow::Read
     }
 
@@ -33,20 +35,36 @@ impl Conn {
         Flow::Read
     }
 
-    /// Every `stats` form but cachedump; `more` says whether words follow `sub`.
-    async fn stats_other(&mut self, sub: &[u8], more: bool) {
+    /// Every `stats` form but cachedump; `arg` is the word after `sub`, if any.
+    async fn stats_other(&mut self, sub: &[u8], arg: Option<&[u8]>) {
         let out = &mut self.text.plan.out;
-        if more && sub != b"detail" {
+        if arg.is_some() && sub != b"detail" {
             return render::line(out, render::ERROR);
         }
         match sub {
             b"" | b"items" | b"slabs" | b"conns" | b"shards" | b"reset" | b"replication" => {}
-            b"settings" => return stats::write_settings(out, self.shard.cfg()),
+            b"settings" => {
+                let shared = &self.shard.shared;
+                let live = stats::Live {
+                    detail: shared.detail.load(Ordering::Relaxed),
+                    maxbytes: shared.memory_limit.load(Ordering::Relaxed),
+                };
+                return stats::write_settings(out, self.shard.cfg(), &live);
+            }
             b"sizes" => {
                 render::line(out, render::SIZES_DISABLED);
                 return render::line(out, render::END);
             }
-            b"detail" => return render::line(out, render::ERR_STATS_DETAIL),
+            b"detail" => match arg.unwrap_or(b"") {
+                on @ (b"on" | b"off") => {
+                    let flag = &self.shard.shared.detail;
+                    flag.store(on == b"on", Ordering::Relaxed);
+                    return render::line(out, render::OK);
+                }
+                // Every shard's counts are gathered below.
+                b"dump" => {}
+                _ => return render::line(out, render::ERR_STATS_DETAIL),
+            },
             _ => return render::line(out, render::ERROR),
         }
         let op = if sub == b"reset" {
@@ -92,8 +110,14 @@ impl Conn {
             b"items" => stats::write_items(out, snaps),
             b"slabs" => stats::write_slabs(out, snaps, cfg.page_size()),
             b"shards" => stats::write_shards(out, snaps),
+            b"detail" => {
+                let mut all = stats::PrefixStats::default();
+                snaps.iter().for_each(|s| all.merge(&s.detail));
+                all.write_dump(out);
+            }
             b"replication" => stats::write_replication(out, cfg, shard.shared.repl.as_ref(), snaps),
             b"conns" => {
+                listen_lines(out, cfg);
                 for s in snaps {
                     out.extend_from_slice(&s.conn_lines);
                 }
@@ -107,10 +131,44 @@ impl Conn {
                     version: VERSION,
                     max_connections: cfg.conn_limit,
                     threads: cfg.shards,
-                    limit_maxbytes: cfg.memory_limit as u64,
+                    limit_maxbytes: shard.shared.memory_limit.load(Ordering::Relaxed) as u64,
+                    reserved_fds: crate::server::limits::fd_headroom(cfg.shards),
+                    show: show(cfg),
                 };
                 stats::write_general(out, &info, snaps);
             }
         }
+    }
+}
+
+/// Which optional lines of plain `stats` memcached would print with these settings.
+fn show(cfg: &Config) -> Show {
+    let ext = &cfg.compat.ext;
+    Show {
+        maxconns_fast: ext.maxconns_fast,
+        idle_timeout: ext.idle_timeout > 0,
+        slab_reassign: ext.slab_reassign,
+        lru_crawler: ext.lru_crawler,
+        lru_maintainer: ext.lru_maintainer,
+    }
+}
+
+/// `stats conns` lists the listening sockets first, as memcached does (ids below every
+/// connection's, which start at 1024).
+fn listen_lines(out: &mut Vec<u8>, cfg: &Config) {
+    use std::io::Write;
+    let names: Vec<String> = match &cfg.compat.unix_socket {
+        Some(path) => vec![format!("unix:{path}")],
+        None => cfg
+            .listen_addrs()
+            .iter()
+            .map(|a| format!("{}:{a}", if a.is_ipv6() { "tcp6" } else { "tcp" }))
+            .collect(),
+    };
+    for (id, name) in names.iter().enumerate() {
+        let _ = write!(
+            out,
+            "STAT {id}:addr {name}\r\nSTAT {id}:state conn_listening\r\nSTAT {id}:secs_since_last_cmd 0\r\n"
+        );
     }
 }

@@ -5,6 +5,7 @@
 use super::meta::{How, MetaSide};
 use super::plan::Plan;
 use super::{Conn, Flow, VERSION};
+use crate::protocol::number::parse_u64;
 use crate::protocol::op::Op;
 use crate::protocol::text::{Keys, Parsed, Reply, Request, parse, render};
 use crate::server::lookahead::{Lookahead, PipelineAhead};
@@ -18,10 +19,14 @@ impl Conn {
     /// Handles every complete request buffered; stops at an incomplete one or a close.
     pub(super) async fn handle_input(&mut self) -> Flow {
         let shard = self.shard.clone();
-        self.last_cmd.set(shard.now_ms.get());
+        self.seen.last_cmd.set(shard.now_ms.get());
+        self.seen.in_value.set(false);
         // Made only once a second request is waiting behind the first, so a connection at
         // depth 1 pays one comparison per request for it.
         let mut ahead: Option<PipelineAhead> = None;
+        // memcached's -R: after this many requests in one read, let other connections run.
+        let per_event = shard.cfg().compat.reqs_per_event;
+        let mut served = 0;
         loop {
             let parsed = parse(self.input.pending());
             if let Parsed::Done { consumed, .. } = parsed {
@@ -48,6 +53,7 @@ impl Conn {
                     ..
                 } => {
                     if shard.store.borrow().item_fits(key.len(), value_len) {
+                        self.seen.in_value.set(true);
                         self.input.reserve(total);
                         return Flow::Read;
                     }
@@ -90,6 +96,12 @@ impl Conn {
                     self.input.consume(consumed);
                     if flow == Flow::Close {
                         return flow;
+                    }
+                    served += 1;
+                    if served == per_event && !self.input.pending().is_empty() {
+                        served = 0;
+                        ConnCounters::add(&shard.counters.conn_yields, 1);
+                        futures_lite::future::yield_now().await;
                     }
                 }
             }
@@ -155,6 +167,10 @@ impl Text {
             Request::Version => self.plan.local(|out| render::version(out, VERSION)),
             Request::Verbosity { noreply } if !noreply => self.line(render::OK),
             Request::LruCrawler { args } => self.lru_crawler(args),
+            Request::Slabs { args } => self.slabs(args),
+            Request::CacheMemlimit { megabytes, noreply } => {
+                self.cache_memlimit(megabytes, noreply)
+            }
             Request::Error { msg, noreply } if !noreply => self.line(msg),
             Request::Verbosity { .. } | Request::Error { .. } => {}
             Request::Meta(req) => self.meta(req),
@@ -228,6 +244,70 @@ impl Text {
                 self.line(render::OK)
             }
             _ => self.line(render::ERROR),
+        }
+    }
+}
+
+impl Text {
+    /// `slabs automove <0|1|2>` and `slabs reassign <src> <dst>`, with memcached's answers.
+    /// Pages move here by themselves when a class needs one (docs/architecture.md), so a
+    /// valid reassign is acknowledged as memcached acknowledges a queued one.
+    fn slabs(&mut self, args: Keys<'_>) {
+        let words: Vec<&[u8]> = args.iter().collect();
+        let int = |w: &[u8]| std::str::from_utf8(w).ok()?.parse::<i64>().ok();
+        let classes = self.shard.store.borrow().class_count() as i64;
+        let reply = match words.as_slice() {
+            [b"automove", level, ..] => match parse_u64(level) {
+                None => render::ERR_FORMAT,
+                Some(0..=2) => render::OK,
+                Some(_) => render::ERROR,
+            },
+            [b"reassign", _, _] if !self.shard.cfg().compat.ext.slab_reassign => {
+                render::REASSIGN_DISABLED
+            }
+            [b"reassign", src, dst] => match (int(src), int(dst)) {
+                (Some(s), Some(d)) if s == d => render::REASSIGN_SAME,
+                (Some(s), Some(d))
+                    if (s == -1 || (1..=classes).contains(&s)) && (1..=classes).contains(&d) =>
+                {
+                    render::OK
+                }
+                (Some(_), Some(_)) => render::REASSIGN_BADCLASS,
+                _ => render::ERR_FORMAT,
+            },
+            _ => render::ERROR,
+        };
+        self.line(reply);
+    }
+
+    /// `cache_memlimit <MB>`: every shard takes its share of the new limit, in request order.
+    fn cache_memlimit(&mut self, megabytes: u64, noreply: bool) {
+        let shard = &self.shard;
+        let bytes = megabytes << 20;
+        let per_shard = bytes / shard.nshards as u64;
+        let reply = if megabytes < 8 {
+            Some(render::MEMLIMIT_TOO_SMALL)
+        } else if megabytes > 1_000_000_000 {
+            Some(render::MEMLIMIT_NOT_MB)
+        } else if !shard.store.borrow().mem_limit_fits(per_shard as usize) {
+            Some(render::MEMLIMIT_FAILED)
+        } else {
+            None
+        };
+        if let Some(why) = reply {
+            if !noreply {
+                self.line(why);
+            }
+            return;
+        }
+        shard
+            .shared
+            .memory_limit
+            .store(bytes as usize, Ordering::Relaxed);
+        let op = Op::MemLimit { bytes: per_shard };
+        self.broadcast(op, Reply::noreply(noreply));
+        if !noreply {
+            self.line(render::OK);
         }
     }
 }

@@ -8,6 +8,24 @@ use crate::storage::slab::NIL;
 use crate::storage::stats::{ClassStats, StoreStats};
 
 impl Store {
+    /// `cache_memlimit`: this shard's new share of item memory. Shrinking frees pages down
+    /// to it at once (evicting as needed); growing lets the shard take more pages.
+    pub fn set_mem_limit(&mut self, bytes: usize) -> Result<(), String> {
+        self.mem.set_limit(bytes, &self.clock)?;
+        self.cfg.mem_limit = bytes;
+        Ok(())
+    }
+
+    /// Whether `set_mem_limit(bytes)` would be taken.
+    pub fn mem_limit_fits(&self, bytes: usize) -> bool {
+        self.mem.slab.limit_fits(bytes)
+    }
+
+    /// Slab classes, the large-item class included (ids 1..=count).
+    pub fn class_count(&self) -> usize {
+        self.mem.slab.classes.len()
+    }
+
     pub fn stats(&self) -> StoreStats {
         let mem = &self.mem;
         let mut s = mem.stats;

@@ -3,6 +3,7 @@
 
 use super::Store;
 use super::counter::{fmt_u64, parse_counter};
+use crate::storage::clock::Life;
 use crate::storage::hash::hash_key;
 use crate::storage::item::{self, OFF_NEXT, OFF_PREV};
 use crate::storage::types::{DeltaResult, MAX_KEY_LEN, StoreMode, StoreResult};
@@ -261,6 +262,14 @@ impl Store {
     }
 
     /// Allocates, writes and links a new item (value = a ++ c), replacing any old one.
+    /// A write over an expired or flushed item reuses dead memory: memcached counts it as
+    /// reclaimed (t/issue_163, t/issue_183), whether or not the crawl got there first.
+    fn count_if_dead(&mut self, old: u32) {
+        if self.mem.life(old, &self.clock) != Life::Alive {
+            self.mem.count_drop(old, &self.clock);
+        }
+    }
+
     pub(super) fn write_item(
         &mut self,
         key: &[u8],
@@ -293,6 +302,7 @@ impl Store {
                 if let Some(f) = fresh {
                     self.mem.slab.free_chunk(f);
                 }
+                self.count_if_dead(o);
                 return Some(self.overwrite_in_place(o, key, flags, exp, (a, c), total));
             }
             // Unlinking the old item reads both LRU neighbours; start loading them.
@@ -319,6 +329,7 @@ impl Store {
         let ver = self.clock.next_version();
         item::write(self.mem.slab.chunk_mut(h), key, flags, exp, ver, a, c);
         if let Some(o) = old {
+            self.count_if_dead(o);
             self.mem.unlink(o, hash);
         }
         self.mem.link(h, hash, class, total);

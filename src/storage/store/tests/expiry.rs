@@ -129,3 +129,20 @@ fn reclaim_step_frees_expired() {
     );
     assert_eq!(s.reclaim_step(1000), 0);
 }
+
+#[test]
+fn a_set_over_an_expired_or_flushed_item_counts_it_reclaimed() {
+    let mut s = st();
+    assert_eq!(s.store(Set, b"k", 0, 1, b"1"), Stored);
+    advance(&mut s, 3);
+    assert_eq!(s.store(Set, b"k", 0, 0, b"2"), Stored);
+    assert_eq!(s.stats().reclaimed, 1);
+    assert_eq!(s.stats().expired_unfetched, 1);
+    advance(&mut s, 2);
+    s.flush_all(0);
+    assert_eq!(s.store(Set, b"k", 0, 0, b"3"), Stored);
+    assert_eq!(s.stats().reclaimed, 2);
+    // A live item overwritten is neither reclaimed nor evicted.
+    assert_eq!(s.store(Set, b"k", 0, 0, b"4"), Stored);
+    assert_eq!((s.stats().reclaimed, s.stats().evictions), (2, 0));
+}

@@ -297,3 +297,35 @@ fn overwrites_in_a_full_store_reuse_their_chunk() {
     let v = s.get(k(6).as_bytes()).unwrap();
     assert_eq!((v.value, v.flags), (&[b'z'; 20][..], 7));
 }
+
+#[test]
+fn a_new_memory_limit_shrinks_at_once_and_grows_later() {
+    let mut s = store_with(StoreConfig {
+        mem_limit: 3 << 20,
+        page_size: 64 << 10,
+        ..Default::default()
+    });
+    let value = vec![b'v'; 60_000];
+    let key = |i: usize| format!("k{i}").into_bytes();
+    for i in 0..200 {
+        assert_eq!(s.store(Set, &key(i), 0, 0, &value), Stored);
+    }
+    let full = s.stats();
+    assert!(full.evictions > 0 && full.total_pages <= 48, "{full:?}");
+    s.set_mem_limit(1 << 20).unwrap();
+    let shrunk = s.stats();
+    assert!(shrunk.total_pages <= 16, "{shrunk:?}");
+    assert!(shrunk.curr_items < full.curr_items);
+    assert_eq!(shrunk.limit_bytes, 1 << 20);
+    // The newest items stay readable; growing past the first limit takes new pages.
+    assert_eq!(val(&mut s, &key(199)).as_deref(), Some(&value[..]));
+    s.set_mem_limit(8 << 20).unwrap();
+    let evicted = s.stats().evictions;
+    for i in 200..300 {
+        assert_eq!(s.store(Set, &key(i), 0, 0, &value), Stored);
+    }
+    let grown = s.stats();
+    assert_eq!(grown.evictions, evicted);
+    assert!(grown.total_pages > 48, "{grown:?}");
+    assert!((200..300).all(|i| val(&mut s, &key(i)).is_some()));
+}
