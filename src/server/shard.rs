@@ -14,7 +14,8 @@ use glommio::channels::local_channel::{LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
+use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -25,27 +26,66 @@ const SCRATCH_KEEP: usize = 1 << 20;
 
 /// Process-wide state every shard can see (atomics only; no store lives here).
 pub struct Shared {
-    pub shutdown: AtomicBool,
+    shutdown: AtomicBool,
+    /// Shards whose own connections have finished their last batch since the stop.
+    pub drained: AtomicUsize,
     pub conns: AtomicUsize,
     pub started: Instant,
     pub cfg: Config,
     pub repl: Option<NodeRepl>,
+    /// The stopper's end of each shard's stop socket. A sleeping shard has nothing else
+    /// that would wake it: no tick polls the shutdown flag.
+    stop_tx: Vec<UnixStream>,
 }
 
 impl Shared {
-    pub fn new(cfg: Config) -> Self {
-        Shared {
+    /// Also returns the shards' ends of their stop sockets, one per shard: a read on one
+    /// completes (end of stream) once [`Shared::stop`] has run.
+    pub fn new(cfg: Config) -> std::io::Result<(Self, Vec<UnixStream>)> {
+        let mut stop_tx = Vec::with_capacity(cfg.shards);
+        let mut stop_rx = Vec::with_capacity(cfg.shards);
+        for _ in 0..cfg.shards {
+            let (tx, rx) = UnixStream::pair()?;
+            rx.set_nonblocking(true)?;
+            stop_tx.push(tx);
+            stop_rx.push(rx);
+        }
+        let shared = Shared {
             shutdown: AtomicBool::new(false),
+            drained: AtomicUsize::new(0),
             conns: AtomicUsize::new(0),
             started: Instant::now(),
             repl: cfg.repl.as_ref().map(|_| NodeRepl::new()),
             cfg,
-        }
+            stop_tx,
+        };
+        Ok((shared, stop_rx))
     }
 
     pub fn shutting_down(&self) -> bool {
         self.shutdown.load(Ordering::Relaxed)
     }
+
+    /// Stops the server from any thread: sets the flag, then wakes every shard by ending
+    /// its stop socket (the flag is set first, so a woken shard always sees it).
+    pub fn stop(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        for tx in &self.stop_tx {
+            let _ = tx.shutdown(Shutdown::Write);
+        }
+    }
+}
+
+/// Where the expiry reclaim stands: it runs only while requests arrive, and for one quiet
+/// step after, so an idle shard has no timer armed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Reclaim {
+    /// Not running: the next request wakes it.
+    Idle,
+    /// Running, and a request came since its last step.
+    Busy,
+    /// Running, and no request came since its last step.
+    Quiet,
 }
 
 pub use crate::storage::unix_ms;
@@ -70,9 +110,12 @@ pub struct Shard {
     pub rep_tx: Senders<Reply>,
     /// Connections currently in the middle of a batch; shutdown waits for them.
     pub busy: Cell<usize>,
-    /// The shard's clock (unix ms), advanced by its periodic tick rather than read per
-    /// request: expiry has one-second resolution and versions are a hybrid logical clock.
+    /// The shard's clock (unix ms), read once per batch of requests (a read, a remote
+    /// batch, a twin's run), not per request: expiry has one-second resolution and versions
+    /// are a hybrid logical clock.
     pub now_ms: Cell<u64>,
+    pub reclaim: Cell<Reclaim>,
+    reclaim_wake: LocalSender<()>,
     /// Outbound replication state, with --twin; shared with the shard's twin link.
     pub repl: Option<Rc<ShardRepl>>,
     /// Where a metadump writes its lines before they are rendered or sent.
@@ -88,6 +131,7 @@ impl Shard {
         shared: Arc<Shared>,
         req_tx: Senders<Request>,
         rep_tx: Senders<Reply>,
+        reclaim_wake: LocalSender<()>,
     ) -> Self {
         let repl = shared.cfg.repl.as_ref().map(|r| {
             let bytes = r.backlog_bytes / req_tx.nr_consumers();
@@ -104,6 +148,8 @@ impl Shard {
             rep_tx,
             busy: Cell::new(0),
             now_ms: Cell::new(unix_ms()),
+            reclaim: Cell::new(Reclaim::Idle),
+            reclaim_wake,
             repl,
             scratch: RefCell::new(Vec::new()),
             waiters: RefCell::new(HashMap::new()),
@@ -156,14 +202,42 @@ impl Shard {
         }
     }
 
-    pub fn tick_clock(&self) {
+    /// Requests are about to run: reads the clock, and starts the expiry reclaim if it is
+    /// idle. Every path into the store calls this first, so nothing needs a tick.
+    pub fn on_work(&self) {
+        self.read_clock();
+        if self.reclaim.replace(Reclaim::Busy) == Reclaim::Idle {
+            let _ = self.reclaim_wake.try_send(());
+        }
+    }
+
+    pub fn read_clock(&self) {
         let now = unix_ms();
         self.now_ms.set(now);
         self.store.borrow_mut().set_clock(now);
     }
 
+    /// A connection read requests: false if the server is stopping, and then the
+    /// connection must close without starting them. Otherwise counts it busy until
+    /// [`Shard::end_batch`], which the stopping shard waits for.
+    pub fn begin_batch(&self) -> bool {
+        // Read on this thread after the shard saw the flag, so once the drain has seen no
+        // busy connection, none starts again.
+        if self.shared.shutting_down() {
+            return false;
+        }
+        self.busy.set(self.busy.get() + 1);
+        self.on_work();
+        true
+    }
+
+    pub fn end_batch(&self) {
+        self.busy.set(self.busy.get() - 1);
+    }
+
     /// Runs a batch another shard sent us, in order, and builds the reply.
     pub fn execute_batch(&self, req: &Request) -> Reply {
+        self.on_work();
         let mut reply = Reply::new(req.conn, self.id, req.batch.len());
         let keys = req.batch.ops().filter_map(|op| op.key());
         let mut ahead = Lookahead::new(keys, &self.store.borrow(), 1, 0);

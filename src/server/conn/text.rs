@@ -11,7 +11,6 @@ use crate::server::router::shard_of;
 use crate::server::shard::Shard;
 use crate::stats::ConnCounters;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 
 impl Conn {
     /// Handles every complete request buffered; stops at an incomplete one or a close.
@@ -187,7 +186,7 @@ impl Text {
             return Flow::Read;
         }
         tracing::info!("shutdown requested by a client");
-        self.shard.shared.shutdown.store(true, Ordering::Relaxed);
+        self.shard.shared.stop();
         Flow::Close
     }
 
