@@ -108,7 +108,7 @@ fn spawn_shards(
     stop_rx: Vec<std::os::unix::net::UnixStream>,
 ) -> Result<Vec<ShardHandle>, String> {
     let req_mesh = MeshBuilder::<Request, _>::full(cfg.shards, MESH_CAPACITY);
-    let rep_mesh = MeshBuilder::<Reply, _>::full(cfg.shards, MESH_CAPACITY);
+    let rep_mesh = MeshBuilder::<Vec<Reply>, _>::full(cfg.shards, MESH_CAPACITY);
     let mut handles = Vec::new();
     for (i, stop) in stop_rx.into_iter().enumerate() {
         let placement = match &cfg.cpus {
@@ -133,7 +133,7 @@ fn spawn_shards(
 async fn shard_main(
     shared: Arc<Shared>,
     req_mesh: MeshBuilder<Request, glommio::channels::channel_mesh::Full>,
-    rep_mesh: MeshBuilder<Reply, glommio::channels::channel_mesh::Full>,
+    rep_mesh: MeshBuilder<Vec<Reply>, glommio::channels::channel_mesh::Full>,
     stop: std::os::unix::net::UnixStream,
 ) -> Result<(), String> {
     // SAFETY: a connected, non-blocking Unix socket handed over whole.
@@ -153,22 +153,27 @@ async fn shard_main(
     })
     .map_err(|e| format!("error: {e}"))?;
     let (reclaim_tx, reclaim_rx) = local_channel::new_bounded(1);
+    let (flush_tx, flush_rx) = local_channel::new_bounded(1);
     let shard = Rc::new(Shard::new(
         store,
         shared.clone(),
         req_tx,
         rep_tx,
         reclaim_tx,
+        flush_tx,
     ));
     super::twin::start(&shard)?;
     glommio::spawn_local(reclaim_loop(shard.clone(), reclaim_rx)).detach();
+    glommio::spawn_local(shard.clone().flush_loop(flush_rx)).detach();
 
     for (_, stream) in req_rx.streams() {
         let shard = shard.clone();
         glommio::spawn_local(async move {
             while let Some(req) = stream.recv().await {
-                let reply = shard.execute_batch(&req);
-                let _ = shard.rep_tx.send_to(req.reply_to, reply).await;
+                let replies = (req.batches.iter())
+                    .map(|(conn, batch)| shard.execute_batch(*conn, batch))
+                    .collect();
+                let _ = shard.rep_tx.send_to(req.reply_to, replies).await;
             }
         })
         .detach();
@@ -176,8 +181,10 @@ async fn shard_main(
     for (_, stream) in rep_rx.streams() {
         let shard = shard.clone();
         glommio::spawn_local(async move {
-            while let Some(reply) = stream.recv().await {
-                shard.deliver(reply);
+            while let Some(replies) = stream.recv().await {
+                for reply in replies {
+                    shard.deliver(reply);
+                }
             }
         })
         .detach();

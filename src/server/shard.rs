@@ -107,7 +107,10 @@ pub struct Shard {
     pub counters: ConnCounters,
     pub shared: Arc<Shared>,
     pub req_tx: Senders<Request>,
-    pub rep_tx: Senders<Reply>,
+    pub rep_tx: Senders<Vec<Reply>>,
+    /// Batches waiting for the next flush, per destination shard (see `send_batches`).
+    outq: RefCell<Vec<Vec<(u64, Batch)>>>,
+    flush_wake: LocalSender<()>,
     /// Connections currently in the middle of a batch; shutdown waits for them.
     pub busy: Cell<usize>,
     /// The shard's clock (unix ms), read once per batch of requests (a read, a remote
@@ -130,8 +133,9 @@ impl Shard {
         store: Store,
         shared: Arc<Shared>,
         req_tx: Senders<Request>,
-        rep_tx: Senders<Reply>,
+        rep_tx: Senders<Vec<Reply>>,
         reclaim_wake: LocalSender<()>,
+        flush_wake: LocalSender<()>,
     ) -> Self {
         let repl = shared.cfg.repl.as_ref().map(|r| {
             let bytes = r.backlog_bytes / req_tx.nr_consumers();
@@ -144,6 +148,8 @@ impl Shard {
             store: RefCell::new(store),
             counters: ConnCounters::default(),
             shared,
+            outq: RefCell::new((0..req_tx.nr_consumers()).map(|_| Vec::new()).collect()),
+            flush_wake,
             req_tx,
             rep_tx,
             busy: Cell::new(0),
@@ -236,12 +242,12 @@ impl Shard {
     }
 
     /// Runs a batch another shard sent us, in order, and builds the reply.
-    pub fn execute_batch(&self, req: &Request) -> Reply {
+    pub fn execute_batch(&self, conn: u64, batch: &Batch) -> Reply {
         self.on_work();
-        let mut reply = Reply::new(req.conn, self.id, req.batch.len());
-        let keys = req.batch.ops().filter_map(|op| op.key());
+        let mut reply = Reply::new(conn, self.id, batch.len());
+        let keys = batch.ops().filter_map(|op| op.key());
         let mut ahead = Lookahead::new(keys, &self.store.borrow(), 1, 0);
-        for op in req.batch.ops() {
+        for op in batch.ops() {
             if op.key().is_some() {
                 ahead.step(&self.store.borrow());
             }
@@ -285,24 +291,54 @@ impl Shard {
         }
     }
 
-    /// Sends each non-empty batch to its owner (one message per shard) on behalf of
-    /// `token`; returns how many replies to wait for.
+    /// Queues each non-empty batch for its owner on behalf of `token`; returns how many
+    /// replies to wait for. The flush task sends the queues once the connections made
+    /// ready in this turn of the loop have queued theirs: one message per destination for
+    /// all of them, not one per connection (Seastar's per-destination queues).
     pub async fn send_batches(&self, token: u64, batches: &mut [Batch]) -> usize {
+        let mut q = self.outq.borrow_mut();
+        let idle = q.iter().all(Vec::is_empty);
         let mut waiting = 0;
         for (s, batch) in batches.iter_mut().enumerate() {
-            if batch.is_empty() {
-                continue;
-            }
-            let req = Request {
-                reply_to: self.reply_id,
-                conn: token,
-                batch: std::mem::take(batch),
-            };
-            if self.req_tx.send_to(s, req).await.is_ok() {
+            if !batch.is_empty() {
+                q[s].push((token, std::mem::take(batch)));
                 waiting += 1;
             }
         }
+        if idle && waiting > 0 {
+            // Queued behind the tasks already made ready, so their batches join this flush.
+            let _ = self.flush_wake.try_send(());
+        }
         waiting
+    }
+
+    /// Sends what `send_batches` queued, one message per destination, each time it is
+    /// woken. An owner that is gone (the server is stopping) answers nothing, which the
+    /// waiting connection renders as an unavailable shard.
+    pub async fn flush_loop(self: Rc<Self>, wake: LocalReceiver<()>) {
+        while wake.recv().await.is_some() {
+            let queues: Vec<_> = self
+                .outq
+                .borrow_mut()
+                .iter_mut()
+                .map(std::mem::take)
+                .collect();
+            for (s, batches) in queues.into_iter().enumerate() {
+                if batches.is_empty() {
+                    continue;
+                }
+                let conns: Vec<u64> = batches.iter().map(|(c, _)| *c).collect();
+                let req = Request {
+                    reply_to: self.reply_id,
+                    batches,
+                };
+                if self.req_tx.send_to(s, req).await.is_err() {
+                    for conn in conns {
+                        self.deliver(Reply::new(conn, s, 0));
+                    }
+                }
+            }
+        }
     }
 
     /// Sends the batches and waits until every owner has run its batch.
