@@ -1,9 +1,13 @@
 //! Process-level behaviour: command line, port conflicts, connection limit, eviction
-//! under -m, graceful stop on SIGTERM.
+//! under -m, graceful stop on SIGTERM (idle, under load, in the middle of a twin's copy).
 
 mod common;
 use common::{BIN, Client, Server, free_port};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 fn run_with(args: &[&str]) -> (i32, String) {
     let out = Command::new(BIN)
@@ -234,4 +238,131 @@ fn memcached_style_command_line_flags() {
     s.client().set("k", b"v");
     let (code, text) = run_with(&["-U", "11211"]);
     assert_eq!(code, 64, "{text}");
+}
+
+/// SIGTERM, then the time until the process exited with status 0. Waits up to 10 s: the
+/// bound is 3 s, and the slack is for a loaded 2-core host, not for a hang.
+fn stop_in_time(s: &mut Server, what: &str) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    let status = s.terminate();
+    let took = start.elapsed();
+    eprintln!("{what}: exited {:.3} s after SIGTERM", took.as_secs_f64());
+    let status = status.unwrap_or_else(|| panic!("{what}: still running 10 s after SIGTERM"));
+    assert_eq!(status.code(), Some(0), "{what}");
+    took
+}
+
+const SHARD_COUNTS: [&str; 3] = ["1", "4", "32"];
+
+#[test]
+fn sigterm_stops_an_idle_server() {
+    for t in SHARD_COUNTS {
+        let mut s = Server::start(&["-t", t]);
+        // Long enough for every shard to go to sleep with nothing pending.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        stop_in_time(&mut s, &format!("idle -t {t}"));
+    }
+}
+
+/// Clients setting and getting keys on every shard until the server closes them (or a
+/// bounded number of requests is done); returns the requests answered so far.
+fn load(port: u16, clients: usize) -> (Arc<AtomicU64>, Vec<std::thread::JoinHandle<()>>) {
+    let done = Arc::new(AtomicU64::new(0));
+    let threads = (0..clients)
+        .map(|c| {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let Ok(mut sk) = TcpStream::connect(("127.0.0.1", port)) else {
+                    return;
+                };
+                let _ = sk.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let mut buf = [0u8; 256];
+                for i in 0..200_000u32 {
+                    let req = if i % 2 == 0 {
+                        format!("set k{c}:{} 0 0 5\r\nvalue\r\n", i % 1000)
+                    } else {
+                        format!("get k{c}:{}\r\n", (i - 1) % 1000)
+                    };
+                    if sk.write_all(req.as_bytes()).is_err() {
+                        return;
+                    }
+                    match sk.read(&mut buf) {
+                        Ok(n) if n > 0 => done.fetch_add(1, Ordering::Relaxed),
+                        _ => return,
+                    };
+                }
+            })
+        })
+        .collect();
+    (done, threads)
+}
+
+#[test]
+fn sigterm_stops_a_server_under_load() {
+    for t in SHARD_COUNTS {
+        let mut s = Server::start(&["-t", t]);
+        let (done, clients) = load(s.port, 8);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while done.load(Ordering::Relaxed) < 2000 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(
+            done.load(Ordering::Relaxed) >= 2000,
+            "-t {t}: the load never ran"
+        );
+        stop_in_time(&mut s, &format!("-t {t} under load"));
+        for c in clients {
+            c.join().unwrap();
+        }
+    }
+}
+
+#[test]
+fn sigterm_stops_both_twins_in_the_middle_of_a_full_copy() {
+    for t in SHARD_COUNTS {
+        let (ra, rb) = (free_port(), free_port());
+        let twin_args = |repl: u16, twin: u16| {
+            let x = [repl.to_string(), format!("127.0.0.1:{twin}")];
+            let mut a = vec!["-t".to_string(), t.into(), "-m".into(), "1024".into()];
+            a.extend([
+                "-X".to_string(),
+                x[0].clone(),
+                "--twin".into(),
+                x[1].clone(),
+            ]);
+            a
+        };
+        let a_args = twin_args(ra, rb);
+        let mut a = Server::start(&a_args.iter().map(String::as_str).collect::<Vec<_>>());
+        // Enough that copying it to the twin takes a while: 200,000 items of 2 KB.
+        let mut c = a.client();
+        let value = vec![b'v'; 2000];
+        for chunk in 0..20 {
+            let mut req = Vec::new();
+            for i in chunk * 10_000..(chunk + 1) * 10_000 {
+                req.extend_from_slice(
+                    format!("set key{i} 0 0 {} noreply\r\n", value.len()).as_bytes(),
+                );
+                req.extend_from_slice(&value);
+                req.extend_from_slice(b"\r\n");
+            }
+            c.send(&req);
+        }
+        assert!(c.line("version").starts_with("VERSION"));
+        let b_args = twin_args(rb, ra);
+        let mut b = Server::start(&b_args.iter().map(String::as_str).collect::<Vec<_>>());
+        // Wait until a shard of A is copying to B (the copy is started by B's arrival).
+        let copying = |c: &mut Client| {
+            c.stats("replication")
+                .iter()
+                .any(|(k, v)| k.ends_with(":link") && v == "full_sync")
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !copying(&mut c) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(copying(&mut c), "-t {t}: no full copy seen");
+        stop_in_time(&mut a, &format!("-t {t} sending a full copy"));
+        stop_in_time(&mut b, &format!("-t {t} receiving a full copy"));
+    }
 }

@@ -164,12 +164,10 @@ async fn stream_to_twin<S: TwinShard, W: AsyncWrite + Unpin>(
             b.read_from(cursor, SEND_CHUNK, &mut out)
         };
         if next == cursor {
-            // Nothing new: sleep until a write is logged (or a tick passes, to notice
-            // shutdown and a dead link).
-            let _ = glommio::timer::timeout(Duration::from_millis(200), async {
-                Ok(repl.wake_rx.recv().await)
-            })
-            .await;
+            // Nothing new: sleep until a write is logged or the ack reader finds the link
+            // dead (both wake us). Shutdown needs no wake: the stopping shard drops this
+            // task with its executor.
+            repl.wake_rx.recv().await;
             continue;
         }
         wr.write_all(&out).await.map_err(|e| e.to_string())?;

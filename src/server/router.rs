@@ -1,6 +1,7 @@
-//! Key -> owning shard, and the messages that carry a connection's remote work to the
-//! owning shards: one [`Batch`] per destination shard per read, never one message per key.
-//! Ops and outcomes travel in the one encoding of `protocol::op`.
+//! Key -> owning shard, and the messages that carry remote work to the owning shards: one
+//! [`Batch`] per connection per destination per read, and one [`Request`] per destination
+//! for all the batches a shard's connections queued in one turn of its loop, never one
+//! message per key. Ops and outcomes travel in the one encoding of `protocol::op`.
 
 use crate::protocol::op::{self, Op, OpIter, Outcome};
 use crate::record::{self, MutationRef};
@@ -48,13 +49,14 @@ impl Batch {
     }
 }
 
-/// A batch on its way to the owning shard.
+/// Batches on their way to the owning shard: every batch the sender's connections queued
+/// for it since its last flush, so one message (and at most one wake-up of the owner)
+/// carries them all. The owner answers with one `Vec<Reply>`, in the same order.
 pub struct Request {
     /// The sender's id in the reply mesh.
     pub reply_to: usize,
-    /// Which connection on the sender is waiting.
-    pub conn: u64,
-    pub batch: Batch,
+    /// Which connection (or twin stream) on the sender waits for each batch.
+    pub batches: Vec<(u64, Batch)>,
 }
 
 /// The owner's answers: the encoded outcome of op i is `out[ends[i-1]..ends[i]]`.

@@ -3,13 +3,16 @@
 
 use super::conn;
 use super::router::{Reply, Request};
-use super::shard::{Shard, Shared};
+use super::shard::{Reclaim, Shard, Shared};
 use super::{limits, signals, unix_socket};
 use crate::config::Config;
 use crate::storage::{Store, StoreConfig};
+use futures_lite::AsyncReadExt;
 use glommio::channels::channel_mesh::MeshBuilder;
-use glommio::net::TcpListener;
+use glommio::channels::local_channel::{self, LocalReceiver};
+use glommio::net::{TcpListener, UnixStream};
 use glommio::{LocalExecutorBuilder, Placement};
+use std::os::unix::io::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,12 +20,11 @@ use std::time::{Duration, Instant};
 
 /// EX_OSERR: what memcached exits with when it cannot listen.
 pub const EXIT_OSERR: i32 = 71;
-/// How often each shard wakes on its own: clock, expiry reclaim, shutdown check, and a
-/// guard against glommio 0.9.0 parking with work queued.
-const TICK: Duration = Duration::from_millis(10);
-/// Items examined per tick by the background expiry reclaim.
+/// How often the expiry reclaim steps while requests arrive.
+const RECLAIM_EVERY: Duration = Duration::from_millis(10);
+/// Items examined per step by the expiry reclaim.
 const RECLAIM_BUDGET: usize = 500;
-/// How long a stopping shard waits for connections mid-request.
+/// How long a stopping shard waits for connections mid-request, its own and other shards'.
 const DRAIN: Duration = Duration::from_secs(2);
 const MESH_CAPACITY: usize = 1024;
 
@@ -33,9 +35,16 @@ pub fn run(cfg: Config) -> i32 {
         return EXIT_OSERR;
     }
     let signals = signals::block();
-    let shared = Arc::new(Shared::new(cfg.clone()));
+    let (shared, stop_rx) = match Shared::new(cfg.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("failed to create the shards' stop sockets: {e}");
+            return EXIT_OSERR;
+        }
+    };
+    let shared = Arc::new(shared);
     signals::spawn_thread(signals, shared.clone());
-    let handles = match spawn_shards(&cfg, &shared) {
+    let handles = match spawn_shards(&cfg, &shared, stop_rx) {
         Ok(h) => h,
         Err(msg) => {
             eprintln!("{msg}");
@@ -57,7 +66,7 @@ pub fn run(cfg: Config) -> i32 {
             Err(e) => format!("shard failed: {e}"),
         };
         eprintln!("{failure}");
-        shared.shutdown.store(true, Ordering::Relaxed);
+        shared.stop();
         status = EXIT_OSERR;
     }
     status
@@ -100,11 +109,15 @@ fn prepare(cfg: &Config) -> Result<(), String> {
 type ShardHandle = glommio::ExecutorJoinHandle<Result<(), String>>;
 
 /// One pinned executor per shard, joined by the request and reply meshes.
-fn spawn_shards(cfg: &Config, shared: &Arc<Shared>) -> Result<Vec<ShardHandle>, String> {
+fn spawn_shards(
+    cfg: &Config,
+    shared: &Arc<Shared>,
+    stop_rx: Vec<std::os::unix::net::UnixStream>,
+) -> Result<Vec<ShardHandle>, String> {
     let req_mesh = MeshBuilder::<Request, _>::full(cfg.shards, MESH_CAPACITY);
-    let rep_mesh = MeshBuilder::<Reply, _>::full(cfg.shards, MESH_CAPACITY);
+    let rep_mesh = MeshBuilder::<Vec<Reply>, _>::full(cfg.shards, MESH_CAPACITY);
     let mut handles = Vec::new();
-    for i in 0..cfg.shards {
+    for (i, stop) in stop_rx.into_iter().enumerate() {
         let placement = match &cfg.cpus {
             Some(cpus) => Placement::Fixed(cpus[i]),
             None => Placement::Unbound,
@@ -117,7 +130,7 @@ fn spawn_shards(cfg: &Config, shared: &Arc<Shared>) -> Result<Vec<ShardHandle>, 
         }
         let (shared, req_mesh, rep_mesh) = (shared.clone(), req_mesh.clone(), rep_mesh.clone());
         let h = builder
-            .spawn(move || shard_main(shared, req_mesh, rep_mesh))
+            .spawn(move || shard_main(shared, req_mesh, rep_mesh, stop))
             .map_err(|e| format!("failed to start shard {i}: {e}"))?;
         handles.push(h);
     }
@@ -127,8 +140,11 @@ fn spawn_shards(cfg: &Config, shared: &Arc<Shared>) -> Result<Vec<ShardHandle>, 
 async fn shard_main(
     shared: Arc<Shared>,
     req_mesh: MeshBuilder<Request, glommio::channels::channel_mesh::Full>,
-    rep_mesh: MeshBuilder<Reply, glommio::channels::channel_mesh::Full>,
+    rep_mesh: MeshBuilder<Vec<Reply>, glommio::channels::channel_mesh::Full>,
+    stop: std::os::unix::net::UnixStream,
 ) -> Result<(), String> {
+    // SAFETY: a connected, non-blocking Unix socket handed over whole.
+    let mut stop = unsafe { UnixStream::from_raw_fd(stop.into_raw_fd()) };
     let (req_tx, mut req_rx) = req_mesh.join().await.map_err(|_| "mesh join failed")?;
     let (rep_tx, mut rep_rx) = rep_mesh.join().await.map_err(|_| "mesh join failed")?;
     let cfg = &shared.cfg;
@@ -143,16 +159,28 @@ async fn shard_main(
         node_id: 0,
     })
     .map_err(|e| format!("error: {e}"))?;
-    let shard = Rc::new(Shard::new(store, shared.clone(), req_tx, rep_tx));
-    shard.tick_clock();
+    let (reclaim_tx, reclaim_rx) = local_channel::new_bounded(1);
+    let (flush_tx, flush_rx) = local_channel::new_bounded(1);
+    let shard = Rc::new(Shard::new(
+        store,
+        shared.clone(),
+        req_tx,
+        rep_tx,
+        reclaim_tx,
+        flush_tx,
+    ));
     super::twin::start(&shard)?;
+    glommio::spawn_local(reclaim_loop(shard.clone(), reclaim_rx)).detach();
+    glommio::spawn_local(shard.clone().flush_loop(flush_rx)).detach();
 
     for (_, stream) in req_rx.streams() {
         let shard = shard.clone();
         glommio::spawn_local(async move {
             while let Some(req) = stream.recv().await {
-                let reply = shard.execute_batch(&req);
-                let _ = shard.rep_tx.send_to(req.reply_to, reply).await;
+                let replies = (req.batches.iter())
+                    .map(|(conn, batch)| shard.execute_batch(*conn, batch))
+                    .collect();
+                let _ = shard.rep_tx.send_to(req.reply_to, replies).await;
             }
         })
         .detach();
@@ -160,8 +188,10 @@ async fn shard_main(
     for (_, stream) in rep_rx.streams() {
         let shard = shard.clone();
         glommio::spawn_local(async move {
-            while let Some(reply) = stream.recv().await {
-                shard.deliver(reply);
+            while let Some(replies) = stream.recv().await {
+                for reply in replies {
+                    shard.deliver(reply);
+                }
             }
         })
         .detach();
@@ -183,19 +213,47 @@ async fn shard_main(
         unix_socket::listen(&shard, path, compat.unix_mask)?;
     }
 
-    while !shared.shutting_down() {
-        glommio::timer::sleep(TICK).await;
-        shard.tick_clock();
-        shard.store.borrow_mut().reclaim_step(RECLAIM_BUDGET);
-    }
-    let deadline = Instant::now() + DRAIN;
-    while shard.busy.get() > 0 && Instant::now() < deadline {
-        glommio::timer::sleep(Duration::from_millis(1)).await;
-    }
+    // Sleeps until `Shared::stop` ends the socket (or it fails, which stops us too).
+    let _ = stop.read(&mut [0u8; 1]).await;
+    drain(&shard).await;
     if let (Some(path), 0) = (unix, shard.id) {
         unix_socket::remove(path);
     }
     Ok(())
+}
+
+/// Lets the connections finish their last batch, this shard's and every other's: a shard
+/// answers other shards' batches until all of them have drained (or the time is up), so no
+/// connection waits on a shard that has gone.
+async fn drain(shard: &Shard) {
+    let shared = &shard.shared;
+    let deadline = Instant::now() + DRAIN;
+    while shard.busy.get() > 0 && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    shared.drained.fetch_add(1, Ordering::SeqCst);
+    while shared.drained.load(Ordering::SeqCst) < shard.nshards && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// The expiry reclaim, run as work arrives rather than on a tick: woken by the first
+/// request after a quiet spell, it steps every [`RECLAIM_EVERY`] while requests keep
+/// coming and stops after a quiet step that freed nothing, leaving no timer armed.
+/// (Lookups and allocation drop expired items they meet in any case.)
+async fn reclaim_loop(shard: Rc<Shard>, wake: LocalReceiver<()>) {
+    while wake.recv().await.is_some() {
+        loop {
+            glommio::timer::sleep(RECLAIM_EVERY).await;
+            let was = shard.reclaim.replace(Reclaim::Quiet);
+            shard.read_clock();
+            let freed = shard.store.borrow_mut().reclaim_step(RECLAIM_BUDGET);
+            if was == Reclaim::Quiet && freed == 0 {
+                shard.reclaim.set(Reclaim::Idle);
+                break;
+            }
+        }
+    }
 }
 
 async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {

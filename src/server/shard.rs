@@ -14,6 +14,8 @@ use glommio::channels::local_channel::{LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::Write;
+use std::net::Shutdown;
+use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -24,7 +26,9 @@ const SCRATCH_KEEP: usize = 1 << 20;
 
 /// Process-wide state every shard can see (atomics only; no store lives here).
 pub struct Shared {
-    pub shutdown: AtomicBool,
+    shutdown: AtomicBool,
+    /// Shards whose own connections have finished their last batch since the stop.
+    pub drained: AtomicUsize,
     pub conns: AtomicUsize,
     pub started: Instant,
     pub cfg: Config,
@@ -33,24 +37,61 @@ pub struct Shared {
     pub detail: AtomicBool,
     /// Item memory of the node, -m at start and `cache_memlimit` since.
     pub memory_limit: AtomicUsize,
+    /// The stopper's end of each shard's stop socket. A sleeping shard has nothing else
+    /// that would wake it: no tick polls the shutdown flag.
+    stop_tx: Vec<UnixStream>,
 }
 
 impl Shared {
-    pub fn new(cfg: Config) -> Self {
-        Shared {
+    /// Also returns the shards' ends of their stop sockets, one per shard: a read on one
+    /// completes (end of stream) once [`Shared::stop`] has run.
+    pub fn new(cfg: Config) -> std::io::Result<(Self, Vec<UnixStream>)> {
+        let mut stop_tx = Vec::with_capacity(cfg.shards);
+        let mut stop_rx = Vec::with_capacity(cfg.shards);
+        for _ in 0..cfg.shards {
+            let (tx, rx) = UnixStream::pair()?;
+            rx.set_nonblocking(true)?;
+            stop_tx.push(tx);
+            stop_rx.push(rx);
+        }
+        let shared = Shared {
             shutdown: AtomicBool::new(false),
+            drained: AtomicUsize::new(0),
             conns: AtomicUsize::new(0),
             started: Instant::now(),
             repl: cfg.repl.as_ref().map(|_| NodeRepl::new()),
             detail: AtomicBool::new(false),
             memory_limit: AtomicUsize::new(cfg.memory_limit),
             cfg,
-        }
+            stop_tx,
+        };
+        Ok((shared, stop_rx))
     }
 
     pub fn shutting_down(&self) -> bool {
         self.shutdown.load(Ordering::Relaxed)
     }
+
+    /// Stops the server from any thread: sets the flag, then wakes every shard by ending
+    /// its stop socket (the flag is set first, so a woken shard always sees it).
+    pub fn stop(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        for tx in &self.stop_tx {
+            let _ = tx.shutdown(Shutdown::Write);
+        }
+    }
+}
+
+/// Where the expiry reclaim stands: it runs only while requests arrive, and for one quiet
+/// step after, so an idle shard has no timer armed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Reclaim {
+    /// Not running: the next request wakes it.
+    Idle,
+    /// Running, and a request came since its last step.
+    Busy,
+    /// Running, and no request came since its last step.
+    Quiet,
 }
 
 pub use crate::storage::unix_ms;
@@ -90,12 +131,18 @@ pub struct Shard {
     pub counters: ConnCounters,
     pub shared: Arc<Shared>,
     pub req_tx: Senders<Request>,
-    pub rep_tx: Senders<Reply>,
+    pub rep_tx: Senders<Vec<Reply>>,
+    /// Batches waiting for the next flush, per destination shard (see `send_batches`).
+    outq: RefCell<Vec<Vec<(u64, Batch)>>>,
+    flush_wake: LocalSender<()>,
     /// Connections currently in the middle of a batch; shutdown waits for them.
     pub busy: Cell<usize>,
-    /// The shard's clock (unix ms), advanced by its periodic tick rather than read per
-    /// request: expiry has one-second resolution and versions are a hybrid logical clock.
+    /// The shard's clock (unix ms), read once per batch of requests (a read, a remote
+    /// batch, a twin's run), not per request: expiry has one-second resolution and versions
+    /// are a hybrid logical clock.
     pub now_ms: Cell<u64>,
+    pub reclaim: Cell<Reclaim>,
+    reclaim_wake: LocalSender<()>,
     /// Outbound replication state, with --twin; shared with the shard's twin link.
     pub repl: Option<Rc<ShardRepl>>,
     /// Where a metadump writes its lines before they are rendered or sent.
@@ -111,7 +158,9 @@ impl Shard {
         store: Store,
         shared: Arc<Shared>,
         req_tx: Senders<Request>,
-        rep_tx: Senders<Reply>,
+        rep_tx: Senders<Vec<Reply>>,
+        reclaim_wake: LocalSender<()>,
+        flush_wake: LocalSender<()>,
     ) -> Self {
         let repl = shared.cfg.repl.as_ref().map(|r| {
             let bytes = r.backlog_bytes / req_tx.nr_consumers();
@@ -124,10 +173,14 @@ impl Shard {
             store: RefCell::new(store),
             counters: ConnCounters::default(),
             shared,
+            outq: RefCell::new((0..req_tx.nr_consumers()).map(|_| Vec::new()).collect()),
+            flush_wake,
             req_tx,
             rep_tx,
             busy: Cell::new(0),
             now_ms: Cell::new(unix_ms()),
+            reclaim: Cell::new(Reclaim::Idle),
+            reclaim_wake,
             repl,
             scratch: RefCell::new(Vec::new()),
             detail: RefCell::new(PrefixStats::default()),
@@ -177,18 +230,46 @@ impl Shard {
         }
     }
 
-    pub fn tick_clock(&self) {
+    /// Requests are about to run: reads the clock, and starts the expiry reclaim if it is
+    /// idle. Every path into the store calls this first, so nothing needs a tick.
+    pub fn on_work(&self) {
+        self.read_clock();
+        if self.reclaim.replace(Reclaim::Busy) == Reclaim::Idle {
+            let _ = self.reclaim_wake.try_send(());
+        }
+    }
+
+    pub fn read_clock(&self) {
         let now = unix_ms();
         self.now_ms.set(now);
         self.store.borrow_mut().set_clock(now);
     }
 
+    /// A connection read requests: false if the server is stopping, and then the
+    /// connection must close without starting them. Otherwise counts it busy until
+    /// [`Shard::end_batch`], which the stopping shard waits for.
+    pub fn begin_batch(&self) -> bool {
+        // Read on this thread after the shard saw the flag, so once the drain has seen no
+        // busy connection, none starts again.
+        if self.shared.shutting_down() {
+            return false;
+        }
+        self.busy.set(self.busy.get() + 1);
+        self.on_work();
+        true
+    }
+
+    pub fn end_batch(&self) {
+        self.busy.set(self.busy.get() - 1);
+    }
+
     /// Runs a batch another shard sent us, in order, and builds the reply.
-    pub fn execute_batch(&self, req: &Request) -> Reply {
-        let mut reply = Reply::new(req.conn, self.id, req.batch.len());
-        let keys = req.batch.ops().filter_map(|op| op.key());
+    pub fn execute_batch(&self, conn: u64, batch: &Batch) -> Reply {
+        self.on_work();
+        let mut reply = Reply::new(conn, self.id, batch.len());
+        let keys = batch.ops().filter_map(|op| op.key());
         let mut ahead = Lookahead::new(keys, &self.store.borrow(), 1, 0);
-        for op in req.batch.ops() {
+        for op in batch.ops() {
             if op.key().is_some() {
                 ahead.step(&self.store.borrow());
             }
@@ -254,24 +335,54 @@ impl Shard {
         }
     }
 
-    /// Sends each non-empty batch to its owner (one message per shard) on behalf of
-    /// `token`; returns how many replies to wait for.
+    /// Queues each non-empty batch for its owner on behalf of `token`; returns how many
+    /// replies to wait for. The flush task sends the queues once the connections made
+    /// ready in this turn of the loop have queued theirs: one message per destination for
+    /// all of them, not one per connection (Seastar's per-destination queues).
     pub async fn send_batches(&self, token: u64, batches: &mut [Batch]) -> usize {
+        let mut q = self.outq.borrow_mut();
+        let idle = q.iter().all(Vec::is_empty);
         let mut waiting = 0;
         for (s, batch) in batches.iter_mut().enumerate() {
-            if batch.is_empty() {
-                continue;
-            }
-            let req = Request {
-                reply_to: self.reply_id,
-                conn: token,
-                batch: std::mem::take(batch),
-            };
-            if self.req_tx.send_to(s, req).await.is_ok() {
+            if !batch.is_empty() {
+                q[s].push((token, std::mem::take(batch)));
                 waiting += 1;
             }
         }
+        if idle && waiting > 0 {
+            // Queued behind the tasks already made ready, so their batches join this flush.
+            let _ = self.flush_wake.try_send(());
+        }
         waiting
+    }
+
+    /// Sends what `send_batches` queued, one message per destination, each time it is
+    /// woken. An owner that is gone (the server is stopping) answers nothing, which the
+    /// waiting connection renders as an unavailable shard.
+    pub async fn flush_loop(self: Rc<Self>, wake: LocalReceiver<()>) {
+        while wake.recv().await.is_some() {
+            let queues: Vec<_> = self
+                .outq
+                .borrow_mut()
+                .iter_mut()
+                .map(std::mem::take)
+                .collect();
+            for (s, batches) in queues.into_iter().enumerate() {
+                if batches.is_empty() {
+                    continue;
+                }
+                let conns: Vec<u64> = batches.iter().map(|(c, _)| *c).collect();
+                let req = Request {
+                    reply_to: self.reply_id,
+                    batches,
+                };
+                if self.req_tx.send_to(s, req).await.is_err() {
+                    for conn in conns {
+                        self.deliver(Reply::new(conn, s, 0));
+                    }
+                }
+            }
+        }
     }
 
     /// Sends the batches and waits until every owner has run its batch.

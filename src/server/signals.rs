@@ -4,7 +4,6 @@
 
 use super::shard::Shared;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 /// Signals that stop the server: finish in-flight requests, then exit 0.
 const STOP: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1];
@@ -40,7 +39,7 @@ pub fn spawn_thread(set: libc::sigset_t, shared: Arc<Shared>) {
                 }
                 if STOP.contains(&sig) {
                     tracing::info!("signal {sig}: finishing in-flight requests and exiting");
-                    shared.shutdown.store(true, Ordering::Relaxed);
+                    shared.stop();
                     return;
                 }
                 tracing::info!("signal {sig} ignored, as memcached does");

@@ -157,6 +157,7 @@ impl Drop for Applier {
 impl ApplyRecords for Applier {
     async fn apply(&mut self, run: &[Incoming<'_>]) {
         let shard = &self.shard;
+        shard.on_work();
         let applied = apply_run(
             &mut shard.store.borrow_mut(),
             shard.id,

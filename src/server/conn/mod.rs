@@ -125,11 +125,13 @@ impl Conn {
                 0 => return Ok(()),
                 n => ConnCounters::add(&self.shard.counters.bytes_read, n as u64),
             }
-            self.shard.busy.set(self.shard.busy.get() + 1);
+            if !self.shard.begin_batch() {
+                return Ok(());
+            }
             let flow = self.handle_any().await;
             self.shard.log_mutations();
             let written = self.write_out().await;
-            self.shard.busy.set(self.shard.busy.get() - 1);
+            self.shard.end_batch();
             written?;
             if flow == Flow::Close || self.shard.shared.shutting_down() {
                 return Ok(());

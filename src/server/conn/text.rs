@@ -230,7 +230,7 @@ impl Text {
             return Flow::Read;
         }
         tracing::info!("shutdown requested by a client");
-        self.shard.shared.shutdown.store(true, Ordering::Relaxed);
+        self.shard.shared.stop();
         Flow::Close
     }
 

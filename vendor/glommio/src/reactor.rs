@@ -45,24 +45,20 @@ type SharedChannelWakerChecker = (SmallVec<[Waker; 1]>, Option<Box<dyn Fn() -> u
 struct SharedChannels {
     id: u64,
     wakers_map: BTreeMap<u64, SharedChannelWakerChecker>,
-    connection_wakers: Vec<Waker>,
 }
 
 impl SharedChannels {
     fn new() -> SharedChannels {
         SharedChannels {
             id: 0,
-            connection_wakers: Vec::new(),
             wakers_map: BTreeMap::new(),
         }
     }
 
     fn process_shared_channels(&mut self) -> usize {
-        let mut woke = self.connection_wakers.len();
-        for waker in self.connection_wakers.drain(..) {
-            wake!(waker);
-        }
-
+        // corecached patch 3: no connection wakers woken on every lap any more; a
+        // connecting half is woken by its peer (`shared_channel::wake_connect_waiter`).
+        let mut woke = 0;
         for (_, (pending, check)) in self.wakers_map.iter_mut() {
             if pending.is_empty() {
                 continue;
@@ -299,11 +295,6 @@ impl Reactor {
     pub(crate) fn unregister_shared_channel(&self, id: u64) {
         let mut channels = self.shared_channels.borrow_mut();
         channels.wakers_map.remove(&id);
-    }
-
-    pub(crate) fn add_shared_channel_connection_waker(&self, waker: Waker) {
-        let mut channels = self.shared_channels.borrow_mut();
-        channels.connection_wakers.push(waker);
     }
 
     pub(crate) fn add_shared_channel_waker(&self, id: u64, waker: Waker) {

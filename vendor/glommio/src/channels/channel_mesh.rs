@@ -411,13 +411,21 @@ impl<T: 'static + Send, A: MeshAdapter> MeshBuilder<T, A> {
         let mut senders = Vec::with_capacity(self.nr_peers);
         let mut receivers = Vec::with_capacity(self.nr_peers);
 
+        // corecached patch 2: start every connection before awaiting any. Awaited one by
+        // one, each waits for its peer to reach the same pair, so a mesh of N executors
+        // took N^2 rendezvous in turn, each spinning (a connecting channel keeps its
+        // executor awake) until the peer thread is scheduled.
+        let mut connecting = Vec::with_capacity(self.nr_peers);
         for i in 0..self.nr_peers {
             let sender = self.channels[peer_id][i].0.take();
             let receiver = self.channels[i][peer_id].1.take();
 
             let sender = sender.map(|sender| crate::spawn_local(sender.connect()).detach());
             let receiver = receiver.map(|receiver| crate::spawn_local(receiver.connect()).detach());
+            connecting.push((sender, receiver));
+        }
 
+        for (sender, receiver) in connecting {
             match sender {
                 None => {
                     if self.adapter.is_full() {

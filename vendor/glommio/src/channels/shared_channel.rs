@@ -116,28 +116,42 @@ struct ReceiverState<V: Send + Sized> {
 
 struct Connector<T: BufferHalf + Clone> {
     buffer: T,
-    reactor: Weak<Reactor>,
 }
 
 impl<T: BufferHalf + Clone> Connector<T> {
-    fn new(buffer: T, reactor: Weak<Reactor>) -> Self {
-        Self { buffer, reactor }
+    fn new(buffer: T) -> Self {
+        Self { buffer }
     }
 }
 
 impl<T: BufferHalf + Clone> Future for Connector<T> {
     type Output = Arc<SleepNotifier>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let reactor = self.reactor.upgrade().unwrap();
-
+        // corecached patch 3: wait for the other half to connect (or drop) and wake us
+        // (`wake_connect_waiter`), not by polling on every lap of the executor, which kept
+        // it from parking: with more executors than cores, a mesh took seconds to join.
+        // Checked again under the lock the other half takes after it connects, so the
+        // wake cannot be missed.
+        let mut waiter = self.buffer.buffer().connect_waiter.lock().unwrap();
         match self.buffer.peer_id() {
             0 => {
-                reactor.add_shared_channel_connection_waker(cx.waker().clone());
+                *waiter = Some(cx.waker().clone());
                 Poll::Pending
             }
             // usize::MAX (the disconnected) always has a placeholder notifier that never
             // returns its fd. So if the other side disconnected it will unblock us here
             id => Poll::Ready(sys::get_sleep_notifier_for(id).unwrap()),
+        }
+    }
+}
+
+/// corecached patch 3: after this half connected or dropped unconnected, wakes the other
+/// half if it connected first and is waiting for this one, on its own executor.
+fn wake_connect_waiter<T: BufferHalf>(half: &T) {
+    let waiter = half.buffer().connect_waiter.lock().unwrap().take();
+    if let Some(waker) = waiter {
+        if let Some(notifier) = sys::get_sleep_notifier_for(half.peer_id()) {
+            notifier.queue_waker(waker, true);
         }
     }
 }
@@ -167,6 +181,7 @@ impl<T: 'static + Send + Sized> SharedSender<T> {
         let state = self.state.take().unwrap();
         let reactor = crate::executor().reactor();
         state.buffer.connect(reactor.id());
+        wake_connect_waiter(&state.buffer);
         let id = reactor.register_shared_channel(Box::new(enclose! {(state) move || {
             if state.buffer.consumer_disconnected() {
                 state.buffer.capacity()
@@ -176,7 +191,7 @@ impl<T: 'static + Send + Sized> SharedSender<T> {
         }}));
 
         let reactor = Rc::downgrade(&reactor);
-        let peer = Connector::new(state.buffer.clone(), reactor.clone());
+        let peer = Connector::new(state.buffer.clone());
         let notifier = peer.await;
         ConnectedSender {
             id,
@@ -332,6 +347,7 @@ impl<T: 'static + Send + Sized> SharedReceiver<T> {
         let reactor = crate::executor().reactor();
         let state = self.state.take().unwrap();
         state.buffer.connect(reactor.id());
+        wake_connect_waiter(&state.buffer);
         let id = reactor.register_shared_channel(Box::new(enclose! { (state) move || {
             if state.buffer.producer_disconnected() {
                 state.buffer.capacity()
@@ -341,7 +357,7 @@ impl<T: 'static + Send + Sized> SharedReceiver<T> {
         }}));
 
         let reactor = Rc::downgrade(&reactor);
-        let peer = Connector::new(state.buffer.clone(), reactor.clone());
+        let peer = Connector::new(state.buffer.clone());
         let notifier = peer.await;
         ConnectedReceiver {
             id,
@@ -440,6 +456,7 @@ impl<T: Send + Sized> Drop for SharedSender<T> {
         if let Some(state) = self.state.take() {
             // Never connected, we must connect ourselves.
             if !state.buffer.disconnect() {
+                wake_connect_waiter(&state.buffer);
                 let id = state.buffer.peer_id();
                 if let Some(notifier) = sys::get_sleep_notifier_for(id) {
                     notifier.notify(false);
@@ -454,6 +471,7 @@ impl<T: Send + Sized> Drop for SharedReceiver<T> {
         if let Some(state) = self.state.take() {
             // Never connected, we must connect ourselves.
             if !state.buffer.disconnect() {
+                wake_connect_waiter(&state.buffer);
                 let id = state.buffer.peer_id();
                 if let Some(notifier) = sys::get_sleep_notifier_for(id) {
                     notifier.notify(false);

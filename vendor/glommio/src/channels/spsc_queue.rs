@@ -6,8 +6,9 @@ use std::{
     slice::from_raw_parts_mut,
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
-        Arc,
+        Arc, Mutex,
     },
+    task::Waker,
 };
 
 #[derive(Debug)]
@@ -51,6 +52,10 @@ pub(crate) struct Buffer<T> {
 
     pcache: ProducerCacheline,
     ccache: ConsumerCacheline,
+
+    /// corecached patch 3: the half that connected first waits here for the other half,
+    /// which wakes it, instead of polling for it on every lap of its executor.
+    pub(crate) connect_waiter: Mutex<Option<Waker>>,
 
     _marker: PhantomData<T>,
 }
@@ -258,6 +263,7 @@ fn inner_make<T>(capacity: usize, initial_value: usize) -> (Producer<T>, Consume
             head: AtomicUsize::new(initial_value),
             producer_id: AtomicUsize::new(0),
         },
+        connect_waiter: Mutex::new(None),
         _marker: PhantomData,
     });
     (

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The hop tax: server CPU per request at -t 1, 2 and 4 with every shard pinned to core 0
+# (so each hop to another shard is a thread switch, the pessimistic price) and loadgen on
+# core 1; 90 % gets, 32 B values, 100,000 keys prefilled. Two loads: pipelined (8
+# connections, depth 16) and part load (50 connections, depth 1). Runs A B C A B C.
+# CPU per request = the server's utime + stime ticks over the run / requests counted.
+# Usage: bash benches/hoptax.sh [SECS per run, 4] [ROUNDS, 2]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-4}
+rounds=${2:-2}
+cc=${CC_BIN:-target/release/corecached}
+lg=${LG:-target/release/loadgen}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+json=$(mktemp)
+trap 'rm -f "$json"' EXIT
+
+run() { # shards conns depth
+    local port pid t0 t1
+    port=$(free_port)
+    taskset -c 0 "$cc" -p "$port" -l 127.0.0.1 -t "$1" -m 256 >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && break
+        sleep 0.05
+    done
+    taskset -c 1 "$lg" -s "127.0.0.1:$port" -t 1 -c 8 --key-space 100000 --prefill -n 1 >/dev/null 2>&1
+    t0=$(ticks "$pid")
+    taskset -c 1 "$lg" -s "127.0.0.1:$port" -t 1 -c "$2" --pipeline "$3" --key-space 100000 \
+        --ratio 1:9 --data-size 32 --test-time "$secs" --json-out "$json" >/dev/null 2>&1
+    t1=$(ticks "$pid")
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    python3 -c "
+import json; j = json.load(open('$json'))
+print(f'-t $1, $2 conns, depth $3: {j[\"ops_per_sec\"]:.0f} ops/s, p50 {j[\"latency_us\"][\"p50\"]:.0f} us, server CPU {($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / j[\"ops\"]:.2f} us/request')"
+}
+
+echo "# hoptax: $secs s per run, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for _ in $(seq "$rounds"); do
+    for t in 1 2 4; do run "$t" 8 16; done
+    for t in 1 2 4; do run "$t" 50 1; done
+done
