@@ -1,6 +1,8 @@
 //! The per-connection loop: read, parse every complete request, run local keys at once,
 //! send remote keys to their owners in one batch per shard, await those replies together,
-//! then write all responses in request order.
+//! then write all responses in request order. What a connection holds is bounded: parsing
+//! stops once the answers held reach `text::OUT_LIMIT` and resumes after they are written,
+//! and the buffers shrink back while the connection is idle.
 
 mod input;
 mod plan;
@@ -23,12 +25,20 @@ use text::Text;
 
 pub const VERSION: &str = concat!("1.6.21-corecached-", env!("CARGO_PKG_VERSION"));
 
-const INITIAL_BUF: usize = 16 * 1024;
+/// The read buffer of a connection that is waiting for a request: one request line of most
+/// clients; it grows while data keeps arriving and comes back to this when idle.
+const IDLE_BUF: usize = 1024;
+/// An output buffer larger than this is freed once written (a big answer does not stay
+/// with the connection); an idle connection frees any output buffer above IDLE_OUT.
+const OUT_KEEP: usize = 64 << 10;
+const IDLE_OUT: usize = 1024;
 
 /// What the connection loop should do after handling the buffered input.
 #[derive(PartialEq)]
 enum Flow {
     Read,
+    /// The output bound was reached: write out, then handle the buffered input again.
+    Flush,
     Close,
 }
 
@@ -51,10 +61,11 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         rx,
         token,
         last_cmd,
-        input: Input::new(INITIAL_BUF),
+        input: Input::new(IDLE_BUF),
         text: Text {
             shard: shard.clone(),
-            plan: Plan::new(shard.nshards, INITIAL_BUF),
+            plan: Plan::new(shard.nshards, 0),
+            resume: None,
         },
     };
     if let Err(e) = conn.run().await {
@@ -88,47 +99,62 @@ struct Conn {
 impl Conn {
     async fn run(&mut self) -> std::io::Result<()> {
         loop {
-            match self.input.read_from(&mut self.stream).await? {
+            let plan = &mut self.text.plan;
+            let idle = || plan.shrink(IDLE_OUT);
+            match self.input.read_from(&mut self.stream, idle).await? {
                 0 => return Ok(()),
                 n => ConnCounters::add(&self.shard.counters.bytes_read, n as u64),
             }
-            self.shard.busy.set(self.shard.busy.get() + 1);
-            let flow = self.handle_input().await;
-            self.finish_batch().await;
-            self.shard.log_mutations();
-            let written = self.write_out().await;
-            self.shard.busy.set(self.shard.busy.get() - 1);
-            written?;
-            if flow == Flow::Close || self.shard.shared.shutting_down() {
-                return Ok(());
+            loop {
+                self.shard.busy.set(self.shard.busy.get() + 1);
+                let flow = self.handle_input().await;
+                let finished = self.finish_batch().await;
+                self.shard.log_mutations();
+                let written = self.write_out().await;
+                self.shard.busy.set(self.shard.busy.get() - 1);
+                finished?;
+                written?;
+                if flow == Flow::Close || self.shard.shared.shutting_down() {
+                    return Ok(());
+                }
+                // A client that always has more bytes ready must not starve the others.
+                glommio::yield_if_needed().await;
+                if flow == Flow::Read {
+                    break;
+                }
             }
-            // A client that always has more bytes ready must not starve the others.
-            glommio::yield_if_needed().await;
         }
     }
 
     /// Sends the remote batches, waits for every reply, and appends all pending responses
-    /// to `out` in request order.
-    async fn finish_batch(&mut self) {
-        if !self.text.plan.waiting() {
-            return;
-        }
-        let shard = &self.shard;
-        let (batches, ops) = self.text.plan.outgoing();
-        let waiting = shard.send_batches(self.token, batches).await;
-        ConnCounters::add(&shard.counters.remote_batches, waiting as u64);
-        ConnCounters::add(&shard.counters.remote_ops, ops as u64);
-        let mut replies: Vec<Option<Reply>> = (0..shard.nshards).map(|_| None).collect();
-        for _ in 0..waiting {
-            match self.rx.recv().await {
-                Some(r) => {
-                    let s = r.shard;
-                    replies[s] = Some(r);
+    /// to `out` in request order. An owner that stopped at the reply budget is sent the
+    /// rest of its ops once what came back has been written out, round after round.
+    async fn finish_batch(&mut self) -> std::io::Result<()> {
+        let mut replies: Vec<Option<Reply>> = Vec::new();
+        while self.text.plan.waiting() {
+            let shard = &self.shard;
+            let (batches, ops) = self.text.plan.outgoing();
+            let waiting = shard.send_batches(self.token, batches).await;
+            ConnCounters::add(&shard.counters.remote_batches, waiting as u64);
+            ConnCounters::add(&shard.counters.remote_ops, ops as u64);
+            replies.clear();
+            replies.resize_with(shard.nshards, || None);
+            for _ in 0..waiting {
+                match self.rx.recv().await {
+                    Some(r) => {
+                        let s = r.shard;
+                        replies[s] = Some(r);
+                    }
+                    None => break,
                 }
-                None => break,
+            }
+            self.text.plan.assemble(&mut replies, render::outcome);
+            if self.text.plan.waiting() {
+                replies.clear();
+                self.write_out().await?;
             }
         }
-        self.text.plan.assemble(&replies, render::outcome);
+        Ok(())
     }
 
     async fn write_out(&mut self) -> std::io::Result<()> {
@@ -138,8 +164,8 @@ impl Conn {
         }
         ConnCounters::add(&self.shard.counters.bytes_written, out.len() as u64);
         let r = self.stream.write_all(out).await;
-        if out.capacity() > 4 * INITIAL_BUF * 64 {
-            *out = Vec::with_capacity(INITIAL_BUF);
+        if out.capacity() > OUT_KEEP {
+            *out = Vec::new();
         } else {
             out.clear();
         }
