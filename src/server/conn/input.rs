@@ -1,7 +1,9 @@
 //! A connection's read buffer: requests are parsed in place between `start` and `end`. It
 //! grows only with bytes that arrived (doubling while reads fill it, so a `set` header for
-//! a big value costs what was sent, not what it announced) and shrinks back to its small
-//! idle size whenever the connection has nothing left to read.
+//! a big value costs what was sent, not what it announced), and while the connection
+//! waits with nothing buffered it holds no buffer at all: the first bytes of the next
+//! request land in a small array inside the connection (memcached likewise gives its read
+//! buffer back when a connection goes idle).
 
 use futures_lite::{AsyncRead, AsyncReadExt, future};
 
@@ -10,6 +12,9 @@ const MAX_LINE_BUF: usize = 64 << 20;
 /// A buffer that kept filling grows up to this for a pipelining client; more is only for
 /// one request that needs it.
 const BUSY_BUF: usize = 16 << 10;
+/// Where an idle connection's next bytes arrive: a whole small request (a get, a short
+/// set) fits, so waking costs no second read.
+const WAKE: usize = 64;
 
 pub struct Input {
     buf: Vec<u8>,
@@ -21,6 +26,7 @@ pub struct Input {
     /// Length of the request at `start` once its header said so (a storage command whose
     /// data is still arriving): the buffer may grow to it, past MAX_LINE_BUF.
     want: usize,
+    wake: [u8; WAKE],
 }
 
 impl Input {
@@ -32,6 +38,7 @@ impl Input {
             swallow: 0,
             initial,
             want: 0,
+            wake: [0; WAKE],
         }
     }
 
@@ -52,8 +59,8 @@ impl Input {
     }
 
     /// Reads more bytes; returns how many, 0 at end of stream or when a request has
-    /// outgrown the buffer limit. When nothing has arrived yet, the connection is idle:
-    /// the buffer shrinks back and `idle` runs before waiting.
+    /// outgrown the buffer limit. When nothing is buffered and nothing has arrived, the
+    /// connection is idle: its buffer is given back and `idle` runs before waiting.
     pub async fn read_from<R: AsyncRead + Unpin>(
         &mut self,
         r: &mut R,
@@ -65,8 +72,11 @@ impl Input {
         let space = self.buf.len() - self.end;
         let n = match future::poll_once(r.read(&mut self.buf[self.end..])).await {
             Some(n) => n?,
+            None if self.start == self.end => {
+                idle();
+                return self.wake_up(r).await;
+            }
             None => {
-                self.shrink_idle();
                 idle();
                 r.read(&mut self.buf[self.end..]).await?
             }
@@ -80,13 +90,32 @@ impl Input {
         Ok(n)
     }
 
-    /// Gives back everything above the idle size while no request is in the buffer.
-    fn shrink_idle(&mut self) {
-        if self.start == self.end && self.buf.len() > self.initial {
-            self.start = 0;
-            self.end = 0;
-            self.buf = vec![0; self.initial];
+    /// Waits without a buffer for the next bytes, then takes a buffer for them (and for
+    /// whatever else is ready when they filled the wake array).
+    async fn wake_up<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> std::io::Result<usize> {
+        self.release();
+        let n = r.read(&mut self.wake).await?;
+        if n == 0 {
+            return Ok(0);
         }
+        self.buf = vec![0; self.initial.max(2 * WAKE)];
+        self.buf[..n].copy_from_slice(&self.wake[..n]);
+        let mut got = n;
+        if n == WAKE {
+            if let Some(more) = future::poll_once(r.read(&mut self.buf[n..])).await {
+                got += more?;
+            }
+        }
+        self.received(got);
+        Ok(got)
+    }
+
+    /// Gives the buffer back while nothing is in it.
+    fn release(&mut self) {
+        debug_assert_eq!(self.start, self.end);
+        self.start = 0;
+        self.end = 0;
+        self.buf = Vec::new();
     }
 
     /// Frees space at the end of the buffer; false when a request is too long to hold.
@@ -95,7 +124,7 @@ impl Input {
             self.start = 0;
             self.end = 0;
             // Give back a buffer grown for one huge value or multi-get.
-            if self.buf.len() > BUSY_BUF.max(self.initial) {
+            if self.buf.len() > BUSY_BUF.max(self.initial) || self.buf.is_empty() {
                 self.buf = vec![0; self.initial];
             }
         }
@@ -212,9 +241,11 @@ mod tests {
         assert!(i.make_room());
         assert_eq!(i.buf.len(), 4);
         let mut j = fed(4, b"abcd");
-        assert!(j.make_room());
         j.consume(4);
-        j.shrink_idle();
+        assert!(j.make_room());
+        j.release();
+        assert_eq!(j.buf.capacity(), 0);
+        assert!(j.make_room());
         assert_eq!(j.buf.len(), 4);
     }
 

@@ -32,7 +32,9 @@ pub struct Plan<R> {
     /// Local responses that must wait behind remote ones.
     side: Vec<u8>,
     segs: Vec<Seg<R>>,
+    /// One per shard, made on the first remote op (an idle connection holds none).
     batches: Vec<Batch>,
+    shards: usize,
     remote_ops: usize,
 }
 
@@ -42,7 +44,8 @@ impl<R: Copy> Plan<R> {
             out: Vec::with_capacity(capacity),
             side: Vec::new(),
             segs: Vec::new(),
-            batches: (0..shards).map(|_| Batch::default()).collect(),
+            batches: Vec::new(),
+            shards,
             remote_ops: 0,
         }
     }
@@ -60,6 +63,9 @@ impl<R: Copy> Plan<R> {
 
     /// Queues `op` for `shard`; its answer will be rendered as `how` says.
     pub fn remote(&mut self, shard: usize, op: Op<'_>, how: R) {
+        if self.batches.is_empty() {
+            self.batches = (0..self.shards).map(|_| Batch::default()).collect();
+        }
         let idx = self.batches[shard].push(op);
         self.remote_ops += 1;
         self.segs.push(Seg::Remote { shard, idx, how });
@@ -88,8 +94,11 @@ impl<R: Copy> Plan<R> {
                 *v = Vec::new();
             }
         }
-        if self.segs.is_empty() && self.segs.capacity() > 0 {
+        if self.segs.is_empty() {
             self.segs = Vec::new();
+            if self.batches.iter().all(Batch::is_empty) {
+                self.batches = Vec::new();
+            }
         }
     }
 

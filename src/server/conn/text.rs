@@ -42,7 +42,9 @@ impl Conn {
         self.last_cmd.set(shard.now_ms.get());
         // Made only once a second request is waiting behind the first, so a connection at
         // depth 1 pays one comparison per request for it.
-        let mut ahead: Option<PipelineAhead> = None;
+        // Boxed, like the rare awaits below, to keep the connection's future small: every
+        // idle connection holds one.
+        let mut ahead: Option<Box<PipelineAhead>> = None;
         loop {
             if let Some(r) = self.text.resume.take() {
                 if !self.text.get_line(self.input.pending(), r) {
@@ -62,7 +64,8 @@ impl Conn {
                     Some(a) => a.step(buf, &store),
                     None if start + consumed < buf.len() => {
                         let (n, me) = (shard.nshards, shard.id);
-                        ahead = Some(PipelineAhead::new(buf, start + consumed, &store, n, me));
+                        let a = PipelineAhead::new(buf, start + consumed, &store, n, me);
+                        ahead = Some(Box::new(a));
                     }
                     None => {}
                 }
@@ -111,11 +114,11 @@ impl Conn {
                         Request::Stats { args } => {
                             let args = args.0.to_vec();
                             // Stats answers go straight to `out`: nothing may be pending.
-                            if let Err(e) = self.finish_batch().await {
+                            if let Err(e) = Box::pin(self.finish_batch()).await {
                                 tracing::debug!("write before stats: {e}");
                                 return Flow::Close;
                             }
-                            self.stats(Keys(&args)).await;
+                            Box::pin(self.stats(Keys(&args))).await;
                             Flow::Read
                         }
                         req => self.text.request(req),
