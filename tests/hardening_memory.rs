@@ -209,7 +209,7 @@ fn idle_connections_are_cheap_and_their_memory_comes_back() {
     let s = Server::start(&["-t", "4", "-m", "64", "-c", "3000"]);
     load_big(&s);
     let mut warm = s.client();
-    assert_eq!(warm.line("version").starts_with("VERSION"), true);
+    assert!(warm.line("version").starts_with("VERSION"));
     std::thread::sleep(Duration::from_millis(300));
     let start = rss_mb(&s);
     let n = 2000;
@@ -239,4 +239,60 @@ fn idle_connections_are_cheap_and_their_memory_comes_back() {
         after < start + 2.0,
         "after close: {start:.1} -> {after:.1} MB"
     );
+}
+
+#[test]
+fn answers_keep_request_order_and_batching_under_the_bound() {
+    let s = Server::start(&["-t", "4", "-m", "64"]);
+    load_big(&s);
+    let mut c = s.client();
+    // Small values: a 100-key multi-get is still one batch per other shard.
+    for i in 0..100 {
+        assert_eq!(
+            c.set(&format!("s{i}"), format!("v{i}").as_bytes()),
+            "STORED\r\n"
+        );
+    }
+    let before = c.stat("cross_shard_batches");
+    let keys: Vec<String> = (0..100).map(|i| format!("s{i}")).collect();
+    let got = c.call(format!("get {}\r\n", keys.join(" ")).as_bytes(), "END\r\n");
+    let want: String = (0..100)
+        .map(|i| format!("VALUE s{i} 0 {}\r\nv{i}\r\n", format!("v{i}").len()))
+        .collect();
+    assert_eq!(got, want + "END\r\n");
+    // One batch to each of the three other shards.
+    assert_eq!(c.stat("cross_shard_batches") - before, 3);
+
+    // Big values interleaved with writes and small reads across shards, pipelined far past
+    // the output bound: every answer comes back, in request order.
+    let mut req = Vec::new();
+    let mut expect: Vec<String> = Vec::new();
+    for i in 0..300 {
+        req.extend_from_slice(format!("get big{}\r\n", i % 4).as_bytes());
+        expect.push(format!("big{}", i % 4));
+        req.extend_from_slice(
+            format!("set p{i} 0 0 1\r\n{}\r\nget p{i} s{i}\r\n", i % 10).as_bytes(),
+        );
+        expect.push(format!("p{i}={}", i % 10));
+    }
+    c.send(&req);
+    for e in &expect {
+        if let Some((key, v)) = e.split_once('=') {
+            let small = format!("s{}", &key[1..]);
+            // s0..s99 hold "v<i>", as long as their key.
+            let sv = if key[1..].parse::<usize>().unwrap() < 100 {
+                format!("VALUE {small} 0 {}\r\nv{}\r\n", small.len(), &key[1..])
+            } else {
+                String::new()
+            };
+            let want = format!("STORED\r\nVALUE {key} 0 1\r\n{v}\r\n{sv}END\r\n");
+            let got = c.read_exact(want.len());
+            assert_eq!(String::from_utf8_lossy(&got), want);
+        } else {
+            let header = format!("VALUE {e} 0 {BIG}\r\n");
+            let got = c.read_exact(header.len() + BIG + 2 + 5);
+            assert_eq!(&got[..header.len()], header.as_bytes());
+            assert!(got.ends_with(b"\r\nEND\r\n"));
+        }
+    }
 }

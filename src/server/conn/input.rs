@@ -101,10 +101,10 @@ impl Input {
         self.buf = vec![0; self.initial.max(2 * WAKE)];
         self.buf[..n].copy_from_slice(&self.wake[..n]);
         let mut got = n;
-        if n == WAKE {
-            if let Some(more) = future::poll_once(r.read(&mut self.buf[n..])).await {
-                got += more?;
-            }
+        if n == WAKE
+            && let Some(more) = future::poll_once(r.read(&mut self.buf[n..])).await
+        {
+            got += more?;
         }
         self.received(got);
         Ok(got)

@@ -41,9 +41,8 @@ impl Conn {
         let shard = self.shard.clone();
         self.last_cmd.set(shard.now_ms.get());
         // Made only once a second request is waiting behind the first, so a connection at
-        // depth 1 pays one comparison per request for it.
-        // Boxed, like the rare awaits below, to keep the connection's future small: every
-        // idle connection holds one.
+        // depth 1 pays one comparison per request for it. Boxed, like the rare awaits
+        // below, to keep the connection's future small: every idle connection holds one.
         let mut ahead: Option<Box<PipelineAhead>> = None;
         loop {
             if let Some(r) = self.text.resume.take() {
@@ -58,17 +57,7 @@ impl Conn {
             }
             let parsed = parse(self.input.pending());
             if let Parsed::Done { consumed, .. } = parsed {
-                let (buf, start) = self.input.window();
-                let store = shard.store.borrow();
-                match &mut ahead {
-                    Some(a) => a.step(buf, &store),
-                    None if start + consumed < buf.len() => {
-                        let (n, me) = (shard.nshards, shard.id);
-                        let a = PipelineAhead::new(buf, start + consumed, &store, n, me);
-                        ahead = Some(Box::new(a));
-                    }
-                    None => {}
-                }
+                self.prefetch(&mut ahead, consumed);
             }
             match parsed {
                 Parsed::Incomplete => return Flow::Read,
@@ -94,20 +83,11 @@ impl Conn {
                     req: Request::Get { keys, cas, touch },
                 } => {
                     let pending = self.input.pending();
-                    let at = keys.0.as_ptr() as usize - pending.as_ptr() as usize;
-                    let end = at + keys.0.len();
-                    let len = consumed;
-                    let r = Resume {
-                        at,
-                        end,
-                        len,
-                        cas,
-                        touch,
-                    };
+                    let r = Resume::new(pending, keys, consumed, cas, touch);
                     if !self.text.get_line(pending, r) {
                         return Flow::Flush;
                     }
-                    self.input.consume(len);
+                    self.input.consume(consumed);
                 }
                 Parsed::Done { consumed, req } => {
                     let flow = match req {
@@ -129,6 +109,37 @@ impl Conn {
                     }
                 }
             }
+        }
+    }
+
+    /// Moves the pipeline prefetch on past the request of `consumed` bytes at the front.
+    fn prefetch(&self, ahead: &mut Option<Box<PipelineAhead>>, consumed: usize) {
+        let shard = &self.shard;
+        let (buf, start) = self.input.window();
+        let store = shard.store.borrow();
+        match ahead {
+            Some(a) => a.step(buf, &store),
+            None if start + consumed < buf.len() => {
+                let (n, me) = (shard.nshards, shard.id);
+                let a = PipelineAhead::new(buf, start + consumed, &store, n, me);
+                *ahead = Some(Box::new(a));
+            }
+            None => {}
+        }
+    }
+}
+
+impl Resume {
+    /// A get line of `len` bytes at the front of `pending`, from its first key.
+    fn new(pending: &[u8], keys: Keys<'_>, len: usize, cas: bool, touch: Option<i32>) -> Self {
+        let at = keys.0.as_ptr() as usize - pending.as_ptr() as usize;
+        let end = at + keys.0.len();
+        Resume {
+            at,
+            end,
+            len,
+            cas,
+            touch,
         }
     }
 }
