@@ -228,15 +228,16 @@ fn idle_connections_are_cheap_and_their_memory_comes_back() {
     let held = rss_mb(&s);
     let per_kb = (held - start) * 1024.0 / n as f64;
     assert!(
-        per_kb < 4.0,
+        per_kb < 3.0,
         "{per_kb:.2} KB per idle connection ({start:.1} -> {held:.1} MB)"
     );
     still_served(&s, "beside-idle");
     drop(conns);
-    std::thread::sleep(Duration::from_millis(500));
+    // The server trims its heap 200 ms after a burst of closes.
+    std::thread::sleep(Duration::from_millis(1000));
     let after = rss_mb(&s);
     assert!(
-        after < start + 2.0,
+        after < start + 4.0,
         "after close: {start:.1} -> {after:.1} MB"
     );
 }

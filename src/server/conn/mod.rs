@@ -86,7 +86,8 @@ thread_local!(static CLOSED: Cell<usize> = const { Cell::new(0) });
 /// glibc keeps what connections freed in this thread's arena; without a trim, 20,000
 /// connections that came and went stay resident. Trimmed when the shard's last connection
 /// closes after a burst, or every TRIM_EVERY closes, so one client reconnecting in a loop
-/// does not pay a trim per connection.
+/// does not pay a trim per connection. The trim waits a moment: a socket's own memory is
+/// freed when its close completes, after the connection is gone.
 fn trim_after_close(open: u64) {
     const BURST: usize = 64;
     const TRIM_EVERY: usize = 1024;
@@ -96,8 +97,12 @@ fn trim_after_close(open: u64) {
     });
     if closed >= TRIM_EVERY || (open == 0 && closed >= BURST) {
         CLOSED.with(|c| c.set(0));
-        // SAFETY: malloc_trim only returns free heap pages to the kernel.
-        unsafe { libc::malloc_trim(0) };
+        glommio::spawn_local(async {
+            glommio::timer::sleep(std::time::Duration::from_millis(200)).await;
+            // SAFETY: malloc_trim only returns free heap pages to the kernel.
+            unsafe { libc::malloc_trim(0) };
+        })
+        .detach();
     }
 }
 
