@@ -18,6 +18,9 @@ pub fn shard_of(key: &[u8], shards: usize) -> usize {
 pub struct Batch {
     arena: Vec<u8>,
     len: usize,
+    /// Bytes of encoded outcomes after which the owner stops and hands the rest back in
+    /// [`Reply::rest`]; 0 runs every op (a twin's writes, stats).
+    pub reply_budget: usize,
 }
 
 impl Batch {
@@ -47,6 +50,15 @@ impl Batch {
     pub fn ops(&self) -> OpIter<'_> {
         OpIter(&self.arena)
     }
+
+    /// A batch of `len` ops already encoded back to back (what an owner did not run).
+    fn encoded(arena: &[u8], len: usize) -> Batch {
+        Batch {
+            arena: arena.to_vec(),
+            len,
+            reply_budget: 0,
+        }
+    }
 }
 
 /// Batches on their way to the owning shard: every batch the sender's connections queued
@@ -68,6 +80,9 @@ pub struct Reply {
     pub ends: Vec<u32>,
     /// One per `Op::Stats` in the batch, in order.
     pub snapshots: Vec<ShardSnapshot>,
+    /// The ops the owner did not run because the reply reached the batch's budget, in
+    /// order; the sender sends them again once it has written out what came back.
+    pub rest: Batch,
 }
 
 impl Reply {
@@ -78,7 +93,23 @@ impl Reply {
             out: Vec::new(),
             ends: Vec::with_capacity(ops),
             snapshots: Vec::new(),
+            rest: Batch::default(),
         }
+    }
+
+    /// Ops answered so far.
+    pub fn ran(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Stops here if the reply has reached `budget` (0: never) and ops remain: they go
+    /// to `rest`, in order. True when stopped.
+    pub fn stop_at_budget(&mut self, budget: usize, remaining: OpIter<'_>, total: usize) -> bool {
+        if budget == 0 || self.out.len() < budget || remaining.0.is_empty() {
+            return false;
+        }
+        self.rest = Batch::encoded(remaining.0, total - self.ran());
+        true
     }
 
     /// Records the outcome of the next op.

@@ -5,7 +5,7 @@ use super::exec::execute;
 use super::lookahead::Lookahead;
 use super::router::{Batch, Reply, Request};
 use crate::config::Config;
-use crate::protocol::op::{Op, Outcome};
+use crate::protocol::op::{Op, OpIter, Outcome};
 use crate::replication::{NodeRepl, ReplCounters, ShardRepl};
 use crate::stats::{ConnCounters, DetailEvent, PrefixStats, ShardSnapshot};
 use crate::storage::Store;
@@ -269,7 +269,9 @@ impl Shard {
         let mut reply = Reply::new(conn, self.id, batch.len());
         let keys = batch.ops().filter_map(|op| op.key());
         let mut ahead = Lookahead::new(keys, &self.store.borrow(), 1, 0);
-        for op in batch.ops() {
+        let (budget, total) = (batch.reply_budget, batch.len());
+        let mut ops = batch.ops();
+        while let Some(op) = ops.next() {
             if op.key().is_some() {
                 ahead.step(&self.store.borrow());
             }
@@ -278,6 +280,9 @@ impl Shard {
                 reply.push(&Outcome::Done);
             } else {
                 self.run(op, |outcome| reply.push(outcome));
+            }
+            if reply.stop_at_budget(budget, OpIter(ops.0), total) {
+                break;
             }
         }
         self.log_mutations();

@@ -46,7 +46,7 @@ impl Conn {
             let locked = sasl && !self.bin.authed;
             match parse(self.input.pending(), locked) {
                 Parsed::Incomplete { need } => {
-                    self.input.reserve(need);
+                    self.input.expect(need);
                     break Flow::Read;
                 }
                 Parsed::BadMagic => {
@@ -61,7 +61,7 @@ impl Conn {
                     value_len,
                 } => {
                     if shard.store.borrow().item_fits(key.len(), value_len) {
-                        self.input.reserve(total);
+                        self.input.expect(total);
                         break Flow::Read;
                     }
                     self.bin.too_large(reply, kind, key);
@@ -99,31 +99,33 @@ impl Conn {
         flow
     }
 
-    /// Sends the remote batches, waits for every reply, and assembles the answers.
+    /// Sends the remote batches, waits for every reply, and assembles the answers; an
+    /// owner that stopped at its reply budget is sent the rest, round after round.
     async fn finish_bin_batch(&mut self) {
-        if !self.bin.plan.waiting() {
-            return;
-        }
-        let shard = &self.shard;
-        let (batches, ops) = self.bin.plan.outgoing();
-        let waiting = shard.send_batches(self.token, batches).await;
-        ConnCounters::add(&shard.counters.remote_batches, waiting as u64);
-        ConnCounters::add(&shard.counters.remote_ops, ops as u64);
-        let mut replies: Vec<Option<ShardReply>> = (0..shard.nshards).map(|_| None).collect();
-        for _ in 0..waiting {
-            match self.rx.recv().await {
-                Some(r) => {
-                    let s = r.shard;
-                    replies[s] = Some(r);
+        let mut replies: Vec<Option<ShardReply>> = Vec::new();
+        while self.bin.plan.waiting() {
+            let shard = &self.shard;
+            let (batches, ops) = self.bin.plan.outgoing();
+            let waiting = shard.send_batches(self.token, batches).await;
+            ConnCounters::add(&shard.counters.remote_batches, waiting as u64);
+            ConnCounters::add(&shard.counters.remote_ops, ops as u64);
+            replies.clear();
+            replies.resize_with(shard.nshards, || None);
+            for _ in 0..waiting {
+                match self.rx.recv().await {
+                    Some(r) => {
+                        let s = r.shard;
+                        replies[s] = Some(r);
+                    }
+                    None => break,
                 }
-                None => break,
             }
+            let keys = &self.bin.keys;
+            self.bin.plan.assemble(&mut replies, |out, o, r: Remote| {
+                let key = &keys[r.key_at as usize..][..r.key_len as usize];
+                render::outcome(out, o, r.reply, key)
+            });
         }
-        let keys = &self.bin.keys;
-        self.bin.plan.assemble(&replies, |out, o, r: Remote| {
-            let key = &keys[r.key_at as usize..][..r.key_len as usize];
-            render::outcome(out, o, r.reply, key)
-        });
         self.bin.keys.clear();
     }
 

@@ -1,10 +1,20 @@
-//! A connection's read buffer: requests are parsed in place between `start` and `end`; the
-//! buffer grows for one long request and shrinks back once it is consumed.
+//! A connection's read buffer: requests are parsed in place between `start` and `end`. It
+//! grows only with bytes that arrived (doubling while reads fill it, so a `set` header for
+//! a big value costs what was sent, not what it announced), and while the connection
+//! waits with nothing buffered it holds no buffer at all: the first bytes of the next
+//! request land in a small array inside the connection (memcached likewise gives its read
+//! buffer back when a connection goes idle).
 
-use futures_lite::{AsyncRead, AsyncReadExt};
+use futures_lite::{AsyncRead, AsyncReadExt, future};
 
 /// A multi-get line may be long (memcached allows it); past this it is abuse.
 const MAX_LINE_BUF: usize = 64 << 20;
+/// A buffer that kept filling grows up to this for a pipelining client; more is only for
+/// one request that needs it.
+const BUSY_BUF: usize = 16 << 10;
+/// Where an idle connection's next bytes arrive: a whole small request (a get, a short
+/// set) fits, so waking costs no second read.
+const WAKE: usize = 64;
 
 pub struct Input {
     buf: Vec<u8>,
@@ -13,6 +23,10 @@ pub struct Input {
     /// Bytes of a refused value still to discard as they arrive.
     swallow: usize,
     initial: usize,
+    /// Length of the request at `start` once its header said so (a storage command whose
+    /// data is still arriving): the buffer may grow to it, past MAX_LINE_BUF.
+    want: usize,
+    wake: [u8; WAKE],
 }
 
 impl Input {
@@ -23,6 +37,8 @@ impl Input {
             end: 0,
             swallow: 0,
             initial,
+            want: 0,
+            wake: [0; WAKE],
         }
     }
 
@@ -39,17 +55,67 @@ impl Input {
 
     pub fn consume(&mut self, n: usize) {
         self.start += n;
+        self.want = 0;
     }
 
     /// Reads more bytes; returns how many, 0 at end of stream or when a request has
-    /// outgrown the buffer limit.
-    pub async fn read_from<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> std::io::Result<usize> {
+    /// outgrown the buffer limit. When nothing is buffered and nothing has arrived, the
+    /// connection is idle: its buffer is given back and `idle` runs before waiting.
+    pub async fn read_from<R: AsyncRead + Unpin>(
+        &mut self,
+        r: &mut R,
+        idle: impl FnOnce(),
+    ) -> std::io::Result<usize> {
         if !self.make_room() {
             return Ok(0);
         }
-        let n = r.read(&mut self.buf[self.end..]).await?;
+        let space = self.buf.len() - self.end;
+        let n = match future::poll_once(r.read(&mut self.buf[self.end..])).await {
+            Some(n) => n?,
+            None if self.start == self.end => {
+                idle();
+                return self.wake_up(r).await;
+            }
+            None => {
+                idle();
+                r.read(&mut self.buf[self.end..]).await?
+            }
+        };
         self.received(n);
+        if n == space && self.want == 0 && self.buf.len() < BUSY_BUF {
+            // The read filled the buffer: more is probably waiting; read more at a time.
+            let len = self.buf.len() * 2;
+            self.buf.resize(len, 0);
+        }
         Ok(n)
+    }
+
+    /// Waits without a buffer for the next bytes, then takes a buffer for them (and for
+    /// whatever else is ready when they filled the wake array).
+    async fn wake_up<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> std::io::Result<usize> {
+        self.release();
+        let n = r.read(&mut self.wake).await?;
+        if n == 0 {
+            return Ok(0);
+        }
+        self.buf = vec![0; self.initial.max(2 * WAKE)];
+        self.buf[..n].copy_from_slice(&self.wake[..n]);
+        let mut got = n;
+        if n == WAKE
+            && let Some(more) = future::poll_once(r.read(&mut self.buf[n..])).await
+        {
+            got += more?;
+        }
+        self.received(got);
+        Ok(got)
+    }
+
+    /// Gives the buffer back while nothing is in it.
+    fn release(&mut self) {
+        debug_assert_eq!(self.start, self.end);
+        self.start = 0;
+        self.end = 0;
+        self.buf = Vec::new();
     }
 
     /// Frees space at the end of the buffer; false when a request is too long to hold.
@@ -58,7 +124,7 @@ impl Input {
             self.start = 0;
             self.end = 0;
             // Give back a buffer grown for one huge value or multi-get.
-            if self.buf.len() > 64 * self.initial {
+            if self.buf.len() > BUSY_BUF.max(self.initial) || self.buf.is_empty() {
                 self.buf = vec![0; self.initial];
             }
         }
@@ -66,10 +132,12 @@ impl Input {
             if self.start > 0 {
                 self.compact();
             } else {
-                if self.buf.len() >= MAX_LINE_BUF {
+                let limit = MAX_LINE_BUF.max(self.want);
+                if self.buf.len() >= limit {
                     return false;
                 }
-                let len = self.buf.len() * 2;
+                // Doubling keeps the buffer within twice what has arrived.
+                let len = (self.buf.len() * 2).min(limit);
                 self.buf.resize(len, 0);
             }
         }
@@ -86,19 +154,20 @@ impl Input {
     }
 
     fn compact(&mut self) {
+        // `expect` runs on every read of a value still arriving: no copy when in place.
+        if self.start == 0 {
+            return;
+        }
         self.buf.copy_within(self.start..self.end, 0);
         self.end -= self.start;
         self.start = 0;
     }
 
-    /// Makes room for a request of `total` bytes that starts at the pending bytes.
-    pub fn reserve(&mut self, total: usize) {
-        if self.start + total > self.buf.len() {
-            self.compact();
-            if total > self.buf.len() {
-                self.buf.resize(total.next_power_of_two(), 0);
-            }
-        }
+    /// The request at the pending bytes is `total` bytes long (its data is still on the
+    /// way): move it to the front, and let the buffer grow to it as the data arrives.
+    pub fn expect(&mut self, total: usize) {
+        self.compact();
+        self.want = total;
     }
 
     /// Drops a request of `total` bytes: what is here now, and the rest as it arrives.
@@ -106,6 +175,7 @@ impl Input {
         let avail = self.end - self.start;
         self.start += total.min(avail);
         self.swallow = total.saturating_sub(avail);
+        self.want = 0;
     }
 }
 
@@ -139,21 +209,48 @@ mod tests {
     }
 
     #[test]
-    fn a_grown_buffer_shrinks_back_when_drained() {
-        let mut i = Input::new(4);
-        i.reserve(1000);
-        assert!(i.buf.len() >= 1000);
-        assert!(i.make_room());
-        assert_eq!(i.buf.len(), 4);
+    fn an_announced_value_grows_the_buffer_only_as_it_arrives() {
+        let mut i = fed(32, b"set k 0 0 1000000\r\n");
+        i.expect(1_000_019);
+        for _ in 0..3 {
+            assert!(i.make_room());
+            let n = i.buf.len() - i.end;
+            i.received(n);
+        }
+        // Three full reads, each doubling: never past twice what arrived.
+        assert!(i.buf.len() <= 2 * i.end, "{} for {}", i.buf.len(), i.end);
+        assert!(i.buf.len() < 1000, "{}", i.buf.len());
     }
 
     #[test]
-    fn reserve_keeps_the_pending_bytes() {
-        let mut i = fed(8, b"set k..x");
-        i.consume(4);
-        i.reserve(20);
-        assert_eq!(i.pending(), b"k..x");
-        assert!(i.buf.len() >= 20);
+    fn an_announced_value_may_pass_the_line_limit() {
+        let mut i = Input::new(MAX_LINE_BUF);
+        i.received(MAX_LINE_BUF);
+        assert!(!i.make_room());
+        i.expect(MAX_LINE_BUF + 10);
+        assert!(i.make_room());
+        assert_eq!(i.buf.len(), MAX_LINE_BUF + 10);
+    }
+
+    #[test]
+    fn a_grown_buffer_shrinks_back_when_drained_or_idle() {
+        let mut i = fed(4, b"abcd");
+        i.expect(BUSY_BUF * 4);
+        while i.end < BUSY_BUF * 4 {
+            assert!(i.make_room());
+            let n = i.buf.len() - i.end;
+            i.received(n);
+        }
+        i.consume(BUSY_BUF * 4);
+        assert!(i.make_room());
+        assert_eq!(i.buf.len(), 4);
+        let mut j = fed(4, b"abcd");
+        j.consume(4);
+        assert!(j.make_room());
+        j.release();
+        assert_eq!(j.buf.capacity(), 0);
+        assert!(j.make_room());
+        assert_eq!(j.buf.len(), 4);
     }
 
     #[test]

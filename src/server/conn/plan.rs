@@ -1,11 +1,20 @@
 //! The reply plan of one connection's read: local answers go straight out until the first
 //! request that another shard owns; from then on every answer takes its place in a plan
 //! (local bytes kept aside, remote ones as "op i of shard s's batch"), and the plan is
-//! assembled in request order once the owners have replied. Pure: no I/O, no store.
+//! assembled in request order once the owners have replied. An owner answers at most
+//! [`REMOTE_BUDGET`] bytes per batch and hands back the ops it did not run; the plan then
+//! assembles what it can and keeps the rest for the next round, so one read's answers
+//! never have to be held whole. Pure: no I/O, no store.
 
 use crate::protocol::op::{Op, Outcome};
 use crate::server::router::{Batch, Reply};
 use std::ops::Range;
+
+/// Bytes of encoded outcomes an owner returns per batch before it stops and hands back the
+/// ops it did not run. Far above a 100-key multi-get of small values (one round, as
+/// before), and small enough that a round of big values costs a few hundred KB per shard
+/// plus one value, not the whole request.
+pub const REMOTE_BUDGET: usize = 64 << 10;
 
 /// Where one piece of the response comes from, once remote shards are involved.
 #[derive(Debug, PartialEq, Eq)]
@@ -23,7 +32,9 @@ pub struct Plan<R> {
     /// Local responses that must wait behind remote ones.
     side: Vec<u8>,
     segs: Vec<Seg<R>>,
+    /// One per shard, made on the first remote op (an idle connection holds none).
     batches: Vec<Batch>,
+    shards: usize,
     remote_ops: usize,
 }
 
@@ -33,7 +44,8 @@ impl<R: Copy> Plan<R> {
             out: Vec::with_capacity(capacity),
             side: Vec::new(),
             segs: Vec::new(),
-            batches: (0..shards).map(|_| Batch::default()).collect(),
+            batches: Vec::new(),
+            shards,
             remote_ops: 0,
         }
     }
@@ -51,6 +63,9 @@ impl<R: Copy> Plan<R> {
 
     /// Queues `op` for `shard`; its answer will be rendered as `how` says.
     pub fn remote(&mut self, shard: usize, op: Op<'_>, how: R) {
+        if self.batches.is_empty() {
+            self.batches = (0..self.shards).map(|_| Batch::default()).collect();
+        }
         let idx = self.batches[shard].push(op);
         self.remote_ops += 1;
         self.segs.push(Seg::Remote { shard, idx, how });
@@ -61,29 +76,85 @@ impl<R: Copy> Plan<R> {
         !self.segs.is_empty()
     }
 
+    /// Bytes of answers held: ready to write, and waiting behind remote ones.
+    pub fn held(&self) -> usize {
+        self.out.len() + self.side.len()
+    }
+
+    /// Remote ops queued for the next round.
+    pub fn queued(&self) -> usize {
+        self.remote_ops
+    }
+
+    /// Drops buffers grown past `keep` bytes (they are rebuilt on demand), for a connection
+    /// that has nothing in flight.
+    pub fn shrink(&mut self, keep: usize) {
+        for v in [&mut self.out, &mut self.side] {
+            if v.is_empty() && v.capacity() > keep {
+                *v = Vec::new();
+            }
+        }
+        if self.segs.is_empty() {
+            self.segs = Vec::new();
+            if self.batches.iter().all(Batch::is_empty) {
+                self.batches = Vec::new();
+            }
+        }
+    }
+
     /// The batches to send, one per shard (empty ones are not sent), and how many ops they
-    /// hold in all; the batches are left empty for the next read.
+    /// hold in all; the batches are left empty for the next round.
     pub fn outgoing(&mut self) -> (&mut [Batch], usize) {
+        for b in &mut self.batches {
+            b.reply_budget = REMOTE_BUDGET;
+        }
         (&mut self.batches, std::mem::take(&mut self.remote_ops))
     }
 
-    /// Appends every pending answer to `out` in request order. `replies[s]` is shard s's
-    /// reply, `None` when it never came; `render` writes one remote outcome.
+    /// Appends the pending answers to `out` in request order, up to the first op an owner
+    /// handed back unrun. `replies[s]` is shard s's reply, `None` when it never came;
+    /// `render` writes one remote outcome. Answers after that point wait aside (rendered),
+    /// and the handed-back ops are queued again: `waiting()` says whether a round remains.
     pub fn assemble(
         &mut self,
-        replies: &[Option<Reply>],
+        replies: &mut [Option<Reply>],
         mut render: impl FnMut(&mut Vec<u8>, Option<&Outcome<'_>>, R),
     ) {
+        let mut later: Vec<Seg<R>> = Vec::new();
+        let mut aside = Vec::new();
         for seg in self.segs.drain(..) {
+            let to = if later.is_empty() {
+                &mut self.out
+            } else {
+                &mut aside
+            };
+            let start = to.len();
             match seg {
-                Seg::Local(r) => self.out.extend_from_slice(&self.side[r]),
+                Seg::Local(r) => to.extend_from_slice(&self.side[r]),
                 Seg::Remote { shard, idx, how } => {
-                    let outcome = replies[shard].as_ref().and_then(|r| r.outcome(idx));
-                    render(&mut self.out, outcome.as_ref(), how);
+                    let reply = replies[shard].as_ref();
+                    let ran = reply.map_or(0, |r| r.ran());
+                    if idx >= ran && reply.is_some_and(|r| !r.rest.is_empty()) {
+                        let idx = idx - ran;
+                        later.push(Seg::Remote { shard, idx, how });
+                        continue;
+                    }
+                    let outcome = reply.and_then(|r| r.outcome(idx));
+                    render(to, outcome.as_ref(), how);
                 }
             }
+            if !later.is_empty() && to.len() > start {
+                later.push(Seg::Local(start..to.len()));
+            }
         }
-        self.side.clear();
+        self.side = aside;
+        self.segs = later;
+        for (s, reply) in replies.iter_mut().enumerate() {
+            if let Some(r) = reply.as_mut().filter(|r| !r.rest.is_empty()) {
+                self.remote_ops += r.rest.len();
+                self.batches[s] = std::mem::take(&mut r.rest);
+            }
+        }
     }
 }
 

@@ -57,7 +57,7 @@ fn assembly_keeps_request_order_across_shards() {
         (batches[0].len(), batches[1].len(), batches[2].len()),
         (0, 1, 2)
     );
-    let replies = vec![
+    let mut replies = vec![
         None,
         Some(reply_from(1, &[Outcome::Miss])),
         Some(reply_from(
@@ -71,7 +71,7 @@ fn assembly_keeps_request_order_across_shards() {
             ],
         )),
     ];
-    p.assemble(&replies, show);
+    p.assemble(&mut replies, show);
     assert_eq!(
         String::from_utf8(p.out.clone()).unwrap(),
         "p:stored;L1;q:miss;r:miss;L2;"
@@ -88,7 +88,7 @@ fn a_shard_that_never_answered_is_rendered_as_lost() {
     let mut p: Plan<char> = Plan::new(2, 16);
     p.remote(1, get(b"k"), 'z');
     p.local(|o| o.extend_from_slice(b"END;"));
-    p.assemble(&[None, None], show);
+    p.assemble(&mut [None, None], show);
     assert_eq!(p.out, b"z:lost;END;");
 }
 
@@ -97,6 +97,54 @@ fn a_short_reply_loses_only_the_missing_ops() {
     let mut p: Plan<char> = Plan::new(2, 16);
     p.remote(1, get(b"a"), 'a');
     p.remote(1, get(b"b"), 'b');
-    p.assemble(&[None, Some(reply_from(1, &[Outcome::Miss]))], show);
+    p.assemble(&mut [None, Some(reply_from(1, &[Outcome::Miss]))], show);
     assert_eq!(p.out, b"a:miss;b:lost;");
+}
+
+#[test]
+fn ops_an_owner_handed_back_wait_for_the_next_round_in_order() {
+    let mut p: Plan<char> = Plan::new(3, 16);
+    p.remote(1, get(b"a"), 'a');
+    p.local(|o| o.extend_from_slice(b"L;"));
+    p.remote(1, get(b"b"), 'b');
+    p.remote(2, get(b"c"), 'c');
+    p.local(|o| o.extend_from_slice(b"M;"));
+    let (batches, n) = p.outgoing();
+    assert_eq!(n, 3);
+    // As sending does.
+    batches.iter_mut().for_each(|b| drop(std::mem::take(b)));
+    // Shard 1 stopped at its budget after "a" and handed "b" back; shard 2 answered all.
+    let mut first = reply_from(1, &[Outcome::Miss]);
+    first.rest.push(get(b"b"));
+    let mut replies = vec![None, Some(first), Some(reply_from(2, &[Outcome::Miss]))];
+    p.assemble(&mut replies, show);
+    assert_eq!(p.out, b"a:miss;L;");
+    assert!(p.waiting());
+    p.out.clear();
+    let (batches, n) = p.outgoing();
+    assert_eq!((n, batches[1].len(), batches[2].len()), (1, 1, 0));
+    let again = reply_from(
+        1,
+        &[Outcome::Stored {
+            result: Stored::Stored,
+            cas: 1,
+        }],
+    );
+    p.assemble(&mut [None, Some(again), None], show);
+    // c's answer came in the first round and kept its place behind b's.
+    assert_eq!(p.out, b"b:stored;c:miss;M;");
+    assert!(!p.waiting());
+}
+
+#[test]
+fn held_bytes_count_what_waits_aside_and_shrink_gives_buffers_back() {
+    let mut p: Plan<char> = Plan::new(2, 16);
+    p.local(|o| o.extend_from_slice(&[b'x'; 100]));
+    p.remote(1, get(b"k"), 'k');
+    p.local(|o| o.extend_from_slice(&[b'y'; 50]));
+    assert_eq!((p.held(), p.queued()), (150, 1));
+    p.assemble(&mut [None, None], show);
+    p.out = Vec::with_capacity(4096);
+    p.shrink(1024);
+    assert_eq!(p.out.capacity(), 0);
 }

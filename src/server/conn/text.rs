@@ -15,31 +15,55 @@ use crate::stats::ConnCounters;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
+/// Bytes of answers a connection holds before it stops parsing and writes them out (the
+/// way memcached stops at a full output queue): a client that never reads costs about this
+/// plus one value, whatever it pipelined.
+pub(super) const OUT_LIMIT: usize = 256 << 10;
+/// Remote ops queued in one round before the connection sends them and writes out: bounds
+/// a multi-get line of thousands of keys, far above what batching needs.
+const ROUND_OPS: usize = 1024;
+
+/// A multi-get line stopped at the output bound: where its keys continue in the pending
+/// input, so the line is finished after the output drains without parsing it again.
+#[derive(Clone, Copy)]
+pub(super) struct Resume {
+    /// Offsets in the pending bytes of the next key and of the end of the keys.
+    at: usize,
+    end: usize,
+    /// The request's whole length, consumed once the last key is answered.
+    len: usize,
+    cas: bool,
+    touch: Option<i32>,
+}
+
 impl Conn {
-    /// Handles every complete request buffered; stops at an incomplete one or a close.
+    /// Handles every complete request buffered; stops at an incomplete one, a close, or
+    /// when the answers held reach OUT_LIMIT (`Flow::Flush`: write out, then come back).
     pub(super) async fn handle_input(&mut self) -> Flow {
         let shard = self.shard.clone();
         self.seen.last_cmd.set(shard.now_ms.get());
         self.seen.in_value.set(false);
         // Made only once a second request is waiting behind the first, so a connection at
-        // depth 1 pays one comparison per request for it.
-        let mut ahead: Option<PipelineAhead> = None;
+        // depth 1 pays one comparison per request for it. Boxed, like the rare awaits
+        // below, to keep the connection's future small: every idle connection holds one.
+        let mut ahead: Option<Box<PipelineAhead>> = None;
         // memcached's -R: after this many requests in one read, let other connections run.
         let per_event = shard.cfg().compat.reqs_per_event;
         let mut served = 0;
         loop {
+            if let Some(r) = self.text.resume.take() {
+                if !self.text.get_line(self.input.pending(), r) {
+                    return Flow::Flush;
+                }
+                self.input.consume(r.len);
+                continue;
+            }
+            if self.text.full() {
+                return Flow::Flush;
+            }
             let parsed = parse(self.input.pending());
             if let Parsed::Done { consumed, .. } = parsed {
-                let (buf, start) = self.input.window();
-                let store = shard.store.borrow();
-                match &mut ahead {
-                    Some(a) => a.step(buf, &store),
-                    None if start + consumed < buf.len() => {
-                        let (n, me) = (shard.nshards, shard.id);
-                        ahead = Some(PipelineAhead::new(buf, start + consumed, &store, n, me));
-                    }
-                    None => {}
-                }
+                self.prefetch(&mut ahead, consumed);
             }
             match parsed {
                 Parsed::Incomplete => return Flow::Read,
@@ -54,7 +78,7 @@ impl Conn {
                 } => {
                     if shard.store.borrow().item_fits(key.len(), value_len) {
                         self.seen.in_value.set(true);
-                        self.input.reserve(total);
+                        self.input.expect(total);
                         return Flow::Read;
                     }
                     self.text
@@ -69,7 +93,7 @@ impl Conn {
                     let mut buf = [0; 256];
                     let key_len = req.key(&mut buf).len();
                     if shard.store.borrow().item_fits(key_len, value_len) {
-                        self.input.reserve(total);
+                        self.input.expect(total);
                         return Flow::Read;
                     }
                     self.text.meta(req);
@@ -79,17 +103,35 @@ impl Conn {
                     self.text.line(msg);
                     self.input.skip(total);
                 }
+                Parsed::Done {
+                    consumed,
+                    req: Request::Get { keys, cas, touch },
+                } => {
+                    let pending = self.input.pending();
+                    let r = Resume::new(pending, keys, consumed, cas, touch);
+                    if !self.text.get_line(pending, r) {
+                        return Flow::Flush;
+                    }
+                    self.input.consume(consumed);
+                }
                 Parsed::Done { consumed, req } => {
                     let flow = match req {
                         Request::Stats { args } => {
                             let args = args.0.to_vec();
-                            self.finish_batch().await;
-                            self.stats(Keys(&args)).await
+                            // Stats answers go straight to `out`: nothing may be pending.
+                            if let Err(e) = Box::pin(self.finish_batch()).await {
+                                tracing::debug!("write before stats: {e}");
+                                return Flow::Close;
+                            }
+                            Box::pin(self.stats(Keys(&args))).await
                         }
                         Request::LruCrawler { args } if metadump_mask(args).is_some() => {
                             let classes = metadump_mask(args).unwrap_or(0);
-                            self.finish_batch().await;
-                            self.metadump(classes).await
+                            if let Err(e) = Box::pin(self.finish_batch()).await {
+                                tracing::debug!("write before metadump: {e}");
+                                return Flow::Close;
+                            }
+                            Box::pin(self.metadump(classes)).await
                         }
                         req => self.text.request(req),
                     };
@@ -107,6 +149,37 @@ impl Conn {
             }
         }
     }
+
+    /// Moves the pipeline prefetch on past the request of `consumed` bytes at the front.
+    fn prefetch(&self, ahead: &mut Option<Box<PipelineAhead>>, consumed: usize) {
+        let shard = &self.shard;
+        let (buf, start) = self.input.window();
+        let store = shard.store.borrow();
+        match ahead {
+            Some(a) => a.step(buf, &store),
+            None if start + consumed < buf.len() => {
+                let (n, me) = (shard.nshards, shard.id);
+                let a = PipelineAhead::new(buf, start + consumed, &store, n, me);
+                *ahead = Some(Box::new(a));
+            }
+            None => {}
+        }
+    }
+}
+
+impl Resume {
+    /// A get line of `len` bytes at the front of `pending`, from its first key.
+    fn new(pending: &[u8], keys: Keys<'_>, len: usize, cas: bool, touch: Option<i32>) -> Self {
+        let at = keys.0.as_ptr() as usize - pending.as_ptr() as usize;
+        let end = at + keys.0.len();
+        Resume {
+            at,
+            end,
+            len,
+            cas,
+            touch,
+        }
+    }
 }
 
 /// The text front end's state beside the read buffer: the shard it runs on and the reply
@@ -116,9 +189,32 @@ pub(super) struct Text {
     pub plan: Plan<How>,
     /// Meta requests of this read waiting on other shards.
     pub meta: MetaSide,
+    /// A multi-get line cut at the output bound, to finish before parsing on.
+    pub resume: Option<Resume>,
 }
 
 impl Text {
+    /// True when the answers held, or the remote ops queued, must go out before more
+    /// requests are parsed.
+    fn full(&self) -> bool {
+        self.plan.held() >= OUT_LIMIT || self.plan.queued() >= ROUND_OPS
+    }
+
+    /// Answers the keys of a get line (in `pending`) from `r.at`: true when the line is
+    /// done, false when it stopped at the bound (and where to resume is recorded).
+    fn get_line(&mut self, pending: &[u8], r: Resume) -> bool {
+        match self.get(Keys(&pending[r.at..r.end]), r.cas, r.touch) {
+            None => true,
+            Some(done) => {
+                self.resume = Some(Resume {
+                    at: r.at + done,
+                    ..r
+                });
+                false
+            }
+        }
+    }
+
     /// Runs `op` here if this shard owns its key, else queues it for the owner; an op
     /// without a key runs on every shard.
     fn route(&mut self, op: Op<'_>, how: Reply) {
@@ -162,7 +258,7 @@ impl Text {
                 self.route(Op::TooLarge { kind, key }, Reply::noreply(noreply))
             }
             Request::Op { op, noreply } => self.route(op, Reply::noreply(noreply)),
-            Request::Get { keys, cas, touch } => self.get(keys, cas, touch),
+            Request::Get { .. } => unreachable!("answered by handle_input"),
             Request::FlushAll { delay, noreply } => self.flush_all(delay, noreply),
             Request::Version => self.plan.local(|out| render::version(out, VERSION)),
             Request::Verbosity { noreply } if !noreply => self.line(render::OK),
@@ -182,7 +278,9 @@ impl Text {
         Flow::Read
     }
 
-    fn get(&mut self, keys: Keys<'_>, cas: bool, touch: Option<i32>) {
+    /// Answers a get line's keys and its END; stops early, returning the offset in `keys`
+    /// of the first key not yet answered, once the answers held reach the bound.
+    fn get(&mut self, keys: Keys<'_>, cas: bool, touch: Option<i32>) -> Option<usize> {
         let how = Reply {
             noreply: false,
             cas,
@@ -194,12 +292,17 @@ impl Text {
             let shard = self.shard.clone();
             let (n, me) = (shard.nshards, shard.id);
             let mut ahead = Lookahead::new(keys.iter(), &shard.store.borrow(), n, me);
-            for key in keys.iter() {
+            for (i, key) in keys.iter().enumerate() {
+                // At least one key per call, so a resumed line always moves on.
+                if i > 0 && self.full() {
+                    return Some(key.as_ptr() as usize - keys.0.as_ptr() as usize);
+                }
                 ahead.step(&shard.store.borrow());
                 self.route(Op::Get { key, touch }, how);
             }
         }
         self.line(render::END);
+        None
     }
 
     fn flush_all(&mut self, delay: Option<i32>, noreply: bool) {
