@@ -19,9 +19,10 @@ fi
 
 # cargo-fuzz passes -Z flags; the one stable toolchain accepts them under RUSTC_BOOTSTRAP.
 export RUSTC_BOOTSTRAP=1
-# The same build as the long runs (cargo-fuzz's defaults: AddressSanitizer, and this
-# crate's release profile, which keeps overflow checks on).
-cargo fuzz build -O
+# The same build as the long runs: no sanitizer (the code under test is safe Rust; without
+# AddressSanitizer it runs 4-7x faster and builds in a third less time), and this crate's
+# release profile, which keeps debug assertions and overflow checks on.
+cargo fuzz build -O --sanitizer none
 bin=target/x86_64-unknown-linux-gnu/release
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

@@ -21,13 +21,13 @@ fn decode_any(data: &[u8]) {
         put(&mut again, seq, m);
         assert_eq!(again, data, "a decoded record re-encodes to other bytes");
     }
-    if let Some((&kind, body)) = data.split_first() {
-        if let Ok((seq, m)) = decode(kind, body) {
-            assert!(matches!(kind, record::SET | record::DELETE | record::FLUSH));
-            let mut again = Vec::new();
-            put(&mut again, seq, m);
-            assert_eq!(&again[4..], data);
-        }
+    if let Some((&kind, body)) = data.split_first()
+        && let Ok((seq, m)) = decode(kind, body)
+    {
+        assert!(matches!(kind, record::SET | record::DELETE | record::FLUSH));
+        let mut again = Vec::new();
+        put(&mut again, seq, m);
+        assert_eq!(&again[4..], data);
     }
 }
 
