@@ -1,5 +1,6 @@
 //! Frame I/O shared by both ends of the twin link: whole frames read from a byte stream,
-//! one frame written, and the deadline every handshake step runs under.
+//! one frame written, and the deadline every handshake step runs under. `FrameReader` is
+//! public for the fuzz targets (fuzz/), which feed it arbitrary streams.
 
 use super::wire::{self, DecodeError, Frame};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -15,7 +16,7 @@ pub const PRE_AUTH_MAX_FRAME: usize = 4096;
 const STREAM_BUF: usize = 64 * 1024;
 
 /// Reads whole frames from a byte stream.
-pub(super) struct FrameReader {
+pub struct FrameReader {
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -35,7 +36,7 @@ impl FrameReader {
 
     /// A reader for a stream whose peer has not proved anything yet: small buffer, frames
     /// up to [`PRE_AUTH_MAX_FRAME`].
-    pub(super) fn pre_auth() -> Self {
+    pub fn pre_auth() -> Self {
         FrameReader {
             buf: vec![0; PRE_AUTH_MAX_FRAME + 8],
             start: 0,
@@ -45,7 +46,7 @@ impl FrameReader {
     }
 
     /// The peer passed the handshake: accept frames up to `wire::MAX_FRAME`.
-    pub(super) fn authenticated(&mut self) {
+    pub fn authenticated(&mut self) {
         self.limit = wire::MAX_FRAME;
         if self.buf.len() < STREAM_BUF {
             self.buf.resize(STREAM_BUF, 0);
@@ -68,11 +69,11 @@ impl FrameReader {
     }
 
     /// Bytes read but not yet consumed: whole frames, perhaps followed by part of one.
-    pub(super) fn pending(&self) -> &[u8] {
+    pub fn pending(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 
-    pub(super) fn consume(&mut self, n: usize) {
+    pub fn consume(&mut self, n: usize) {
         self.start += n;
     }
 
@@ -90,7 +91,7 @@ impl FrameReader {
     }
 
     /// Reads more bytes; Ok(false) at end of stream.
-    pub(super) async fn fill<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<bool, String> {
+    pub async fn fill<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<bool, String> {
         // Before growing toward an announced length, make sure it is one we accept.
         self.check_limit()?;
         if self.start > 0 {
@@ -110,7 +111,7 @@ impl FrameReader {
         Ok(n > 0)
     }
 
-    pub(super) async fn next<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<Frame, String> {
+    pub async fn next<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<Frame, String> {
         loop {
             if let Some(f) = self.buffered()? {
                 return Ok(f);

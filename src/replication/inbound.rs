@@ -198,20 +198,20 @@ async fn handshake<S: TwinShard>(
 
 /// What one read of a twin stream decoded to.
 #[derive(Debug, PartialEq, Eq)]
-struct Read {
+pub struct Read {
     /// Bytes of whole frames taken.
-    used: usize,
+    pub used: usize,
     /// The last sequence number they complete (a copy's items carry none; its end completes
     /// the one before the log resumes).
-    last_seq: Option<u64>,
+    pub last_seq: Option<u64>,
     /// Writes left out of the run for a version too far ahead.
-    versions_refused: u64,
+    pub versions_refused: u64,
 }
 
 /// Decodes the whole frames at the start of `buf`, appending the writes that pass `limits`
 /// to `run` in order. Err (a broken or forged twin: close the link, apply nothing of this
-/// read) for a malformed or unexpected frame.
-fn decode_run<'a>(
+/// read) for a malformed or unexpected frame. Public for the fuzz targets (fuzz/).
+pub fn decode_run<'a>(
     buf: &'a [u8],
     run: &mut Vec<Incoming<'a>>,
     limits: &Limits,

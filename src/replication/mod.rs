@@ -5,7 +5,7 @@
 
 pub mod admit;
 pub mod backlog;
-mod frames;
+pub mod frames;
 pub mod inbound;
 pub mod outbound;
 pub mod port;
