@@ -1,9 +1,12 @@
 //! Command line -> validated [`Config`], with memcached's flag letters. A bad value becomes
 //! one clear line and exit status 64 (EX_USAGE), never a panic.
 
+#[path = "config_auth.rs"]
+mod auth;
 #[path = "config_options.rs"]
 mod options;
 
+pub use auth::{Credentials, Protocol};
 use clap::{ArgAction, Parser};
 pub use options::{EXIT_BAD_OPTION, Extended};
 use std::net::{IpAddr, SocketAddr};
@@ -196,54 +199,6 @@ struct Cli {
     auth_file: Option<String>,
 }
 
-/// Which protocols a connection may speak (memcached's -B).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    Auto,
-    Ascii,
-    Binary,
-}
-
-/// `user:password` pairs from a password file.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Credentials(Vec<(Vec<u8>, Vec<u8>)>);
-
-impl Credentials {
-    /// Parses `user:password` lines; the password runs to the end of its line.
-    pub fn parse(text: &[u8]) -> Result<Credentials, String> {
-        let mut pairs = Vec::new();
-        for line in text.split(|&b| b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.is_empty() {
-                continue;
-            }
-            let at = line
-                .iter()
-                .position(|&b| b == b':')
-                .ok_or("a line has no ':' between user and password")?;
-            pairs.push((line[..at].to_vec(), line[at + 1..].to_vec()));
-        }
-        Ok(Credentials(pairs))
-    }
-
-    fn load(path: &str, flag: &str) -> Result<Credentials, String> {
-        let text =
-            std::fs::read(path).map_err(|e| format!("error: {flag}: cannot read {path}: {e}"))?;
-        Credentials::parse(&text).map_err(|e| format!("error: {flag}: {path}: {e}"))
-    }
-
-    /// Whether `user` and `pass` are one of the pairs; compares every byte of every pair,
-    /// so the time taken does not tell how much of a guess was right.
-    pub fn check(&self, user: &[u8], pass: &[u8]) -> bool {
-        let same = |a: &[u8], b: &[u8]| {
-            a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
-        };
-        self.0
-            .iter()
-            .fold(false, |ok, (u, p)| ok | (same(u, user) & same(p, pass)))
-    }
-}
-
 /// Twin replication settings (present only with --twin).
 #[derive(Clone, Debug)]
 pub struct ReplConfig {
@@ -394,7 +349,12 @@ fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, Stri
         None => None,
         Some(twin) => Some(repl_config(&cli, twin, &listen)?),
     };
-    let (protocol, sasl, auth_file) = auth_config(&cli)?;
+    let (protocol, sasl, auth_file) = auth::auth_config(&auth::AuthFlags {
+        protocol: cli.protocol.as_deref(),
+        sasl: cli.sasl,
+        sasl_pwdb: cli.sasl_pwdb.as_deref(),
+        auth_file: cli.auth_file.as_deref(),
+    })?;
     Ok(Config {
         protocol,
         sasl,
@@ -456,34 +416,6 @@ fn compat(cli: &Cli, mut ext: Extended, threads_asked: Option<usize>) -> Result<
         unix_mask,
         threads_asked,
     })
-}
-
-/// `-B`, `-S` (with its password file) and `-Y`.
-fn auth_config(cli: &Cli) -> Result<(Protocol, Option<Credentials>, Option<Credentials>), String> {
-    let protocol = match cli.protocol.as_deref() {
-        None | Some("auto") => Protocol::Auto,
-        Some("ascii") => Protocol::Ascii,
-        Some("binary") => Protocol::Binary,
-        Some(other) => return Err(format!("error: -B: unknown protocol '{other}'")),
-    };
-    let mut sasl = None;
-    if cli.sasl {
-        if cli.protocol.is_some() && protocol != Protocol::Binary {
-            return Err("ERROR: You cannot allow the ASCII protocol while using SASL.".into());
-        }
-        let path = cli
-            .sasl_pwdb
-            .clone()
-            .or_else(|| std::env::var("MEMCACHED_SASL_PWDB").ok())
-            .ok_or("error: -S needs a password file: --sasl-pwdb FILE or MEMCACHED_SASL_PWDB")?;
-        sasl = Some(Credentials::load(&path, "--sasl-pwdb")?);
-    }
-    let auth_file = match &cli.auth_file {
-        Some(path) => Some(Credentials::load(path, "-Y")?),
-        None => None,
-    };
-    let protocol = if cli.sasl { Protocol::Binary } else { protocol };
-    Ok((protocol, sasl, auth_file))
 }
 
 /// `-l`: a comma-separated list of addresses, IPv6 ones perhaps in brackets.
@@ -658,7 +590,7 @@ pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
 mod tests {
     use super::*;
 
-    fn run(args: &[&str]) -> Result<Config, String> {
+    pub(super) fn run(args: &[&str]) -> Result<Config, String> {
         let mut v = vec!["corecached"];
         v.extend_from_slice(args);
         match parse_args(v, &[0, 1]) {
@@ -736,27 +668,6 @@ mod tests {
         .concat();
         assert_eq!(listen(&with_secret).unwrap(), "10.1.2.3");
         let _ = std::fs::remove_file(secret);
-    }
-
-    #[test]
-    fn protocol_sasl_and_auth_files() {
-        assert_eq!(run(&[]).unwrap().protocol, Protocol::Auto);
-        assert_eq!(run(&["-B", "ascii"]).unwrap().protocol, Protocol::Ascii);
-        assert!(run(&["-B", "udp"]).is_err());
-        let pw = std::env::temp_dir().join(format!("cc-cfg-pw-{}", std::process::id()));
-        std::fs::write(&pw, "alice:s3cr:et\r\n\nbob:\n").unwrap();
-        let path = pw.to_str().unwrap();
-        let c = run(&["-S", "--sasl-pwdb", path]).unwrap();
-        assert_eq!(c.protocol, Protocol::Binary);
-        let creds = c.sasl.unwrap();
-        assert!(creds.check(b"alice", b"s3cr:et") && creds.check(b"bob", b""));
-        assert!(!creds.check(b"alice", b"s3cr") && !creds.check(b"eve", b""));
-        let e = run(&["-S", "-B", "auto", "--sasl-pwdb", path]).unwrap_err();
-        assert!(e.contains("ASCII protocol while using SASL"), "{e}");
-        assert!(run(&["-Y", path]).unwrap().auth_file.is_some());
-        assert!(run(&["-Y", "/nonexistent/authfile"]).is_err());
-        assert!(Credentials::parse(b"nocolon\n").is_err());
-        let _ = std::fs::remove_file(pw);
     }
 
     #[test]

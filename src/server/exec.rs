@@ -78,38 +78,9 @@ pub fn execute<'s>(
             counters.reset();
             Outcome::Done
         }
-        Op::Apply(rec) => {
-            match record::decode_record(rec) {
-                Ok((_, m)) => {
-                    store.apply_remote(m);
-                }
-                Err(e) => tracing::error!("dropped a malformed forwarded record: {e}"),
-            }
-            Outcome::Done
-        }
-        Op::MemLimit { bytes } => {
-            // Checked by the front end against the shard count, so it always fits here.
-            if let Err(e) = store.set_mem_limit(bytes as usize) {
-                tracing::warn!("cache_memlimit: {e}");
-            }
-            Outcome::Done
-        }
-        Op::Dump { classes, cursor } => {
-            scratch.clear();
-            let resume = metadump_step(store, classes, cursor, scratch);
-            Outcome::Lines {
-                text: scratch,
-                resume,
-            }
-        }
-        Op::CacheDump { class, max, cursor } => {
-            scratch.clear();
-            let resume = cachedump_step(store, class, max, cursor, scratch);
-            Outcome::Lines {
-                text: scratch,
-                resume,
-            }
-        }
+        Op::Apply(rec) => apply(store, rec),
+        Op::MemLimit { bytes } => mem_limit(store, bytes),
+        Op::Dump { .. } | Op::CacheDump { .. } => dump_step(store, op, scratch),
         Op::Meta {
             cmd,
             key,
@@ -117,6 +88,40 @@ pub fn execute<'s>(
             value,
         } => Outcome::Meta(meta(store, counters, cmd, key, &args, value)),
     }
+}
+
+/// One step of a metadump or a cachedump, its lines in `scratch`.
+fn dump_step<'s>(store: &mut Store, op: Op<'_>, scratch: &'s mut Vec<u8>) -> Outcome<'s> {
+    scratch.clear();
+    let resume = match op {
+        Op::Dump { classes, cursor } => metadump_step(store, classes, cursor, scratch),
+        Op::CacheDump { class, max, cursor } => cachedump_step(store, class, max, cursor, scratch),
+        _ => None,
+    };
+    Outcome::Lines {
+        text: scratch,
+        resume,
+    }
+}
+
+/// A twin's write forwarded by the shard whose link received it.
+fn apply<'s>(store: &mut Store, rec: &[u8]) -> Outcome<'s> {
+    match record::decode_record(rec) {
+        Ok((_, m)) => {
+            store.apply_remote(m);
+        }
+        Err(e) => tracing::error!("dropped a malformed forwarded record: {e}"),
+    }
+    Outcome::Done
+}
+
+/// This shard's share of a new `cache_memlimit`.
+fn mem_limit<'s>(store: &mut Store, bytes: u64) -> Outcome<'s> {
+    // Checked by the front end against the shard count, so it always fits here.
+    if let Err(e) = store.set_mem_limit(bytes as usize) {
+        tracing::warn!("cache_memlimit: {e}");
+    }
+    Outcome::Done
 }
 
 /// One meta command; mg's and me's answers borrow the item from the store.

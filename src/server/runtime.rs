@@ -196,6 +196,20 @@ async fn shard_main(
         })
         .detach();
     }
+    listen(&shard)?;
+    let unix = shard.cfg().compat.unix_socket.as_deref();
+
+    // Sleeps until `Shared::stop` ends the socket (or it fails, which stops us too).
+    let _ = stop.read(&mut [0u8; 1]).await;
+    drain(&shard).await;
+    if let (Some(path), 0) = (unix, shard.id) {
+        unix_socket::remove(path);
+    }
+    Ok(())
+}
+
+/// The client listeners: TCP on every shard, or the unix socket on shard 0.
+fn listen(shard: &Rc<Shard>) -> Result<(), String> {
     let compat = &shard.cfg().compat;
     let unix = compat.unix_socket.as_deref();
     // As in memcached, -s replaces the TCP listeners.
@@ -211,13 +225,6 @@ async fn shard_main(
     }
     if let (Some(path), 0) = (unix, shard.id) {
         unix_socket::listen(&shard, path, compat.unix_mask)?;
-    }
-
-    // Sleeps until `Shared::stop` ends the socket (or it fails, which stops us too).
-    let _ = stop.read(&mut [0u8; 1]).await;
-    drain(&shard).await;
-    if let (Some(path), 0) = (unix, shard.id) {
-        unix_socket::remove(path);
     }
     Ok(())
 }

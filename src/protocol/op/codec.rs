@@ -76,22 +76,23 @@ pub fn encode_op(out: &mut Vec<u8>, op: Op<'_>) {
             out.push(9);
             put_bytes(out, rec);
         }
-        Op::Dump { classes, cursor } => {
-            out.push(10);
-            out.extend_from_slice(&classes.to_le_bytes());
-            out.extend_from_slice(&cursor.to_le_bytes());
-        }
+        Op::Dump { classes, cursor } => put_u64s(out, 10, &[classes, cursor]),
         Op::CacheDump { class, max, cursor } => {
-            out.push(12);
+            put_u64s(out, 12, &[]);
             out.extend_from_slice(&class.to_le_bytes());
             out.extend_from_slice(&max.to_le_bytes());
             out.extend_from_slice(&cursor.to_le_bytes());
         }
         Op::Meta { .. } => meta_codec::put_op(out, &op),
-        Op::MemLimit { bytes } => {
-            out.push(13);
-            out.extend_from_slice(&bytes.to_le_bytes());
-        }
+        Op::MemLimit { bytes } => put_u64s(out, 13, &[bytes]),
+    }
+}
+
+/// An op's tag and then its fixed 8-byte fields.
+fn put_u64s(out: &mut Vec<u8>, tag: u8, words: &[u64]) {
+    out.push(tag);
+    for w in words {
+        out.extend_from_slice(&w.to_le_bytes());
     }
 }
 

@@ -23,6 +23,43 @@ pub(super) const OUT_LIMIT: usize = 256 << 10;
 /// a multi-get line of thousands of keys, far above what batching needs.
 const ROUND_OPS: usize = 1024;
 
+/// What one call of `handle_input` keeps between requests.
+struct Turn {
+    /// Made only once a second request is waiting behind the first, so a connection at
+    /// depth 1 pays one comparison per request for it. Boxed, like the rare awaits, to keep
+    /// the connection's future small: every idle connection holds one.
+    ahead: Option<Box<PipelineAhead>>,
+    /// memcached's -R: after this many requests in one read, let other connections run.
+    per_event: usize,
+    served: usize,
+}
+
+impl Turn {
+    fn new(per_event: usize) -> Self {
+        Turn {
+            ahead: None,
+            per_event,
+            served: 0,
+        }
+    }
+
+    /// Counts a request; true when it completes a share of -R requests.
+    fn served_one(&mut self) -> bool {
+        self.served += 1;
+        if self.served != self.per_event {
+            return false;
+        }
+        self.served = 0;
+        true
+    }
+}
+
+/// The commands that write straight to `out`, so nothing may be pending before them.
+enum Whole {
+    Stats(Vec<u8>),
+    Metadump(u64),
+}
+
 /// A multi-get line stopped at the output bound: where its keys continue in the pending
 /// input, so the line is finished after the output drains without parsing it again.
 #[derive(Clone, Copy)]
@@ -40,30 +77,16 @@ impl Conn {
     /// Handles every complete request buffered; stops at an incomplete one, a close, or
     /// when the answers held reach OUT_LIMIT (`Flow::Flush`: write out, then come back).
     pub(super) async fn handle_input(&mut self) -> Flow {
-        let shard = self.shard.clone();
-        self.seen.last_cmd.set(shard.now_ms.get());
+        self.seen.last_cmd.set(self.shard.now_ms.get());
         self.seen.in_value.set(false);
-        // Made only once a second request is waiting behind the first, so a connection at
-        // depth 1 pays one comparison per request for it. Boxed, like the rare awaits
-        // below, to keep the connection's future small: every idle connection holds one.
-        let mut ahead: Option<Box<PipelineAhead>> = None;
-        // memcached's -R: after this many requests in one read, let other connections run.
-        let per_event = shard.cfg().compat.reqs_per_event;
-        let mut served = 0;
+        let mut turn = Turn::new(self.shard.cfg().compat.reqs_per_event);
         loop {
-            if let Some(r) = self.text.resume.take() {
-                if !self.text.get_line(self.input.pending(), r) {
-                    return Flow::Flush;
-                }
-                self.input.consume(r.len);
-                continue;
-            }
-            if self.text.full() {
+            if self.must_flush() {
                 return Flow::Flush;
             }
             let parsed = parse(self.input.pending());
             if let Parsed::Done { consumed, .. } = parsed {
-                self.prefetch(&mut ahead, consumed);
+                self.prefetch(&mut turn.ahead, consumed);
             }
             match parsed {
                 Parsed::Incomplete => return Flow::Read,
@@ -76,8 +99,7 @@ impl Conn {
                     noreply,
                     ..
                 } => {
-                    if shard.store.borrow().item_fits(key.len(), value_len) {
-                        self.seen.in_value.set(true);
+                    if self.value_fits(key.len(), value_len) {
                         self.input.expect(total);
                         return Flow::Read;
                     }
@@ -91,8 +113,7 @@ impl Conn {
                     req,
                 } => {
                     let mut buf = [0; 256];
-                    let key_len = req.key(&mut buf).len();
-                    if shard.store.borrow().item_fits(key_len, value_len) {
+                    if self.value_fits(req.key(&mut buf).len(), value_len) {
                         self.input.expect(total);
                         return Flow::Read;
                     }
@@ -116,22 +137,10 @@ impl Conn {
                 }
                 Parsed::Done { consumed, req } => {
                     let flow = match req {
-                        Request::Stats { args } => {
-                            let args = args.0.to_vec();
-                            // Stats answers go straight to `out`: nothing may be pending.
-                            if let Err(e) = Box::pin(self.finish_batch()).await {
-                                tracing::debug!("write before stats: {e}");
-                                return Flow::Close;
-                            }
-                            Box::pin(self.stats(Keys(&args))).await
-                        }
+                        Request::Stats { args } => self.whole(Whole::Stats(args.0.to_vec())).await,
                         Request::LruCrawler { args } if metadump_mask(args).is_some() => {
                             let classes = metadump_mask(args).unwrap_or(0);
-                            if let Err(e) = Box::pin(self.finish_batch()).await {
-                                tracing::debug!("write before metadump: {e}");
-                                return Flow::Close;
-                            }
-                            Box::pin(self.metadump(classes)).await
+                            self.whole(Whole::Metadump(classes)).await
                         }
                         req => self.text.request(req),
                     };
@@ -139,14 +148,50 @@ impl Conn {
                     if flow == Flow::Close {
                         return flow;
                     }
-                    served += 1;
-                    if served == per_event && !self.input.pending().is_empty() {
-                        served = 0;
-                        ConnCounters::add(&shard.counters.conn_yields, 1);
-                        futures_lite::future::yield_now().await;
+                    if turn.served_one() && !self.input.pending().is_empty() {
+                        self.give_way().await;
                     }
                 }
             }
+        }
+    }
+
+    /// Finishes a multi-get line cut at the output bound; true when the answers held are
+    /// at the bound and must be written out before parsing on.
+    fn must_flush(&mut self) -> bool {
+        if let Some(r) = self.text.resume.take() {
+            if !self.text.get_line(self.input.pending(), r) {
+                return true;
+            }
+            self.input.consume(r.len);
+        }
+        self.text.full()
+    }
+
+    /// A storage request whose value is still arriving: true when it fits, and the
+    /// connection now waits for the value (memcached's `conn_nread`); false when it must be
+    /// refused as too large.
+    fn value_fits(&self, key_len: usize, value_len: usize) -> bool {
+        let fits = self.shard.store.borrow().item_fits(key_len, value_len);
+        self.seen.in_value.set(fits);
+        fits
+    }
+
+    /// memcached's -R: this connection ran its share of one read; let the others run.
+    async fn give_way(&self) {
+        ConnCounters::add(&self.shard.counters.conn_yields, 1);
+        futures_lite::future::yield_now().await;
+    }
+
+    /// A command answered whole into `out` once every answer before it is out.
+    async fn whole(&mut self, w: Whole) -> Flow {
+        if let Err(e) = Box::pin(self.finish_batch()).await {
+            tracing::debug!("write before stats or metadump: {e}");
+            return Flow::Close;
+        }
+        match w {
+            Whole::Stats(args) => Box::pin(self.stats(Keys(&args))).await,
+            Whole::Metadump(classes) => Box::pin(self.metadump(classes)).await,
         }
     }
 
