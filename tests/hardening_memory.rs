@@ -254,7 +254,7 @@ fn answers_keep_request_order_and_batching_under_the_bound() {
             "STORED\r\n"
         );
     }
-    let before = c.stat("cross_shard_batches");
+    let before = c.shards_stat("cross_shard_batches");
     let keys: Vec<String> = (0..100).map(|i| format!("s{i}")).collect();
     let got = c.call(format!("get {}\r\n", keys.join(" ")).as_bytes(), "END\r\n");
     let want: String = (0..100)
@@ -262,7 +262,7 @@ fn answers_keep_request_order_and_batching_under_the_bound() {
         .collect();
     assert_eq!(got, want + "END\r\n");
     // One batch to each of the three other shards.
-    assert_eq!(c.stat("cross_shard_batches") - before, 3);
+    assert_eq!(c.shards_stat("cross_shard_batches") - before, 3);
 
     // Big values interleaved with writes and small reads across shards, pipelined far past
     // the output bound: every answer comes back, in request order.

@@ -282,6 +282,15 @@ impl Client {
         self.stats("")[name].parse().unwrap()
     }
 
+    /// A per-shard counter of `stats shards`, summed over the shards.
+    pub fn shards_stat(&mut self, name: &str) -> u64 {
+        let suffix = format!(":{name}");
+        (self.stats("shards").iter())
+            .filter(|(k, _)| k.ends_with(&suffix))
+            .map(|(_, v)| v.parse::<u64>().unwrap())
+            .sum()
+    }
+
     /// True if the server closed the connection (read returns 0) within a few seconds.
     pub fn is_closed(&mut self) -> bool {
         self.stream
