@@ -61,6 +61,10 @@ impl<I: Iterator<Item: KeyHash>> Lookahead<I> {
     }
 }
 
+/// A protocol's peek: the key (if any) and length of the request at the start of a buffer,
+/// `None` where the walk must stop.
+pub type Peek = fn(&[u8]) -> Option<(Option<&[u8]>, usize)>;
+
 /// The schedule over pipelined requests: it peeks at the requests after the one being
 /// served (one key each, the first of a multi-get) in a buffer that does not move meanwhile.
 pub struct PipelineAhead {
@@ -68,15 +72,28 @@ pub struct PipelineAhead {
     /// Where the next request to peek at starts in the buffer; `None` once the rest of the
     /// buffer cannot be walked (incomplete or unknown request).
     pos: Option<usize>,
+    peek: Peek,
 }
 
 impl PipelineAhead {
     /// Starts on `buf`, whose request at offset `next` is the first to be served after the
     /// current one.
     pub fn new(buf: &[u8], next: usize, store: &Store, shards: usize, me: usize) -> Self {
+        Self::with_peek(buf, next, store, (shards, me), peek_request)
+    }
+
+    /// `new` for a protocol whose requests `peek` walks (the binary one).
+    pub fn with_peek(
+        buf: &[u8],
+        next: usize,
+        store: &Store,
+        (shards, me): (usize, usize),
+        peek: Peek,
+    ) -> Self {
         let mut pa = PipelineAhead {
             sched: Prefetch::new(shards, me),
             pos: Some(next),
+            peek,
         };
         pa.top_up(buf, store);
         pa.sched.start(store);
@@ -96,7 +113,7 @@ impl PipelineAhead {
     fn top_up(&mut self, buf: &[u8], store: &Store) {
         while self.sched.wants_more() {
             let Some(pos) = self.pos else { return };
-            match buf.get(pos..).and_then(peek_request) {
+            match buf.get(pos..).and_then(self.peek) {
                 Some((key, len)) => {
                     self.sched
                         .take(store, key.map_or(Prefetch::NO_KEY, hash_key));

@@ -8,5 +8,5 @@ pub mod parse;
 pub mod render;
 
 pub use header::{HEADER_LEN, Header, Status, opcode};
-pub use parse::{Cmd, Parsed, Request, parse};
+pub use parse::{Cmd, Parsed, Request, parse, peek};
 pub use render::Reply;

@@ -286,6 +286,30 @@ impl<'a> Packet<'a> {
     }
 }
 
+/// The key (if any) and length of the whole request at the start of `b`, for prefetching
+/// the keys of requests queued behind the one being served; `None` when it has not all
+/// arrived or is not one of the shapes whose length is its body (the walk stops there).
+pub fn peek(b: &[u8]) -> Option<(Option<&[u8]>, usize)> {
+    if b.len() < HEADER_LEN || b[0] != REQUEST_MAGIC {
+        return None;
+    }
+    let h = Header::read(b);
+    let fixed = HEADER_LEN + h.extlen as usize + h.keylen as usize;
+    let total = HEADER_LEN + h.bodylen as usize;
+    if total < fixed || b.len() < total {
+        return None;
+    }
+    let key = &b[fixed - h.keylen as usize..fixed];
+    match loud(h.opcode).0 {
+        GET | GETK | DELETE | INCREMENT | DECREMENT | TOUCH | GAT | GATK if total == fixed => {
+            Some((Some(key), total))
+        }
+        SET | ADD | REPLACE | APPEND | PREPEND => Some((Some(key), total)),
+        NOOP | VERSION | FLUSH if total == fixed => Some((None, total)),
+        _ => None,
+    }
+}
+
 fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes(b[..4].try_into().unwrap())
 }

@@ -232,3 +232,16 @@ proptest! {
         let _ = parse(&b, true);
     }
 }
+
+#[test]
+fn peek_walks_whole_simple_requests_and_stops_elsewhere() {
+    let get = packet(GETKQ, b"key", b"", b"", 0);
+    let set = packet(SET, b"k2", &[0; 8], b"value", 0);
+    let noop = packet(NOOP, b"", b"", b"", 0);
+    assert_eq!(peek(&get), Some((Some(&b"key"[..]), get.len())));
+    assert_eq!(peek(&set), Some((Some(&b"k2"[..]), set.len())));
+    assert_eq!(peek(&noop), Some((None, 24)));
+    assert_eq!(peek(&set[..set.len() - 1]), None);
+    assert_eq!(peek(&packet(STAT, b"", b"", b"", 0)), None);
+    assert_eq!(peek(&packet(GET, b"k", b"", b"x", 0)), None);
+}

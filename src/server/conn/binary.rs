@@ -5,9 +5,10 @@
 
 use super::plan::Plan;
 use super::{Conn, Flow, VERSION};
-use crate::protocol::binary::{Cmd, Parsed, Reply, Request, Status, opcode, parse, render};
+use crate::protocol::binary::{Cmd, Parsed, Reply, Request, Status, opcode, parse, peek, render};
 use crate::protocol::op::{Op, StoreKind};
 use crate::protocol::text::Keys;
+use crate::server::lookahead::PipelineAhead;
 use crate::server::router::{Reply as ShardReply, shard_of};
 use crate::server::shard::Shard;
 use crate::stats::ConnCounters;
@@ -42,9 +43,25 @@ impl Conn {
         let sasl = shard.cfg().sasl.is_some();
         self.bin.flushed = 0;
         let mut served = 0usize;
+        // As in the text front end: made once a second request waits behind the first.
+        let mut ahead: Option<PipelineAhead> = None;
         let flow = loop {
             let locked = sasl && !self.bin.authed;
-            match parse(self.input.pending(), locked) {
+            let parsed = parse(self.input.pending(), locked);
+            if let Parsed::Done { consumed, .. } = parsed {
+                let (buf, start) = self.input.window();
+                let store = shard.store.borrow();
+                match &mut ahead {
+                    Some(a) => a.step(buf, &store),
+                    None if start + consumed < buf.len() => {
+                        let at = start + consumed;
+                        let who = (shard.nshards, shard.id);
+                        ahead = Some(PipelineAhead::with_peek(buf, at, &store, who, peek));
+                    }
+                    None => {}
+                }
+            }
+            match parsed {
                 Parsed::Incomplete { need } => {
                     self.input.expect(need);
                     break Flow::Read;
