@@ -16,21 +16,20 @@ impl Store {
     pub fn meta_get(&mut self, key: &[u8], r: &MetaGetReq) -> Option<MetaItem<'_>> {
         let hash = hash_key(key);
         let touching = r.ttl.touch.is_some();
-        if touching {
-            self.mem.stats.cmd_touch += 1;
-        }
         let (h, created) = match self.lookup(key, hash) {
             Some(h) => (h, false),
             None => match r.ttl.vivify.is_some() {
                 true => match self.write_item(key, hash, 0, 0, b"", b"") {
                     Some(h) => (h, true),
-                    None => return self.meta_get_miss(touching),
+                    None => return self.meta_get_miss(),
                 },
-                false => return self.meta_get_miss(touching),
+                false => return self.meta_get_miss(),
             },
         };
         let c = self.mem.slab.class_of(h);
+        // memcached counts a hit under T as a touch, and every miss as a get miss.
         if touching {
+            self.mem.stats.cmd_touch += 1;
             self.mem.stats.touch_hits += 1;
             self.mem.cls[c].touch_hits += 1;
         } else {
@@ -73,12 +72,8 @@ impl Store {
         })
     }
 
-    fn meta_get_miss(&mut self, touching: bool) -> Option<MetaItem<'_>> {
-        if touching {
-            self.mem.stats.touch_misses += 1;
-        } else {
-            self.mem.stats.get_misses += 1;
-        }
+    fn meta_get_miss(&mut self) -> Option<MetaItem<'_>> {
+        self.mem.stats.get_misses += 1;
         None
     }
 
