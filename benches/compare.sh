@@ -127,13 +127,15 @@ loadgen() { taskset -c "$CLIENT_CORE" "$LOADGEN" -s "127.0.0.1:$PORT" -t 1 -c "$
     --key-space "$KEYS" --verify --quiet "$@"; }
 
 # workload name -> loadgen flags (without the key space, duration and output).
-WORKLOADS=(get90 pipeline16 value1k zipf sets openloop)
+WORKLOADS=(get90 pipeline16 value1k zipf sets meta16 metasets openloop)
 declare -A FLAGS=(
     [get90]="--ratio 1:9 --data-size 32"
     [pipeline16]="--ratio 1:9 --data-size 32 --pipeline 16"
     [value1k]="--ratio 1:9 --data-size 1024"
     [zipf]="--ratio 1:9 --data-size 32 --key-pattern zipf:0.99"
     [sets]="--ratio 1:0 --data-size 32"
+    [meta16]="--protocol meta --ratio 1:9 --data-size 32 --pipeline 16"
+    [metasets]="--protocol meta --ratio 1:0 --data-size 32"
     [openloop]="--ratio 1:9 --data-size 32"
 )
 declare -A DESC=(
@@ -142,6 +144,8 @@ declare -A DESC=(
     [value1k]="90/10, 1 KiB values"
     [zipf]="90/10, zipf:0.99 keys"
     [sets]="sets only, 32 B"
+    [meta16]="meta: quiet mg/ms + mn, 90/10, pipeline 16"
+    [metasets]="meta: quiet ms + mn only, 32 B"
     [openloop]="open loop at half memcached's max"
 )
 

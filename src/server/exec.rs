@@ -144,7 +144,8 @@ fn meta<'s>(
                 ttl,
                 recache: a.recache.map(i64::from),
                 touch_before_recache: a.touch_before_recache,
-                bump: !a.no_bump,
+                bump: !a.no_bump && !a.opaque_error,
+                no_win: a.opaque_error,
             };
             store
                 .meta_get(key, &req)

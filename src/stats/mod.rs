@@ -31,7 +31,7 @@ counters! {
         bytes_read: Counter, "Bytes read from clients.";
         bytes_written: Counter, "Bytes written to clients.";
         cmd_flush: Counter, "flush_all requests.";
-        cmd_meta: Counter, "Meta protocol requests (mg, ms, md, ma, mn, me).";
+        cmd_meta: Counter, "me requests (memcached 1.6.18 counts only these as meta).";
         store_too_large: Counter, "Stores refused because the item was too large.";
         store_no_memory: Counter, "Stores refused for want of memory.";
         auth_cmds: Counter, "Authentication attempts (SASL and -Y logins).";

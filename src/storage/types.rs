@@ -125,6 +125,8 @@ pub struct MetaGetReq {
     pub touch_before_recache: bool,
     /// false under `u`.
     pub bump: bool,
+    /// The reply will be an error: no win token is handed out.
+    pub no_win: bool,
 }
 
 /// The TTLs a meta reply's `t` flags show, in absolute unix seconds (0 = never).

@@ -11,6 +11,9 @@ use crate::protocol::op::MetaArgs;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+/// Longest opaque token memcached echoes.
+pub const OPAQUE_MAX: usize = 32;
+
 /// The flags of one meta request, as the shard and the renderer need them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flags {
@@ -55,15 +58,16 @@ pub fn preparse<'a>(
     let mut seen = [false; 127];
     // memcached's errstr starts as the generic message; F changes only `has_error`.
     let (mut has_error, mut errstr) = (false, ERR_FORMAT);
-    // Where T, N and R stand: their order decides which TTL a recache check sees.
-    let mut at = [usize::MAX; 3];
+    // Where T, N, R and O stand: their order decides which TTL a recache check sees, and
+    // which flags act before a too-long opaque stops mg and ma.
+    let mut at = [usize::MAX; 4];
     for (i, tok) in tokens.enumerate() {
         let o = tok[0];
         if o >= 127 || seen[o as usize] {
             return Err(ERR_DUPLICATE);
         }
         seen[o as usize] = true;
-        if let Some(slot) = [b'T', b'N', b'R'].iter().position(|&c| c == o) {
+        if let Some(slot) = [b'T', b'N', b'R', b'O'].iter().position(|&c| c == o) {
             at[slot] = i;
         }
         match flag(&mut f, tok, key) {
@@ -80,6 +84,16 @@ pub fn preparse<'a>(
     }
     f.args.touch_before_recache = at[0] < at[2] && at[2] != usize::MAX;
     f.args.vivify_after_touch = at[0] < at[1] && at[1] != usize::MAX;
+    if f.opaque_len > OPAQUE_MAX {
+        f.args.opaque_error = true;
+        if at[3] < at[0] {
+            f.args.touch = None;
+        }
+        // A vivified item is made before the flags are read; N after O leaves its TTL at 0.
+        if at[3] < at[1] {
+            f.args.vivify = f.args.vivify.map(|_| 0);
+        }
+    }
     Ok(f)
 }
 

@@ -2,7 +2,7 @@
 //! text parser, which reads the same stream: memcached 1.6.18's checks in its order, with
 //! its error texts, and `ms`'s data block (swallowed after an error, as memcached does).
 
-use super::flags::{Flags, decode_key, preparse};
+use super::flags::{Flags, OPAQUE_MAX, decode_key, preparse};
 use super::render::{
     ERR_DATA_CHUNK, ERR_FLAGS_LONG, ERR_FLAGS_TOO_LONG, ERR_FORMAT, ERR_INVALID_OR_DUP,
     ERR_MA_MODE, ERR_MS_MODE, ERR_OPAQUE, ERROR,
@@ -11,8 +11,6 @@ use crate::protocol::number::parse_i32;
 use crate::protocol::op::MetaCmd;
 use crate::protocol::text::{KEY_MAX_LENGTH, Parsed, Request as TextRequest, Words};
 
-/// Longest opaque token memcached echoes.
-const OPAQUE_MAX: usize = 32;
 /// memcached refuses a meta line of this many tokens or more (terminal token included).
 const MAX_TOKENS: usize = 20;
 
@@ -129,7 +127,8 @@ fn check(cmd: MetaCmd, flags: Result<Flags, &'static str>) -> Result<Flags, &'st
         (MetaCmd::Delete | MetaCmd::Arith, Err(_)) => return Err(ERR_INVALID_OR_DUP),
         (_, f) => f?,
     };
-    if flags.opaque_len > OPAQUE_MAX {
+    // mg and ma notice a long opaque only while writing their reply (see render).
+    if flags.opaque_len > OPAQUE_MAX && matches!(cmd, MetaCmd::Set | MetaCmd::Delete) {
         return Err(ERR_OPAQUE);
     }
     let mode = flags.args.mode;

@@ -2,7 +2,7 @@
 //! code, then the return flags in the order the request gave them (as memcached 1.6.18
 //! writes them), then the anti-stampede flags Z, X, W, then the value.
 
-use super::flags::{Flags, decode_key};
+use super::flags::{Flags, OPAQUE_MAX, decode_key};
 use crate::protocol::op::{
     MetaCmd, MetaDebug, MetaError, MetaHit, MetaOutcome, MetaStatus, MetaTimes, Outcome,
 };
@@ -49,6 +49,12 @@ pub fn outcome(out: &mut Vec<u8>, o: Option<&Outcome<'_>>, e: &Echo<'_>) {
         return line(out, ERR_SHARD_UNAVAILABLE);
     };
     let quiet = e.flags.quiet;
+    // memcached checks an mg's or ma's opaque while writing the reply, after the command
+    // ran: its own errors come first, and the request has taken effect.
+    let late_opaque = matches!(e.cmd, MetaCmd::Get | MetaCmd::Arith);
+    if late_opaque && e.flags.opaque_len > OPAQUE_MAX && !matches!(o, MetaOutcome::Error(_)) {
+        return line(out, ERR_OPAQUE);
+    }
     match *o {
         MetaOutcome::Hit(h) => hit(out, &h, e),
         MetaOutcome::Miss if e.cmd == MetaCmd::Debug => line(out, "EN"),

@@ -65,7 +65,7 @@ fn errors_in_memcached_order() {
     assert_eq!(err(b"ma key Dx\r\n"), ERR_INVALID_OR_DUP);
     assert_eq!(err(b"ma key Mz\r\n"), ERR_MA_MODE);
     assert_eq!(err(b"ma key Mzz\r\n"), ERR_INVALID_OR_DUP);
-    let long_opaque = format!("mg key O{}\r\n", "1".repeat(32));
+    let long_opaque = format!("md key O{}\r\n", "1".repeat(32));
     assert_eq!(err(long_opaque.as_bytes()), ERR_OPAQUE);
     let key = "k".repeat(251);
     assert_eq!(err(format!("mg {key} v\r\n").as_bytes()), ERR_FORMAT);

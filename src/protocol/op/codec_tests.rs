@@ -84,6 +84,7 @@ fn meta_args(n: u64) -> MetaArgs {
         touch_before_recache: bit(7),
         vivify_after_touch: bit(8),
         too_large: bit(9),
+        opaque_error: bit(10),
     }
 }
 

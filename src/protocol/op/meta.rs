@@ -45,6 +45,10 @@ pub struct MetaArgs {
     pub vivify_after_touch: bool,
     /// ms whose value is over the item size limit: drop the old item, store nothing.
     pub too_large: bool,
+    /// mg/ma whose opaque is too long: memcached stops writing the reply at it, so only the
+    /// TTL flags before it took effect (the parser drops the others), no win token is
+    /// handed out and the item is not bumped.
+    pub opaque_error: bool,
 }
 
 /// The times a reply's `t` flag needs: TTLs are written in request order, so `t` before

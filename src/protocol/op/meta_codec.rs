@@ -75,6 +75,7 @@ fn put_args(out: &mut Vec<u8>, a: &MetaArgs) {
         a.touch_before_recache,
         a.vivify_after_touch,
         a.too_large,
+        a.opaque_error,
     ];
     out.push(
         bits.iter()
@@ -107,6 +108,7 @@ pub(super) fn args(r: &mut Reader<'_>) -> R<MetaArgs> {
         touch_before_recache: bit(3),
         vivify_after_touch: bit(4),
         too_large: bit(5),
+        opaque_error: bit(6),
     })
 }
 

@@ -71,7 +71,11 @@ impl MetaSide {
 impl Text {
     /// One meta request: run here if this shard owns the key, else queued for its owner.
     pub(super) fn meta(&mut self, mut req: Request<'_>) {
-        ConnCounters::add(&self.shard.counters.cmd_meta, 1);
+        // memcached 1.6.18's cmd_meta counts `me` only; the others count as gets, sets,
+        // deletes, incr/decr and touches.
+        if req.cmd == MetaCmd::Debug {
+            ConnCounters::add(&self.shard.counters.cmd_meta, 1);
+        }
         let mut buf = [0; 256];
         let key = req.key(&mut buf);
         if req.cmd == MetaCmd::Set
@@ -109,7 +113,6 @@ impl Text {
 
     /// `mn`: answered in its place, after everything before it.
     pub(super) fn meta_noop(&mut self) {
-        ConnCounters::add(&self.shard.counters.cmd_meta, 1);
         self.plan
             .local(|out| crate::protocol::text::render::line(out, render::MN));
     }

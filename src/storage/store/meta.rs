@@ -16,21 +16,20 @@ impl Store {
     pub fn meta_get(&mut self, key: &[u8], r: &MetaGetReq) -> Option<MetaItem<'_>> {
         let hash = hash_key(key);
         let touching = r.ttl.touch.is_some();
-        if touching {
-            self.mem.stats.cmd_touch += 1;
-        }
         let (h, created) = match self.lookup(key, hash) {
             Some(h) => (h, false),
             None => match r.ttl.vivify.is_some() {
                 true => match self.write_item(key, hash, 0, 0, b"", b"") {
                     Some(h) => (h, true),
-                    None => return self.meta_get_miss(touching),
+                    None => return self.meta_get_miss(),
                 },
-                false => return self.meta_get_miss(touching),
+                false => return self.meta_get_miss(),
             },
         };
         let c = self.mem.slab.class_of(h);
+        // memcached counts a hit under T as a touch, and every miss as a get miss.
         if touching {
+            self.mem.stats.cmd_touch += 1;
             self.mem.stats.touch_hits += 1;
             self.mem.cls[c].touch_hits += 1;
         } else {
@@ -51,6 +50,7 @@ impl Store {
             || (stale && !token_sent)
             || recache.is_some_and(|rt| !token_sent && !created && exp_at_r != 0 && exp_at_r < rt);
         self.meta_apply_ttl(h, hd.exp, &times, &r.ttl);
+        let won = won && !r.no_win;
         if won {
             self.put_mark(h, bits | TOKEN_SENT);
         }
@@ -72,12 +72,8 @@ impl Store {
         })
     }
 
-    fn meta_get_miss(&mut self, touching: bool) -> Option<MetaItem<'_>> {
-        if touching {
-            self.mem.stats.touch_misses += 1;
-        } else {
-            self.mem.stats.get_misses += 1;
-        }
+    fn meta_get_miss(&mut self) -> Option<MetaItem<'_>> {
+        self.mem.stats.get_misses += 1;
         None
     }
 
@@ -245,10 +241,17 @@ impl Store {
         ttl: &MetaTtl,
     ) -> MetaArithResult {
         let hash = hash_key(key);
-        let (h, value, created, exp) = match self.lookup(key, hash) {
+        // memcached rewrites a counter in place when its digits fit, keeping the item's
+        // flags; otherwise it links a new item and applies T and N to the old, unlinked
+        // one, so they are lost. `keeps` says which.
+        let (h, value, created, exp, keeps) = match self.lookup(key, hash) {
             Some(h) => {
                 let b = self.mem.slab.chunk(h);
-                let (ver, exp) = (item::version(b), item::exptime(b));
+                let (ver, exp, old_len) = (item::version(b), item::exptime(b), item::vlen(b));
+                // memcached refuses an empty value before it compares the CAS.
+                if old_len == 0 {
+                    return MetaArithResult::NonNumeric;
+                }
                 if cas.is_some_and(|c| c != 0 && c != ver) {
                     return MetaArithResult::Exists;
                 }
@@ -261,10 +264,11 @@ impl Store {
                 let Some(h) = self.lookup(key, hash) else {
                     return MetaArithResult::OutOfMemory;
                 };
-                if bits != 0 {
+                let in_place = itoa::Buffer::new().format(value).len() <= old_len;
+                if in_place && bits != 0 {
                     self.put_mark(h, bits);
                 }
-                (h, value, false, exp)
+                (h, value, false, exp, in_place)
             }
             None if ttl.vivify.is_none() => {
                 let _ = self.incr_decr(key, incr, delta);
@@ -273,13 +277,15 @@ impl Store {
             None => {
                 let digits = initial.to_string();
                 match self.write_item(key, hash, 0, 0, digits.as_bytes(), &[]) {
-                    Some(h) => (h, initial, true, 0),
+                    Some(h) => (h, initial, true, 0, true),
                     None => return MetaArithResult::VivifyOutOfMemory,
                 }
             }
         };
         let times = self.meta_times(exp, ttl, created);
-        self.meta_apply_ttl(h, exp, &times, ttl);
+        if keeps {
+            self.meta_apply_ttl(h, exp, &times, ttl);
+        }
         let ver = item::version(self.mem.slab.chunk(h));
         MetaArithResult::Value {
             value,
