@@ -6,8 +6,9 @@
 # percentile from an open-loop load, the count does not depend on the load generator being
 # scheduled on time, which on a busy shared host it is not.
 #
-#   bash benches/probe_during.sh [BIN] [ITEMS] [metadump|twin] [PORT]
+#   bash benches/probe_during.sh [BIN] [ITEMS] [metadump|twin|none] [PORT]
 #
+# none: the window is 3 s with nothing running, the host's own noise floor.
 # metadump: one client reads `lru_crawler metadump all` to its END. twin: the server was
 # started with a twin (-x) that is not there yet; the twin starts and the window ends when
 # it holds ITEMS items (its `stats` polled every 50 ms). twin also uses ports PORT+1..+3.
@@ -73,6 +74,9 @@ if mode == "metadump":
         total += len(d)
         tail = (tail + d)[-8:]
     what = f"metadump of {total} bytes"
+elif mode == "none":
+    time.sleep(3)
+    what = "nothing"
 else:
     twin = subprocess.Popen([binary, "-p", str(port + 2), "-t", "1", "-m", "1500",
                              "-X", str(port + 3), "-x", f"127.0.0.1:{port + 1}"],
@@ -92,7 +96,7 @@ time.sleep(0.2)
 stop.set()
 for t in threads:
     t.join()
-if mode != "metadump":
+if mode == "twin":
     twin.kill()
     twin.wait()
 print(f"{what}: {window['end'] - window['start']:.2f} s; meanwhile 4 probers got "
