@@ -46,10 +46,16 @@ fn serves_a_unix_socket_with_its_mode_and_removes_it_on_exit() {
     };
     // Enough keys that some belong to the other shard.
     for i in 0..20 {
-        assert_eq!(line(&format!("set k{i} 0 0 1\r\n{}\r\n", i % 10)), "STORED\r\n");
+        assert_eq!(
+            line(&format!("set k{i} 0 0 1\r\n{}\r\n", i % 10)),
+            "STORED\r\n"
+        );
     }
     for i in 0..20 {
-        assert_eq!(line(&format!("get k{i}\r\n")), format!("VALUE k{i} 0 1\r\n"));
+        assert_eq!(
+            line(&format!("get k{i}\r\n")),
+            format!("VALUE k{i} 0 1\r\n")
+        );
         assert_eq!(line(""), format!("{}\r\n", i % 10));
         assert_eq!(line(""), "END\r\n");
     }
