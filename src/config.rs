@@ -248,6 +248,9 @@ pub struct Compat {
     pub daemonize: bool,
     pub prefix_delimiter: u8,
     pub lock_memory: bool,
+    /// memcached's test hook `T_MEMD_INITIAL_MALLOC`: bytes counted as already malloced,
+    /// taken from -m before it is split and added to `total_malloced` (t/64bit).
+    pub initial_malloc: usize,
     /// `-s`: serve this unix socket (mode `unix_mask`) instead of TCP.
     pub unix_socket: Option<String>,
     pub unix_mask: u32,
@@ -265,7 +268,7 @@ impl Config {
 
     /// Item memory each shard may use.
     pub fn shard_memory(&self) -> usize {
-        self.memory_limit / self.shards
+        self.memory_limit.saturating_sub(self.compat.initial_malloc) / self.shards
     }
 
     /// Slab page size: memcached's 1 MiB, halved (down to 64 KiB) until every shard has at
@@ -339,9 +342,14 @@ fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, Stri
     }
     let (asked, cpus) = shards_and_cpus(&cli, available)?;
     let max_item_size = item_limits(&cli, memory_limit)?;
-    let shards = shards_for_memory(asked, memory_limit);
+    let initial_malloc = options::initial_malloc();
+    if initial_malloc >= memory_limit {
+        return Err("error: T_MEMD_INITIAL_MALLOC leaves no memory under -m".into());
+    }
+    let shards = shards_for_memory(asked, memory_limit - initial_malloc);
     let cpus = cpus.map(|c| c[..shards].to_vec());
-    let compat = compat(&cli, ext, (shards != asked).then_some(asked))?;
+    let mut compat = compat(&cli, ext, (shards != asked).then_some(asked))?;
+    compat.initial_malloc = initial_malloc;
     if cli.udp_port != 0 {
         return Err("error: -U: UDP is not supported; use -U 0 or leave it out".into());
     }
@@ -414,6 +422,7 @@ fn compat(cli: &Cli, mut ext: Extended, threads_asked: Option<usize>) -> Result<
         lock_memory: cli.lock_memory,
         unix_socket: cli.unix_socket.clone(),
         unix_mask,
+        initial_malloc: 0,
         threads_asked,
     })
 }

@@ -151,6 +151,15 @@ fn apply(ext: &mut Extended, item: &str, name: &str, value: Option<&str>) -> Res
     Ok(())
 }
 
+/// memcached's test-suite hook: `T_MEMD_INITIAL_MALLOC` bytes count as already malloced
+/// (memcached reads it in every build; its t/64bit fakes 4 GB this way).
+pub fn initial_malloc() -> usize {
+    std::env::var("T_MEMD_INITIAL_MALLOC")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// C's atoi: leading digits (with a sign), 0 when there are none.
 fn atoi(s: &str) -> i64 {
     let s = s.trim_start();

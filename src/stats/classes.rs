@@ -77,7 +77,13 @@ pub fn write_items(out: &mut Vec<u8>, shards: &[ShardSnapshot]) {
 }
 
 /// `stats slabs`
-pub fn write_slabs(out: &mut Vec<u8>, shards: &[ShardSnapshot], page_size: usize) {
+/// `extra_malloced`: memcached's T_MEMD_INITIAL_MALLOC hook, counted as already malloced.
+pub fn write_slabs(
+    out: &mut Vec<u8>,
+    shards: &[ShardSnapshot],
+    page_size: usize,
+    extra_malloced: usize,
+) {
     let classes = merged_classes(shards);
     let mut active = 0;
     for c in classes.iter().filter(|c| c.total_pages > 0) {
@@ -86,7 +92,11 @@ pub fn write_slabs(out: &mut Vec<u8>, shards: &[ShardSnapshot], page_size: usize
     }
     stat(out, "active_slabs", active);
     let pages: u64 = shards.iter().map(|s| s.store.total_pages).sum();
-    stat(out, "total_malloced", pages * page_size as u64);
+    stat(
+        out,
+        "total_malloced",
+        pages * page_size as u64 + extra_malloced as u64,
+    );
     out.extend_from_slice(b"END\r\n");
 }
 

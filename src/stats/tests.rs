@@ -127,7 +127,7 @@ fn shards_items_and_replication_lines() {
     assert!(text.contains("STAT items:1:evicted_time 0\r\n"));
 
     let mut out = Vec::new();
-    write_slabs(&mut out, &snaps, 1 << 20);
+    write_slabs(&mut out, &snaps, 1 << 20, 0);
     let text = String::from_utf8(out).unwrap();
     assert!(text.starts_with(
         "STAT 1:chunk_size 96\r\nSTAT 1:chunks_per_page 0\r\nSTAT 1:total_pages 2\r\n"

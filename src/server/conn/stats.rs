@@ -108,7 +108,10 @@ impl Conn {
         match sub {
             b"reset" => render::line(out, render::RESET),
             b"items" => stats::write_items(out, snaps),
-            b"slabs" => stats::write_slabs(out, snaps, cfg.page_size()),
+            b"slabs" => {
+                let fake = cfg.compat.initial_malloc;
+                stats::write_slabs(out, snaps, cfg.page_size(), fake)
+            }
             b"shards" => stats::write_shards(out, snaps),
             b"detail" => {
                 let mut all = stats::PrefixStats::default();
