@@ -25,10 +25,6 @@ use text::Text;
 
 pub const VERSION: &str = concat!("1.6.21-corecached-", env!("CARGO_PKG_VERSION"));
 
-/// The read buffer of a connection that is waiting for a request: the request line of most
-/// requests (a get with a 250-byte key); it grows while data keeps arriving (doubling each
-/// time a read fills it) and comes back to this when idle.
-const IDLE_BUF: usize = 512;
 /// An output buffer larger than this is freed once written (a big answer does not stay
 /// with the connection); an idle connection frees any output buffer above IDLE_OUT.
 const OUT_KEEP: usize = 64 << 10;
@@ -62,7 +58,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         rx,
         token,
         last_cmd,
-        input: Input::new(IDLE_BUF),
+        input: Input::new(input::BUF),
         text: Text {
             shard: shard.clone(),
             plan: Plan::new(shard.nshards, 0),
