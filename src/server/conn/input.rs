@@ -1,13 +1,14 @@
 //! A connection's read buffer: requests are parsed in place between `start` and `end`.
 //! A connection with nothing buffered holds no buffer: it takes one from its shard's pool
-//! only for the poll that finds bytes to read, and gives it back when a read finds none
+//! (`pool.rs`) only for the poll that finds bytes to read, and gives it back when a read
+//! finds none
 //! (memcached likewise returns an idle connection's read buffer to a per-thread cache).
 //! Past its working size the buffer grows only with bytes that arrived (doubling when full,
 //! so a `set` header for a big value costs what was sent, not what it announced), and a
 //! connection waiting in the middle of a request keeps its bytes in a buffer sized to them.
 
+use super::pool;
 use futures_lite::{AsyncRead, AsyncReadExt, future};
-use std::cell::RefCell;
 use std::pin::Pin;
 use std::task::Poll;
 
@@ -15,30 +16,15 @@ use std::task::Poll;
 const MAX_LINE_BUF: usize = 64 << 20;
 /// The working read size: a pipelining client's burst, or a large request, in one read.
 pub const BUF: usize = 16 << 10;
-/// Buffers a shard keeps for its connections to take: enough for the connections that are
-/// handling bytes at the same moment; the rest are freed.
-const POOL_KEEP: usize = 16;
 /// A connection waiting for the rest of a request keeps at most twice its bytes, or this.
 const SMALL: usize = 512;
 
-thread_local!(static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) });
-
-/// A working buffer from this shard's pool, or a new one.
 fn take() -> Vec<u8> {
-    POOL.with(|p| p.borrow_mut().pop())
-        .unwrap_or_else(|| vec![0; BUF])
+    pool::take_read(BUF)
 }
 
-/// Hands a buffer back to this shard's pool (or frees it).
 fn give(buf: Vec<u8>) {
-    if buf.len() == BUF {
-        POOL.with(|p| {
-            let mut pool = p.borrow_mut();
-            if pool.len() < POOL_KEEP {
-                pool.push(buf);
-            }
-        });
-    }
+    pool::give_read(buf, BUF);
 }
 
 pub struct Input {

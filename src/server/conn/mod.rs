@@ -6,6 +6,7 @@
 
 mod input;
 mod plan;
+mod pool;
 mod stats;
 mod text;
 
@@ -26,9 +27,10 @@ use text::Text;
 pub const VERSION: &str = concat!("1.6.21-corecached-", env!("CARGO_PKG_VERSION"));
 
 /// An output buffer larger than this is freed once written (a big answer does not stay
-/// with the connection); an idle connection frees any output buffer above IDLE_OUT.
+/// with the connection); smaller ones go back to the shard's pool when it goes idle.
 const OUT_KEEP: usize = 64 << 10;
-const IDLE_OUT: usize = 256;
+/// Room an output buffer starts with: a burst of pipelined answers without regrowing.
+const OUT_START: usize = 16 << 10;
 
 /// What the connection loop should do after handling the buffered input.
 #[derive(PartialEq)]
@@ -125,10 +127,16 @@ impl Conn {
     async fn run(&mut self) -> std::io::Result<()> {
         loop {
             let plan = &mut self.text.plan;
-            let idle = || plan.shrink(IDLE_OUT);
+            let idle = || {
+                pool::give_out(std::mem::take(&mut plan.out), OUT_KEEP);
+                plan.shrink(0);
+            };
             match self.input.read_from(&mut self.stream, idle).await? {
                 0 => return Ok(()),
                 n => ConnCounters::add(&self.shard.counters.bytes_read, n as u64),
+            }
+            if self.text.plan.out.capacity() == 0 {
+                self.text.plan.out = pool::take_out(OUT_START);
             }
             loop {
                 self.shard.busy.set(self.shard.busy.get() + 1);
