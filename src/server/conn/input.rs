@@ -1,20 +1,31 @@
-//! A connection's read buffer: requests are parsed in place between `start` and `end`. It
-//! grows only with bytes that arrived (doubling while reads fill it, so a `set` header for
-//! a big value costs what was sent, not what it announced), and while the connection
-//! waits with nothing buffered it holds no buffer at all: the first bytes of the next
-//! request land in a small array inside the connection (memcached likewise gives its read
-//! buffer back when a connection goes idle).
+//! A connection's read buffer: requests are parsed in place between `start` and `end`.
+//! A connection with nothing buffered holds no buffer: it takes one from its shard's pool
+//! (`pool.rs`) only for the poll that finds bytes to read, and gives it back when a read
+//! finds none
+//! (memcached likewise returns an idle connection's read buffer to a per-thread cache).
+//! Past its working size the buffer grows only with bytes that arrived (doubling when full,
+//! so a `set` header for a big value costs what was sent, not what it announced), and a
+//! connection waiting in the middle of a request keeps its bytes in a buffer sized to them.
 
+use super::pool;
 use futures_lite::{AsyncRead, AsyncReadExt, future};
+use std::pin::Pin;
+use std::task::Poll;
 
 /// A multi-get line may be long (memcached allows it); past this it is abuse.
 const MAX_LINE_BUF: usize = 64 << 20;
-/// A buffer that kept filling grows up to this for a pipelining client; more is only for
-/// one request that needs it.
-const BUSY_BUF: usize = 16 << 10;
-/// Where an idle connection's next bytes arrive: a whole small request (a get, a short
-/// set) fits, so waking costs no second read.
-const WAKE: usize = 64;
+/// The working read size: a pipelining client's burst, or a large request, in one read.
+pub const BUF: usize = 16 << 10;
+/// A connection waiting for the rest of a request keeps at most twice its bytes, or this.
+const SMALL: usize = 512;
+
+fn take() -> Vec<u8> {
+    pool::take_read(BUF)
+}
+
+fn give(buf: Vec<u8>) {
+    pool::give_read(buf, BUF);
+}
 
 pub struct Input {
     buf: Vec<u8>,
@@ -22,23 +33,30 @@ pub struct Input {
     end: usize,
     /// Bytes of a refused value still to discard as they arrive.
     swallow: usize,
-    initial: usize,
+    /// The working size (BUF, except in unit tests); buffers of that size come from the pool.
+    size: usize,
     /// Length of the request at `start` once its header said so (a storage command whose
     /// data is still arriving): the buffer may grow to it, past MAX_LINE_BUF.
     want: usize,
-    wake: [u8; WAKE],
 }
 
 impl Input {
-    pub fn new(initial: usize) -> Self {
+    pub fn new(size: usize) -> Self {
         Input {
-            buf: vec![0; initial],
+            buf: Vec::new(),
             start: 0,
             end: 0,
             swallow: 0,
-            initial,
+            size,
             want: 0,
-            wake: [0; WAKE],
+        }
+    }
+
+    fn fresh(&self) -> Vec<u8> {
+        if self.size == BUF {
+            take()
+        } else {
+            vec![0; self.size]
         }
     }
 
@@ -59,8 +77,9 @@ impl Input {
     }
 
     /// Reads more bytes; returns how many, 0 at end of stream or when a request has
-    /// outgrown the buffer limit. When nothing is buffered and nothing has arrived, the
-    /// connection is idle: its buffer is given back and `idle` runs before waiting.
+    /// outgrown the buffer limit. A read that finds nothing means the connection is idle:
+    /// `idle` runs and the connection waits without a buffer (or with one sized to the
+    /// part of a request it holds).
     pub async fn read_from<R: AsyncRead + Unpin>(
         &mut self,
         r: &mut R,
@@ -69,53 +88,53 @@ impl Input {
         if !self.make_room() {
             return Ok(0);
         }
-        let space = self.buf.len() - self.end;
         let n = match future::poll_once(r.read(&mut self.buf[self.end..])).await {
             Some(n) => n?,
             None if self.start == self.end => {
+                give(std::mem::take(&mut self.buf));
                 idle();
-                return self.wake_up(r).await;
+                self.read_pooled(r).await?
             }
             None => {
+                self.fit_pending();
                 idle();
                 r.read(&mut self.buf[self.end..]).await?
             }
         };
         self.received(n);
-        if n == space && self.want == 0 && self.buf.len() < BUSY_BUF {
-            // The read filled the buffer: more is probably waiting; read more at a time.
-            let len = self.buf.len() * 2;
-            self.buf.resize(len, 0);
-        }
         Ok(n)
     }
 
-    /// Waits without a buffer for the next bytes, then takes a buffer for them (and for
-    /// whatever else is ready when they filled the wake array).
-    async fn wake_up<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> std::io::Result<usize> {
-        self.release();
-        let n = r.read(&mut self.wake).await?;
-        if n == 0 {
-            return Ok(0);
-        }
-        self.buf = vec![0; self.initial.max(2 * WAKE)];
-        self.buf[..n].copy_from_slice(&self.wake[..n]);
-        let mut got = n;
-        if n == WAKE
-            && let Some(more) = future::poll_once(r.read(&mut self.buf[n..])).await
-        {
-            got += more?;
-        }
-        self.received(got);
-        Ok(got)
+    /// Waits for bytes holding no buffer: each poll takes one from the pool and gives it
+    /// back unless it found bytes (a poll that finds none does not touch it).
+    async fn read_pooled<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> std::io::Result<usize> {
+        future::poll_fn(|cx| {
+            let mut buf = self.fresh();
+            match Pin::new(&mut *r).poll_read(cx, &mut buf) {
+                Poll::Pending => {
+                    give(buf);
+                    Poll::Pending
+                }
+                Poll::Ready(n) => {
+                    (self.buf, self.start, self.end) = (buf, 0, 0);
+                    Poll::Ready(n)
+                }
+            }
+        })
+        .await
     }
 
-    /// Gives the buffer back while nothing is in it.
-    fn release(&mut self) {
-        debug_assert_eq!(self.start, self.end);
-        self.start = 0;
-        self.end = 0;
-        self.buf = Vec::new();
+    /// Moves a part of a request that waits for more bytes out of a working buffer much
+    /// larger than it, so a connection that stops mid-request costs what it sent.
+    fn fit_pending(&mut self) {
+        let keep = (2 * (self.end - self.start)).max(SMALL);
+        if self.buf.len() > keep {
+            let mut small = vec![0; keep];
+            small[..self.end - self.start].copy_from_slice(self.pending());
+            self.end -= self.start;
+            self.start = 0;
+            give(std::mem::replace(&mut self.buf, small));
+        }
     }
 
     /// Frees space at the end of the buffer; false when a request is too long to hold.
@@ -123,9 +142,10 @@ impl Input {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-            // Give back a buffer grown for one huge value or multi-get.
-            if self.buf.len() > BUSY_BUF.max(self.initial) || self.buf.is_empty() {
-                self.buf = vec![0; self.initial];
+            // A buffer grown for one huge value or multi-get, or a small one kept for part
+            // of a request, goes; the next read uses a working buffer.
+            if self.buf.len() != self.size {
+                self.buf = self.fresh();
             }
         }
         if self.end == self.buf.len() {
@@ -225,6 +245,7 @@ mod tests {
     #[test]
     fn an_announced_value_may_pass_the_line_limit() {
         let mut i = Input::new(MAX_LINE_BUF);
+        assert!(i.make_room());
         i.received(MAX_LINE_BUF);
         assert!(!i.make_room());
         i.expect(MAX_LINE_BUF + 10);
@@ -233,24 +254,45 @@ mod tests {
     }
 
     #[test]
-    fn a_grown_buffer_shrinks_back_when_drained_or_idle() {
+    fn a_grown_buffer_goes_back_to_the_working_size_when_drained() {
         let mut i = fed(4, b"abcd");
-        i.expect(BUSY_BUF * 4);
-        while i.end < BUSY_BUF * 4 {
+        i.expect(256);
+        while i.end < 256 {
             assert!(i.make_room());
             let n = i.buf.len() - i.end;
             i.received(n);
         }
-        i.consume(BUSY_BUF * 4);
+        i.consume(256);
         assert!(i.make_room());
         assert_eq!(i.buf.len(), 4);
-        let mut j = fed(4, b"abcd");
-        j.consume(4);
+    }
+
+    #[test]
+    fn a_connection_stopped_mid_request_keeps_a_buffer_sized_to_it() {
+        let mut i = fed(4096, b"set k 0 0 1000000\r\n");
+        i.fit_pending();
+        assert_eq!(i.buf.len(), SMALL);
+        assert_eq!(i.pending(), b"set k 0 0 1000000\r\n");
+        let mut j = fed(4096, &[b'x'; 3000]);
+        j.fit_pending();
+        assert_eq!(j.buf.len(), 4096, "a buffer under twice its bytes stays");
+    }
+
+    #[test]
+    fn working_buffers_are_shared_through_the_pool() {
+        let mut i = Input::new(BUF);
+        assert!(i.make_room());
+        let first = i.buf.as_ptr();
+        give(std::mem::take(&mut i.buf));
+        let mut j = Input::new(BUF);
         assert!(j.make_room());
-        j.release();
-        assert_eq!(j.buf.capacity(), 0);
-        assert!(j.make_room());
-        assert_eq!(j.buf.len(), 4);
+        assert_eq!(
+            j.buf.as_ptr(),
+            first,
+            "the buffer one gave back is the next one taken"
+        );
+        give(vec![0; 100]);
+        assert_eq!(take().len(), BUF, "only working buffers are pooled");
     }
 
     #[test]

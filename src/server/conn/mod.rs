@@ -10,6 +10,7 @@ mod dump;
 mod input;
 mod meta;
 mod plan;
+mod pool;
 mod stats;
 mod stream;
 mod text;
@@ -32,14 +33,11 @@ use text::Text;
 
 pub const VERSION: &str = concat!("1.6.21-corecached-", env!("CARGO_PKG_VERSION"));
 
-/// The read buffer of a connection that is waiting for a request: the request line of most
-/// requests (a get with a 250-byte key); it grows while data keeps arriving (doubling each
-/// time a read fills it) and comes back to this when idle.
-const IDLE_BUF: usize = 512;
 /// An output buffer larger than this is freed once written (a big answer does not stay
-/// with the connection); an idle connection frees any output buffer above IDLE_OUT.
+/// with the connection); smaller ones go back to the shard's pool when it goes idle.
 const OUT_KEEP: usize = 64 << 10;
-const IDLE_OUT: usize = 256;
+/// Room an output buffer starts with: a burst of pipelined answers without regrowing.
+const OUT_START: usize = 16 << 10;
 
 /// The protocol a connection speaks, decided by its first byte as memcached does.
 #[derive(Clone, Copy, PartialEq)]
@@ -88,7 +86,7 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream) {
         rx,
         token,
         seen,
-        input: Input::new(IDLE_BUF),
+        input: Input::new(input::BUF),
         text: Text {
             shard: shard.clone(),
             plan: Plan::new(shard.nshards, 0),
@@ -163,10 +161,16 @@ impl Conn {
     async fn run(&mut self) -> std::io::Result<()> {
         loop {
             let plan = &mut self.text.plan;
-            let idle = || plan.shrink(IDLE_OUT);
+            let idle = || {
+                pool::give_out(std::mem::take(&mut plan.out), OUT_KEEP);
+                plan.shrink(0);
+            };
             match self.input.read_from(&mut self.stream, idle).await? {
                 0 => return Ok(()),
                 n => ConnCounters::add(&self.shard.counters.bytes_read, n as u64),
+            }
+            if self.text.plan.out.capacity() == 0 {
+                self.text.plan.out = pool::take_out(OUT_START);
             }
             loop {
                 if !self.shard.begin_batch() {
