@@ -233,8 +233,9 @@ pub struct Config {
     pub protocol: Protocol,
     /// With -S: the SASL PLAIN credentials.
     pub sasl: Option<Credentials>,
-    /// With -Y: the text protocol's credentials.
+    /// With -Y: the text protocol's credentials, and the file they came from.
     pub auth_file: Option<Credentials>,
+    pub auth_file_path: Option<String>,
     /// memcached's remaining flags and `-o` options.
     pub compat: Compat,
 }
@@ -367,6 +368,7 @@ fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, Stri
         protocol,
         sasl,
         auth_file,
+        auth_file_path: cli.auth_file.clone(),
         user: cli.user.clone(),
         pidfile: cli.pidfile.clone(),
         repl,

@@ -169,6 +169,7 @@ async fn shard_main(
         reclaim_tx,
         flush_tx,
     ));
+    shard.store.borrow_mut().set_shard_index(shard.id as u8);
     super::twin::start(&shard)?;
     glommio::spawn_local(reclaim_loop(shard.clone(), reclaim_rx)).detach();
     glommio::spawn_local(shard.clone().flush_loop(flush_rx)).detach();

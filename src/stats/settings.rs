@@ -3,7 +3,7 @@
 //! or what the `-o` option that names them was given; docs/compatibility.md lists them.
 
 use super::stat;
-use crate::config::Config;
+use crate::config::{Config, Protocol};
 
 fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
@@ -46,7 +46,15 @@ pub fn write_settings(out: &mut Vec<u8>, cfg: &Config, live: &Live) {
     stat(out, "reqs_per_event", c.reqs_per_event);
     stat(out, "cas_enabled", yes(cfg.cas));
     stat(out, "tcp_backlog", c.backlog);
-    stat(out, "auth_enabled_sasl", "no");
+    let binding = match cfg.protocol {
+        Protocol::Auto => "auto-negotiate",
+        Protocol::Ascii => "ascii",
+        Protocol::Binary => "binary",
+    };
+    stat(out, "binding_protocol", binding);
+    stat(out, "auth_enabled_sasl", yes(cfg.sasl.is_some()));
+    let ascii_auth = cfg.auth_file_path.as_deref().unwrap_or("no");
+    stat(out, "auth_enabled_ascii", ascii_auth);
     stat(out, "item_size_max", cfg.max_item_size);
     stat(out, "maxconns_fast", yes(ext.maxconns_fast));
     stat(out, "hashpower_init", 0);

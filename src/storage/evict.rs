@@ -23,13 +23,16 @@ impl Memory {
         if let Some(h) = self.slab.pop_free(c) {
             return Some(h);
         }
-        if self.slab.grow(c) || self.slab.take_empty_page(c) {
-            return self.slab.pop_free(c);
-        }
+        // No timer crawls for expired items while the shard sleeps, so a class about to
+        // take another page first frees the dead items at its tail, as memcached's crawler
+        // would have done in the background.
         if self.reclaim_tail(c, clock) > 0
             && let Some(h) = self.slab.pop_free(c)
         {
             return Some(h);
+        }
+        if self.slab.grow(c) || self.slab.take_empty_page(c) {
+            return self.slab.pop_free(c);
         }
         if !self.evictions {
             return self.oom(c);

@@ -91,15 +91,15 @@ pub struct ItemView<'a> {
 }
 
 impl<'a> ItemView<'a> {
-    /// The view of item `b`, whose header is `hd`; `cas_on` is false under `-C`.
+    /// The view of item `b`, whose header is `hd`, with the CAS clients see.
     #[inline(always)]
-    pub(super) fn of(hd: &item::Head, b: &'a [u8], cas_on: bool) -> Self {
+    pub(super) fn of(hd: &item::Head, b: &'a [u8], cas: u64) -> Self {
         let (key, value) = hd.key_value(b);
         ItemView {
             key,
             value,
             flags: hd.flags(b),
-            cas: if cas_on { hd.ver } else { 0 },
+            cas,
         }
     }
 }

@@ -165,13 +165,18 @@ impl Conn {
         self.stats(Keys(key)).await;
         let text = self.text.plan.out.split_off(mark);
         let out = &mut self.text.plan.out;
+        // As memcached: the whole prefix dump is one stat named "detailed".
+        if key.starts_with(b"detail dump") {
+            render::stat(out, r, b"detailed", &text);
+            return render::stat(out, r, b"", b"");
+        }
         for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if let Some(pair) = line.strip_prefix(b"STAT ") {
                 let at = pair.iter().position(|&b| b == b' ').unwrap_or(pair.len());
                 let value = pair.get(at + 1..).unwrap_or(b"");
                 render::stat(out, r, &pair[..at], value);
-            } else if line == b"END" || line == b"RESET" {
+            } else if line == b"END" || line == b"RESET" || line == b"OK" {
                 render::stat(out, r, b"", b"");
             } else {
                 return render::status(out, r, Status::KeyNotFound);

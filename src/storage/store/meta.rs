@@ -59,7 +59,7 @@ impl Store {
         }
         let b = self.mem.slab.chunk(h);
         Some(MetaItem {
-            view: ItemView::of(&item::head(b), b, self.cfg.cas),
+            view: ItemView::of(&item::head(b), b, self.shown_cas(item::version(b))),
             times,
             idle: self.idle_secs(hd.ver),
             fetched: hd.word & FETCHED != 0,
@@ -158,7 +158,7 @@ impl Store {
         let concat = matches!(mode, StoreMode::Append | StoreMode::Prepend);
         let r = match (mode, cas, old) {
             (StoreMode::Set | StoreMode::Replace, Some(c), Some((ver, exp)))
-                if stale && c != 0 && c < ver =>
+                if stale && c != 0 && c < self.shown_cas(ver) =>
             {
                 self.mem.stats.cmd_set += 1;
                 bits |= STALE | (self.marks.get(ver) & TOKEN_SENT);
@@ -170,7 +170,7 @@ impl Store {
             (StoreMode::Set | StoreMode::Replace, Some(c), _) => {
                 self.store(StoreMode::Cas(c), key, flags, exptime, value)
             }
-            (_, Some(c), Some((ver, _))) if concat && c != 0 && c != ver => {
+            (_, Some(c), Some((ver, _))) if concat && c != 0 && c != self.shown_cas(ver) => {
                 self.mem.stats.cmd_set += 1;
                 StoreResult::Exists
             }
@@ -185,8 +185,7 @@ impl Store {
         if bits != 0 {
             self.put_mark(h, bits);
         }
-        let ver = item::version(self.mem.slab.chunk(h));
-        (r, if self.cfg.cas { ver } else { 0 })
+        (r, self.cas_of(h))
     }
 
     /// md: removes the item, or with `stale` marks it stale under a new CAS (and TTL),
@@ -204,7 +203,7 @@ impl Store {
             return MetaDeleteResult::NotFound;
         };
         let ver = item::version(self.mem.slab.chunk(h));
-        if cas.is_some_and(|c| c != ver) {
+        if cas.is_some_and(|c| c != self.shown_cas(ver)) {
             self.mem.stats.delete_misses += 1;
             return MetaDeleteResult::Exists;
         }
@@ -252,7 +251,7 @@ impl Store {
                 if old_len == 0 {
                     return MetaArithResult::NonNumeric;
                 }
-                if cas.is_some_and(|c| c != 0 && c != ver) {
+                if cas.is_some_and(|c| c != 0 && c != self.shown_cas(ver)) {
                     return MetaArithResult::Exists;
                 }
                 let bits = self.marks.get(ver);
@@ -286,10 +285,9 @@ impl Store {
         if keeps {
             self.meta_apply_ttl(h, exp, &times, ttl);
         }
-        let ver = item::version(self.mem.slab.chunk(h));
         MetaArithResult::Value {
             value,
-            cas: if self.cfg.cas { ver } else { 0 },
+            cas: self.cas_of(h),
             times,
         }
     }
@@ -300,7 +298,7 @@ impl Store {
         let b = self.mem.slab.chunk(h);
         let hd = item::head(b);
         Some(MetaItem {
-            view: ItemView::of(&hd, b, self.cfg.cas),
+            view: ItemView::of(&hd, b, self.shown_cas(hd.ver)),
             times: self.meta_times(hd.exp, &MetaTtl::default(), false),
             idle: self.idle_secs(hd.ver),
             fetched: hd.word & FETCHED != 0,

@@ -35,6 +35,10 @@ pub struct Store {
     tombstones: super::tombstones::Tombstones,
     /// Meta protocol state (stale, win token sent, base64 key) by item version.
     marks: super::marks::Marks,
+    /// Added to a version to make the CAS clients see (the shard's index): two shards can
+    /// stamp the same version in the same millisecond, and memcached's CAS values are
+    /// unique across keys.
+    cas_offset: u64,
 }
 
 impl Store {
@@ -49,9 +53,26 @@ impl Store {
             scratch: Vec::new(),
             tombstones: Default::default(),
             marks: Default::default(),
+            cas_offset: 0,
         };
         s.set_clock(now_ms);
         Ok(s)
+    }
+
+    /// This store's shard index, which makes its CAS values differ from every other
+    /// shard's: versions of one node share their low byte (the node id), so adding an
+    /// index below 256 cannot make two shards' values meet.
+    pub fn set_shard_index(&mut self, index: u8) {
+        self.cas_offset = u64::from(index);
+    }
+
+    /// The CAS clients see for an item of version `ver`: 0 under -C.
+    pub(super) fn shown_cas(&self, ver: u64) -> u64 {
+        if self.cfg.cas {
+            ver + self.cas_offset
+        } else {
+            0
+        }
     }
 
     pub fn set_clock(&mut self, unix_ms: u64) {
@@ -121,7 +142,7 @@ impl Store {
             // unchanged; the view's borrow of `self` keeps the slab alive and unchanged.
             unsafe { &*p }
         };
-        Some(ItemView::of(&hd, b, self.cfg.cas))
+        Some(ItemView::of(&hd, b, self.shown_cas(hd.ver)))
     }
 
     /// `get` for every key of `keys`, handing `f(i, result)` over in order, with the
@@ -155,7 +176,11 @@ impl Store {
         let h = self.touch_inner(key, exptime)?;
         self.bump(h);
         let b = self.mem.slab.chunk(h);
-        Some(ItemView::of(&item::head(b), b, self.cfg.cas))
+        Some(ItemView::of(
+            &item::head(b),
+            b,
+            self.shown_cas(item::version(b)),
+        ))
     }
 
     pub fn touch(&mut self, key: &[u8], exptime: i64) -> bool {

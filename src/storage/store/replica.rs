@@ -200,7 +200,7 @@ impl Store {
             out.push(ItemMeta {
                 key: item::key(b).to_vec(),
                 exptime: item::exptime(b),
-                cas: if s.cfg.cas { item::version(b) } else { 0 },
+                cas: s.shown_cas(item::version(b)),
                 fetched: item::word(b) & FETCHED != 0,
                 class: s.mem.slab.class_of(h) as u32 + 1,
                 size: item::total(b) as u32,

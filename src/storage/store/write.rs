@@ -72,11 +72,7 @@ impl Store {
 
     /// Item `h`'s CAS as clients see it: 0 under -C.
     pub(super) fn cas_of(&self, h: u32) -> u64 {
-        if self.cfg.cas {
-            item::version(self.mem.slab.chunk(h))
-        } else {
-            0
-        }
+        self.shown_cas(item::version(self.mem.slab.chunk(h)))
     }
 
     fn store_new(
@@ -112,7 +108,7 @@ impl Store {
         };
         let c = self.mem.slab.class_of(h);
         // Under -C memcached 1.6 answers EXISTS for every present item.
-        if !self.cfg.cas || item::version(self.mem.slab.chunk(h)) != cas {
+        if !self.cfg.cas || self.cas_of(h) != cas {
             self.mem.stats.cas_badval += 1;
             self.mem.cls[c].cas_badval += 1;
             return Err(StoreResult::Exists);
