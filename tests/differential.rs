@@ -48,13 +48,17 @@ impl Peer {
     /// normalized, and everything received, raw; "<closed>" if the server hung up (the
     /// connection is then reopened).
     /// Without `settles` (a data block shorter than announced swallows the `version`), it
-    /// returns what arrived until the server went quiet, and starts a fresh connection.
+    /// shuts its side, so the server answers what is complete and closes: what arrived up
+    /// to that end of stream is returned, whatever the timing, and a fresh connection made.
     fn exchange(&mut self, req: &[u8], settles: bool) -> (String, String) {
         let mut msg = req.to_vec();
         msg.extend_from_slice(b"version\r\n");
         if self.conn.write_all(&msg).is_err() {
             *self = Peer::connect(self.port);
             return ("<closed>".into(), String::new());
+        }
+        if !settles {
+            let _ = self.conn.shutdown(std::net::Shutdown::Write);
         }
         let mut got = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -68,17 +72,17 @@ impl Peer {
                 return (format!("<timeout after {raw:?}>"), raw);
             }
             match self.conn.read(&mut chunk) {
+                // A reset after our shutdown ends the stream as a close does.
+                Ok(0) | Err(_) if !settles => {
+                    *self = Peer::connect(self.port);
+                    return (normalize(&got), raw);
+                }
                 Ok(0) => {
                     *self = Peer::connect(self.port);
                     return (format!("{}<closed>", normalize(&got)), raw);
                 }
                 Ok(n) => got.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    if !settles {
-                        *self = Peer::connect(self.port);
-                        return (normalize(&got), raw);
-                    }
-                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 Err(_) => {
                     *self = Peer::connect(self.port);
                     return (format!("{}<closed>", normalize(&got)), raw);
