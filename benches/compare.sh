@@ -11,6 +11,9 @@
 #   SERVER_CORE=0   core both servers are pinned to (one at a time)
 #   CLIENT_CORE=1   core loadgen is pinned to
 #   BUILD=1         0 skips `cargo build --release`
+#   WORKLOADS       space-separated subset of the workloads below (default: all), e.g.
+#                   WORKLOADS="meta_mg meta_ms binary_get binary_mget" for the meta and
+#                   binary rows alone
 #   LOADGEN_BIN, CORECACHED_BIN, MEMCACHED_BIN   override the binaries
 #   OUT             directory for the per-run JSON files (default: a new temp dir)
 # If the corecached binary is missing, memcached is measured alone and corecached is
@@ -55,6 +58,7 @@ OUT=${OUT:-$(mktemp -d /tmp/compare.XXXXXX)}
 mkdir -p "$OUT"
 RESULTS=$OUT/results.tsv
 : >"$RESULTS"
+: >"$OUT/desc.tsv"
 CLK_TCK=$(getconf CLK_TCK)
 
 SERVER_PID=""
@@ -123,11 +127,13 @@ server_cpu_ticks() { # utime + stime; the command name may hold spaces, so cut a
 server_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status"; }
 
 # --verify on every run: a server that answers fast but wrong must fail, not win.
+# KEYSPACE narrows the key space (the prefill of the miss workloads stores only part of it).
 loadgen() { taskset -c "$CLIENT_CORE" "$LOADGEN" -s "127.0.0.1:$PORT" -t 1 -c "$CONNS" \
-    --key-space "$KEYS" --verify --quiet "$@"; }
+    --key-space "${KEYSPACE:-$KEYS}" --verify --quiet "$@"; }
 
 # workload name -> loadgen flags (without the key space, duration and output).
-WORKLOADS=(get90 pipeline16 value1k zipf sets meta16 metasets openloop)
+ALL_WORKLOADS=(get90 pipeline16 value1k zipf sets meta16 metasets openloop meta_mg meta_ms binary_get binary_mget)
+read -r -a WORKLOADS <<<"${WORKLOADS:-${ALL_WORKLOADS[*]}}"
 declare -A FLAGS=(
     [get90]="--ratio 1:9 --data-size 32"
     [pipeline16]="--ratio 1:9 --data-size 32 --pipeline 16"
@@ -137,7 +143,14 @@ declare -A FLAGS=(
     [meta16]="--protocol meta --ratio 1:9 --data-size 32 --pipeline 16"
     [metasets]="--protocol meta --ratio 1:0 --data-size 32"
     [openloop]="--ratio 1:9 --data-size 32"
+    [meta_mg]="--protocol meta --ratio 0:1 --data-size 32 --multiget 10 --pipeline 4"
+    [meta_ms]="--protocol meta --ratio 1:0 --data-size 32"
+    [binary_get]="--protocol binary --ratio 1:9 --data-size 32"
+    [binary_mget]="--protocol binary --ratio 0:1 --data-size 32 --multiget 10 --pipeline 4"
 )
+# Workloads whose prefill stores only this many keys, so about half their gets miss: the
+# quiet misses (meta mg q, binary GETKQ) are what they measure.
+declare -A PREFILL_KEYS=([meta_mg]=$((KEYS / 2)) [binary_mget]=$((KEYS / 2)))
 declare -A DESC=(
     [get90]="90% get / 10% set, 32 B, depth 1"
     [pipeline16]="same, pipeline 16"
@@ -147,7 +160,14 @@ declare -A DESC=(
     [meta16]="meta: quiet mg/ms + mn, 90/10, pipeline 16"
     [metasets]="meta: quiet ms + mn only, 32 B"
     [openloop]="open loop at half memcached's max"
+    [meta_mg]="meta: 10-key mg q ... mn, half miss, pipeline 4"
+    [meta_ms]="meta: ms q ... mn, sets only, 32 B"
+    [binary_get]="binary: 90% GETK / 10% SET, 32 B"
+    [binary_mget]="binary: 10 GETKQ + NOOP, half miss, pipeline 4"
 )
+for w in "${WORKLOADS[@]}"; do
+    [[ -n ${FLAGS[$w]:-} ]] || die "unknown workload $w (known: ${ALL_WORKLOADS[*]})"
+done
 
 json_field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {"d": d}))' "$@"; }
 
@@ -163,6 +183,7 @@ for w in "${WORKLOADS[@]}"; do
         DESC[openloop]="open loop at $RATE req/s (half memcached's max)"
     fi
     echo "== $w: ${DESC[$w]}" >&2
+    printf '%s\t%s\n' "$w" "${DESC[$w]}" >>"$OUT/desc.tsv"
     # Both servers start fresh for each workload and get the same data before any round;
     # the prefill is not measured. Rounds then alternate A B A B so drift hits both alike.
     declare -A PORTS=() PIDS=()
@@ -171,7 +192,7 @@ for w in "${WORKLOADS[@]}"; do
         PORTS[$name]=$PORT
         PIDS[$name]=$SERVER_PID
         # shellcheck disable=SC2086
-        loadgen ${FLAGS[$w]} --prefill -n 0 --json-out "$OUT/$w-$name-prefill.json" >/dev/null ||
+        KEYSPACE=${PREFILL_KEYS[$w]:-} loadgen ${FLAGS[$w]} --prefill -n 0 --json-out "$OUT/$w-$name-prefill.json" >/dev/null ||
             die "prefill of $name failed"
     done
     for r in $(seq 1 "$ROUNDS"); do
@@ -212,17 +233,10 @@ done
 echo
 echo "## corecached vs memcached (medians of $ROUNDS rounds, ${DURATION}s each; -m $MEMORY -t $THREADS; servers on core $SERVER_CORE, loadgen on core $CLIENT_CORE, $CONNS connections, $KEYS keys)"
 echo
-python3 - "$RESULTS" "${RATE:-?}" <<'EOF'
+python3 - "$RESULTS" "$OUT/desc.tsv" <<'EOF'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-desc = {
-    "get90": "90% get / 10% set, 32 B, depth 1",
-    "pipeline16": "same, pipeline 16",
-    "value1k": "90/10, 1 KiB values",
-    "zipf": "90/10, zipf:0.99 keys",
-    "sets": "sets only, 32 B",
-    "openloop": f"open loop at {sys.argv[2]} req/s (half memcached's max)",
-}
+desc = dict(l.rstrip("\n").split("\t", 1) for l in open(sys.argv[2]) if l.strip())
 metrics = [("ops/s", 3, "{:.0f}"), ("p50 us", 4, "{:.1f}"), ("p99 us", 5, "{:.1f}"),
            ("p99.9 us", 6, "{:.1f}"), ("server CPU us/req", 7, "{:.3f}"),
            ("server RSS MiB", 8, "{:.1f}")]

@@ -118,3 +118,25 @@ fn verified_meta_run_against_corecached() {
         "prefilled keys all hit"
     );
 }
+
+/// `--protocol binary` (SET, GETK, and multi-gets as pipelined GETKQ closed by NOOP)
+/// verifies clean on one shard and across two, for single gets and multi-gets, and the
+/// server counts its requests as gets and sets.
+#[test]
+fn verified_binary_run_against_corecached() {
+    for t in ["1", "2"] {
+        let s = Server::start(&["-t", t]);
+        for multiget in ["1", "3"] {
+            let args = ["--protocol", "binary", "--ratio", "1:4", "--pipeline", "4"];
+            let v = run(&s, &[&args[..], &["--multiget", multiget]].concat());
+            assert!(v["ops_per_sec"].as_f64().unwrap() > 100.0, "{v}");
+            assert_eq!(v["verify_mismatches"].as_u64(), Some(0));
+            assert_eq!(v["get"]["errors"].as_u64(), Some(0), "{v}");
+            assert_eq!(
+                v["get"]["misses"].as_u64(),
+                Some(0),
+                "prefilled keys all hit"
+            );
+        }
+    }
+}

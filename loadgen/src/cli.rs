@@ -73,7 +73,8 @@ pub struct Args {
     /// Write an SVG plot (latency percentiles, ops/s over time) here.
     #[arg(long)]
     pub plot: Option<String>,
-    /// Wire protocol: text, or meta (quiet mg/ms, each request closed by mn).
+    /// Wire protocol: text; meta (quiet mg/ms, each request closed by mn); or binary (set,
+    /// getk, and a multi-get as pipelined getkq closed by noop).
     #[arg(long, default_value = "text")]
     pub protocol: String,
     /// Seed for key choice; runs with the same seed ask for the same keys.
@@ -113,8 +114,15 @@ pub struct Config {
     pub rate: Option<f64>,
     pub seed: u64,
     pub quiet: bool,
-    /// The meta protocol instead of the text one.
-    pub meta: bool,
+    pub protocol: Protocol,
+}
+
+/// The wire protocol every connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Text,
+    Meta,
+    Binary,
 }
 
 fn parse_ratio(s: &str) -> Result<(u32, u32), String> {
@@ -155,10 +163,15 @@ fn parse_range(s: &str) -> Result<(usize, usize), String> {
 
 impl Args {
     pub fn validate(&self) -> Result<Config, String> {
-        let meta = match self.protocol.as_str() {
-            "text" => false,
-            "meta" => true,
-            p => return Err(format!("--protocol {p:?}: unknown (supported: text, meta)")),
+        let protocol = match self.protocol.as_str() {
+            "text" => Protocol::Text,
+            "meta" => Protocol::Meta,
+            "binary" => Protocol::Binary,
+            p => {
+                return Err(format!(
+                    "--protocol {p:?}: unknown (supported: text, meta, binary)"
+                ));
+            }
         };
         let mut servers = Vec::new();
         for s in &self.server {
@@ -231,7 +244,7 @@ impl Args {
             rate: self.rate,
             seed: self.seed,
             quiet: self.quiet,
-            meta,
+            protocol,
         })
     }
 }
@@ -250,11 +263,15 @@ mod tests {
     }
 
     #[test]
-    fn meta_is_taken_and_others_refused() {
+    fn protocols_taken_and_others_refused() {
         let a = Args::parse_from(["loadgen", "--protocol", "meta"]);
-        assert!(a.validate().unwrap().meta);
+        assert_eq!(a.validate().unwrap().protocol, Protocol::Meta);
         let a = Args::parse_from(["loadgen", "--protocol", "binary"]);
+        assert_eq!(a.validate().unwrap().protocol, Protocol::Binary);
+        let a = Args::parse_from(["loadgen"]);
+        assert_eq!(a.validate().unwrap().protocol, Protocol::Text);
+        let a = Args::parse_from(["loadgen", "--protocol", "ascii"]);
         let e = a.validate().unwrap_err();
-        assert!(e.contains("supported: text, meta"), "{e}");
+        assert!(e.contains("supported: text, meta, binary"), "{e}");
     }
 }

@@ -9,6 +9,7 @@ mod conn;
 mod ketama;
 mod keys;
 mod plot;
+mod proto_binary;
 mod proto_meta;
 mod proto_text;
 mod report;

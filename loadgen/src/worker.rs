@@ -2,19 +2,20 @@
 //! the prefill, warmup and measured phases, and sends per-second stats to the main thread.
 //! Nothing here allocates per request: buffers, slots and part queues are all reused.
 
-use crate::cli::Config;
+use crate::cli::{Config, Protocol};
 use crate::conn::{Epoll, Part, ReadOutcome, Sock};
 use crate::ketama::Ketama;
-use crate::keys::{KeyGen, Values, parse_key, push_key};
-use crate::proto_meta;
-use crate::proto_text::{self, Item};
+use crate::keys::{KeyGen, Values, push_key};
 use crate::stats::{GET, Interval, SET};
+use crate::{proto_binary, proto_meta, proto_text};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
+
+mod replies;
 
 /// State every thread sees: a failure flag so one thread's error stops all, and counters
 /// that hold threads together between phases.
@@ -498,10 +499,11 @@ impl Worker {
             let si = base + server;
             let s = &mut self.socks[si];
             let before = s.wbuf.len();
-            if self.cfg.meta {
-                proto_meta::push_set(&mut s.wbuf, &mut self.scratch, &self.prefix, k, &self.vals);
-            } else {
-                proto_text::push_set(&mut s.wbuf, &mut self.scratch, &self.prefix, k, &self.vals);
+            let (w, scratch) = (&mut s.wbuf, &mut self.scratch);
+            match self.cfg.protocol {
+                Protocol::Text => proto_text::push_set(w, scratch, &self.prefix, k, &self.vals),
+                Protocol::Meta => proto_meta::push_set(w, scratch, &self.prefix, k, &self.vals),
+                Protocol::Binary => proto_binary::push_set(w, scratch, &self.prefix, k, &self.vals),
             }
             bytes += (s.wbuf.len() - before) as u64;
             s.parts.push_back(Part { slot, cmd: SET });
@@ -522,14 +524,25 @@ impl Worker {
                 };
                 let s = &mut self.socks[base + server];
                 let before = s.wbuf.len();
-                if self.cfg.meta {
-                    proto_meta::push_get(&mut s.wbuf, &self.prefix, k);
-                } else {
-                    if self.per_server[server] == 0 {
-                        s.wbuf.extend_from_slice(b"get");
+                match self.cfg.protocol {
+                    Protocol::Meta => proto_meta::push_get(&mut s.wbuf, &self.prefix, k),
+                    Protocol::Binary => {
+                        let quiet = self.cfg.multiget > 1;
+                        proto_binary::push_get(
+                            &mut s.wbuf,
+                            &mut self.scratch,
+                            &self.prefix,
+                            k,
+                            quiet,
+                        )
                     }
-                    s.wbuf.push(b' ');
-                    push_key(&mut s.wbuf, &self.prefix, k);
+                    Protocol::Text => {
+                        if self.per_server[server] == 0 {
+                            s.wbuf.extend_from_slice(b"get");
+                        }
+                        s.wbuf.push(b' ');
+                        push_key(&mut s.wbuf, &self.prefix, k);
+                    }
                 }
                 bytes += (s.wbuf.len() - before) as u64;
                 self.per_server[server] += 1;
@@ -540,10 +553,12 @@ impl Worker {
                     let si = base + server;
                     let w = &mut self.socks[si].wbuf;
                     let before = w.len();
-                    if self.cfg.meta {
-                        proto_meta::push_end(w);
-                    } else {
-                        w.extend_from_slice(b"\r\n");
+                    match self.cfg.protocol {
+                        Protocol::Text => w.extend_from_slice(b"\r\n"),
+                        Protocol::Meta => proto_meta::push_end(w),
+                        // A single GETK is answered hit or miss: nothing to close.
+                        Protocol::Binary if self.cfg.multiget > 1 => proto_binary::push_end(w),
+                        Protocol::Binary => {}
                     }
                     bytes += (w.len() - before) as u64;
                     self.socks[si].parts.push_back(Part { slot, cmd: GET });
@@ -603,10 +618,13 @@ impl Worker {
         let end = self.socks[si].rend;
         let mut pos = self.socks[si].rstart;
         let res = loop {
-            let parsed = if self.cfg.meta {
-                proto_meta::parse(&rbuf[pos..end])
-            } else {
-                proto_text::parse(&rbuf[pos..end])
+            let buf = &rbuf[pos..end];
+            let parsed = match self.cfg.protocol {
+                Protocol::Text => proto_text::parse(buf).map(|o| o.map(|(i, n)| (i, false, n))),
+                Protocol::Meta => proto_meta::parse(buf).map(|o| o.map(|(i, n)| (i, false, n))),
+                Protocol::Binary => {
+                    proto_binary::parse(buf).map(|o| o.map(|(r, n)| (r.item, r.last, n)))
+                }
             };
             match parsed {
                 Err(e) => {
@@ -617,9 +635,9 @@ impl Worker {
                     ));
                 }
                 Ok(None) => break Ok(()),
-                Ok(Some((item, used))) => {
+                Ok(Some((item, last, used))) => {
                     pos += used;
-                    if let Err(e) = self.on_item(si, item, used as u64, now) {
+                    if let Err(e) = self.on_item(si, item, last, used as u64, now) {
                         break Err(e);
                     }
                 }
@@ -629,94 +647,6 @@ impl Worker {
         s.rbuf = rbuf;
         s.rstart = pos;
         res
-    }
-
-    fn on_item(
-        &mut self,
-        si: usize,
-        item: Item<'_>,
-        used: u64,
-        now: Instant,
-    ) -> Result<(), String> {
-        let Some(part) = self.socks[si].parts.front().copied() else {
-            return Err(format!(
-                "server {} sent a reply nobody asked for: {item:?}",
-                self.server_name(si)
-            ));
-        };
-        let c = self.socks[si].conn;
-        self.conns[c].slots[part.slot as usize].bytes += used;
-        let unexpected = |w: &Worker, item: &Item<'_>| {
-            Err(format!(
-                "protocol error from server {}: {item:?} in reply to a {}",
-                w.server_name(si),
-                crate::stats::CMD_NAMES[part.cmd]
-            ))
-        };
-        match item {
-            Item::Value { key, flags, data } => {
-                if part.cmd != GET {
-                    return unexpected(self, &item);
-                }
-                self.conns[c].slots[part.slot as usize].hits += 1;
-                if self.cfg.verify {
-                    let ok = flags == 0
-                        && parse_key(key, &self.prefix)
-                            .filter(|k| *k < self.cfg.key_space)
-                            .is_some_and(|k| self.vals.check(data, key, k));
-                    if !ok {
-                        self.mismatches += 1;
-                        if self.mode == Mode::Measure {
-                            self.cur.mismatches += 1;
-                        }
-                        if self.mismatch_sample.len() < SAMPLE {
-                            self.mismatch_sample.push(format!(
-                                "key {:?} flags {flags}: got {} bytes {:?}",
-                                String::from_utf8_lossy(key),
-                                data.len(),
-                                String::from_utf8_lossy(&data[..data.len().min(40)])
-                            ));
-                        }
-                    }
-                }
-                return Ok(());
-            }
-            Item::End if part.cmd == GET || self.cfg.meta => {}
-            // A quiet meta request ends at its MN; what comes before it only marks it.
-            Item::NotStored | Item::Exists | Item::NotFound | Item::Error(_) if self.cfg.meta => {
-                self.conns[c].slots[part.slot as usize].errored = true;
-                if let Item::Error(msg) = item
-                    && self.error_sample.len() < SAMPLE
-                {
-                    let name = self.server_name(si);
-                    self.error_sample
-                        .push(format!("server {name}: {}", String::from_utf8_lossy(msg)));
-                }
-                return Ok(());
-            }
-            Item::Stored if part.cmd == SET => {}
-            Item::NotStored | Item::Exists | Item::NotFound if part.cmd == SET => {
-                self.conns[c].slots[part.slot as usize].errored = true;
-            }
-            Item::Error(msg) => {
-                self.conns[c].slots[part.slot as usize].errored = true;
-                if self.error_sample.len() < SAMPLE {
-                    self.error_sample.push(format!(
-                        "server {}: {}",
-                        self.server_name(si),
-                        String::from_utf8_lossy(msg)
-                    ));
-                }
-            }
-            _ => return unexpected(self, &item),
-        }
-        self.socks[si].parts.pop_front();
-        let slot = &mut self.conns[c].slots[part.slot as usize];
-        slot.parts_left -= 1;
-        if slot.parts_left == 0 {
-            self.finish(c, part.slot, now);
-        }
-        Ok(())
     }
 
     fn finish(&mut self, c: usize, slot_idx: u32, now: Instant) {

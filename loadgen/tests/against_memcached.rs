@@ -116,6 +116,61 @@ fn verified_run_matches_server_counters() {
     }
 }
 
+/// `--protocol meta` and `--protocol binary` verify clean against memcached, single gets
+/// and multi-gets, hits and (without a prefill) quiet misses alike, and memcached counts
+/// exactly the gets and sets loadgen says it sent.
+#[test]
+fn meta_and_binary_verify_clean() {
+    let Some((_server, port)) = start_memcached() else {
+        return;
+    };
+    for (i, (protocol, multiget, prefill)) in [
+        ("meta", "1", true),
+        ("meta", "4", false),
+        ("binary", "1", true),
+        ("binary", "1", false),
+        ("binary", "4", true),
+        ("binary", "4", false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let json = tmp(&format!("proto-{i}.json"));
+        let before = server_ops(port);
+        let mut args = vec!["--protocol", protocol, "--multiget", multiget];
+        args.extend_from_slice(&[
+            "--ratio",
+            "1:3",
+            "--pipeline",
+            "4",
+            "--verify",
+            "-n",
+            "4000",
+        ]);
+        args.extend_from_slice(&["--key-space", "3000", "--data-size-range", "1-3000"]);
+        if prefill {
+            args.push("--prefill");
+        }
+        let out = loadgen(port, &args, &json);
+        assert!(
+            out.status.success(),
+            "{protocol} multiget {multiget}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let _ = std::fs::remove_file(&json);
+        let what = format!("{protocol} multiget {multiget} prefill {prefill}: {v}");
+        assert_eq!(v["verify_mismatches"].as_u64(), Some(0), "{what}");
+        assert_eq!(v["errors"].as_u64(), Some(0), "{what}");
+        let ours = v["ops"].as_u64().unwrap() + v["prefill_ops"].as_u64().unwrap();
+        assert_eq!(server_ops(port) - before, ours, "{what}");
+        if prefill {
+            assert_eq!(v["get"]["misses"].as_u64(), Some(0), "{what}");
+        }
+    }
+}
+
 /// The interval log must be readable by HdrHistogram's own tools: parse it back.
 fn check_hdr_log(path: &std::path::Path) {
     use hdrhistogram::serialization::Deserializer;
