@@ -21,9 +21,10 @@ pub const EXIT_USAGE: i32 = 64;
     about = "A memcached-compatible cache server: one shard per core, each with its own memory and LRU."
 )]
 struct Cli {
-    /// TCP port to listen on.
-    #[arg(short = 'p', long = "port", default_value_t = 11211)]
-    port: u16,
+    /// TCP port to listen on [default: 11211, or the -U port when only -U is given, as in
+    /// memcached].
+    #[arg(short = 'p', long = "port")]
+    port: Option<u16>,
 
     /// Interface(s) to listen on, comma separated. Unlike memcached the default is loopback
     /// only: pass 0.0.0.0 to listen on every interface.
@@ -120,7 +121,7 @@ struct Cli {
     #[arg(short = 'u', long = "user")]
     user: Option<String>,
 
-    /// UDP port: only 0 (off) is accepted, so memcached command lines with -U 0 work.
+    /// UDP port to listen on; 0 (the default, as in memcached 1.6) turns UDP off.
     #[arg(short = 'U', long = "udp-port", default_value_t = 0)]
     udp_port: u16,
 
@@ -251,6 +252,8 @@ pub struct Compat {
     /// `-s`: serve this unix socket (mode `unix_mask`) instead of TCP.
     pub unix_socket: Option<String>,
     pub unix_mask: u32,
+    /// `-U`: the UDP port on every listen address; 0 is off.
+    pub udp_port: u16,
     /// The -t asked for, when small -m made us run fewer shards.
     pub threads_asked: Option<usize>,
 }
@@ -261,6 +264,18 @@ impl Config {
             .iter()
             .map(|ip| SocketAddr::new(*ip, self.port))
             .collect()
+    }
+
+    /// Where UDP is served: every listen address at the -U port (none with -U 0 or -s).
+    pub fn udp_addrs(&self) -> Vec<SocketAddr> {
+        match (self.compat.udp_port, &self.compat.unix_socket) {
+            (0, _) | (_, Some(_)) => Vec::new(),
+            (port, None) => self
+                .listen
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, port))
+                .collect(),
+        }
     }
 
     /// Item memory each shard may use.
@@ -327,7 +342,12 @@ fn first_line(s: &str) -> String {
 
 fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, String> {
     let listen = listen_addrs(&cli.listen)?;
-    if cli.port == 0 {
+    // memcached: -U alone moves the TCP port too.
+    let port = cli.port.unwrap_or(match cli.udp_port {
+        0 => 11211,
+        udp => udp,
+    });
+    if port == 0 {
         return Err("error: -p: port must be between 1 and 65535".into());
     }
     if cli.memory_limit == 0 || cli.memory_limit > (1 << 24) {
@@ -342,12 +362,9 @@ fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, Stri
     let shards = shards_for_memory(asked, memory_limit);
     let cpus = cpus.map(|c| c[..shards].to_vec());
     let compat = compat(&cli, ext, (shards != asked).then_some(asked))?;
-    if cli.udp_port != 0 {
-        return Err("error: -U: UDP is not supported; use -U 0 or leave it out".into());
-    }
     let repl = match &cli.twin {
         None => None,
-        Some(twin) => Some(repl_config(&cli, twin, &listen)?),
+        Some(twin) => Some(repl_config(&cli, port, twin, &listen)?),
     };
     let (protocol, sasl, auth_file) = auth::auth_config(&auth::AuthFlags {
         protocol: cli.protocol.as_deref(),
@@ -362,7 +379,7 @@ fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, Stri
         user: cli.user.clone(),
         pidfile: cli.pidfile.clone(),
         repl,
-        port: cli.port,
+        port,
         listen,
         memory_limit,
         conn_limit: cli.conn_limit,
@@ -414,6 +431,7 @@ fn compat(cli: &Cli, mut ext: Extended, threads_asked: Option<usize>) -> Result<
         lock_memory: cli.lock_memory,
         unix_socket: cli.unix_socket.clone(),
         unix_mask,
+        udp_port: cli.udp_port,
         threads_asked,
     })
 }
@@ -486,7 +504,7 @@ fn item_limits(cli: &Cli, memory_limit: usize) -> Result<usize, String> {
     Ok(max_item_size)
 }
 
-fn repl_config(cli: &Cli, twin: &str, listen: &[IpAddr]) -> Result<ReplConfig, String> {
+fn repl_config(cli: &Cli, port: u16, twin: &str, listen: &[IpAddr]) -> Result<ReplConfig, String> {
     use std::net::ToSocketAddrs;
     if twin
         .to_socket_addrs()
@@ -507,7 +525,7 @@ fn repl_config(cli: &Cli, twin: &str, listen: &[IpAddr]) -> Result<ReplConfig, S
         }
     };
     let ip = repl_listen_ip(cli, listen, secret.is_some() || cli.repl_insecure_listen)?;
-    if cli.repl_port == 0 || (cli.repl_port == cli.port && cli.repl_listen.is_none()) {
+    if cli.repl_port == 0 || (cli.repl_port == port && cli.repl_listen.is_none()) {
         return Err("error: -X: the replication port must differ from -p".into());
     }
     if cli.repl_backlog_mb == 0 || cli.repl_backlog_mb > 1 << 20 {

@@ -9,6 +9,7 @@ pub mod runtime;
 pub mod shard;
 mod signals;
 pub mod twin;
+mod udp;
 mod unix_socket;
 
 pub use runtime::run;

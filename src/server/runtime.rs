@@ -4,7 +4,7 @@
 use super::conn;
 use super::router::{Reply, Request};
 use super::shard::{Reclaim, Shard, Shared};
-use super::{limits, signals, unix_socket};
+use super::{limits, signals, udp, unix_socket};
 use crate::config::Config;
 use crate::storage::{Store, StoreConfig};
 use futures_lite::AsyncReadExt;
@@ -208,7 +208,7 @@ async fn shard_main(
     Ok(())
 }
 
-/// The client listeners: TCP on every shard, or the unix socket on shard 0.
+/// The client listeners: TCP on every shard, or the unix socket on shard 0; UDP with -U.
 fn listen(shard: &Rc<Shard>) -> Result<(), String> {
     let compat = &shard.cfg().compat;
     let unix = compat.unix_socket.as_deref();
@@ -226,7 +226,7 @@ fn listen(shard: &Rc<Shard>) -> Result<(), String> {
     if let (Some(path), 0) = (unix, shard.id) {
         unix_socket::listen(&shard, path, compat.unix_mask)?;
     }
-    Ok(())
+    udp::listen(shard)
 }
 
 /// Lets the connections finish their last batch, this shard's and every other's: a shard
