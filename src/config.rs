@@ -21,10 +21,10 @@ pub const EXIT_USAGE: i32 = 64;
     about = "A memcached-compatible cache server: one shard per core, each with its own memory and LRU."
 )]
 struct Cli {
-    /// TCP port to listen on [default: 11211, or the -U port when only -U is given, as in
-    /// memcached].
-    #[arg(short = 'p', long = "port")]
-    port: Option<u16>,
+    /// TCP port to listen on; 0 turns TCP off, -1 takes a free port [default: 11211, or the
+    /// -U port when only -U is given, as in memcached].
+    #[arg(short = 'p', long = "port", allow_negative_numbers = true)]
+    port: Option<i32>,
 
     /// Interface(s) to listen on, comma separated. Unlike memcached the default is loopback
     /// only: pass 0.0.0.0 to listen on every interface.
@@ -121,9 +121,15 @@ struct Cli {
     #[arg(short = 'u', long = "user")]
     user: Option<String>,
 
-    /// UDP port to listen on; 0 (the default, as in memcached 1.6) turns UDP off.
-    #[arg(short = 'U', long = "udp-port", default_value_t = 0)]
-    udp_port: u16,
+    /// UDP port to listen on; 0 (the default, as in memcached 1.6) turns UDP off, -1 takes a
+    /// free port.
+    #[arg(
+        short = 'U',
+        long = "udp-port",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    udp_port: i32,
 
     /// Write the process id to this file (memcached's -P).
     #[arg(short = 'P', long = "pidfile")]
@@ -252,14 +258,36 @@ pub struct Compat {
     /// `-s`: serve this unix socket (mode `unix_mask`) instead of TCP.
     pub unix_socket: Option<String>,
     pub unix_mask: u32,
-    /// `-U`: the UDP port on every listen address; 0 is off.
+    /// `-U`: the UDP port on every listen address; 0 is off (unless `ephemeral.udp`).
     pub udp_port: u16,
+    /// `-p -1` / `-U -1`: the port is 0 until startup binds a free one.
+    pub ephemeral: Ephemeral,
     /// The -t asked for, when small -m made us run fewer shards.
     pub threads_asked: Option<usize>,
 }
 
+/// Which ports (`-p -1`, `-U -1`) are to be picked at startup.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ephemeral {
+    pub tcp: bool,
+    pub udp: bool,
+}
+
+/// `-p` or `-U`: 0 is off, -1 a free port (`None`), as memcached takes them.
+fn port_number(asked: i32, flag: &str) -> Result<Option<u16>, String> {
+    match asked {
+        -1 => Ok(None),
+        0..=65535 => Ok(Some(asked as u16)),
+        _ => Err(format!("error: {flag}: port must be between -1 and 65535")),
+    }
+}
+
 impl Config {
+    /// The TCP listen sockets: none with `-p 0`.
     pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        if self.port == 0 && !self.compat.ephemeral.tcp {
+            return Vec::new();
+        }
         self.listen
             .iter()
             .map(|ip| SocketAddr::new(*ip, self.port))
@@ -268,12 +296,13 @@ impl Config {
 
     /// Where UDP is served: every listen address at the -U port (none with -U 0 or -s).
     pub fn udp_addrs(&self) -> Vec<SocketAddr> {
-        match (self.compat.udp_port, &self.compat.unix_socket) {
-            (0, _) | (_, Some(_)) => Vec::new(),
-            (port, None) => self
+        let off = self.compat.udp_port == 0 && !self.compat.ephemeral.udp;
+        match (off, &self.compat.unix_socket) {
+            (true, _) | (_, Some(_)) => Vec::new(),
+            (false, None) => self
                 .listen
                 .iter()
-                .map(|ip| SocketAddr::new(*ip, port))
+                .map(|ip| SocketAddr::new(*ip, self.compat.udp_port))
                 .collect(),
         }
     }
@@ -343,13 +372,12 @@ fn first_line(s: &str) -> String {
 fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, String> {
     let listen = listen_addrs(&cli.listen)?;
     // memcached: -U alone moves the TCP port too.
-    let port = cli.port.unwrap_or(match cli.udp_port {
+    let asked = cli.port.unwrap_or(match cli.udp_port {
         0 => 11211,
         udp => udp,
     });
-    if port == 0 {
-        return Err("error: -p: port must be between 1 and 65535".into());
-    }
+    let port = port_number(asked, "-p")?;
+    let udp_port = port_number(cli.udp_port, "-U")?;
     if cli.memory_limit == 0 || cli.memory_limit > (1 << 24) {
         return Err("error: -m: memory limit must be between 1 and 16777216 megabytes".into());
     }
@@ -361,10 +389,15 @@ fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, Stri
     let max_item_size = item_limits(&cli, memory_limit)?;
     let shards = shards_for_memory(asked, memory_limit);
     let cpus = cpus.map(|c| c[..shards].to_vec());
-    let compat = compat(&cli, ext, (shards != asked).then_some(asked))?;
+    let mut compat = compat(&cli, ext, (shards != asked).then_some(asked))?;
+    compat.udp_port = udp_port.unwrap_or(0);
+    compat.ephemeral = Ephemeral {
+        tcp: port.is_none(),
+        udp: udp_port.is_none(),
+    };
     let repl = match &cli.twin {
         None => None,
-        Some(twin) => Some(repl_config(&cli, port, twin, &listen)?),
+        Some(twin) => Some(repl_config(&cli, port.unwrap_or(0), twin, &listen)?),
     };
     let (protocol, sasl, auth_file) = auth::auth_config(&auth::AuthFlags {
         protocol: cli.protocol.as_deref(),
@@ -379,7 +412,7 @@ fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, Stri
         user: cli.user.clone(),
         pidfile: cli.pidfile.clone(),
         repl,
-        port,
+        port: port.unwrap_or(0),
         listen,
         memory_limit,
         conn_limit: cli.conn_limit,
@@ -431,7 +464,8 @@ fn compat(cli: &Cli, mut ext: Extended, threads_asked: Option<usize>) -> Result<
         lock_memory: cli.lock_memory,
         unix_socket: cli.unix_socket.clone(),
         unix_mask,
-        udp_port: cli.udp_port,
+        udp_port: 0,
+        ephemeral: Ephemeral::default(),
         threads_asked,
     })
 }
@@ -645,7 +679,8 @@ mod tests {
             &["-l", "nohost"],
             &["--bogus"],
             &["--twin", "nohostport"],
-            &["-U", "11211"],
+            &["-U", "70000"],
+            &["-p", "-2"],
             &[
                 "--twin",
                 "127.0.0.1:1",

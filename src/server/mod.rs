@@ -4,6 +4,7 @@ pub mod conn;
 pub mod exec;
 mod limits;
 pub mod lookahead;
+mod ports;
 pub mod router;
 pub mod runtime;
 pub mod shard;

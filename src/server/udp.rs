@@ -5,6 +5,7 @@
 
 use super::conn::Datagrams;
 use super::shard::Shard;
+use crate::config::Config;
 use crate::protocol::udp;
 use glommio::net::UdpSocket;
 use std::net::SocketAddr;
@@ -23,6 +24,21 @@ pub fn listen(shard: &Rc<Shard>) -> Result<(), String> {
     Ok(())
 }
 
+/// Before the shards start: fails if another process holds a UDP address (the shards bind
+/// with SO_REUSEPORT, which would share it silently).
+pub fn probe(cfg: &Config) -> Result<(), String> {
+    for addr in cfg.udp_addrs() {
+        std::net::UdpSocket::bind(addr).map_err(|e| {
+            format!(
+                "failed to listen on UDP port {} at {}: {e}",
+                addr.port(),
+                addr.ip()
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// A socket shared by every shard's listener, as the TCP port is.
 fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
@@ -32,7 +48,6 @@ fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
         SocketAddr::V6(_) => Domain::IPV6,
     };
     let sk = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
-    sk.set_reuse_address(true)?;
     sk.set_reuse_port(true)?;
     sk.bind(&addr.into())?;
     // SAFETY: the fd is a freshly bound UDP socket that we hand over whole.
