@@ -26,6 +26,12 @@ pub fn request(datagram: &[u8]) -> Option<(u16, &[u8])> {
 pub fn frames(id: u16, unit: &[u8], mut send: impl FnMut(&[u8])) {
     let total = unit.len().div_ceil(DATA).min(u16::MAX as usize);
     let mut dgram = Vec::with_capacity(MAX_DATAGRAM.min(unit.len() + HEADER));
+    // An empty unit (a get's missed key) still goes out: a header saying 0 datagrams.
+    if unit.is_empty() {
+        let mut head = id.to_be_bytes().to_vec();
+        head.extend_from_slice(&[0; 6]);
+        return send(&head);
+    }
     for (seq, chunk) in unit.chunks(DATA).take(total).enumerate() {
         dgram.clear();
         dgram.extend_from_slice(&id.to_be_bytes());
@@ -39,39 +45,47 @@ pub fn frames(id: u16, unit: &[u8], mut send: impl FnMut(&[u8])) {
 
 /// The response units of `out`, the replies to the requests in `payload`, in order. A
 /// binary response is one unit; in text, a `VALUE` or `VA` block is one unit, a `STAT`/
-/// `ITEM` listing with its `END` is one, and any other line is one. A get's `END` joins its
-/// last value when that value is the get's last key (memcached adds `END` to the last
-/// key's response, which is empty on a miss).
+/// `ITEM` listing with its `END` is one, and any other line is one. A get's values are
+/// cut as memcached cuts them (`get_units`).
 pub fn units(payload: &[u8], out: &[u8]) -> Vec<Range<usize>> {
-    let mut lasts = get_last_keys(payload).into_iter();
+    let mut gets = get_keys(payload).into_iter();
     let mut units = Vec::new();
     let mut at = 0;
-    // The key of a value unit just made, which a following `END` may join.
-    let mut value_key: Option<&[u8]> = None;
     while at < out.len() {
         let rest = &out[at..];
-        let len = match unit_len(rest) {
-            Some(n) => n.min(rest.len()),
-            None => rest.len(),
-        };
-        let unit = &rest[..len];
-        if unit == b"END\r\n" {
-            let last = lasts.next();
-            if let (Some(k), Some(last)) = (value_key, last) {
-                if k == last {
-                    let prev: &mut Range<usize> = units.last_mut().expect("a value unit");
-                    prev.end += len;
-                    at += len;
-                    value_key = None;
-                    continue;
-                }
+        if rest.starts_with(b"VALUE ") || rest.starts_with(b"END\r\n") {
+            if let Some(keys) = gets.next() {
+                at = get_units(out, at, &keys, &mut units);
+                continue;
             }
         }
-        value_key = value_key_of(unit);
+        let len = unit_len(rest).map_or(rest.len(), |n| n.min(rest.len()));
         units.push(at..at + len);
         at += len;
     }
     units
+}
+
+/// One get's units from `at` on; returns where its answer ends. As memcached 1.6.18 sends
+/// them: each hit is a unit; misses before the first hit make one empty unit, later misses
+/// none; `END` joins the last key's value, or stands alone after a miss.
+fn get_units(out: &[u8], mut at: usize, keys: &[&[u8]], units: &mut Vec<Range<usize>>) -> usize {
+    for (i, key) in keys.iter().enumerate() {
+        let start = at;
+        let last = i + 1 == keys.len();
+        let rest = &out[at..];
+        let hit = value_key_of(rest) == Some(key);
+        if hit {
+            at += unit_len(rest).map_or(rest.len(), |n| n.min(rest.len()));
+        }
+        if last && out[at..].starts_with(b"END\r\n") {
+            at += 5;
+        }
+        if hit || last || i == 0 {
+            units.push(start..at);
+        }
+    }
+    at
 }
 
 /// The length of the unit at the start of `out`, or `None` when it is cut short.
@@ -115,25 +129,34 @@ fn value_key_of(unit: &[u8]) -> Option<&[u8]> {
     key.split(|&b| b == b' ').next()
 }
 
-/// The last key of each get-family request line in `payload`, in order.
-fn get_last_keys(payload: &[u8]) -> Vec<&[u8]> {
-    let mut lasts = Vec::new();
+/// The keys of each get-family request line in `payload`, in order (storage commands'
+/// data blocks are skipped, whatever they hold).
+fn get_keys(payload: &[u8]) -> Vec<Vec<&[u8]>> {
+    let mut gets = Vec::new();
     let mut rest = payload;
     while let Some(n) = line_len(rest) {
-        let line = &rest[..n - 2];
+        let words: Vec<&[u8]> = rest[..n - 2]
+            .split(|&b| b == b' ')
+            .filter(|w| !w.is_empty())
+            .collect();
         rest = &rest[n..];
-        let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
-        let min_words = match words.next() {
-            Some(b"get" | b"gets") => 2,
-            Some(b"gat" | b"gats") => 3,
+        let keys_from = match words.first().copied() {
+            Some(b"get" | b"gets") => 1,
+            Some(b"gat" | b"gats") => 2,
+            Some(b"set" | b"add" | b"replace" | b"append" | b"prepend" | b"cas") => {
+                let data = words
+                    .get(4)
+                    .and_then(|w| std::str::from_utf8(w).ok()?.parse().ok());
+                rest = &rest[(data.unwrap_or(0) + 2).min(rest.len())..];
+                continue;
+            }
             _ => continue,
         };
-        let words: Vec<&[u8]> = words.collect();
-        if words.len() + 1 >= min_words {
-            lasts.push(*words.last().expect("a key"));
+        if words.len() > keys_from {
+            gets.push(words[keys_from..].to_vec());
         }
     }
-    lasts
+    gets
 }
 
 #[cfg(test)]
@@ -162,6 +185,9 @@ mod tests {
         let lens: Vec<usize> = got.iter().map(Vec::len).collect();
         assert_eq!(lens, [1400, 1400, 3000 - 2 * 1392 + 8]);
         assert_eq!(&got[1][..8], b"\x12\x34\x00\x01\x00\x03\x00\x00");
+        got.clear();
+        frames(9, b"", |d| got.push(d.to_vec()));
+        assert_eq!(got, [b"\x00\x09\x00\x00\x00\x00\x00\x00"]);
     }
 
     #[test]
