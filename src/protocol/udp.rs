@@ -48,16 +48,15 @@ pub fn frames(id: u16, unit: &[u8], mut send: impl FnMut(&[u8])) {
 /// `ITEM` listing with its `END` is one, and any other line is one. A get's values are
 /// cut as memcached cuts them (`get_units`).
 pub fn units(payload: &[u8], out: &[u8]) -> Vec<Range<usize>> {
-    let mut gets = get_keys(payload).into_iter();
+    let mut gets = get_keys(payload).into_iter().peekable();
     let mut units = Vec::new();
     let mut at = 0;
     while at < out.len() {
         let rest = &out[at..];
-        if rest.starts_with(b"VALUE ") || rest.starts_with(b"END\r\n") {
-            if let Some(keys) = gets.next() {
-                at = get_units(out, at, &keys, &mut units);
-                continue;
-            }
+        let get_answer = rest.starts_with(b"VALUE ") || rest.starts_with(b"END\r\n");
+        if let Some(keys) = gets.next_if(|_| get_answer) {
+            at = get_units(out, at, &keys, &mut units);
+            continue;
         }
         let len = unit_len(rest).map_or(rest.len(), |n| n.min(rest.len()));
         units.push(at..at + len);
