@@ -5,6 +5,10 @@
 mod auth;
 #[path = "config_options.rs"]
 mod options;
+#[path = "config_ports.rs"]
+mod ports;
+pub use ports::Ephemeral;
+use ports::port_number;
 
 pub use auth::{Credentials, Protocol};
 use clap::{ArgAction, Parser};
@@ -266,47 +270,7 @@ pub struct Compat {
     pub threads_asked: Option<usize>,
 }
 
-/// Which ports (`-p -1`, `-U -1`) are to be picked at startup.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Ephemeral {
-    pub tcp: bool,
-    pub udp: bool,
-}
-
-/// `-p` or `-U`: 0 is off, -1 a free port (`None`), as memcached takes them.
-fn port_number(asked: i32, flag: &str) -> Result<Option<u16>, String> {
-    match asked {
-        -1 => Ok(None),
-        0..=65535 => Ok(Some(asked as u16)),
-        _ => Err(format!("error: {flag}: port must be between -1 and 65535")),
-    }
-}
-
 impl Config {
-    /// The TCP listen sockets: none with `-p 0`.
-    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
-        if self.port == 0 && !self.compat.ephemeral.tcp {
-            return Vec::new();
-        }
-        self.listen
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, self.port))
-            .collect()
-    }
-
-    /// Where UDP is served: every listen address at the -U port (none with -U 0 or -s).
-    pub fn udp_addrs(&self) -> Vec<SocketAddr> {
-        let off = self.compat.udp_port == 0 && !self.compat.ephemeral.udp;
-        match (off, &self.compat.unix_socket) {
-            (true, _) | (_, Some(_)) => Vec::new(),
-            (false, None) => self
-                .listen
-                .iter()
-                .map(|ip| SocketAddr::new(*ip, self.compat.udp_port))
-                .collect(),
-        }
-    }
-
     /// Item memory each shard may use.
     pub fn shard_memory(&self) -> usize {
         self.memory_limit / self.shards
