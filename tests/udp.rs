@@ -121,6 +121,12 @@ fn a_large_reply_spans_datagrams_of_1400_bytes() {
         assert_eq!(header(d), [53, seq as u16, n, 0]);
         assert!(d.len() <= 1400);
     }
+    // A request datagram is read whole, however large.
+    let mut set = b"set up 0 0 30000\r\n".to_vec();
+    set.extend_from_slice(&[b'u'; 30000]);
+    set.extend_from_slice(b"\r\n");
+    assert_eq!(payloads(&ask(&client(udp), 60, &set)), [b"STORED\r\n"]);
+    assert_eq!(server.client().get("up"), Some(vec![b'u'; 30000]));
 }
 
 #[test]

@@ -55,7 +55,7 @@ fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 }
 
 /// The name `stats conns` gives a UDP socket, as memcached prints it.
-pub fn name(addr: SocketAddr) -> String {
+fn name(addr: SocketAddr) -> String {
     format!("udp:{addr}")
 }
 
@@ -66,7 +66,10 @@ async fn serve(shard: Rc<Shard>, sock: UdpSocket, addr: SocketAddr) {
         let (n, peer) = match sock.recv_from(&mut buf).await {
             Ok(got) => got,
             Err(e) => {
+                // Not expected on a bound UDP socket; a pause keeps a lasting error from
+                // spinning the shard.
                 tracing::warn!("udp receive on {addr}: {e}");
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
                 continue;
             }
         };
