@@ -5,6 +5,12 @@
 mod auth;
 #[path = "config_options.rs"]
 mod options;
+#[path = "config_ports.rs"]
+mod ports;
+#[path = "config_repl.rs"]
+mod repl;
+pub use ports::Ephemeral;
+use ports::port_number;
 
 pub use auth::{Credentials, Protocol};
 use clap::{ArgAction, Parser};
@@ -21,9 +27,10 @@ pub const EXIT_USAGE: i32 = 64;
     about = "A memcached-compatible cache server: one shard per core, each with its own memory and LRU."
 )]
 struct Cli {
-    /// TCP port to listen on.
-    #[arg(short = 'p', long = "port", default_value_t = 11211)]
-    port: u16,
+    /// TCP port to listen on; 0 turns TCP off, -1 takes a free port [default: 11211, or the
+    /// -U port when only -U is given, as in memcached].
+    #[arg(short = 'p', long = "port", allow_negative_numbers = true)]
+    port: Option<i32>,
 
     /// Interface(s) to listen on, comma separated. Unlike memcached the default is loopback
     /// only: pass 0.0.0.0 to listen on every interface.
@@ -120,9 +127,15 @@ struct Cli {
     #[arg(short = 'u', long = "user")]
     user: Option<String>,
 
-    /// UDP port: only 0 (off) is accepted, so memcached command lines with -U 0 work.
-    #[arg(short = 'U', long = "udp-port", default_value_t = 0)]
-    udp_port: u16,
+    /// UDP port to listen on; 0 (the default, as in memcached 1.6) turns UDP off, -1 takes a
+    /// free port.
+    #[arg(
+        short = 'U',
+        long = "udp-port",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    udp_port: i32,
 
     /// Write the process id to this file (memcached's -P).
     #[arg(short = 'P', long = "pidfile")]
@@ -255,18 +268,15 @@ pub struct Compat {
     /// `-s`: serve this unix socket (mode `unix_mask`) instead of TCP.
     pub unix_socket: Option<String>,
     pub unix_mask: u32,
+    /// `-U`: the UDP port on every listen address; 0 is off (unless `ephemeral.udp`).
+    pub udp_port: u16,
+    /// `-p -1` / `-U -1`: the port is 0 until startup binds a free one.
+    pub ephemeral: Ephemeral,
     /// The -t asked for, when small -m made us run fewer shards.
     pub threads_asked: Option<usize>,
 }
 
 impl Config {
-    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
-        self.listen
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, self.port))
-            .collect()
-    }
-
     /// Item memory each shard may use.
     pub fn shard_memory(&self) -> usize {
         self.memory_limit.saturating_sub(self.compat.initial_malloc) / self.shards
@@ -331,9 +341,13 @@ fn first_line(s: &str) -> String {
 
 fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, String> {
     let listen = listen_addrs(&cli.listen)?;
-    if cli.port == 0 {
-        return Err("error: -p: port must be between 1 and 65535".into());
-    }
+    // memcached: -U alone moves the TCP port too.
+    let asked = cli.port.unwrap_or(match cli.udp_port {
+        0 => 11211,
+        udp => udp,
+    });
+    let port = port_number(asked, "-p")?;
+    let udp_port = port_number(cli.udp_port, "-U")?;
     if cli.memory_limit == 0 || cli.memory_limit > (1 << 24) {
         return Err("error: -m: memory limit must be between 1 and 16777216 megabytes".into());
     }
@@ -351,12 +365,14 @@ fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, Stri
     let cpus = cpus.map(|c| c[..shards].to_vec());
     let mut compat = compat(&cli, ext, (shards != asked).then_some(asked))?;
     compat.initial_malloc = initial_malloc;
-    if cli.udp_port != 0 {
-        return Err("error: -U: UDP is not supported; use -U 0 or leave it out".into());
-    }
+    compat.udp_port = udp_port.unwrap_or(0);
+    compat.ephemeral = Ephemeral {
+        tcp: port.is_none(),
+        udp: udp_port.is_none(),
+    };
     let repl = match &cli.twin {
         None => None,
-        Some(twin) => Some(repl_config(&cli, twin, &listen)?),
+        Some(twin) => Some(repl::repl_config(&cli, port.unwrap_or(0), twin, &listen)?),
     };
     let (protocol, sasl, auth_file) = auth::auth_config(&auth::AuthFlags {
         protocol: cli.protocol.as_deref(),
@@ -372,7 +388,7 @@ fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, Stri
         user: cli.user.clone(),
         pidfile: cli.pidfile.clone(),
         repl,
-        port: cli.port,
+        port: port.unwrap_or(0),
         listen,
         memory_limit,
         conn_limit: cli.conn_limit,
@@ -425,6 +441,8 @@ fn compat(cli: &Cli, mut ext: Extended, threads_asked: Option<usize>) -> Result<
         unix_socket: cli.unix_socket.clone(),
         unix_mask,
         initial_malloc: 0,
+        udp_port: 0,
+        ephemeral: Ephemeral::default(),
         threads_asked,
     })
 }
@@ -495,71 +513,6 @@ fn item_limits(cli: &Cli, memory_limit: usize) -> Result<usize, String> {
         return Err("error: -I: cannot set item size limit higher than 1/2 of memory max".into());
     }
     Ok(max_item_size)
-}
-
-fn repl_config(cli: &Cli, twin: &str, listen: &[IpAddr]) -> Result<ReplConfig, String> {
-    use std::net::ToSocketAddrs;
-    if twin
-        .to_socket_addrs()
-        .map_or(true, |mut a| a.next().is_none())
-    {
-        return Err(format!("error: --twin: '{twin}' is not HOST:PORT"));
-    }
-    let secret = match &cli.repl_secret_file {
-        None => None,
-        Some(path) => {
-            let raw = std::fs::read(path)
-                .map_err(|e| format!("error: --repl-secret-file: cannot read {path}: {e}"))?;
-            let trimmed = raw.trim_ascii().to_vec();
-            if trimmed.is_empty() {
-                return Err(format!("error: --repl-secret-file: {path} is empty"));
-            }
-            Some(trimmed)
-        }
-    };
-    let ip = repl_listen_ip(cli, listen, secret.is_some() || cli.repl_insecure_listen)?;
-    if cli.repl_port == 0 || (cli.repl_port == cli.port && cli.repl_listen.is_none()) {
-        return Err("error: -X: the replication port must differ from -p".into());
-    }
-    if cli.repl_backlog_mb == 0 || cli.repl_backlog_mb > 1 << 20 {
-        return Err("error: --repl-backlog-mb must be between 1 and 1048576".into());
-    }
-    if cli.repl_backlog_secs == 0 {
-        return Err("error: --repl-backlog-secs must be at least 1".into());
-    }
-    Ok(ReplConfig {
-        twin: twin.to_string(),
-        listen: SocketAddr::new(ip, cli.repl_port),
-        secret,
-        backlog_bytes: (cli.repl_backlog_mb as usize) << 20,
-        backlog_secs: cli.repl_backlog_secs,
-    })
-}
-
-/// Where the replication port listens. Without a secret a twin is not authenticated, so
-/// unless the user opts in (`open`) it listens on loopback only: by default on the loopback
-/// address of the first -l address's family, and an explicit non-loopback address is an
-/// error rather than a silent change.
-fn repl_listen_ip(cli: &Cli, listen: &[IpAddr], open: bool) -> Result<IpAddr, String> {
-    let Some(s) = &cli.repl_listen else {
-        return Ok(match listen[0] {
-            ip if open || ip.is_loopback() => ip,
-            IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        });
-    };
-    let ip = s
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-        .map_err(|_| format!("error: --repl-listen: '{s}' is not an IP address"))?;
-    if !open && !ip.is_loopback() {
-        return Err(format!(
-            "error: --repl-listen: {ip} is not loopback and no --repl-secret-file is set; \
-             set one, or pass --repl-insecure-listen to accept unauthenticated twins there"
-        ));
-    }
-    Ok(ip)
 }
 
 /// "1048576", "512k", "1m" (case-insensitive).
@@ -638,7 +591,8 @@ mod tests {
             &["-l", "nohost"],
             &["--bogus"],
             &["--twin", "nohostport"],
-            &["-U", "11211"],
+            &["-U", "70000"],
+            &["-p", "-2"],
             &[
                 "--twin",
                 "127.0.0.1:1",
@@ -649,36 +603,6 @@ mod tests {
             let e = run(args).unwrap_err();
             assert!(!e.contains('\n') && !e.is_empty(), "{args:?}: {e}");
         }
-    }
-
-    #[test]
-    fn without_a_secret_replication_listens_on_loopback_unless_told_otherwise() {
-        let listen = |args: &[&str]| run(args).map(|c| c.repl.unwrap().listen.ip().to_string());
-        let twin = ["--twin", "127.0.0.1:1"];
-        assert_eq!(listen(&twin).unwrap(), "127.0.0.1");
-        let wide = [&twin[..], &["-l", "0.0.0.0"]].concat();
-        assert_eq!(listen(&wide).unwrap(), "127.0.0.1");
-        let wide_v6 = [&twin[..], &["-l", "::"]].concat();
-        assert_eq!(listen(&wide_v6).unwrap(), "::1");
-        let opted = [&wide[..], &["--repl-insecure-listen"]].concat();
-        assert_eq!(listen(&opted).unwrap(), "0.0.0.0");
-        let named = [&twin[..], &["--repl-listen", "10.1.2.3"]].concat();
-        let e = listen(&named).unwrap_err();
-        assert!(
-            e.contains("--repl-insecure-listen") && !e.contains('\n'),
-            "{e}"
-        );
-        let named_opted = [&named[..], &["--repl-insecure-listen"]].concat();
-        assert_eq!(listen(&named_opted).unwrap(), "10.1.2.3");
-        let secret = std::env::temp_dir().join(format!("cc-cfg-secret-{}", std::process::id()));
-        std::fs::write(&secret, "s").unwrap();
-        let with_secret = [
-            &named[..],
-            &["--repl-secret-file", secret.to_str().unwrap()],
-        ]
-        .concat();
-        assert_eq!(listen(&with_secret).unwrap(), "10.1.2.3");
-        let _ = std::fs::remove_file(secret);
     }
 
     #[test]

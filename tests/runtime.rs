@@ -236,7 +236,7 @@ fn memcached_style_command_line_flags() {
         assert_ne!(uid, "0", "-u nobody dropped root");
     }
     s.client().set("k", b"v");
-    let (code, text) = run_with(&["-U", "11211"]);
+    let (code, text) = run_with(&["-U", "70000"]);
     assert_eq!(code, 64, "{text}");
 }
 

@@ -8,5 +8,6 @@ pub mod number;
 pub mod op;
 pub mod peek;
 pub mod text;
+pub mod udp;
 
 pub use op::{Op, Outcome, StoreKind};

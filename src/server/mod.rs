@@ -4,11 +4,13 @@ pub mod conn;
 pub mod exec;
 mod limits;
 pub mod lookahead;
+mod ports;
 pub mod router;
 pub mod runtime;
 pub mod shard;
 mod signals;
 pub mod twin;
+mod udp;
 mod unix_socket;
 
 pub use runtime::run;

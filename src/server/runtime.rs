@@ -4,7 +4,7 @@
 use super::conn;
 use super::router::{Reply, Request};
 use super::shard::{Reclaim, Shard, Shared};
-use super::{limits, signals, unix_socket};
+use super::{limits, ports, signals, udp, unix_socket};
 use crate::config::Config;
 use crate::storage::{Store, StoreConfig};
 use futures_lite::AsyncReadExt;
@@ -29,8 +29,8 @@ const DRAIN: Duration = Duration::from_secs(2);
 const MESH_CAPACITY: usize = 1024;
 
 /// Runs the server until SIGINT/SIGTERM (or `shutdown`); returns the exit status.
-pub fn run(cfg: Config) -> i32 {
-    if let Err(msg) = prepare(&cfg) {
+pub fn run(mut cfg: Config) -> i32 {
+    if let Err(msg) = prepare(&mut cfg) {
         eprintln!("{msg}");
         return EXIT_OSERR;
     }
@@ -74,10 +74,12 @@ pub fn run(cfg: Config) -> i32 {
 
 /// What must hold before any shard starts: the ports are ours, the pid file is written,
 /// privileges are dropped.
-fn prepare(cfg: &Config) -> Result<(), String> {
+fn prepare(cfg: &mut Config) -> Result<(), String> {
     if let Some(path) = &cfg.compat.unix_socket {
         unix_socket::prepare(path);
     }
+    ports::pick(cfg).map_err(|e| format!("failed to find a free port: {e}"))?;
+    udp::probe(cfg)?;
     for addr in cfg
         .listen_addrs()
         .into_iter()
@@ -209,7 +211,7 @@ async fn shard_main(
     Ok(())
 }
 
-/// The client listeners: TCP on every shard, or the unix socket on shard 0.
+/// The client listeners: TCP on every shard, or the unix socket on shard 0; UDP with -U.
 fn listen(shard: &Rc<Shard>) -> Result<(), String> {
     let compat = &shard.cfg().compat;
     let unix = compat.unix_socket.as_deref();
@@ -226,6 +228,10 @@ fn listen(shard: &Rc<Shard>) -> Result<(), String> {
     }
     if let (Some(path), 0) = (unix, shard.id) {
         unix_socket::listen(shard, path, compat.unix_mask)?;
+    }
+    udp::listen(shard)?;
+    if shard.id == 0 {
+        ports::write_file(shard.cfg());
     }
     Ok(())
 }

@@ -24,7 +24,7 @@ pub fn write_settings(out: &mut Vec<u8>, cfg: &Config, live: &Live) {
     stat(out, "maxbytes", live.maxbytes);
     stat(out, "maxconns", cfg.conn_limit);
     stat(out, "tcpport", cfg.port);
-    stat(out, "udpport", 0);
+    stat(out, "udpport", cfg.compat.udp_port);
     let inter: Vec<String> = cfg.listen.iter().map(|a| a.to_string()).collect();
     stat(out, "inter", inter.join(","));
     stat(out, "verbosity", cfg.verbose);

@@ -28,7 +28,7 @@ use plan::Plan;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-pub use stream::Stream;
+pub use stream::{Datagram, Stream};
 use text::Text;
 
 pub const VERSION: &str = concat!("1.6.21-corecached-", env!("CARGO_PKG_VERSION"));
@@ -80,22 +80,7 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream) {
     let token = shard.register(tx, peer.clone(), local, seen.clone());
     ConnCounters::add(&shard.counters.curr_connections, 1);
     ConnCounters::add(&shard.counters.total_connections, 1);
-    let mut conn = Conn {
-        shard: shard.clone(),
-        stream,
-        rx,
-        token,
-        seen,
-        input: Input::new(input::BUF),
-        text: Text {
-            shard: shard.clone(),
-            plan: Plan::new(shard.nshards, 0),
-            meta: Default::default(),
-            resume: None,
-        },
-        proto: Proto::Undecided,
-        bin: Binary::new(shard.clone()),
-    };
+    let mut conn = Conn::new(shard.clone(), stream, rx, token, seen);
     if let Err(e) = conn.run().await {
         if e.kind() == std::io::ErrorKind::TimedOut {
             ConnCounters::add(&shard.counters.idle_kicks, 1);
@@ -145,6 +130,56 @@ pub async fn reject(shard: Rc<Shard>, mut stream: Stream) {
     let _ = stream.close().await;
 }
 
+/// The front ends over UDP: one per UDP socket, answering each request datagram's payload
+/// as a connection of its own would (memcached decides the protocol per datagram, and a
+/// request cut short is dropped with its datagram). Its replies from other shards come to
+/// one token; it is not a client connection, so `stats conns` lists it with the listeners.
+pub struct Datagrams {
+    conn: Conn,
+}
+
+impl Datagrams {
+    pub fn new(shard: Rc<Shard>, name: String) -> Self {
+        let (tx, rx) = local_channel::new_unbounded();
+        let token = shard.register_waiter(tx);
+        let seen = Rc::new(Seen::new(shard.now_ms.get()));
+        let stream = Stream::Datagram(Datagram {
+            name,
+            ..Default::default()
+        });
+        Datagrams {
+            conn: Conn::new(shard, stream, rx, token, seen),
+        }
+    }
+
+    /// Runs the requests in `payload` and returns every reply, in request order.
+    pub async fn answer(&mut self, payload: &[u8]) -> Vec<u8> {
+        let c = &mut self.conn;
+        c.input = Input::new(input::BUF);
+        c.proto = Proto::Undecided;
+        c.text.resume = None;
+        c.bin = Binary::new(c.shard.clone());
+        if let Stream::Datagram(d) = &mut c.stream {
+            d.input.clear();
+            d.input.extend_from_slice(payload);
+            d.pos = 0;
+        }
+        if let Err(e) = c.run().await {
+            tracing::debug!("udp request: {e}");
+        }
+        match &mut c.stream {
+            Stream::Datagram(d) => std::mem::take(&mut d.out),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Drop for Datagrams {
+    fn drop(&mut self) {
+        self.conn.shard.unregister(self.conn.token);
+    }
+}
+
 struct Conn {
     shard: Rc<Shard>,
     stream: Stream,
@@ -158,6 +193,31 @@ struct Conn {
 }
 
 impl Conn {
+    fn new(
+        shard: Rc<Shard>,
+        stream: Stream,
+        rx: LocalReceiver<Reply>,
+        token: u64,
+        seen: Rc<Seen>,
+    ) -> Self {
+        Conn {
+            shard: shard.clone(),
+            stream,
+            rx,
+            token,
+            seen,
+            input: Input::new(input::BUF),
+            text: Text {
+                shard: shard.clone(),
+                plan: Plan::new(shard.nshards, 0),
+                meta: Default::default(),
+                resume: None,
+            },
+            proto: Proto::Undecided,
+            bin: Binary::new(shard.clone()),
+        }
+    }
+
     async fn run(&mut self) -> std::io::Result<()> {
         loop {
             let plan = &mut self.text.plan;

@@ -174,4 +174,13 @@ fn listen_lines(out: &mut Vec<u8>, cfg: &Config) {
             "STAT {id}:addr {name}\r\nSTAT {id}:state conn_listening\r\nSTAT {id}:secs_since_last_cmd 0\r\n"
         );
     }
+    // memcached lists one UDP "connection" per worker thread, each in conn_read.
+    let udp = cfg.udp_addrs();
+    let each_shard = udp.iter().flat_map(|a| std::iter::repeat_n(a, cfg.shards));
+    for (id, addr) in (names.len()..).zip(each_shard) {
+        let _ = write!(
+            out,
+            "STAT {id}:UDP UDP\r\nSTAT {id}:addr udp:{addr}\r\nSTAT {id}:state conn_read\r\nSTAT {id}:secs_since_last_cmd 0\r\n"
+        );
+    }
 }

@@ -1,5 +1,6 @@
-//! A client connection's socket: TCP, or the unix socket of `-s`. The connection loop reads
-//! and writes through this one type, so every protocol works over both.
+//! A client connection's socket: TCP, the unix socket of `-s`, or one UDP request's payload
+//! (`Datagram`). The connection loop reads and writes through this one type, so every
+//! protocol works over all three.
 
 use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::{TcpStream, UnixStream};
@@ -11,6 +12,18 @@ use std::time::Duration;
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Datagram(Datagram),
+}
+
+/// A UDP request's payload seen as a stream: its bytes, then the end; what the front end
+/// writes is kept for the UDP listener to frame into datagrams.
+#[derive(Default)]
+pub struct Datagram {
+    pub input: Vec<u8>,
+    pub pos: usize,
+    pub out: Vec<u8>,
+    /// `udp:<local address>`, for `stats conns`.
+    pub name: String,
 }
 
 impl Stream {
@@ -27,6 +40,7 @@ impl Stream {
                 let path = unix_path.unwrap_or("");
                 (format!("unix:{path}"), format!("unix:{path}"))
             }
+            Stream::Datagram(d) => (d.name.clone(), d.name.clone()),
         }
     }
 
@@ -48,34 +62,51 @@ macro_rules! forward {
         match $self.get_mut() {
             Stream::Tcp($s) => $call,
             Stream::Unix($s) => $call,
+            Stream::Datagram(_) => unreachable!("a datagram is handled before forwarding"),
         }
     };
 }
 
 impl AsyncRead for Stream {
     fn poll_read(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
+        if let Stream::Datagram(d) = self.as_mut().get_mut() {
+            let n = buf.len().min(d.input.len() - d.pos);
+            buf[..n].copy_from_slice(&d.input[d.pos..d.pos + n]);
+            d.pos += n;
+            return Poll::Ready(Ok(n));
+        }
         forward!(self, s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
 impl AsyncWrite for Stream {
     fn poll_write(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if let Stream::Datagram(d) = self.as_mut().get_mut() {
+            d.out.extend_from_slice(buf);
+            return Poll::Ready(Ok(buf.len()));
+        }
         forward!(self, s => Pin::new(s).poll_write(cx, buf))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Stream::Datagram(_) = self.as_ref().get_ref() {
+            return Poll::Ready(Ok(()));
+        }
         forward!(self, s => Pin::new(s).poll_flush(cx))
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Stream::Datagram(_) = self.as_ref().get_ref() {
+            return Poll::Ready(Ok(()));
+        }
         forward!(self, s => Pin::new(s).poll_close(cx))
     }
 }
