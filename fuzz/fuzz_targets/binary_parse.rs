@@ -37,7 +37,11 @@ fn lengths(h: &Header) -> (usize, usize, usize, usize) {
 fn check(b: &[u8], locked: bool) -> Option<usize> {
     match parse(b, locked) {
         Parsed::Incomplete { need } => {
-            assert!(need > b.len(), "Incomplete with {need} of {} there", b.len());
+            assert!(
+                need > b.len(),
+                "Incomplete with {need} of {} there",
+                b.len()
+            );
             if b.len() >= HEADER_LEN {
                 let h = Header::read(b);
                 let (_, _, body, fixed) = lengths(&h);
@@ -116,7 +120,11 @@ fn check_done(
         opcode::SASL_LIST_MECHS | opcode::SASL_AUTH | opcode::SASL_STEP | opcode::VERSION
     );
     if !matches!(req.cmd, Cmd::Error { .. }) {
-        assert!(!locked || exempt, "a locked connection reached {:?}", req.cmd);
+        assert!(
+            !locked || exempt,
+            "a locked connection reached {:?}",
+            req.cmd
+        );
         assert!(ext + keylen <= body && keylen <= 250);
         assert_eq!(swallow, 0);
     }
@@ -250,13 +258,23 @@ fn header_round_trip(b: &[u8]) {
     let h = Header::read(b);
     let mut out = Vec::new();
     let lens = (h.keylen as usize, h.extlen as usize, h.bodylen as usize);
-    write_response(&mut out, h.opcode, Status::NonNumeric, lens, h.opaque, h.cas);
+    write_response(
+        &mut out,
+        h.opcode,
+        Status::NonNumeric,
+        lens,
+        h.opaque,
+        h.cas,
+    );
     assert_eq!(out.len(), HEADER_LEN);
     let back = Header::read(&out);
-    assert_eq!(back, Header {
-        magic: RESPONSE_MAGIC,
-        ..h
-    });
+    assert_eq!(
+        back,
+        Header {
+            magic: RESPONSE_MAGIC,
+            ..h
+        }
+    );
     assert_eq!(&out[6..8], &(Status::NonNumeric as u16).to_be_bytes());
 }
 

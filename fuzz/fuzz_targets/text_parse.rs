@@ -123,7 +123,7 @@ fn check_key(key: &[u8]) {
         "key of {}",
         key.len()
     );
-    assert!(!key.contains(&b' ') && !key.contains(&b'\n'));
+    assert!(!key.contains(&b' ') && !key.contains(&b'\n') && !key.contains(&0));
 }
 
 fn check_request(req: &Request<'_>, bytes: &[u8]) {
