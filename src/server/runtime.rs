@@ -224,7 +224,7 @@ fn listen(shard: &Rc<Shard>) -> Result<(), String> {
         glommio::spawn_local(accept_loop(shard.clone(), listener)).detach();
     }
     if let (Some(path), 0) = (unix, shard.id) {
-        unix_socket::listen(&shard, path, compat.unix_mask)?;
+        unix_socket::listen(shard, path, compat.unix_mask)?;
     }
     Ok(())
 }
