@@ -167,7 +167,9 @@ fn check_done(
             assert_eq!(data, &b[fixed..whole]);
         }
         Cmd::Stat { key: k } => assert_eq!((k, consumed, ext), (key, fixed, 0)),
-        Cmd::Flush { .. } => assert!(consumed == fixed && keylen == 0 && body == ext),
+        Cmd::Flush { delay } => {
+            assert!(consumed == fixed && keylen == 0 && body == ext && delay >= 0)
+        }
         Cmd::Noop | Cmd::Version | Cmd::Quit | Cmd::SaslList => {
             assert_eq!((consumed, ext, keylen, body), (HEADER_LEN, 0, 0, 0));
         }
@@ -179,13 +181,19 @@ fn check_op(op: &Op<'_>, h: &Header, key: &[u8], took: &[u8], fixed: usize) {
     assert_eq!(k, key);
     assert!(!k.is_empty() && k.len() <= 250);
     match op {
+        // memcached reads binary times unsigned: none is ever "already expired".
+        Op::Store { exptime, .. } | Op::Touch { exptime, .. } if *exptime < 0 => {
+            panic!("a negative exptime")
+        }
+        Op::Get { touch: Some(t), .. } if *t < 0 => panic!("a negative exptime"),
         Op::Store { value, .. } => {
             assert_eq!(took.len(), HEADER_LEN + h.bodylen as usize);
             assert_eq!(*value, &took[fixed..]);
         }
-        Op::Arith { .. } => {
+        Op::Arith { init, .. } => {
             assert_eq!(h.extlen, 20);
             assert_eq!(took.len(), fixed);
+            assert!(init.is_none_or(|i| i.exptime >= 0), "a negative exptime");
         }
         _ => assert_eq!(took.len(), fixed),
     }
