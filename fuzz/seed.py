@@ -60,8 +60,45 @@ handshake = {"receiver": b"\x00" + hello + wire["snap"] + wire["stream"],
              "sender_refused": b"\x03" + challenge + refused,
              "oversized": b"\x00" + u32(128 << 20) + bytes([2]) + bytes(64)}
 
+meta = {
+    "mg": b"mg k v\r\n", "mg_flags": b"mg k s t c f l h v k Oab q T30 N10 R5 u\r\n",
+    "mg_b": b"mg Zm9v b k v\r\n", "mg_bad_b": b"mg Zm9v= b\r\n", "mg_dup": b"mg k v v\r\n",
+    "ms": b"ms k 5 T0 F3 c k O1\r\nhello\r\n", "ms_q": b"ms k 1 q MA I\r\nx\r\n",
+    "ms_modes": b"ms k 2 ME\r\nab\r\nms k 2 MS C99\r\nab\r\nms k 2 MX\r\nab\r\n",
+    "ms_bad_chunk": b"ms k 3\r\nabcde\r\n", "ms_need": b"ms k 100 T1\r\nabc",
+    "ms_b": b"ms Zm9vYmFy 3 b k\r\nabc\r\n", "md": b"md k q C5 I T30 O9 k\r\n",
+    "md_dup": b"md k q q\r\n", "ma": b"ma k N0 J13 D7 MD v t c\r\n", "ma_mode": b"ma k MI\r\nma k M+\r\n",
+    "ma_bad": b"ma k Dx\r\nma k J-1\r\n", "mn": b"mn\r\n", "me": b"me k\r\nme Zm9v b\r\nme\r\n",
+    "opaque_long": b"mg k O" + b"9" * 33 + b"\r\n", "too_many": b"mg k " + b" ".join(b"O%d" % i for i in range(19)) + b"\r\n",
+    "long_key": b"mg " + b"k" * 251 + b" v\r\n", "unknown": b"mx k\r\nmg k !\r\n",
+    "pipeline": b"ms a 1 q\r\n1\r\nmg a v q\r\nma a q\r\nmd a q\r\nmn\r\n",
+}
+
+def bin_req(op, key=b"", ext=b"", value=b"", opaque=0x01020304, cas=0):
+    body = len(ext) + len(key) + len(value)
+    return struct.pack(">BBHBBHIIQ", 0x80, op, len(key), len(ext), 0, 0, body, opaque, cas) + ext + key + value
+setx = struct.pack(">II", 5, 0)
+arith = struct.pack(">QQI", 3, 10, 0)
+binary = {
+    "get": b"\x00" + bin_req(0x00, b"k"), "getkq": b"\x00" + bin_req(0x0d, b"k") + bin_req(0x0a),
+    "set": b"\x00" + bin_req(0x01, b"k", setx, b"value"), "setq_cas": b"\x00" + bin_req(0x11, b"k", setx, b"v", cas=9),
+    "add_replace": b"\x00" + bin_req(0x02, b"k", setx, b"v") + bin_req(0x13, b"k", setx, b"v"),
+    "append": b"\x00" + bin_req(0x0e, b"k", value=b"ab") + bin_req(0x1a, b"k", value=b"c"),
+    "delete": b"\x00" + bin_req(0x04, b"k") + bin_req(0x14, b"k", cas=3),
+    "incr": b"\x00" + bin_req(0x05, b"k", arith) + bin_req(0x16, b"k", struct.pack(">QQI", 1, 0, 0xffffffff)),
+    "touch_gat": b"\x00" + bin_req(0x1c, b"k", struct.pack(">I", 10)) + bin_req(0x24, b"k", struct.pack(">I", 0)),
+    "flush": b"\x00" + bin_req(0x08) + bin_req(0x18, ext=struct.pack(">I", 30)),
+    "misc": b"\x00" + bin_req(0x0a) + bin_req(0x0b) + bin_req(0x10) + bin_req(0x10, b"items") + bin_req(0x1b, ext=struct.pack(">I", 1)) + bin_req(0x07),
+    "sasl": b"\x01" + bin_req(0x20) + bin_req(0x21, b"PLAIN", value=b"\0user\0pass") + bin_req(0x22, b"PLAIN", value=b"x") + bin_req(0x00, b"k"),
+    "unknown": b"\x00" + bin_req(0x50, b"abc", value=b"xy") + bin_req(0x0a),
+    "bad_lengths": b"\x00" + struct.pack(">BBHBBHIIQ", 0x80, 0, 5, 0, 0, 0, 2, 0, 0) + b"kkkkk",
+    "long_key": b"\x00" + bin_req(0x00, b"k" * 251), "bad_magic": b"\x00" + b"\x81" + bytes(23),
+    "need_value": b"\x00" + bin_req(0x01, b"k", setx, b"value")[:-3], "text": b"\x00get k\r\n",
+}
+
 for target, seeds in {"text_parse": text, "op_codec": ops, "record": records,
-                      "repl_wire": wire, "repl_handshake": handshake}.items():
+                      "repl_wire": wire, "repl_handshake": handshake,
+                      "meta_parse": meta, "binary_parse": binary}.items():
     os.makedirs(f"corpus/{target}", exist_ok=True)
     for name, data in seeds.items():
         with open(f"corpus/{target}/seed-{name}", "wb") as f:

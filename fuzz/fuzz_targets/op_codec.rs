@@ -5,7 +5,8 @@
 #![no_main]
 
 use corecached::protocol::op::{
-    Arith, Item, OpIter, Outcome, Stored, decode_op, decode_outcome, encode_op, encode_outcome,
+    Arith, ArithInit, Item, MetaArgs, MetaCmd, OpIter, Outcome, Removed, Stored, decode_op,
+    decode_outcome, encode_op, encode_outcome,
 };
 use corecached::protocol::{Op, StoreKind};
 use libfuzzer_sys::fuzz_target;
@@ -79,7 +80,7 @@ fn kind(n: u64) -> StoreKind {
 
 fn op_of<'a>(pick: u8, t: &mut Take<'a>) -> Op<'a> {
     let (n, key, value) = (t.u64(), t.bytes(), t.bytes());
-    match pick % 11 {
+    match pick % 14 {
         0 => Op::Get {
             key,
             touch: (n & 1 == 1).then_some((n >> 1) as i32),
@@ -92,11 +93,16 @@ fn op_of<'a>(pick: u8, t: &mut Take<'a>) -> Op<'a> {
             value,
         },
         2 => Op::TooLarge { kind: kind(n), key },
-        3 => Op::Delete { key },
+        3 => Op::Delete { key, cas: n >> 1 },
         4 => Op::Arith {
             incr: n & 1 == 1,
             key,
             delta: n,
+            init: (n & 2 == 2).then_some(ArithInit {
+                value: n.rotate_left(7),
+                exptime: (n >> 32) as i32,
+            }),
+            cas: n.rotate_left(29),
         },
         5 => Op::Touch {
             key,
@@ -106,7 +112,49 @@ fn op_of<'a>(pick: u8, t: &mut Take<'a>) -> Op<'a> {
         7 => Op::Stats,
         8 => Op::ResetStats,
         9 => Op::Apply(value),
-        _ => Op::Dump { classes: n },
+        10 => Op::Dump {
+            classes: n,
+            cursor: n.rotate_left(11),
+        },
+        11 => Op::CacheDump {
+            class: n as u32,
+            max: (n >> 32) as u32,
+            cursor: n.rotate_left(5),
+        },
+        12 => Op::MemLimit { bytes: n },
+        _ => Op::Meta {
+            cmd: [
+                MetaCmd::Get,
+                MetaCmd::Set,
+                MetaCmd::Delete,
+                MetaCmd::Arith,
+                MetaCmd::Debug,
+            ][n as usize % 5],
+            key,
+            args: meta_args(n, t.u64()),
+            value,
+        },
+    }
+}
+
+/// Meta arguments from two words of input, every field set from its own bits.
+fn meta_args(n: u64, m: u64) -> MetaArgs {
+    let opt = |bit: u64, v: i32| (n >> bit & 1 == 1).then_some(v);
+    MetaArgs {
+        touch: opt(0, m as i32),
+        vivify: opt(1, (m >> 8) as i32),
+        recache: opt(2, (m >> 16) as i32),
+        cas: (n >> 3 & 1 == 1).then_some(m.rotate_left(9)),
+        flags: (m >> 32) as u32,
+        mode: (n >> 8) as u8,
+        delta: m.rotate_left(17),
+        initial: m.rotate_left(41),
+        stale: n >> 4 & 1 == 1,
+        no_bump: n >> 5 & 1 == 1,
+        binary: n >> 6 & 1 == 1,
+        touch_before_recache: n >> 7 & 1 == 1,
+        vivify_after_touch: n >> 16 & 1 == 1,
+        too_large: n >> 17 & 1 == 1,
     }
 }
 
@@ -120,7 +168,12 @@ fn outcome_of<'a>(pick: u8, t: &mut Take<'a>) -> Outcome<'a> {
         Stored::TooLarge,
         Stored::OutOfMemory,
     ];
-    let arith = [Arith::NotFound, Arith::NonNumeric, Arith::OutOfMemory];
+    let arith = [
+        Arith::NotFound,
+        Arith::Exists,
+        Arith::NonNumeric,
+        Arith::OutOfMemory,
+    ];
     match (pick >> 4) % 8 {
         0 => Outcome::Hit(Item {
             key,
@@ -129,12 +182,23 @@ fn outcome_of<'a>(pick: u8, t: &mut Take<'a>) -> Outcome<'a> {
             value,
         }),
         1 => Outcome::Miss,
-        2 => Outcome::Stored(stored[n as usize % stored.len()]),
-        3 => Outcome::Deleted(n & 1 == 1),
+        2 => Outcome::Stored {
+            result: stored[n as usize % stored.len()],
+            cas: n >> 3,
+        },
+        3 => {
+            Outcome::Deleted([Removed::Deleted, Removed::NotFound, Removed::Exists][n as usize % 3])
+        }
         4 => Outcome::Touched(n & 1 == 1),
-        5 if n & 1 == 0 => Outcome::Arith(Arith::Value(n)),
+        5 if n & 1 == 0 => Outcome::Arith(Arith::Value {
+            value: n,
+            cas: n.rotate_left(3),
+        }),
         5 => Outcome::Arith(arith[n as usize % arith.len()]),
-        6 => Outcome::Lines(value),
+        6 => Outcome::Lines {
+            text: value,
+            resume: (n & 1 == 1).then_some(n >> 1),
+        },
         _ => Outcome::Done,
     }
 }

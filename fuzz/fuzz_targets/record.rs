@@ -24,7 +24,10 @@ fn decode_any(data: &[u8]) {
     if let Some((&kind, body)) = data.split_first()
         && let Ok((seq, m)) = decode(kind, body)
     {
-        assert!(matches!(kind, record::SET | record::DELETE | record::FLUSH));
+        assert!(matches!(
+            kind,
+            record::SET | record::DELETE | record::FLUSH | record::MARK
+        ));
         let mut again = Vec::new();
         put(&mut again, seq, m);
         assert_eq!(&again[4..], data);
@@ -52,7 +55,7 @@ impl<'a> Take<'a> {
 
     fn mutation(&mut self) -> MutationRef<'a> {
         let (pick, version) = (self.u64(), self.u64());
-        match pick % 3 {
+        match pick % 4 {
             0 => MutationRef::Set {
                 key: self.bytes(),
                 value: self.bytes(),
@@ -64,9 +67,14 @@ impl<'a> Take<'a> {
                 key: self.bytes(),
                 version,
             },
-            _ => MutationRef::Flush {
+            2 => MutationRef::Flush {
                 before_version: version,
                 at_unix_secs: (pick >> 8) as u32,
+            },
+            _ => MutationRef::Mark {
+                key: self.bytes(),
+                version,
+                bits: (pick >> 8) as u8,
             },
         }
     }

@@ -113,7 +113,9 @@ fn check_write(m: &MutationRef<'_>) {
             );
             (version, LIMITS.now_ms)
         }
-        MutationRef::Delete { version, .. } => (version, LIMITS.now_ms),
+        MutationRef::Delete { version, .. } | MutationRef::Mark { version, .. } => {
+            (version, LIMITS.now_ms)
+        }
         MutationRef::Flush {
             before_version,
             at_unix_secs,

@@ -48,6 +48,20 @@ fn check(buf: &[u8]) -> Option<usize> {
             completes(buf, total);
             None
         }
+        Parsed::MetaNeedData {
+            total, value_len, ..
+        } => {
+            let line_len = first_nl.expect("an ms line is whole") + 1;
+            assert!(total > buf.len(), "MetaNeedData for bytes already there");
+            assert_eq!(total, line_len + value_len + 2);
+            None
+        }
+        Parsed::Swallow { total, .. } => {
+            // An ms refused on its line: its data block goes too, here or still to come.
+            let line_len = first_nl.expect("an ms line is whole") + 1;
+            assert!(total >= line_len + 2);
+            (total <= buf.len()).then_some(total)
+        }
         Parsed::Incomplete => {
             assert!(first_nl.is_none(), "Incomplete with a whole line buffered");
             None
@@ -76,8 +90,10 @@ fn prefix_stable(buf: &[u8], consumed: usize, line_len: usize) {
         match parse(&buf[..cut]) {
             Parsed::Incomplete => assert!(cut < line_len),
             Parsed::Close => assert!(cut < line_len && cut > LINE_LIMIT),
-            Parsed::NeedData { total, .. } => assert_eq!(total, consumed),
-            Parsed::Done { .. } => panic!("a request cut at {cut} of {consumed} parsed whole"),
+            Parsed::NeedData { total, .. } | Parsed::MetaNeedData { total, .. } => {
+                assert_eq!(total, consumed)
+            }
+            other => panic!("a request cut at {cut} of {consumed}: {other:?}"),
         }
     }
 }
@@ -107,7 +123,7 @@ fn check_key(key: &[u8]) {
         "key of {}",
         key.len()
     );
-    assert!(!key.contains(&b' ') && !key.contains(&b'\n'));
+    assert!(!key.contains(&b' ') && !key.contains(&b'\n') && !key.contains(&0));
 }
 
 fn check_request(req: &Request<'_>, bytes: &[u8]) {

@@ -161,7 +161,7 @@ impl<'a> Packet<'a> {
             QUIT if bare => Some(self.done(self.fixed, Cmd::Quit)),
             SASL_LIST_MECHS if bare => Some(self.done(self.fixed, Cmd::SaslList)),
             FLUSH if key == 0 && body == ext && (ext == 0 || ext == 4) => {
-                let delay = if ext == 4 { be32(self.ext) as i32 } else { 0 };
+                let delay = if ext == 4 { time(be32(self.ext)) } else { 0 };
                 Some(self.done(self.fixed, Cmd::Flush { delay }))
             }
             SET | ADD | REPLACE if ext == 8 && key != 0 && body >= key + 8 => Some(self.store(cmd)),
@@ -177,7 +177,7 @@ impl<'a> Packet<'a> {
             INCREMENT | DECREMENT if key > 0 && ext == 20 && body == key + 20 => op(self.arith()),
             TOUCH | GAT | GATK if ext == 4 && key != 0 => op(Op::Get {
                 key: self.key,
-                touch: Some(be32(self.ext) as i32),
+                touch: Some(time(be32(self.ext))),
             }),
             STAT if ext == 0 => Some(self.done(self.fixed, Cmd::Stat { key: self.key })),
             SASL_AUTH | SASL_STEP if ext == 0 && key != 0 => Some(self.sasl(cmd)),
@@ -224,7 +224,7 @@ impl<'a> Packet<'a> {
             };
         }
         let (flags, exptime) = match self.ext.len() {
-            8 => (be32(self.ext), be32(&self.ext[4..]) as i32),
+            8 => (be32(self.ext), time(be32(&self.ext[4..]))),
             _ => (0, 0),
         };
         let op = Op::Store {
@@ -247,7 +247,7 @@ impl<'a> Packet<'a> {
             // An expiration of all ones means: do not create on a miss.
             init: (expiration != u32::MAX).then(|| ArithInit {
                 value: u64::from_be_bytes(e[8..16].try_into().unwrap()),
-                exptime: expiration as i32,
+                exptime: time(expiration),
             }),
             cas: self.h.cas,
         }
@@ -308,6 +308,13 @@ pub fn peek(b: &[u8]) -> Option<(Option<&[u8]>, usize)> {
         NOOP | VERSION | FLUSH if total == fixed => Some((None, total)),
         _ => None,
     }
+}
+
+/// A binary exptime or delay: memcached reads it unsigned, so one of 2^31 or more is a time
+/// far ahead (after 2038), never a negative "already expired". Capped at i32::MAX, which
+/// is still an absolute time decades ahead.
+fn time(v: u32) -> i32 {
+    v.min(i32::MAX as u32) as i32
 }
 
 fn be32(b: &[u8]) -> u32 {

@@ -98,6 +98,41 @@ fn stores_take_flags_exptime_and_cas() {
     );
 }
 
+/// Found by diffing the binary_parse corpus against memcached 1.6.18: an exptime of 2^31
+/// or more is unsigned there (an absolute time after 2038), not negative and expired.
+#[test]
+fn exptimes_are_unsigned() {
+    let far = 0xffff_ff02u32.to_be_bytes();
+    let set = packet(SET, b"k", &[[0; 4], far].concat(), b"v", 0);
+    let (Cmd::Op(Op::Store { exptime, .. }), ..) = cmd_of(&set) else {
+        panic!()
+    };
+    assert_eq!(exptime, i32::MAX);
+    let gat = packet(GAT, b"k", &far, b"", 0);
+    let (Cmd::Op(Op::Get { touch, .. }), ..) = cmd_of(&gat) else {
+        panic!()
+    };
+    assert_eq!(touch, Some(i32::MAX));
+    let incr = packet(
+        INCREMENT,
+        b"k",
+        &[[0; 16].as_slice(), &far].concat(),
+        b"",
+        0,
+    );
+    let (Cmd::Op(Op::Arith { init, .. }), ..) = cmd_of(&incr) else {
+        panic!()
+    };
+    assert_eq!(init.map(|i| i.exptime), Some(i32::MAX));
+    let flush = packet(FLUSH, b"", &0x8000_0000u32.to_be_bytes(), b"", 0);
+    assert_eq!(cmd_of(&flush).0, Cmd::Flush { delay: i32::MAX });
+    let small = packet(TOUCH, b"k", &100u32.to_be_bytes(), b"", 0);
+    let (Cmd::Op(Op::Get { touch, .. }), ..) = cmd_of(&small) else {
+        panic!()
+    };
+    assert_eq!(touch, Some(100));
+}
+
 #[test]
 fn a_store_whose_value_is_still_arriving_asks_for_it() {
     let b = packet(SET, b"key", &[0; 8], b"value", 0);

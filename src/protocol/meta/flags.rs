@@ -9,7 +9,15 @@ use super::render::{
 use crate::protocol::number::{parse_flags, parse_i32, parse_u64};
 use crate::protocol::op::MetaArgs;
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::{GeneralPurpose, GeneralPurposeConfig};
+
+/// memcached's decoder takes padded base64 whose last character carries stray low bits
+/// (`Z91=` reads as `Z90=`); the `k` flag then writes the key back canonically.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
 
 /// Longest opaque token memcached echoes.
 pub const OPAQUE_MAX: usize = 32;
@@ -28,7 +36,7 @@ pub struct Flags {
 
 /// Decodes a base64 key into `buf`; None when it is not valid base64 or decodes to nothing.
 pub fn decode_key<'b>(key: &[u8], buf: &'b mut [u8; 256]) -> Option<&'b [u8]> {
-    match STANDARD.decode_slice(key, &mut buf[..]) {
+    match LENIENT.decode_slice(key, &mut buf[..]) {
         Ok(n) if n > 0 => Some(&buf[..n]),
         _ => None,
     }

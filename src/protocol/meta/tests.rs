@@ -133,6 +133,21 @@ fn base64_keys_decode_for_the_shard_and_stay_as_sent_for_the_reply() {
     );
 }
 
+/// Found by fuzzing meta_parse against memcached 1.6.18: stray bits in the last base64
+/// character are ignored there, and `k` answers with the canonical spelling.
+#[test]
+fn base64_keys_with_stray_trailing_bits_decode_as_memcached_does() {
+    let mut buf = [0; 256];
+    assert_eq!(meta(b"mg Z91= b k\r\n").key(&mut buf), &[0x67, 0xdd][..]);
+    assert_eq!(
+        render(b"mg Z91= b k\r\n", MetaOutcome::Miss),
+        "EN kZ90= b\r\n"
+    );
+    // Padding is still required and must be right.
+    assert_eq!(err(b"mg Zm9 b\r\n"), ERR_DECODE_KEY);
+    assert_eq!(err(b"mg Zm9=== b\r\n"), ERR_DECODE_KEY);
+}
+
 fn render(req: &[u8], o: MetaOutcome<'_>) -> String {
     let m = meta(req);
     let e = Echo {

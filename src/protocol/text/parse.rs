@@ -119,6 +119,10 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
     if line.len() > 1 && line[line.len() - 1] == b'\r' {
         line = &line[..line.len() - 1];
     }
+    // memcached tokenizes the line as a C string: a NUL ends it, the rest is ignored.
+    if let Some(nul) = memchr::memchr(0, line) {
+        line = &line[..nul];
+    }
     parse_line(buf, line, line_len)
 }
 

@@ -31,6 +31,29 @@ fn err(buf: &[u8]) -> &'static str {
     }
 }
 
+/// Found by fuzzing meta_parse against memcached 1.6.18, which tokenizes a line as a C
+/// string: a NUL ends the line there (its data block still follows the whole line).
+#[test]
+fn a_nul_ends_the_line() {
+    let Request::Op {
+        op: Op::Store { key, value, .. },
+        noreply,
+    } = cmd(b"set k 0 0 1\0 junk\r\nx\r\n")
+    else {
+        panic!()
+    };
+    assert_eq!((key, value, noreply), (&b"k"[..], &b"x"[..], false));
+    let Request::Op { op, .. } = cmd(b"incr k 1\0\r\n") else {
+        panic!()
+    };
+    assert_eq!(op.key(), Some(&b"k"[..]));
+    assert_eq!(err(b"\0get k\r\n"), "ERROR");
+    let Request::Meta(m) = cmd(b"ma a\0 k\r\n") else {
+        panic!()
+    };
+    assert_eq!((m.key, m.tokens), (&b"a"[..], &b""[..]));
+}
+
 #[test]
 fn get_keys_and_limits() {
     let Request::Get { keys, cas, touch } = cmd(b"gets a  b c\r\n") else {
