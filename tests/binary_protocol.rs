@@ -95,6 +95,8 @@ fn exchange(port: u16, stream: &[u8]) -> Vec<u8> {
             Ok(0) => return got,
             Ok(n) => got.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return got,
+            // A signal taken during the read (EINTR): read again, as every caller of read must.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => panic!("no end of stream from port {port} (a hang?): {e}"),
         }
     }

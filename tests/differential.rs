@@ -72,6 +72,8 @@ impl Peer {
                 return (format!("<timeout after {raw:?}>"), raw);
             }
             match self.conn.read(&mut chunk) {
+                // A signal taken during the read: read again.
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 // A reset after our shutdown ends the stream as a close does.
                 Ok(0) | Err(_) if !settles => {
                     *self = Peer::connect(self.port);
