@@ -121,22 +121,14 @@ impl Conn {
     async fn finish_bin_batch(&mut self) {
         let mut replies: Vec<Option<ShardReply>> = Vec::new();
         while self.bin.plan.waiting() {
-            let shard = &self.shard;
-            let (batches, ops) = self.bin.plan.outgoing();
-            let waiting = shard.send_batches(self.token, batches).await;
-            ConnCounters::add(&shard.counters.remote_batches, waiting as u64);
-            ConnCounters::add(&shard.counters.remote_ops, ops as u64);
-            replies.clear();
-            replies.resize_with(shard.nshards, || None);
-            for _ in 0..waiting {
-                match self.rx.recv().await {
-                    Some(r) => {
-                        let s = r.shard;
-                        replies[s] = Some(r);
-                    }
-                    None => break,
-                }
-            }
+            super::round(
+                &self.shard,
+                self.token,
+                &self.rx,
+                &mut self.bin.plan,
+                &mut replies,
+            )
+            .await;
             let keys = &self.bin.keys;
             self.bin.plan.assemble(&mut replies, |out, o, r: Remote| {
                 let key = &keys[r.key_at as usize..][..r.key_len as usize];

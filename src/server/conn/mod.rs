@@ -288,22 +288,14 @@ impl Conn {
     async fn finish_batch(&mut self) -> std::io::Result<()> {
         let mut replies: Vec<Option<Reply>> = Vec::new();
         while self.text.plan.waiting() {
-            let shard = &self.shard;
-            let (batches, ops) = self.text.plan.outgoing();
-            let waiting = shard.send_batches(self.token, batches).await;
-            ConnCounters::add(&shard.counters.remote_batches, waiting as u64);
-            ConnCounters::add(&shard.counters.remote_ops, ops as u64);
-            replies.clear();
-            replies.resize_with(shard.nshards, || None);
-            for _ in 0..waiting {
-                match self.rx.recv().await {
-                    Some(r) => {
-                        let s = r.shard;
-                        replies[s] = Some(r);
-                    }
-                    None => break,
-                }
-            }
+            round(
+                &self.shard,
+                self.token,
+                &self.rx,
+                &mut self.text.plan,
+                &mut replies,
+            )
+            .await;
             let text::Text { plan, meta, .. } = &mut self.text;
             plan.assemble(&mut replies, |out, o, how| match how {
                 meta::How::Text(r) => render::outcome(out, o, r),
@@ -332,5 +324,31 @@ impl Conn {
             out.clear();
         }
         r
+    }
+}
+
+/// One round of a reply plan: sends its batches to their owners and collects the replies,
+/// `replies[s]` for shard s (`None` where none came).
+async fn round<R: Copy>(
+    shard: &Shard,
+    token: u64,
+    rx: &LocalReceiver<Reply>,
+    plan: &mut Plan<R>,
+    replies: &mut Vec<Option<Reply>>,
+) {
+    let (batches, ops) = plan.outgoing();
+    let waiting = shard.send_batches(token, batches).await;
+    ConnCounters::add(&shard.counters.remote_batches, waiting as u64);
+    ConnCounters::add(&shard.counters.remote_ops, ops as u64);
+    replies.clear();
+    replies.resize_with(shard.nshards, || None);
+    for _ in 0..waiting {
+        match rx.recv().await {
+            Some(r) => {
+                let s = r.shard;
+                replies[s] = Some(r);
+            }
+            None => break,
+        }
     }
 }
