@@ -155,6 +155,7 @@ fn meta_args(n: u64, m: u64) -> MetaArgs {
         touch_before_recache: n >> 7 & 1 == 1,
         vivify_after_touch: n >> 16 & 1 == 1,
         too_large: n >> 17 & 1 == 1,
+        opaque_error: n >> 18 & 1 == 1,
     }
 }
 
