@@ -283,7 +283,10 @@ fn render_round_trip(r: &Request<'_>) {
     mr::outcome(&mut out, Some(&hit), &echo);
     if r.flags.args.opaque_error {
         // The error memcached meets while writing the answer replaces the answer.
-        assert_eq!(out, b"CLIENT_ERROR opaque token too long\r\n", "late opaque error");
+        assert_eq!(
+            out, b"CLIENT_ERROR opaque token too long\r\n",
+            "late opaque error"
+        );
         return;
     }
     let head = if r.flags.value {
