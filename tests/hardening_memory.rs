@@ -149,6 +149,38 @@ fn pipelined_gets_from_connections_that_never_read_cost_their_limit() {
 }
 
 #[test]
+fn binary_gets_from_a_connection_that_never_reads_cost_its_limit() {
+    // The same attack in the binary protocol: getk packets naming a big value, never read.
+    let s = Server::start(&["-t", "4", "-m", "64"]);
+    load_big(&s);
+    let start = rss_mb(&s);
+    let mut c = connect(&s);
+    c.set_nonblocking(true).unwrap();
+    let mut req = Vec::new();
+    for i in 0..2000 {
+        let key = format!("big{}", i % 4);
+        let mut h = [0u8; 24];
+        h[0] = 0x80;
+        h[1] = 0x0c; // getk
+        h[2..4].copy_from_slice(&(key.len() as u16).to_be_bytes());
+        h[8..12].copy_from_slice(&(key.len() as u32).to_be_bytes());
+        req.extend_from_slice(&h);
+        req.extend_from_slice(key.as_bytes());
+    }
+    let peak = peak_over(&s, 2.0, || match c.write(&req) {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+        Err(e) => panic!("attacker write: {e}"),
+    });
+    let bound = start + 50.0;
+    assert!(
+        peak < bound,
+        "RSS {start:.0} -> {peak:.0} MB (bound {bound:.0})"
+    );
+    still_served(&s, "beside-binary");
+}
+
+#[test]
 fn a_set_header_costs_what_was_sent_not_what_it_announced() {
     raise_fd_limit();
     // Unbounded: 1,000 headers for 1 MB values reserved 1.0 GB from 22 KB sent.

@@ -4,6 +4,7 @@
 //! connection-level commands (noop, version, quit, flush, stat, SASL) itself.
 
 use super::plan::Plan;
+use super::text::{OUT_LIMIT, ROUND_OPS};
 use super::{Conn, Flow, VERSION};
 use crate::protocol::binary::{Cmd, Parsed, Reply, Request, Status, opcode, parse, peek, render};
 use crate::protocol::op::{Op, StoreKind};
@@ -35,8 +36,9 @@ pub(super) struct Remote {
 }
 
 impl Conn {
-    /// Handles every complete request packet buffered, then waits for the other shards'
-    /// answers and leaves all responses, in order, in the connection's output.
+    /// Handles every complete request packet buffered (or up to the output bound), then
+    /// waits for the other shards' answers and leaves all responses, in order, in the
+    /// connection's output.
     pub(super) async fn handle_binary(&mut self) -> Flow {
         let shard = self.shard.clone();
         self.seen.last_cmd.set(shard.now_ms.get());
@@ -46,6 +48,10 @@ impl Conn {
         // As in the text front end: made once a second request waits behind the first.
         let mut ahead: Option<PipelineAhead> = None;
         let flow = loop {
+            // The text front end's bound: past it, write out before parsing on.
+            if self.bin.plan.held() >= OUT_LIMIT || self.bin.plan.queued() >= ROUND_OPS {
+                break Flow::Flush;
+            }
             let locked = sasl && !self.bin.authed;
             let parsed = parse(self.input.pending(), locked);
             if let Parsed::Done { consumed, .. } = parsed {

@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering;
 pub(super) const OUT_LIMIT: usize = 256 << 10;
 /// Remote ops queued in one round before the connection sends them and writes out: bounds
 /// a multi-get line of thousands of keys, far above what batching needs.
-const ROUND_OPS: usize = 1024;
+pub(super) const ROUND_OPS: usize = 1024;
 
 /// What one call of `handle_input` keeps between requests.
 struct Turn {
