@@ -55,17 +55,7 @@ impl Conn {
             let locked = sasl && !self.bin.authed;
             let parsed = parse(self.input.pending(), locked);
             if let Parsed::Done { consumed, .. } = parsed {
-                let (buf, start) = self.input.window();
-                let store = shard.store.borrow();
-                match &mut ahead {
-                    Some(a) => a.step(buf, &store),
-                    None if start + consumed < buf.len() => {
-                        let at = start + consumed;
-                        let who = (shard.nshards, shard.id);
-                        ahead = Some(PipelineAhead::with_peek(buf, at, &store, who, peek));
-                    }
-                    None => {}
-                }
+                self.bin_prefetch(&mut ahead, consumed);
             }
             match parsed {
                 Parsed::Incomplete { need } => {
@@ -120,6 +110,22 @@ impl Conn {
         self.finish_bin_batch().await;
         self.bin_output();
         flow
+    }
+
+    /// Moves the pipeline prefetch on past the packet of `consumed` bytes at the front.
+    fn bin_prefetch(&self, ahead: &mut Option<PipelineAhead>, consumed: usize) {
+        let shard = &self.shard;
+        let (buf, start) = self.input.window();
+        let store = shard.store.borrow();
+        match ahead {
+            Some(a) => a.step(buf, &store),
+            None if start + consumed < buf.len() => {
+                let at = start + consumed;
+                let who = (shard.nshards, shard.id);
+                *ahead = Some(PipelineAhead::with_peek(buf, at, &store, who, peek));
+            }
+            None => {}
+        }
     }
 
     /// Sends the remote batches, waits for every reply, and assembles the answers; an
