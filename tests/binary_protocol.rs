@@ -9,7 +9,7 @@
 //! random streams instead of 30; `BIN_DUMP=path` writes a diverging stream there.
 
 mod common;
-use common::{Server, free_port, start_memcached};
+use common::{Rng, Server, free_port, start_memcached};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
@@ -391,21 +391,6 @@ fn malformed_requests_answer_or_close_as_memcached_does() {
     same_as_memcached(&streams);
 }
 
-/// xorshift64*: deterministic per seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// One random request: mostly well formed, sometimes with wrong extras; a length that lies
 /// (which desynchronizes the stream) only when `last`. After a desync memcached drops the
 /// responses it had not yet flushed when it meets the bad magic, on a schedule of its event
@@ -465,7 +450,7 @@ fn random_streams_answer_as_memcached_does() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(30);
     let stream = |seed: u64, tail: bool| {
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut rng = Rng::seeded(seed);
         let reqs: Vec<u8> = (0..40)
             .flat_map(|i| random_request(&mut rng, tail && i == 39))
             .collect();

@@ -6,28 +6,10 @@
 //! it; `DIFF_HISTORY=N` shows N, and `DIFF_SEEDS=N` runs N sequences instead of 40.
 
 mod common;
-use common::{Server, start_memcached};
+use common::{Rng, Server, start_memcached};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-
-/// xorshift64*: deterministic per seed, so a failure names a reproducible sequence.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len())]
-    }
-}
 
 /// One peer under test: a connection that is reopened if the server closes it.
 struct Peer {
@@ -296,7 +278,7 @@ fn run_sequence(seed: u64, them: &mut Peer, us: &mut Peer, sent: &mut usize) -> 
         .unwrap()
         .as_secs();
     let far = &(now + 365 * 24 * 3600).to_string();
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = Rng::seeded(seed);
     them.exchange(b"flush_all\r\n", true);
     us.exchange(b"flush_all\r\n", true);
     let (mut cas_them, mut cas_us) = (Vec::new(), Vec::new());

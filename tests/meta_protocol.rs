@@ -9,7 +9,7 @@
 mod common;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{Client, Server, start_memcached};
+use common::{Client, Rng, Server, start_memcached};
 
 /// The script; `{p}` is a per-run key prefix, `{b}` that prefix plus "bin" in base64.
 const SCRIPT: &[&str] = &[
@@ -401,24 +401,6 @@ fn anti_stampede_state_reaches_the_twin_and_survives_a_full_resync() {
     assert_eq!(exchange(&mut cb, "mg fresh N30 v"), "VA 0 W\r\n\r\n");
 }
 
-/// xorshift64*: deterministic per seed, so a failing stream can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len())]
-    }
-}
-
 /// Some of `flags` in a random order; now and then one repeated, or one memcached lacks.
 fn some_flags(rng: &mut Rng, flags: &[&str]) -> String {
     let mut out: Vec<String> = flags
@@ -507,7 +489,7 @@ fn random_meta_streams_match_memcached() {
     let (mut us, mut them) = (ours.client(), Client::connect(mport));
     let mut diffs = Vec::new();
     for seed in 1..=seeds {
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut rng = Rng::seeded(seed);
         let p = format!("s{seed}_");
         let mut history = Vec::new();
         for _ in 0..120 {

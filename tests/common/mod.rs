@@ -319,3 +319,26 @@ pub fn each_shard_count(extra: &[&str], f: impl Fn(&Server)) {
         f(&server);
     }
 }
+
+/// xorshift64*: deterministic per seed, so a failing random stream names a sequence that
+/// can be replayed (the differential, meta and binary tests draw their streams from it).
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A generator for `seed`, spread so that neighbouring seeds start far apart.
+    pub fn seeded(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    pub fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len())]
+    }
+}
