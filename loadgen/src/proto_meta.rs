@@ -4,33 +4,13 @@
 //! onto the text module's items: `VA` is a value, `MN` the end.
 
 use crate::keys::{Values, push_key};
-use crate::proto_text::{Item, ProtoError};
-
-const MAX_LINE: usize = 2048;
-
-fn show(b: &[u8]) -> String {
-    String::from_utf8_lossy(&b[..b.len().min(80)]).into_owned()
-}
+use crate::proto_text::{Item, ProtoError, response_line, show};
 
 /// Parses the item at the start of `buf`. Ok(None) means more bytes are needed.
 pub fn parse(buf: &[u8]) -> Result<Option<(Item<'_>, usize)>, ProtoError> {
-    let Some(eol) = memchr::memchr(b'\n', buf) else {
-        if buf.len() > MAX_LINE {
-            return Err(ProtoError(format!(
-                "response line too long: {:?}",
-                show(buf)
-            )));
-        }
+    let Some((line, used)) = response_line(buf)? else {
         return Ok(None);
     };
-    if eol == 0 || buf[eol - 1] != b'\r' {
-        return Err(ProtoError(format!(
-            "line not ended by CRLF: {:?}",
-            show(&buf[..eol])
-        )));
-    }
-    let line = &buf[..eol - 1];
-    let used = eol + 1;
     let item = match line.get(..2).unwrap_or(line) {
         b"MN" => Item::End,
         b"HD" => Item::Stored,

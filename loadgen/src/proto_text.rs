@@ -31,12 +31,13 @@ fn num<T: std::str::FromStr>(b: &[u8]) -> Option<T> {
     std::str::from_utf8(b).ok()?.parse().ok()
 }
 
-fn show(b: &[u8]) -> String {
+pub(crate) fn show(b: &[u8]) -> String {
     String::from_utf8_lossy(&b[..b.len().min(80)]).into_owned()
 }
 
-/// Parses the item at the start of `buf`. Ok(None) means more bytes are needed.
-pub fn parse(buf: &[u8]) -> Result<Option<(Item<'_>, usize)>, ProtoError> {
+/// The CRLF-ended response line at the start of `buf` (without its CRLF) and the bytes it
+/// takes; Ok(None) while it has not all arrived. Shared by the text and meta parsers.
+pub(crate) fn response_line(buf: &[u8]) -> Result<Option<(&[u8], usize)>, ProtoError> {
     let Some(eol) = memchr::memchr(b'\n', buf) else {
         if buf.len() > MAX_LINE {
             return Err(ProtoError(format!(
@@ -52,8 +53,14 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Item<'_>, usize)>, ProtoError> {
             show(&buf[..eol])
         )));
     }
-    let line = &buf[..eol - 1];
-    let used = eol + 1;
+    Ok(Some((&buf[..eol - 1], eol + 1)))
+}
+
+/// Parses the item at the start of `buf`. Ok(None) means more bytes are needed.
+pub fn parse(buf: &[u8]) -> Result<Option<(Item<'_>, usize)>, ProtoError> {
+    let Some((line, used)) = response_line(buf)? else {
+        return Ok(None);
+    };
     let item = match line {
         b"END" => Item::End,
         b"STORED" => Item::Stored,
