@@ -146,6 +146,15 @@ impl Conn {
                 let key = &keys[r.key_at as usize..][..r.key_len as usize];
                 render::outcome(out, o, r.reply, key)
             });
+            // As the text front end does: what came back is written out before the owners
+            // are sent the rest, so rounds of big values do not pile up here.
+            if self.bin.plan.waiting() {
+                self.bin_output();
+                self.bin.flushed = 0;
+                if self.write_out().await.is_err() {
+                    break;
+                }
+            }
         }
         self.bin.keys.clear();
     }
