@@ -1475,8 +1475,16 @@ impl LocalExecutor {
                 // requests that are latency sensitive we want them out of the
                 // ring ASAP (before we run the task queues). We will also use
                 // the opportunity to install the timer.
+                // corecached patch 6: with no task queue active this lap is followed by
+                // a park, so it arms no preemption timer (`IDLE_LAP`).
                 this.parker
-                    .poll_io(|| Some(this.preempt_timer_duration()))
+                    .poll_io(|| {
+                        if this.queues.borrow().active_executors.is_empty() {
+                            Some(crate::sys::IDLE_LAP)
+                        } else {
+                            Some(this.preempt_timer_duration())
+                        }
+                    })
                     .expect("Failed to poll io! This is actually pretty bad!");
 
                 // run user code

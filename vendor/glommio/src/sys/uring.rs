@@ -1044,14 +1044,39 @@ impl SleepableRing {
         }
     }
 
-    fn sleep(&mut self, link: &Source) -> io::Result<usize> {
-        assert_eq!(
-            self.waiting_kernel_submission(),
-            0,
-            "sleeping with pending SQEs"
-        );
-        if let Some(mut sqe) = self.ring.sq().prepare_sqe() {
-            let sqe_ptr = unsafe { sqe.raw_mut() as *mut _ };
+    /// corecached patch 6: moves queued submissions into the SQ without entering the
+    /// kernel; the sleep that follows submits them in its own `io_uring_enter`.
+    fn stage_submissions(&mut self) -> io::Result<usize> {
+        let q = self.submission_queue();
+        let mut queue = q.borrow_mut();
+        self.consume_sqe_queue(&mut queue.submissions, false)
+    }
+
+    /// [`UringCommon::can_sleep`], except that SQEs staged for the sleep are allowed.
+    fn can_sleep_staged(&self) -> bool {
+        self.submission_queue.borrow().is_empty() && self.waiting_kernel_collection() == 0
+    }
+
+    /// Submits what is staged, with the SQE that links the rings when `link` is given
+    /// (patch 6 keeps a link that is still pending from the last sleep instead), and
+    /// waits for one completion, all in one `io_uring_enter`.
+    fn sleep(&mut self, link: Option<&Source>) -> io::Result<usize> {
+        let staged = self.waiting_kernel_submission();
+        let mut link_sqe = None;
+        if let Some(link) = link {
+            let mut sq = self.ring.sq();
+            let Some(mut sqe) = sq.prepare_sqe() else {
+                drop(sq);
+                // Can't link rings because we ran out of `SQE`s. Just can't sleep.
+                // Submit what we have, once we're out of here we'll consume them
+                // and at some point will be able to sleep again.
+                return self
+                    .submit_sqes()
+                    .or_else(Reactor::busy_ok)
+                    .or_else(Reactor::again_ok)
+                    .or_else(Reactor::intr_ok);
+            };
+            link_sqe = Some(unsafe { sqe.raw_mut() as *mut _ });
             let op = UringDescriptor {
                 fd: link.raw(),
                 flags: SubmissionFlags::empty(),
@@ -1068,40 +1093,31 @@ impl SleepableRing {
                 DmaBuffer::new,
                 &mut self.source_map.borrow_mut(),
             );
+        }
+        let expected = staged + usize::from(link_sqe.is_some());
 
-            // We have now prepared the SQE that links the two rings. We now need to submit
-            // it successfully to be able to safely sleep.
-
-            // corecached patch 4: submit the linking SQE and wait in one `io_uring_enter`,
-            // not two. The kernel waits only after submitting, and reports what it
-            // submitted even if the wait is interrupted.
-            let submitted = self
-                .ring
-                .submit_sqes_and_wait(1)
-                .map(|x| x as usize)
-                .or_else(Reactor::busy_ok)
-                .or_else(Reactor::again_ok)
-                .or_else(Reactor::intr_ok)?;
-            self.in_kernel += submitted;
-            if submitted != 1 {
-                // We failed to submit the `SQE` that links the rings. Just can't sleep.
-                // Waiting here is unsafe because we could end up waiting much longer than
-                // needed.
-                // We make the SQE a no-op and return
+        // corecached patch 4: submit the linking SQE and wait in one `io_uring_enter`,
+        // not two. The kernel waits only after submitting all it was given, and reports
+        // what it submitted even if the wait is interrupted.
+        let submitted = self
+            .ring
+            .submit_sqes_and_wait(1)
+            .map(|x| x as usize)
+            .or_else(Reactor::busy_ok)
+            .or_else(Reactor::again_ok)
+            .or_else(Reactor::intr_ok)?;
+        self.in_kernel += submitted;
+        if submitted != expected {
+            // Not everything went in, so the kernel did not wait. If the SQE that links
+            // the rings is among what is left, make it a no-op: sleeping on it later
+            // could mean waiting much longer than needed.
+            if let Some(sqe_ptr) = link_sqe {
                 unsafe { crate::uring_sys::io_uring_prep_nop(sqe_ptr) };
-                Err(io::Error::from_raw_os_error(libc::EBUSY))
-            } else {
-                // The rings were linked, and we slept until a completion. Good morning!
-                Ok(1)
             }
+            Err(io::Error::from_raw_os_error(libc::EBUSY))
         } else {
-            // Can't link rings because we ran out of `CQE`s. Just can't sleep.
-            // Submit what we have, once we're out of here we'll consume them
-            // and at some point will be able to sleep again.
-            self.submit_sqes()
-                .or_else(Reactor::busy_ok)
-                .or_else(Reactor::again_ok)
-                .or_else(Reactor::intr_ok)
+            // The rings were linked, and we slept until a completion. Good morning!
+            Ok(1)
         }
     }
 }
@@ -1222,6 +1238,11 @@ pub(crate) struct Reactor {
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
+    /// corecached patch 6: when the pending latency timer fires, and the link SQE kept
+    /// armed between sleeps.
+    latency_deadline: Cell<Option<Instant>>,
+    link_src: RefCell<Option<Source>>,
+    main_staged: Cell<bool>,
 
     link_fd: RawFd,
 
@@ -1238,6 +1259,14 @@ pub(crate) struct Reactor {
 
     rings_depth: usize,
 }
+
+/// corecached patch 6: what the executor passes as its lap's preemption time when no task
+/// queue is active: the lap arms no timer and leaves the main ring's submissions to the
+/// sleep that follows.
+pub(crate) const IDLE_LAP: Duration = Duration::MAX;
+
+/// corecached patch 6: how much later than asked a kept latency-ring timer may fire.
+const TIMER_SLACK: Duration = Duration::from_micros(100);
 
 pub(crate) fn common_flags() -> PollFlags {
     PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL
@@ -1353,6 +1382,9 @@ impl Reactor {
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
+            latency_deadline: Cell::new(None),
+            link_src: RefCell::new(None),
+            main_staged: Cell::new(false),
             blocking_thread,
             link_fd,
             notifier,
@@ -1725,6 +1757,12 @@ impl Reactor {
     /// We may not be able to register an `SQE` at this point, so we return an
     /// Error and will just not sleep.
     fn link_rings_and_sleep(&self, ring: &mut SleepableRing) -> io::Result<()> {
+        // corecached patch 6: the link stays armed from one sleep to the next while it has
+        // not fired (the old code cancelled it after every wake: one more system call).
+        let mut slot = self.link_src.borrow_mut();
+        if slot.as_ref().is_some_and(Source::in_flight) {
+            return ring.sleep(None).or_else(Self::busy_ok).map(|_| {});
+        }
         let link_rings = Source::new(
             IoRequirements::default(),
             self.link_fd,
@@ -1732,12 +1770,29 @@ impl Reactor {
             None,
             None,
         );
-        ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {})
+        let slept = ring.sleep(Some(&link_rings));
+        // Kept only once the kernel has it; a link that never went in is dropped here.
+        *slot = slept.as_ref().ok().map(|_| link_rings);
+        slept.or_else(Self::busy_ok).map(|_| {})
     }
 
     pub(crate) fn poll_io(&self, woke: &mut usize) -> io::Result<()> {
         self.poll_ring.borrow_mut().poll(woke)?;
-        self.main_ring.borrow_mut().poll(woke)?;
+        {
+            // corecached patch 6: the look before parking leaves the main ring's new SQEs
+            // staged for the sleep to submit; a second look (spinning before the park)
+            // submits what the first one staged.
+            let mut main_ring = self.main_ring.borrow_mut();
+            if self.main_staged.get() && main_ring.waiting_kernel_submission() > 0 {
+                main_ring.poll(woke)?;
+            } else {
+                main_ring.flush_cancellations(woke);
+                main_ring.stage_submissions()?;
+                main_ring.consume_completion_queue(woke);
+            }
+            self.main_staged
+                .set(main_ring.waiting_kernel_submission() > 0);
+        }
         self.latency_ring.borrow_mut().poll(woke)?;
         *woke += self.flush_syscall_thread();
         Ok(())
@@ -1813,46 +1868,58 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
-        //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
-
-        // Schedule the throughput-based timeout immediately: it won't matter if we end
-        // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        // corecached patch 6 ("one entry per wake"): a lap keeps the preemption timers that
+        // are still pending instead of cancelling and re-arming them (four to five SQEs on
+        // two rings, each ring flushed by its own `io_uring_enter`, twice per wake), arms
+        // none when no task queue will run ([`IDLE_LAP`]), and leaves the main ring's
+        // submissions to the sleep that follows such a lap, which submits them in its one
+        // `io_uring_enter`.
+        let preempt = preempt_timer();
+        let idle_lap = preempt == Some(IDLE_LAP);
+        if preempt.is_some() && !idle_lap && !Self::pending(&self.throughput_preemption_timeout_src)
+        {
+            self.throughput_preemption_timeout_src.replace(Some(
+                main_ring.prepare_throughput_preemption_timer(
+                    self.ring_depth() as u32,
+                    self.eventfd_src.raw(),
+                ),
+            ));
+        }
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
         flush_cancellations!(into &mut woke; lat_ring, poll_ring, main_ring);
         // ... which happens right here. If you ever reorder this code just
         // be careful about this dependency.
-        flush_rings!(lat_ring, poll_ring, main_ring)?;
+        flush_rings!(lat_ring, poll_ring)?;
+        // A busy lap stages the main ring's SQEs too, and the next lap submits what is
+        // still waiting: one round of tasks later at most, if no sleep came first.
+        let waited = self.main_staged.get() && main_ring.waiting_kernel_submission() > 0;
+        if preempt.is_some() && !idle_lap && waited {
+            flush_rings!(main_ring)?;
+        } else {
+            main_ring.stage_submissions()?;
+        }
+        self.main_staged
+            .set(main_ring.waiting_kernel_submission() > 0);
         // pick up the results of any cancellations
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
         // If we generated any event so far, we can't sleep. Need to handle them.
-        let should_sleep = preempt_timer().is_none()
+        let should_sleep = preempt.is_none()
             && (woke == 0)
             && poll_ring.can_sleep()
-            && main_ring.can_sleep()
+            && main_ring.can_sleep_staged()
             && lat_ring.can_sleep();
 
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
-            // is a timer set, we need to make sure we wake up to handle it.
+            // is a timer set, we need to make sure we wake up to handle it. A pending
+            // preemption timer that fires no later is kept: it wakes us in time.
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                if self.arm_latency_timer(&mut lat_ring, dur) {
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -1866,24 +1933,23 @@ impl Reactor {
             // it sees that we sleep and writes our eventfd.
             std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
             let events = process_remote_channels() + self.flush_syscall_thread();
-            if events == 0 {
-                if self.eventfd_src.is_installed().unwrap() {
-                    self.link_rings_and_sleep(&mut main_ring)
-                        .expect("some error");
-                    // May have new cancellations related to the link ring fd.
-                    flush_cancellations!(into &mut 0; lat_ring, poll_ring, main_ring);
-                    flush_rings!(lat_ring, poll_ring, main_ring)?;
-                    consume_rings!(into &mut 0; lat_ring, poll_ring, main_ring);
-                }
-                // Woke up, so no need to notify us anymore.
-                self.notifier.wake_up();
+            if events == 0 && self.eventfd_src.is_installed().unwrap() {
+                self.link_rings_and_sleep(&mut main_ring)
+                    .expect("some error");
+                flush_cancellations!(into &mut 0; lat_ring, poll_ring, main_ring);
+                flush_rings!(lat_ring, poll_ring)?;
+                consume_rings!(into &mut 0; lat_ring, poll_ring, main_ring);
             }
+            // Woke up, so no need to notify us anymore.
+            self.notifier.wake_up();
         }
+        // Whatever the sleep did not submit (or when there was no sleep) goes now.
+        flush_rings!(main_ring)?;
 
-        if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-            flush_rings!(lat_ring, main_ring)?;
+        if let Some(preempt) = preempt.filter(|_| !idle_lap) {
+            if self.arm_latency_timer(&mut lat_ring, preempt) {
+                flush_rings!(lat_ring)?;
+            }
         }
 
         // A Note about `need_preempt`:
@@ -1894,6 +1960,33 @@ impl Reactor {
         // need_preempt() should be false at this point. As soon as the next event
         // in the preempt ring completes, though, then it will be true.
         Ok(should_sleep)
+    }
+
+    /// Whether the timer in `slot` is still in the kernel (armed and not yet fired).
+    fn pending(slot: &Cell<Option<Source>>) -> bool {
+        let src = slot.take();
+        let pending = src.as_ref().is_some_and(Source::in_flight);
+        slot.set(src);
+        pending
+    }
+
+    /// Makes sure the latency ring fires within `dur`: keeps a pending timer that fires
+    /// no later, else replaces it. True when a new timer was queued on `lat_ring`.
+    fn arm_latency_timer(&self, lat_ring: &mut SleepableRing, dur: Duration) -> bool {
+        let now = Instant::now();
+        let due = now.checked_add(dur);
+        let kept = self.latency_deadline.get();
+        // The wheel recomputes a user timer's wait from its own clock reading, so the
+        // same deadline comes back a few microseconds off: that is not a new deadline.
+        if Self::pending(&self.latency_preemption_timeout_src)
+            && matches!((kept, due), (Some(k), Some(d)) if k <= d + TIMER_SLACK)
+        {
+            return false;
+        }
+        self.latency_deadline.set(due);
+        self.latency_preemption_timeout_src
+            .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
+        true
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
