@@ -1334,7 +1334,7 @@ impl Reactor {
         let allocator = Rc::new(UringBufferAllocator::new(io_memory));
         let registry = vec![allocator.as_bytes()];
 
-        let main_ring =
+        let mut main_ring =
             SleepableRing::new(ring_depth, "main", allocator.clone(), source_map.clone())?;
         let poll_ring = PollRing::new(ring_depth, allocator.clone(), source_map.clone())?;
         let mut latency_ring =
@@ -1372,8 +1372,11 @@ impl Reactor {
             None,
         );
 
+        // corecached patch 7: the eventfd's read lives on the main ring, so that putting it
+        // back after a remote wake goes in with the sleep's one `io_uring_enter` instead of
+        // an `io_uring_enter` of the latency ring's own.
         if !eventfd_src.is_installed().unwrap() {
-            latency_ring.install_eventfd(&eventfd_src);
+            main_ring.install_eventfd(&eventfd_src);
         }
 
         Ok(Reactor {
@@ -1404,7 +1407,7 @@ impl Reactor {
 
     pub(crate) fn install_eventfd(&self) {
         if !self.eventfd_src.is_installed().unwrap() {
-            self.latency_ring
+            self.main_ring
                 .borrow_mut()
                 .install_eventfd(&self.eventfd_src);
         }
@@ -1876,15 +1879,9 @@ impl Reactor {
         // `io_uring_enter`.
         let preempt = preempt_timer();
         let idle_lap = preempt == Some(IDLE_LAP);
-        if preempt.is_some() && !idle_lap && !Self::pending(&self.throughput_preemption_timeout_src)
-        {
-            self.throughput_preemption_timeout_src.replace(Some(
-                main_ring.prepare_throughput_preemption_timer(
-                    self.ring_depth() as u32,
-                    self.eventfd_src.raw(),
-                ),
-            ));
-        }
+        // corecached patch 7: no throughput preemption timer. It preempted by writing the
+        // eventfd, whose read completed on the latency ring; that read is on the main ring
+        // now, where it would only wake us. Time-based preemption (the latency timer) stays.
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
