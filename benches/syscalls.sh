@@ -12,7 +12,7 @@ sleep 0.5
 taskset -c 1 $LG -s 127.0.0.1:$P -t 1 -c 1 --key-space 1000 -n 2000 >/dev/null 2>&1
 perf stat -x, -e 'raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter,syscalls:sys_enter_membarrier,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg' -p $pid -o ${TMPDIR:-/tmp}/perfstat.$$ &
 sp=$!; sleep 0.3
-taskset -c 1 $LG -s 127.0.0.1:$P -t 1 -c 1 --key-space 1000 -n $n > ${TMPDIR:-/tmp}/lg.$$ 2>&1
+taskset -c 1 $LG -s 127.0.0.1:$P -t 1 -c ${CONNS:-1} --key-space 1000 -n $n > ${TMPDIR:-/tmp}/lg.$$ 2>&1
 kill -INT $sp; wait $sp; kill -TERM $pid; wait $pid
 printf '%s -t %s, %s requests at 1 conn:' "$(basename $bin)" $t $n
 awk -F, -v n=$n '$3 ~ /sys_enter/ {split($3,a,":"); printf " %s %.2f", a[2], $1/n}' ${TMPDIR:-/tmp}/perfstat.$$; echo

@@ -92,6 +92,9 @@ bitflags::bitflags! {
         const CQSIZE    = 1 << 3;
         const CLAMP     = 1 << 4;
         const ATTACH_WQ = 1 << 5;
+        /// corecached patch 8: completions are not announced by interrupting the task
+        /// (an IPI when it runs on another core); they are run at its next kernel entry.
+        const COOP_TASKRUN = 1 << 8;
     }
 }
 

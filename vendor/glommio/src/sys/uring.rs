@@ -903,8 +903,20 @@ impl SleepableRing {
         source_map: Rc<RefCell<SourceMap>>,
     ) -> io::Result<Self> {
         assert!(*IO_URING_RECENT_ENOUGH);
+        // corecached patch 8: IORING_SETUP_COOP_TASKRUN (Linux 5.19) where the kernel has
+        // it. Without it, every completion that arrives while this thread runs (a socket
+        // poll firing because a client wrote) interrupts it, by an IPI when the writer is
+        // on another core; with it the completion waits for this thread's next system
+        // call, and it makes one per request anyway (the reply's send) or sleeps in
+        // `io_uring_enter`, which runs it first.
+        let ring = iou::IoUring::new_with_flags(
+            size as _,
+            iou::SetupFlags::COOP_TASKRUN,
+            iou::SetupFeatures::empty(),
+        )
+        .or_else(|_| iou::IoUring::new(size as _))?;
         Ok(SleepableRing {
-            ring: iou::IoUring::new(size as _)?,
+            ring,
             size,
             submission_queue: UringQueueState::with_capacity(size * 4),
             name,
