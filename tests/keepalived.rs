@@ -11,6 +11,7 @@ mod netns;
 use common::{BIN, Client};
 use netns::{Net, Proc, SUBNET};
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -113,23 +114,37 @@ fn corecached(net: &Net, dir: &Path, node: &str, host: u8, twin: u8) -> Proc {
 }
 
 /// keepalived's config for `node`: both nodes start as BACKUP with `nopreempt`, so a node
-/// that returns does not take the address back before it has caught up from its twin.
-fn keepalived_conf(node: &str, priority: u8, me: u8, peer: u8) -> String {
+/// that returns does not take the address back before it has caught up from its twin; the
+/// check script puts a node whose corecached does not answer into FAULT, which gives the
+/// address up.
+fn keepalived_conf(node: &str, priority: u8, me: u8, peer: u8, check: &Path) -> String {
     format!(
-        "global_defs {{\n  router_id corecached_{node}\n}}\n\
+        "global_defs {{\n  router_id corecached_{node}\n  script_user root\n}}\n\
+         vrrp_script corecached_up {{\n  script \"{check} {me_addr}\"\n  interval 1\n  \
+         timeout 2\n  fall 2\n  rise 2\n}}\n\
          vrrp_instance corecached {{\n  state BACKUP\n  nopreempt\n  interface eth0\n  \
          virtual_router_id 51\n  priority {priority}\n  advert_int 1\n  \
-         unicast_src_ip {}\n  unicast_peer {{\n    {}\n  }}\n  \
-         virtual_ipaddress {{\n    {}/24 dev eth0\n  }}\n}}\n",
-        addr(me),
+         unicast_src_ip {me_addr}\n  unicast_peer {{\n    {}\n  }}\n  \
+         virtual_ipaddress {{\n    {}/24 dev eth0\n  }}\n  \
+         track_script {{\n    corecached_up\n  }}\n}}\n",
         addr(peer),
-        vip()
+        vip(),
+        check = check.display(),
+        me_addr = addr(me),
     )
 }
 
+/// The health check keepalived runs: healthy when corecached answers `version` on the
+/// address given (bash's /dev/tcp, so nothing beyond bash is needed).
+const CHECK: &str = "#!/bin/bash\n\
+exec 3<>\"/dev/tcp/$1/11211\" || exit 1\n\
+printf 'version\\r\\n' >&3\n\
+read -r -t 1 line <&3 && [[ $line == VERSION* ]]\n";
+
 fn keepalived(net: &Net, dir: &Path, node: &str, priority: u8, me: u8, peer: u8) -> Proc {
     let conf = dir.join(format!("keepalived-{node}.conf"));
-    std::fs::write(&conf, keepalived_conf(node, priority, me, peer)).unwrap();
+    let check = dir.join("check-corecached");
+    std::fs::write(&conf, keepalived_conf(node, priority, me, peer, &check)).unwrap();
     let (pid, vrrp_pid) = (
         dir.join(format!("keepalived-{node}.pid")),
         dir.join(format!("keepalived-{node}-vrrp.pid")),
@@ -174,70 +189,167 @@ impl Drop for Dir {
     }
 }
 
+/// A twin pair on nodes a and b with keepalived in front, the client's node c. Fields drop
+/// in order: the processes are killed before the files and the namespaces go.
+struct Site {
+    /// corecached on a and b.
+    cc: Vec<Proc>,
+    /// keepalived on a and b.
+    ka: Vec<Proc>,
+    dir: Dir,
+    net: Net,
+}
+
+impl Site {
+    /// Builds the network, starts both twins, then keepalived on a and, once a holds the
+    /// virtual IP, on b. `None` when the host cannot (see `skip`).
+    fn start(tag: &str) -> Option<Site> {
+        if !prerequisites() {
+            return None;
+        }
+        let net = match Net::create(tag, &["a", "b", "c"]) {
+            Ok(net) => net,
+            Err(e) => {
+                skip(&format!("cannot build network namespaces: {e}"));
+                return None;
+            }
+        };
+        let dir = std::env::temp_dir().join(format!(
+            "corecached-keepalived-{tag}-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir = Dir(dir);
+        std::fs::write(dir.0.join("secret"), "vip-test-secret\n").unwrap();
+        let check = dir.0.join("check-corecached");
+        std::fs::write(&check, CHECK).unwrap();
+        std::fs::set_permissions(&check, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for node in ["a", "b"] {
+            net.nonlocal_bind(node).unwrap();
+        }
+        let cc = vec![
+            corecached(&net, &dir.0, "a", 1, 2),
+            corecached(&net, &dir.0, "b", 2, 1),
+        ];
+        let mut site = Site {
+            cc,
+            ka: Vec::new(),
+            dir,
+            net,
+        };
+        for host in [1, 2] {
+            let mut c = site.direct(host);
+            let streaming = || c.stats("replication")["links_streaming"] == "2";
+            assert!(eventually(15, streaming), "twin link of {host} not up");
+        }
+        // a starts first, so it becomes the master; b then stays backup.
+        let ka_a = keepalived(&site.net, &site.dir.0, "a", 150, 1, 2);
+        site.ka.push(ka_a);
+        assert!(site.vip_on("a"), "a never took the VIP");
+        let ka_b = keepalived(&site.net, &site.dir.0, "b", 100, 2, 1);
+        site.ka.push(ka_b);
+        Some(site)
+    }
+
+    /// A client in c of the corecached at `SUBNET.host`.
+    fn direct(&self, host: u8) -> Client {
+        client(&self.net, &addr(host)).unwrap_or_else(|| panic!("nothing on {}", addr(host)))
+    }
+
+    /// A client in c of the virtual IP, checked to reach the corecached of node `i`.
+    fn through_vip(&self, i: usize) -> Client {
+        let mut c = client(&self.net, &vip()).expect("nothing on the VIP");
+        assert_eq!(
+            c.stat("pid"),
+            self.cc[i].pid() as u64,
+            "the VIP leads to {i}"
+        );
+        c
+    }
+
+    /// Waits (bounded) until `node` holds the virtual IP.
+    fn vip_on(&self, node: &str) -> bool {
+        eventually(20, || self.net.holds(node, &vip()))
+    }
+}
+
 fn value(i: usize) -> Vec<u8> {
     format!("value-{i}-{}", "v".repeat(i % 200)).into_bytes()
 }
 
-#[test]
-fn a_virtual_ip_over_a_twin_pair_survives_the_master_crashing() {
-    if !prerequisites() {
-        return;
-    }
-    let net = match Net::create("ka", &["a", "b", "c"]) {
-        Ok(net) => net,
-        Err(e) => return skip(&format!("cannot build network namespaces: {e}")),
-    };
-    let dir =
-        Dir(std::env::temp_dir().join(format!("corecached-keepalived-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).unwrap();
-    std::fs::write(dir.0.join("secret"), "vip-test-secret\n").unwrap();
-    for node in ["a", "b"] {
-        net.nonlocal_bind(node).unwrap();
-    }
-    // Declared after `net` and `dir`, so the processes are killed before those go.
-    let mut cc_a = corecached(&net, &dir.0, "a", 1, 2);
-    let cc_b = corecached(&net, &dir.0, "b", 2, 1);
-    let (mut direct_a, mut direct_b) = (
-        client(&net, &addr(1)).expect("corecached on a"),
-        client(&net, &addr(2)).expect("corecached on b"),
-    );
-    let streaming = |c: &mut Client| c.stats("replication")["links_streaming"] == "2";
-    assert!(eventually(15, || streaming(&mut direct_a) && streaming(&mut direct_b)));
-
-    // a starts first, so it is the master; b then stays backup.
-    let mut ka_a = keepalived(&net, &dir.0, "a", 150, 1, 2);
-    assert!(
-        eventually(20, || net.holds("a", &vip())),
-        "a never took the VIP"
-    );
-    let _ka_b = keepalived(&net, &dir.0, "b", 100, 2, 1);
-
-    let mut c = client(&net, &vip()).expect("nothing on the VIP");
-    assert_eq!(c.stat("pid"), cc_a.pid() as u64, "the VIP leads to a");
-    let n = 1000;
-    for i in 0..n {
+fn write(c: &mut Client, keys: std::ops::Range<usize>) {
+    for i in keys {
         assert_eq!(c.set(&format!("vip:{i}"), &value(i)), "STORED\r\n");
     }
-    // Replication is asynchronous: what a has not had acknowledged when it dies is lost,
-    // and `lag_records` says how much that is. The test waits for it to reach 0.
-    let acked = |c: &mut Client| c.stats("replication")["lag_records"] == "0";
-    assert!(eventually(20, || acked(&mut c)), "b never acknowledged");
+}
 
-    // a crashes: keepalived and corecached killed by pid, nothing handed over.
-    ka_a.crash();
-    cc_a.crash();
-    assert!(
-        eventually(20, || net.holds("b", &vip())),
-        "the VIP did not move to b"
-    );
-    let mut c = client(&net, &vip()).expect("nothing on the VIP after failover");
-    assert_eq!(c.stat("pid"), cc_b.pid() as u64, "the VIP leads to b");
-    for i in 0..n {
+/// Replication is asynchronous: what a node has not had acknowledged when it dies is lost,
+/// and `lag_records` says how much that is. The test waits for it to reach 0 before a crash.
+fn acked(c: &mut Client) {
+    let acked = || c.stats("replication")["lag_records"] == "0";
+    assert!(eventually(20, acked), "the twin never acknowledged");
+}
+
+fn read_all(c: &mut Client, keys: std::ops::Range<usize>) {
+    for i in keys {
         assert_eq!(c.get(&format!("vip:{i}")), Some(value(i)), "vip:{i}");
     }
+}
+
+#[test]
+fn a_virtual_ip_over_a_twin_pair_survives_the_master_crashing() {
+    let Some(mut site) = Site::start("ka1") else {
+        return;
+    };
+    let mut c = site.through_vip(0);
+    write(&mut c, 0..1000);
+    acked(&mut c);
+    // a crashes: keepalived and corecached killed by pid, nothing handed over.
+    site.ka[0].crash();
+    site.cc[0].crash();
+    assert!(site.vip_on("b"), "the VIP did not move to b");
+    let mut c = site.through_vip(1);
+    read_all(&mut c, 0..1000);
     assert_eq!(c.set("after", b"failover"), "STORED\r\n");
     // A killed keepalived cannot take its address down: a's kernel still holds the VIP.
     // The client's neighbour entry follows b's gratuitous ARPs; keepalived removes a stale
     // VIP when it starts again.
-    assert!(net.holds("a", &vip()));
+    assert!(site.net.holds("a", &vip()));
+}
+
+#[test]
+fn the_health_check_moves_the_vip_and_a_returning_node_catches_up() {
+    let Some(mut site) = Site::start("ka2") else {
+        return;
+    };
+    let mut c = site.through_vip(0);
+    write(&mut c, 0..500);
+    acked(&mut c);
+    // Only corecached dies on a: its keepalived sees the check fail, enters FAULT and
+    // gives the address up at once.
+    site.cc[0].crash();
+    assert!(site.vip_on("b"), "the VIP did not move to b");
+    assert!(!site.net.holds("a", &vip()), "a kept the VIP in FAULT");
+    let mut c = site.through_vip(1);
+    read_all(&mut c, 0..500);
+    write(&mut c, 500..800);
+
+    // a's corecached returns and copies everything from b; the check passes again and a
+    // becomes backup (nopreempt: b keeps the address).
+    site.cc[0] = corecached(&site.net, &site.dir.0, "a", 1, 2);
+    let mut a = site.direct(1);
+    // The copy is a scan of b's shards, in no particular key order: wait for all of it.
+    assert!(
+        eventually(20, || a.stat("curr_items") == 800),
+        "a did not catch up"
+    );
+    read_all(&mut a, 0..800);
+    assert!(site.net.holds("b", &vip()));
+    acked(&mut c);
+
+    // Now b crashes, and the address comes back to a with every key.
+    site.ka[1].crash();
+    site.cc[1].crash();
+    assert!(site.vip_on("a"), "the VIP did not come back to a");
+    read_all(&mut site.through_vip(0), 0..800);
 }
