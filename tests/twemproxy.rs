@@ -419,3 +419,58 @@ fn twin_pairs_behind_nutcracker_lose_no_key() {
         .collect::<Vec<_>>();
     assert!(holder.contains(&b"during-outage".to_vec()), "{holder:?}");
 }
+
+/// Every key of `data` is on `node` with its value (bounded wait).
+fn all_on(node: &Server, data: &[(String, Vec<u8>)]) {
+    let mut c = node.client();
+    let ok = eventually(20, || {
+        data.iter().all(|(k, v)| c.get(k).as_ref() == Some(v))
+    });
+    assert!(ok, "node on port {} lacks keys", node.port);
+}
+
+#[test]
+fn one_twin_pair_as_the_whole_pool_misses_nothing_through_a_failure() {
+    if !nutcracker_present() {
+        return;
+    }
+    let mut p = pair();
+    let pool = Pool {
+        name: "both",
+        retry_ms: 5_000,
+        servers: vec![(p.a.port, "a".into()), (p.b.port, "b".into())],
+    };
+    let proxy = Nutcracker::start(&[pool]);
+    let data = dataset(300);
+    let mut c = Client::connect(proxy.ports[0]);
+    set_all(&mut c, &data);
+    // Each key went to one twin, and replication gives it to the other.
+    all_on(&p.a, &data);
+    all_on(&p.b, &data);
+    let requests = |server| proxy.server_stat("both", server, "requests");
+    assert!(eventually(10, || requests("a") > 0 && requests("b") > 0));
+
+    let (port, a_repl, b_repl) = (p.a.port, p.a_repl, p.b_repl);
+    p.a.kill9();
+    assert!(proxy.wait_ejected("both", "a"));
+    // a's keys now go to b, which has them all: no miss.
+    assert_eq!(read_back(&mut c, &data, |_| true), data.len());
+    let mut now: Vec<(String, Vec<u8>)> = data.clone();
+    for (k, v) in now.iter_mut().step_by(3) {
+        *v = format!("{k}-during-outage").into_bytes();
+        assert_eq!(c.set(k, v), "STORED\r\n");
+    }
+
+    // a returns and copies b's data, the outage's writes included, so whichever twin the
+    // proxy picks once a is back, every key reads its newest value.
+    let args = twin_args(a_repl, b_repl);
+    p.a = Server::start_on(port, &args.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    all_on(&p.a, &now);
+    let before = requests("a");
+    let back = eventually(30, || {
+        read_back(&mut c, &now, |_| true);
+        requests("a") > before
+    });
+    assert!(back, "a did not come back into the pool");
+    assert_eq!(read_back(&mut c, &now, |_| true), data.len());
+}
