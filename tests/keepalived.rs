@@ -305,9 +305,14 @@ fn a_virtual_ip_over_a_twin_pair_survives_the_master_crashing() {
     write(&mut c, 0..1000);
     acked(&mut c);
     // a crashes: keepalived and corecached killed by pid, nothing handed over.
+    let t = Instant::now();
     site.ka[0].crash();
     site.cc[0].crash();
     assert!(site.vip_on("b"), "the VIP did not move to b");
+    eprintln!(
+        "master crash: VIP on b after {} ms",
+        t.elapsed().as_millis()
+    );
     let mut c = site.through_vip(1);
     read_all(&mut c, 0..1000);
     assert_eq!(c.set("after", b"failover"), "STORED\r\n");
@@ -327,8 +332,13 @@ fn the_health_check_moves_the_vip_and_a_returning_node_catches_up() {
     acked(&mut c);
     // Only corecached dies on a: its keepalived sees the check fail, enters FAULT and
     // gives the address up at once.
+    let t = Instant::now();
     site.cc[0].crash();
     assert!(site.vip_on("b"), "the VIP did not move to b");
+    eprintln!(
+        "corecached crash: VIP on b after {} ms",
+        t.elapsed().as_millis()
+    );
     assert!(!site.net.holds("a", &vip()), "a kept the VIP in FAULT");
     let mut c = site.through_vip(1);
     read_all(&mut c, 0..500);
@@ -348,8 +358,13 @@ fn the_health_check_moves_the_vip_and_a_returning_node_catches_up() {
     acked(&mut c);
 
     // Now b crashes, and the address comes back to a with every key.
+    let t = Instant::now();
     site.ka[1].crash();
     site.cc[1].crash();
     assert!(site.vip_on("a"), "the VIP did not come back to a");
+    eprintln!(
+        "backup crash: VIP on a after {} ms",
+        t.elapsed().as_millis()
+    );
     read_all(&mut site.through_vip(0), 0..800);
 }
