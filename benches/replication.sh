@@ -27,8 +27,8 @@
 #   bash benches/replication.sh
 #   TLS=1 bash benches/replication.sh
 # Environment (defaults): ROUNDS=3 DURATION=8 COPY_KEYS=1000000 GET_RATE=20000 GET_TIME=10
-#   SERVER_CORE=0 CLIENT_CORE=1 TWIN_CORE=$SERVER_CORE TLS=0 OUT=<new temp dir>
-#   CORECACHED_BIN LOADGEN_BIN
+#   SERVER_CORE=0 CLIENT_CORE=1 TWIN_CORE=$SERVER_CORE TLS=0 SKIP_COPY=0 (1: only a + b)
+#   OUT=<new temp dir> CORECACHED_BIN LOADGEN_BIN
 # The headline figures keep both twins on one core, so B's apply cost competes with A; with
 # TWIN_CORE=1 (B shares the client's core instead) they come closer to twins on two machines.
 # About 2.5 minutes with the defaults. Prints a markdown summary on stdout; per-run JSON,
@@ -291,6 +291,7 @@ done
 
 # ---- c + d: full copy of COPY_KEYS keys to a new twin; get latency on the source meanwhile --
 for r in $(seq 1 "$ROUNDS"); do
+    [[ ${SKIP_COPY:-0} == 1 ]] && break
     read -r PA RA PB RB < <(py ports 4)
     start_node copyA "$PA" -X "$RA" --twin "127.0.0.1:$RB" "${TLS_ARGS[@]}" # nothing listens on RB yet
     A=$NODE_PID
@@ -368,6 +369,8 @@ for name, what in (("twin", ""), ("tls", ", TLS link")):
         print(f"| lag_ms | {pct(lag_ms,.5)} | {pct(lag_ms,.99)} | {max(lag_ms)} |")
         print(f"| lag_records | {pct(lag_rec,.5)} | {pct(lag_rec,.99)} | {max(lag_rec)} |\n")
 c = [r for r in rows if r[0] == "c"]
+if not c:
+    sys.exit(0)
 print(f"### c. a new twin receives {keys:,} keys (32 B values)\n")
 print("| round | from B's start s | from B's first key s | keys/s (from start) | longest B stats reply ms | under {0} gets/s: from start s | from first key s | longest B stats reply ms |".format(rate))
 print("|---|---:|---:|---:|---:|---:|---:|---:|")

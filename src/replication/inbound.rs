@@ -1,6 +1,6 @@
-//! The receiving end of twin streams: accept a stream on the replication listener, check
-//! the twin's proof, hand each read's writes to the shard to apply where their keys live,
-//! and acknowledge what they complete.
+//! The receiving end of twin streams: accept a stream on the replication listener, with
+//! `--repl-tls` verify the twin's certificate, check the twin's proof, hand each read's
+//! writes to the shard to apply where their keys live, and acknowledge what they complete.
 
 use super::admit;
 use super::fill_random;

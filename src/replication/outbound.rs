@@ -1,6 +1,7 @@
 //! The sending end of a shard's twin stream: connect to the twin (retrying with backoff),
-//! prove the secret, then send either the missed tail of the backlog (partial resync) or a
-//! full copy of this shard followed by the tail, then stream new writes as they are logged.
+//! with `--repl-tls` open a TLS session and verify the twin's certificate, prove the
+//! secret, then send either the missed tail of the backlog (partial resync) or a full copy
+//! of this shard followed by the tail, then stream new writes as they are logged.
 
 use super::frames::{FrameReader, by_deadline, handshake_deadline, send, write_out};
 use super::port::TwinShard;

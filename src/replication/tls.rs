@@ -121,12 +121,17 @@ fn server_config(
     let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
         .build()
         .map_err(|e| format!("error: --repl-tls-ca: {e}"))?;
-    ServerConfig::builder_with_provider(provider.clone())
+    let mut config = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&TLS13])
         .map_err(|e| format!("error: --repl-tls: {e}"))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs, key)
-        .map_err(|e| format!("error: --repl-tls-key: does not fit --repl-tls-cert: {e}"))
+        .map_err(|e| format!("error: --repl-tls-key: does not fit --repl-tls-cert: {e}"))?;
+    // No resumption: every link, reconnects included, verifies the twin's certificate
+    // afresh. Links are few and long-lived, so a full handshake each time costs nothing.
+    config.send_tls13_tickets = 0;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    Ok(config)
 }
 
 fn client_config(
@@ -135,12 +140,14 @@ fn client_config(
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<ClientConfig, String> {
-    ClientConfig::builder_with_provider(provider.clone())
+    let mut config = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&TLS13])
         .map_err(|e| format!("error: --repl-tls: {e}"))?
         .with_root_certificates(roots)
         .with_client_auth_cert(certs, key)
-        .map_err(|e| format!("error: --repl-tls-key: does not fit --repl-tls-cert: {e}"))
+        .map_err(|e| format!("error: --repl-tls-key: does not fit --repl-tls-cert: {e}"))?;
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(config)
 }
 
 fn read_file(path: &str, flag: &str) -> Result<Vec<u8>, String> {
