@@ -19,11 +19,16 @@
 #      (loadgen --rate GET_RATE --ratio 0:1 --key-space COPY_KEYS --test-time GET_TIME),
 #      once with no twin joining and once while a fresh B joins (started 1 s into the run).
 #
+# With TLS=1 each round of (a) also runs a third pair whose link is mutual TLS
+# (--repl-tls; a throwaway CA and node certificate made with `openssl req`), reported as
+# TLS pair / plaintext pair, and (b) gives its lag too; (c) and (d) then run over TLS.
+#
 # Run from the repository root after `cargo build --release --workspace`:
 #   bash benches/replication.sh
+#   TLS=1 bash benches/replication.sh
 # Environment (defaults): ROUNDS=3 DURATION=8 COPY_KEYS=1000000 GET_RATE=20000 GET_TIME=10
-#   SERVER_CORE=0 CLIENT_CORE=1 TWIN_CORE=$SERVER_CORE OUT=<new temp dir> CORECACHED_BIN
-#   LOADGEN_BIN
+#   SERVER_CORE=0 CLIENT_CORE=1 TWIN_CORE=$SERVER_CORE TLS=0 SKIP_COPY=0 (1: only a + b)
+#   OUT=<new temp dir> CORECACHED_BIN LOADGEN_BIN
 # The headline figures keep both twins on one core, so B's apply cost competes with A; with
 # TWIN_CORE=1 (B shares the client's core instead) they come closer to twins on two machines.
 # About 2.5 minutes with the defaults. Prints a markdown summary on stdout; per-run JSON,
@@ -38,6 +43,7 @@ GET_TIME=${GET_TIME:-10}
 SERVER_CORE=${SERVER_CORE:-0}
 CLIENT_CORE=${CLIENT_CORE:-1}
 TWIN_CORE=${TWIN_CORE:-$SERVER_CORE}
+TLS=${TLS:-0}
 TARGET=${CARGO_TARGET_DIR:-target}
 CC=${CORECACHED_BIN:-$TARGET/release/corecached}
 LG=${LOADGEN_BIN:-$TARGET/release/loadgen}
@@ -49,6 +55,23 @@ die() { echo "replication.sh: $*" >&2; exit 1; }
 [[ -x $LG ]] || die "no loadgen at $LG (cargo build --release --workspace)"
 command -v python3 >/dev/null || die "python3 is needed"
 command -v taskset >/dev/null || die "taskset is needed"
+
+# With TLS=1: one CA and one node certificate for 127.0.0.1, used by both twins.
+TLS_ARGS=()
+if [[ $TLS == 1 ]]; then
+    command -v openssl >/dev/null || die "TLS=1 needs openssl"
+    T=$OUT/tls
+    mkdir -p "$T"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj "/CN=bench twin CA" -keyout "$T/ca.key" -out "$T/ca.crt" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -subj "/CN=bench twin" -keyout "$T/node.key" -out "$T/node.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >"$T/ext"
+    openssl x509 -req -in "$T/node.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" -CAcreateserial \
+        -days 2 -extfile "$T/ext" -out "$T/node.crt" 2>/dev/null
+    TLS_ARGS=(--repl-tls --repl-tls-cert "$T/node.crt" --repl-tls-key "$T/node.key"
+        --repl-tls-ca "$T/ca.crt")
+fi
 
 STARTED=()
 cleanup() {
@@ -194,9 +217,49 @@ jf() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(s
 
 lg() { taskset -c "$CLIENT_CORE" "$LG" -t 1 -c 50 --quiet "$@"; }
 
+# CPU ticks (user + system, 1/CLK_TCK s) the given processes have used so far.
+cpu_ticks() {
+    local p t=0
+    for p in "$@"; do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    echo "$t"
+}
+TCK=$(getconf CLK_TCK)
+# Server CPU per request in us: ticks used, over the requests a loadgen JSON counted.
+us_per_op() { # ticks json
+    python3 -c 'import json,sys; print("%.2f" % (int(sys.argv[1]) * 1e6 / int(sys.argv[3]) / json.load(open(sys.argv[2]))["ops"]))' "$1" "$2" "$TCK"
+}
+
+# A twin pair under the set load of (a), its link's extra flags in "$@"; leaves A's sets/s,
+# the drain time after the load and both nodes' items in PAIR (no subshell: the nodes it
+# starts stay in STARTED for the cleanup).
+pair_run() { # name round [twin flags...]
+    local name=$1 r=$2 A B drain ia ib c0 cpu
+    shift 2
+    read -r PA RA PB RB < <(py ports 4)
+    start_node twinA "$PA" -X "$RA" --twin "127.0.0.1:$RB" "$@"
+    A=$NODE_PID
+    start_node twinB "$PB" -X "$RB" --twin "127.0.0.1:$RA" "$@"
+    B=$NODE_PID
+    py wait_streaming "$PA"
+    py wait_streaming "$PB"
+    pyc sample_lag "$PA" "$DURATION" "$OUT/lag-$name-$r.txt" &
+    SAMP=$!
+    c0=$(cpu_ticks "$A" "$B")
+    lg -s "127.0.0.1:$PA" --ratio 1:0 --data-size 32 --key-space 100000 --test-time "$DURATION" \
+        --json-out "$OUT/a-$name-$r.json" >/dev/null
+    read -r drain ia ib < <(py drain "$PA" "$PB")
+    # Both nodes' CPU per set, up to the drain: the sender's encoding and the twin's apply.
+    cpu=$(us_per_op $(($(cpu_ticks "$A" "$B") - c0)) "$OUT/a-$name-$r.json")
+    wait "$SAMP" || true
+    stop "$A" "$B"
+    PAIR="$(jf "$OUT/a-$name-$r.json" 'd["ops_per_sec"]') $drain $ia $ib $cpu"
+}
+
 R=$OUT/results.tsv
 : >"$R"
-echo "results in $OUT (servers on core $SERVER_CORE, node B on core $TWIN_CORE, clients on core $CLIENT_CORE)" >&2
+echo "results in $OUT (servers on core $SERVER_CORE, node B on core $TWIN_CORE, clients on core $CLIENT_CORE, TLS=$TLS)" >&2
 
 # ---- a + b: set throughput with and without a twin, lag while loaded -----------------------
 for r in $(seq 1 "$ROUNDS"); do
@@ -205,35 +268,32 @@ for r in $(seq 1 "$ROUNDS"); do
     S=$NODE_PID
     pyc sample_lag "$P" "$DURATION" "$OUT/lag-solo-$r.txt" &
     SAMP=$!
+    c0=$(cpu_ticks "$S")
     lg -s "127.0.0.1:$P" --ratio 1:0 --data-size 32 --key-space 100000 --test-time "$DURATION" \
         --json-out "$OUT/a-solo-$r.json" >/dev/null
+    solo_cpu=$(us_per_op $(($(cpu_ticks "$S") - c0)) "$OUT/a-solo-$r.json")
     wait "$SAMP" || true
     stop "$S"
     solo=$(jf "$OUT/a-solo-$r.json" 'd["ops_per_sec"]')
 
-    read -r PA RA PB RB < <(py ports 4)
-    start_node twinA "$PA" -X "$RA" --twin "127.0.0.1:$RB"
-    A=$NODE_PID
-    start_node twinB "$PB" -X "$RB" --twin "127.0.0.1:$RA"
-    B=$NODE_PID
-    py wait_streaming "$PA"
-    py wait_streaming "$PB"
-    pyc sample_lag "$PA" "$DURATION" "$OUT/lag-twin-$r.txt" &
-    SAMP=$!
-    lg -s "127.0.0.1:$PA" --ratio 1:0 --data-size 32 --key-space 100000 --test-time "$DURATION" \
-        --json-out "$OUT/a-twin-$r.json" >/dev/null
-    read -r drain ia ib < <(py drain "$PA" "$PB")
-    wait "$SAMP" || true
-    stop "$A" "$B"
-    twin=$(jf "$OUT/a-twin-$r.json" 'd["ops_per_sec"]')
-    printf 'a\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$solo" "$twin" "$drain" "$ia" "$ib" >>"$R"
-    echo "a round $r: standalone $solo sets/s, twin A $twin sets/s; drained in ${drain}s, items A $ia B $ib" >&2
+    pair_run twin "$r"
+    read -r twin drain ia ib twin_cpu <<<"$PAIR"
+    row="$r\t$solo\t$twin\t$drain\t$ia\t$ib\t$solo_cpu\t$twin_cpu"
+    echo "a round $r: standalone $solo sets/s ($solo_cpu us CPU/set), twin A $twin sets/s ($twin_cpu us CPU/set on A+B); drained in ${drain}s, items A $ia B $ib" >&2
+    if [[ $TLS == 1 ]]; then
+        pair_run tls "$r" "${TLS_ARGS[@]}"
+        read -r tls tdrain tia tib tls_cpu <<<"$PAIR"
+        row="$row\t$tls\t$tdrain\t$tia\t$tib\t$tls_cpu"
+        echo "a round $r: twin A over TLS $tls sets/s ($tls_cpu us CPU/set on A+B); drained in ${tdrain}s, items A $tia B $tib" >&2
+    fi
+    printf "a\t$row\n" >>"$R"
 done
 
 # ---- c + d: full copy of COPY_KEYS keys to a new twin; get latency on the source meanwhile --
 for r in $(seq 1 "$ROUNDS"); do
+    [[ ${SKIP_COPY:-0} == 1 ]] && break
     read -r PA RA PB RB < <(py ports 4)
-    start_node copyA "$PA" -X "$RA" --twin "127.0.0.1:$RB" # nothing listens on RB yet
+    start_node copyA "$PA" -X "$RA" --twin "127.0.0.1:$RB" "${TLS_ARGS[@]}" # nothing listens on RB yet
     A=$NODE_PID
     lg -s "127.0.0.1:$PA" --ratio 1:0 --data-size 32 --key-space "$COPY_KEYS" --prefill -n 1 \
         --json-out "$OUT/c-fill-$r.json" >/dev/null
@@ -242,7 +302,7 @@ for r in $(seq 1 "$ROUNDS"); do
 
     # c: B joins with no other load.
     t0=$(date +%s.%N)
-    start_node copyB "$PB" -X "$RB" --twin "127.0.0.1:$RA"
+    start_node copyB "$PB" -X "$RB" --twin "127.0.0.1:$RA" "${TLS_ARGS[@]}"
     B=$NODE_PID
     read -r total copy stall got < <(pyc wait_copy "$PA" "$PB" "$COPY_KEYS" "$t0")
     stop "$B"
@@ -258,7 +318,7 @@ for r in $(seq 1 "$ROUNDS"); do
     LGP=$!
     sleep 1
     t0=$(date +%s.%N)
-    start_node copyB "$PB" -X "$RB" --twin "127.0.0.1:$RA"
+    start_node copyB "$PB" -X "$RB" --twin "127.0.0.1:$RA" "${TLS_ARGS[@]}"
     B=$NODE_PID
     read -r jtotal jcopy jstall jgot < <(pyc wait_copy "$PA" "$PB" "$COPY_KEYS" "$t0")
     wait "$LGP"
@@ -282,23 +342,35 @@ def pct(xs, p):
     xs = sorted(xs); return xs[min(len(xs) - 1, int(round(p * (len(xs) - 1))))]
 a = [r for r in rows if r[0] == "a"]
 print(f"### a. set throughput, standalone vs twin pair ({rounds} rounds, {dur} s each)\n")
-print("| round | standalone sets/s | twin A sets/s | twin/standalone | drain after load s | items A | items B |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+print("| round | standalone sets/s | twin A sets/s | twin/standalone | drain after load s | items A | items B | CPU us/set standalone | CPU us/set A+B |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in a:
-    print(f"| {r[1]} | {float(r[2]):.0f} | {float(r[3]):.0f} | {float(r[3])/float(r[2]):.3f} | {float(r[4]):.2f} | {r[5]} | {r[6]} |")
+    print(f"| {r[1]} | {float(r[2]):.0f} | {float(r[3]):.0f} | {float(r[3])/float(r[2]):.3f} | {float(r[4]):.2f} | {r[5]} | {r[6]} | {r[7]} | {r[8]} |")
 solo, twin = [float(r[2]) for r in a], [float(r[3]) for r in a]
-print(f"| median | {med(solo):.0f} | {med(twin):.0f} | {med(twin)/med(solo):.3f} (median of per-round ratios {med([t/s for s, t in zip(solo, twin)]):.3f}) | | | |\n")
-lag_ms, lag_rec = [], []
-for f in sorted(glob.glob(out + "/lag-twin-*.txt")):
-    for l in open(f):
-        t, ms, rec = l.split()
-        if ms != "-": lag_ms.append(int(ms)); lag_rec.append(int(rec))
-if lag_ms:
-    print(f"### b. replication lag on A during (a), {len(lag_ms)} samples every 100 ms over {rounds} rounds\n")
-    print("| field | p50 | p99 | max |\n|---|---:|---:|---:|")
-    print(f"| lag_ms | {pct(lag_ms,.5)} | {pct(lag_ms,.99)} | {max(lag_ms)} |")
-    print(f"| lag_records | {pct(lag_rec,.5)} | {pct(lag_rec,.99)} | {max(lag_rec)} |\n")
+scpu, tcpu = [float(r[7]) for r in a], [float(r[8]) for r in a]
+print(f"| median | {med(solo):.0f} | {med(twin):.0f} | {med(twin)/med(solo):.3f} (median of per-round ratios {med([t/s for s, t in zip(solo, twin)]):.3f}) | | | | {med(scpu):.2f} | {med(tcpu):.2f} |\n")
+if a and len(a[0]) > 9:
+    print("TLS on the link (--repl-tls), the same load in the same rounds:\n")
+    print("| round | plaintext pair sets/s | TLS pair sets/s | TLS/plaintext | TLS/standalone | drain after load s | items A | items B | CPU us/set A+B plaintext | CPU us/set A+B TLS |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in a:
+        print(f"| {r[1]} | {float(r[3]):.0f} | {float(r[9]):.0f} | {float(r[9])/float(r[3]):.3f} | {float(r[9])/float(r[2]):.3f} | {float(r[10]):.2f} | {r[11]} | {r[12]} | {r[8]} | {r[13]} |")
+    tls, lcpu = [float(r[9]) for r in a], [float(r[13]) for r in a]
+    print(f"| median | {med(twin):.0f} | {med(tls):.0f} | {med(tls)/med(twin):.3f} (median of per-round ratios {med([t/p for p, t in zip(twin, tls)]):.3f}) | {med(tls)/med(solo):.3f} | | | | {med(tcpu):.2f} | {med(lcpu):.2f} ({med(lcpu)/med(tcpu):.2f}x) |\n")
+for name, what in (("twin", ""), ("tls", ", TLS link")):
+    lag_ms, lag_rec = [], []
+    for f in sorted(glob.glob(out + f"/lag-{name}-*.txt")):
+        for l in open(f):
+            t, ms, rec = l.split()
+            if ms != "-": lag_ms.append(int(ms)); lag_rec.append(int(rec))
+    if lag_ms:
+        print(f"### b. replication lag on A during (a){what}, {len(lag_ms)} samples every 100 ms over {rounds} rounds\n")
+        print("| field | p50 | p99 | max |\n|---|---:|---:|---:|")
+        print(f"| lag_ms | {pct(lag_ms,.5)} | {pct(lag_ms,.99)} | {max(lag_ms)} |")
+        print(f"| lag_records | {pct(lag_rec,.5)} | {pct(lag_rec,.99)} | {max(lag_rec)} |\n")
 c = [r for r in rows if r[0] == "c"]
+if not c:
+    sys.exit(0)
 print(f"### c. a new twin receives {keys:,} keys (32 B values)\n")
 print("| round | from B's start s | from B's first key s | keys/s (from start) | longest B stats reply ms | under {0} gets/s: from start s | from first key s | longest B stats reply ms |".format(rate))
 print("|---|---:|---:|---:|---:|---:|---:|---:|")

@@ -123,6 +123,9 @@ struct Cli {
     #[arg(long = "repl-backlog-secs", default_value_t = 3600)]
     repl_backlog_secs: u64,
 
+    #[command(flatten)]
+    repl_tls: repl::ReplTlsFlags,
+
     /// Run as this user when started as root (memcached's -u).
     #[arg(short = 'u', long = "user")]
     user: Option<String>,
@@ -218,6 +221,8 @@ pub struct ReplConfig {
     pub twin: String,
     pub listen: SocketAddr,
     pub secret: Option<Vec<u8>>,
+    /// With --repl-tls: both ends' TLS settings, shared by every shard.
+    pub tls: Option<std::sync::Arc<crate::replication::tls::LinkTls>>,
     pub backlog_bytes: usize,
     pub backlog_secs: u64,
 }
@@ -371,7 +376,10 @@ fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, Stri
         udp: udp_port.is_none(),
     };
     let repl = match &cli.twin {
-        None => None,
+        None => {
+            repl::check_without_twin(&cli)?;
+            None
+        }
         Some(twin) => Some(repl::repl_config(&cli, port.unwrap_or(0), twin, &listen)?),
     };
     let (protocol, sasl, auth_file) = auth::auth_config(&auth::AuthFlags {

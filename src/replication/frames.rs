@@ -4,7 +4,7 @@
 
 use super::wire::{self, DecodeError, Frame};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The whole handshake, on either end, must finish within this.
 pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -123,21 +123,37 @@ impl FrameReader {
     }
 }
 
-/// A handshake that must finish within HANDSHAKE_TIMEOUT.
-pub(super) async fn with_timeout<T>(
+/// A handshake that must finish by `deadline` (started HANDSHAKE_TIMEOUT before it); a
+/// TLS session and the link's own handshake share one.
+pub(super) async fn by_deadline<T>(
+    deadline: Instant,
     f: impl std::future::Future<Output = Result<T, String>>,
 ) -> Result<T, String> {
     let expire = async {
-        glommio::timer::sleep(HANDSHAKE_TIMEOUT).await;
+        glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())).await;
         Err("handshake timed out".to_string())
     };
     futures_lite::future::or(f, expire).await
 }
 
+/// When a handshake starting now must be over.
+pub(super) fn handshake_deadline() -> Instant {
+    Instant::now() + HANDSHAKE_TIMEOUT
+}
+
+/// Writes all of `bytes` and flushes: a TLS stream may hold written bytes until flushed.
+pub(super) async fn write_out<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    bytes: &[u8],
+) -> Result<(), String> {
+    w.write_all(bytes).await.map_err(|e| e.to_string())?;
+    w.flush().await.map_err(|e| e.to_string())
+}
+
 pub(super) async fn send<W: AsyncWrite + Unpin>(w: &mut W, f: &Frame) -> Result<(), String> {
     let mut out = Vec::new();
     wire::encode(&mut out, f);
-    w.write_all(&out).await.map_err(|e| e.to_string())
+    write_out(w, &out).await
 }
 
 #[cfg(test)]

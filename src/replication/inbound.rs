@@ -1,18 +1,18 @@
-//! The receiving end of twin streams: accept a stream on the replication listener, check
-//! the twin's proof, hand each read's writes to the shard to apply where their keys live,
-//! and acknowledge what they complete.
+//! The receiving end of twin streams: accept a stream on the replication listener, with
+//! `--repl-tls` verify the twin's certificate, check the twin's proof, hand each read's
+//! writes to the shard to apply where their keys live, and acknowledge what they complete.
 
-use super::ReplCounters;
 use super::admit;
 use super::fill_random;
-use super::frames::{FrameReader, send, with_timeout};
+use super::frames::{FrameReader, by_deadline, handshake_deadline, send, write_out};
 use super::port::{ApplyRecords, Incoming, TwinShard};
+use super::tls::{LinkStream, LinkTls};
 use super::validate::{Limits, MAX_AHEAD_MS, Refusal};
 use super::wire::{self, DecodeError, Frame, FrameRef};
+use super::{NodeRepl, ReplCounters};
 use crate::storage::unix_ms;
-use futures_lite::AsyncWriteExt;
 use glommio::net::{TcpListener, TcpStream};
-use std::os::unix::io::AsRawFd;
+use std::os::unix::io::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -67,18 +67,50 @@ fn refused<S: TwinShard>(shard: &S, why: admit::Refusal) {
     }
 }
 
+/// Counts and logs a connection whose TLS session failed: not TLS, or a certificate that
+/// does not verify. Logged once per reason per while, since the twin keeps retrying.
+fn refused_tls<S: TwinShard>(shard: &S, tls: &LinkTls, peer: &str, why: &str) {
+    ReplCounters::add(&shard.repl().counters.tls_refused, 1);
+    if tls.warn_due(why, unix_ms()) {
+        let hint = if why.contains("timed out") {
+            " (no TLS session within the handshake's 5 s: a twin without --repl-tls?)"
+        } else if why.contains("eof") {
+            " (the twin hung up: it may have refused this node's certificate)"
+        } else {
+            ""
+        };
+        tracing::warn!(
+            "refused twin stream from {peer}: {why}{hint} (counted in tls_refused; the twin \
+             retries)"
+        );
+    }
+}
+
 const SUPERSEDED: &str = "superseded by a newer link of the same stream";
 
 /// Runs one inbound stream; `slot` is its place among connections in their handshake.
 async fn run_inbound<S: TwinShard>(
     shard: &S,
-    mut stream: TcpStream,
+    tcp: TcpStream,
     slot: admit::PendingSlot,
 ) -> Result<(), String> {
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let fd = tcp.as_raw_fd();
+    let deadline = handshake_deadline();
+    let mut stream = match &shard.twin().tls {
+        None => LinkStream::Plain(tcp),
+        Some(tls) => by_deadline(deadline, tls.accept(tcp))
+            .await
+            .inspect_err(|e| refused_tls(shard, tls, &peer, e))?,
+    };
     let mut reader = FrameReader::pre_auth();
-    // Dropped before `stream` (a parameter), as `go_live` requires.
-    let (stream_key, live) = with_timeout(handshake(shard, &mut reader, &mut stream)).await?;
+    // Declared after `stream`, so dropped before it, as `go_live` requires.
+    let (stream_key, live) = by_deadline(
+        deadline,
+        handshake(shard, &mut reader, &mut stream, &peer, fd),
+    )
+    .await?;
     drop(slot);
     reader.authenticated();
     let node = shard.node();
@@ -121,24 +153,29 @@ async fn run_inbound<S: TwinShard>(
         // Reads of a fast stream complete at once; let clients in between batches.
         glommio::yield_if_needed().await;
         if let Some(seq) = read.last_seq {
-            // Checked under the lock a newer link reads the applied sequence under, so once
-            // it has read, this link records nothing more.
-            let superseded = {
-                let mut inbound = node.inbound.lock().unwrap();
-                let superseded = live.superseded();
-                if !superseded {
-                    inbound.insert(stream_key, seq);
-                }
-                superseded
-            };
-            if superseded {
-                return Err(SUPERSEDED.into());
-            }
+            record_applied(node, stream_key, &live, seq)?;
             ack.clear();
             wire::encode(&mut ack, &Frame::Ack { seq });
-            stream.write_all(&ack).await.map_err(|e| e.to_string())?;
+            write_out(&mut stream, &ack).await?;
         }
     }
+}
+
+/// Records that this link applied the twin's stream `key` up to `seq`; Err if a newer link
+/// took the stream over. Checked under the lock a newer link reads the applied sequence
+/// under, so once it has read, this link records nothing more.
+fn record_applied(
+    node: &NodeRepl,
+    key: (u64, u16),
+    live: &admit::LiveSlot,
+    seq: u64,
+) -> Result<(), String> {
+    let mut inbound = node.inbound.lock().unwrap();
+    if live.superseded() {
+        return Err(SUPERSEDED.into());
+    }
+    inbound.insert(key, seq);
+    Ok(())
 }
 
 /// Challenges the twin, checks its proof and welcomes it from what this node has of its
@@ -146,13 +183,11 @@ async fn run_inbound<S: TwinShard>(
 async fn handshake<S: TwinShard>(
     shard: &S,
     reader: &mut FrameReader,
-    stream: &mut TcpStream,
+    stream: &mut LinkStream,
+    peer: &str,
+    fd: RawFd,
 ) -> Result<((u64, u16), admit::LiveSlot), String> {
     let node = shard.node();
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
     let mut nonce = [0u8; 16];
     fill_random(&mut nonce);
     let challenge = Frame::Challenge {
@@ -181,7 +216,7 @@ async fn handshake<S: TwinShard>(
     }
     let stream_key = (repl_id, their_shard);
     // Before the applied sequence is read: a link this one supersedes stops updating it.
-    let live = match node.links.go_live(stream_key, stream.as_raw_fd()) {
+    let live = match node.links.go_live(stream_key, fd) {
         Ok(live) => live,
         Err(why) => {
             refused(shard, why);

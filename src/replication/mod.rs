@@ -9,6 +9,7 @@ pub mod frames;
 pub mod inbound;
 pub mod outbound;
 pub mod port;
+pub mod tls;
 pub mod validate;
 pub mod wire;
 
@@ -90,6 +91,7 @@ counters! {
         frames_refused: Counter, "Inbound twin links closed for a malformed or unexpected frame.";
         versions_refused: Counter, "Twin writes dropped for a version too far ahead of this clock.";
         links_refused: Counter, "Replication connections closed over the port's own limits.";
+        tls_refused: Counter, "Replication connections refused at TLS: not TLS, or a certificate that does not verify.";
     }
 }
 

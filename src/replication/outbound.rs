@@ -1,13 +1,15 @@
 //! The sending end of a shard's twin stream: connect to the twin (retrying with backoff),
-//! prove the secret, then send either the missed tail of the backlog (partial resync) or a
-//! full copy of this shard followed by the tail, then stream new writes as they are logged.
+//! with `--repl-tls` open a TLS session and verify the twin's certificate, prove the
+//! secret, then send either the missed tail of the backlog (partial resync) or a full copy
+//! of this shard followed by the tail, then stream new writes as they are logged.
 
-use super::frames::{FrameReader, send, with_timeout};
+use super::frames::{FrameReader, by_deadline, handshake_deadline, send, write_out};
 use super::port::TwinShard;
+use super::tls::LinkStream;
 use super::wire::{self, Frame};
 use super::{LinkState, ReplCounters};
+use futures_lite::AsyncWrite;
 use futures_lite::io::ReadHalf;
-use futures_lite::{AsyncWrite, AsyncWriteExt};
 use glommio::net::TcpStream;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -63,16 +65,25 @@ pub async fn sender_loop<S: TwinShard + 'static>(shard: Rc<S>) {
     }
 }
 
-async fn run_outbound<S: TwinShard + 'static>(
-    shard: &Rc<S>,
-    stream: TcpStream,
-) -> Result<(), String> {
-    let _ = stream.set_nodelay(true);
+async fn run_outbound<S: TwinShard + 'static>(shard: &Rc<S>, tcp: TcpStream) -> Result<(), String> {
+    let _ = tcp.set_nodelay(true);
     shard.repl().link.set(LinkState::Handshake);
+    let deadline = handshake_deadline();
+    let tls = shard.twin().tls.as_deref();
+    let stream = match tls {
+        None => LinkStream::Plain(tcp),
+        Some(tls) => by_deadline(deadline, tls.connect(tcp)).await?,
+    };
     let (mut rd, mut wr) = futures_lite::io::split(stream);
     // The twin only ever sends handshake frames and acknowledgements: all small.
     let mut reader = FrameReader::pre_auth();
-    let next_seq = with_timeout(handshake(&**shard, &mut reader, &mut rd, &mut wr)).await?;
+    let hs = handshake(&**shard, &mut reader, &mut rd, &mut wr);
+    let next_seq = by_deadline(deadline, hs).await.map_err(|e| match tls {
+        // Under TLS 1.3 the twin checks our certificate after we think the session is up:
+        // its verdict arrives as an alert on our first read.
+        Some(_) if e.contains("alert") => format!("the twin refused the TLS session: {e}"),
+        _ => e,
+    })?;
     // Acknowledgements arrive on the read half while this task writes; when the read
     // half ends, the link is dead even if nothing is being written.
     let dead = Rc::new(Cell::new(None::<String>));
@@ -87,7 +98,7 @@ async fn run_outbound<S: TwinShard + 'static>(
 async fn handshake<S: TwinShard>(
     shard: &S,
     reader: &mut FrameReader,
-    rd: &mut ReadHalf<TcpStream>,
+    rd: &mut ReadHalf<LinkStream>,
     wr: &mut (impl AsyncWrite + Unpin),
 ) -> Result<u64, String> {
     let node = shard.node();
@@ -117,7 +128,7 @@ async fn handshake<S: TwinShard>(
 fn read_acks<S: TwinShard + 'static>(
     shard: Rc<S>,
     mut reader: FrameReader,
-    mut rd: ReadHalf<TcpStream>,
+    mut rd: ReadHalf<LinkStream>,
     dead: Rc<Cell<Option<String>>>,
 ) -> glommio::Task<()> {
     glommio::spawn_local(async move {
@@ -170,7 +181,7 @@ async fn stream_to_twin<S: TwinShard, W: AsyncWrite + Unpin>(
             repl.wake_rx.recv().await;
             continue;
         }
-        wr.write_all(&out).await.map_err(|e| e.to_string())?;
+        write_out(wr, &out).await?;
         ReplCounters::add(&repl.counters.records_sent, next - cursor);
         cursor = next;
         glommio::yield_if_needed().await;
@@ -219,7 +230,7 @@ async fn full_copy<S: TwinShard, W: AsyncWrite + Unpin>(
         out.clear();
         let (next, n) = shard.scan(c, COPY_CHUNK, COPY_CHUNK_BYTES, &mut out);
         cursor = next;
-        wr.write_all(&out).await.map_err(|e| e.to_string())?;
+        write_out(wr, &out).await?;
         ReplCounters::add(&repl.counters.records_sent, n as u64);
         glommio::timer::sleep(COPY_PAUSE).await;
         if shard.shutting_down() {

@@ -16,6 +16,7 @@ const TOTAL_LINES: &[&str] = &[
     "frames_refused",
     "versions_refused",
     "links_refused",
+    "tls_refused",
 ];
 
 pub(super) fn total(reps: &[(usize, &ReplSnapshot)], name: &str) -> u64 {
@@ -46,6 +47,7 @@ pub fn write_replication(
         "secret_required",
         if rc.secret.is_some() { "yes" } else { "no" },
     );
+    stat(out, "tls", if rc.tls.is_some() { "yes" } else { "no" });
     let reps: Vec<_> = shards
         .iter()
         .filter_map(|s| s.repl.as_ref().map(|r| (s.shard, r)))
