@@ -11,7 +11,7 @@ use crate::protocol::text::{Keys, Parsed, Reply, Request, parse, render};
 use crate::server::lookahead::{Lookahead, PipelineAhead};
 use crate::server::router::shard_of;
 use crate::server::shard::Shard;
-use crate::stats::ConnCounters;
+use crate::stats::{ConnCounters, Family};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
@@ -103,6 +103,7 @@ impl Conn {
                         self.input.expect(total);
                         return Flow::Read;
                     }
+                    self.tally.note(Family::Set);
                     self.text
                         .route(Op::TooLarge { kind, key }, Reply::noreply(noreply));
                     self.input.skip(total);
@@ -117,6 +118,7 @@ impl Conn {
                         self.input.expect(total);
                         return Flow::Read;
                     }
+                    self.tally.note(Family::Meta);
                     self.text.meta(req);
                     self.input.skip(total);
                 }
@@ -128,6 +130,8 @@ impl Conn {
                     consumed,
                     req: Request::Get { keys, cas, touch },
                 } => {
+                    let get = Op::Get { key: b"", touch };
+                    self.tally.note(Family::of(&get));
                     let pending = self.input.pending();
                     let r = Resume::new(pending, keys, consumed, cas, touch);
                     if !self.text.get_line(pending, r) {
@@ -136,6 +140,7 @@ impl Conn {
                     self.input.consume(consumed);
                 }
                 Parsed::Done { consumed, req } => {
+                    self.tally.note(family(&req));
                     let flow = match req {
                         Request::Stats { args } => self.whole(Whole::Stats(args.0.to_vec())).await,
                         Request::LruCrawler { args } if metadump_mask(args).is_some() => {
@@ -209,6 +214,15 @@ impl Conn {
             }
             None => {}
         }
+    }
+}
+
+/// The latency family of a parsed request.
+fn family(req: &Request<'_>) -> Family {
+    match req {
+        Request::Op { op, .. } => Family::of(op),
+        Request::Meta(_) | Request::MetaNoop => Family::Meta,
+        _ => Family::Other,
     }
 }
 
