@@ -85,8 +85,9 @@ impl Conn {
                 return Flow::Flush;
             }
             let parsed = parse(self.input.pending());
-            if let Parsed::Done { consumed, .. } = parsed {
-                self.prefetch(&mut turn.ahead, consumed);
+            if let Parsed::Done { consumed, req } = &parsed {
+                self.prefetch(&mut turn.ahead, *consumed);
+                self.tally.note(family(req));
             }
             match parsed {
                 Parsed::Incomplete => return Flow::Read,
@@ -103,7 +104,6 @@ impl Conn {
                         self.input.expect(total);
                         return Flow::Read;
                     }
-                    self.tally.note(Family::Set);
                     self.text
                         .route(Op::TooLarge { kind, key }, Reply::noreply(noreply));
                     self.input.skip(total);
@@ -118,7 +118,6 @@ impl Conn {
                         self.input.expect(total);
                         return Flow::Read;
                     }
-                    self.tally.note(Family::Meta);
                     self.text.meta(req);
                     self.input.skip(total);
                 }
@@ -130,8 +129,6 @@ impl Conn {
                     consumed,
                     req: Request::Get { keys, cas, touch },
                 } => {
-                    let get = Op::Get { key: b"", touch };
-                    self.tally.note(Family::of(&get));
                     let pending = self.input.pending();
                     let r = Resume::new(pending, keys, consumed, cas, touch);
                     if !self.text.get_line(pending, r) {
@@ -140,7 +137,6 @@ impl Conn {
                     self.input.consume(consumed);
                 }
                 Parsed::Done { consumed, req } => {
-                    self.tally.note(family(&req));
                     let flow = match req {
                         Request::Stats { args } => self.whole(Whole::Stats(args.0.to_vec())).await,
                         Request::LruCrawler { args } if metadump_mask(args).is_some() => {
@@ -221,6 +217,10 @@ impl Conn {
 fn family(req: &Request<'_>) -> Family {
     match req {
         Request::Op { op, .. } => Family::of(op),
+        Request::Get { touch, .. } => Family::of(&Op::Get {
+            key: b"",
+            touch: *touch,
+        }),
         Request::Meta(_) | Request::MetaNoop => Family::Meta,
         _ => Family::Other,
     }
