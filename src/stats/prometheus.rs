@@ -62,6 +62,7 @@ pub fn write_metrics(
     t.for_each(|d, v| declared(&mut e, d, v));
     per_shard(&mut e, shards);
     replication(&mut e, repl, shards);
+    slabs::slabs(&mut e, shards);
     let mut lat = Latencies::default();
     shards.iter().for_each(|s| lat.merge(&s.latency));
     latency(&mut e, &lat);
@@ -72,10 +73,11 @@ pub fn write_metrics(
 /// family's samples together, under one HELP and TYPE.
 #[derive(Default)]
 struct Exposition {
-    families: Vec<Family>,
+    families: Vec<Metric>,
 }
 
-struct Family {
+/// One metric family: its HELP and TYPE, then its sample lines.
+struct Metric {
     name: String,
     kind: &'static str,
     help: String,
@@ -83,13 +85,13 @@ struct Family {
 }
 
 impl Exposition {
-    /// One sample of family `name`: `suffix` (for a histogram's `_bucket`, `_sum` and
-    /// `_count`) is appended to the name, `labels` is `a="x",b="y"` or empty.
+    /// One sample of the family `name`, which is created (with `kind` and `help`) at its
+    /// first sample.
     fn sample(&mut self, name: &str, kind: &'static str, help: &str, sample: Sample<'_>) {
         let i = match self.families.iter().position(|f| f.name == name) {
             Some(i) => i,
             None => {
-                self.families.push(Family {
+                self.families.push(Metric {
                     name: name.to_string(),
                     kind,
                     help: help.to_string(),
@@ -123,7 +125,8 @@ impl Exposition {
     }
 }
 
-/// A sample's name suffix, labels and value.
+/// A sample: the suffix appended to its family's name (a histogram's `_bucket`, `_sum` and
+/// `_count`; else empty), its labels (`a="x",b="y"`, or empty) and its value.
 struct Sample<'a>(&'a str, &'a str, &'a str);
 
 /// A label value, escaped as the text format asks.
@@ -358,6 +361,8 @@ fn latency(e: &mut Exposition, lat: &Latencies) {
     }
 }
 
+#[path = "prometheus_slabs.rs"]
+mod slabs;
 #[cfg(test)]
 #[path = "prometheus_tests.rs"]
 mod tests;

@@ -4,7 +4,7 @@
 use super::*;
 use crate::replication::{ReplCounts, ReplGauges, ReplSnapshot};
 use crate::stats::{ConnCounters, Family, PrefixStats, Show, Tally};
-use crate::storage::StoreStats;
+use crate::storage::{ClassStats, StoreStats};
 use std::collections::{HashMap, HashSet};
 
 fn info() -> ProcessInfo {
@@ -168,6 +168,44 @@ fn per_shard_replication_and_latency_sections() {
     assert_eq!(b("meta", "+Inf"), "0");
     assert_eq!(v(&format!("{LATENCY}_count{{family=\"set\"}}")), "2");
     assert_eq!(v(&format!("{LATENCY}_sum{{family=\"get\"}}")), "0.00008");
+}
+
+#[test]
+fn slab_classes_with_pages_under_the_exporter_names() {
+    let mut shards = [shard(0, false), shard(1, false)];
+    for (i, s) in shards.iter_mut().enumerate() {
+        s.classes = vec![
+            ClassStats {
+                id: 1,
+                chunk_size: 96,
+                total_pages: 1,
+                items: 2 + i as u64,
+                get_hits: 4,
+                cas_badval: 1,
+                ..Default::default()
+            },
+            ClassStats {
+                id: 2,
+                chunk_size: 120,
+                ..Default::default()
+            },
+        ];
+    }
+    let mut out = String::new();
+    write_metrics(&mut out, &info(), &Replication { enabled: false }, &shards);
+    let s = samples(&out);
+    assert_eq!(s["memcached_slab_current_items{slab=\"1\"}"], "5");
+    assert_eq!(s["memcached_slab_chunk_size_bytes{slab=\"1\"}"], "96");
+    assert_eq!(
+        s["memcached_slab_commands_total{slab=\"1\",command=\"get\",status=\"hit\"}"],
+        "8"
+    );
+    assert_eq!(
+        s["memcached_slab_commands_total{slab=\"1\",command=\"cas\",status=\"badval\"}"],
+        "2"
+    );
+    // A class without a page is left out, as `stats slabs` leaves it out.
+    assert!(!s.keys().any(|k| k.contains("slab=\"2\"")));
 }
 
 #[test]
