@@ -161,7 +161,7 @@ fn metrics_count_what_clients_did_and_agree_with_stats() {
 
 #[test]
 fn other_requests_get_http_errors() {
-    let (_server, m) = start(&[]);
+    let (mut server, m) = start(&[]);
     let head = http(m, b"HEAD /metrics HTTP/1.1\r\n\r\n");
     assert_eq!(head.status, "HTTP/1.1 200 OK");
     assert!(head.body.is_empty());
@@ -185,6 +185,13 @@ fn other_requests_get_http_errors() {
     );
     // Still serving after all that.
     assert_eq!(get(m, "/metrics").status, "HTTP/1.1 200 OK");
+    // A scraper that sent half a request does not hold up a stop.
+    let mut half = TcpStream::connect(("127.0.0.1", m)).unwrap();
+    half.write_all(b"GET /metr").unwrap();
+    let status = server
+        .terminate()
+        .expect("still running 10 s after SIGTERM");
+    assert!(status.success(), "{status}");
 }
 
 /// Runs `promtool check metrics` on `body`; its complaints, if any.
