@@ -3,6 +3,8 @@
 
 #[path = "config_auth.rs"]
 mod auth;
+#[path = "config_metrics.rs"]
+mod metrics;
 #[path = "config_options.rs"]
 mod options;
 #[path = "config_ports.rs"]
@@ -213,6 +215,9 @@ struct Cli {
     /// `set <any key> 0 0 <n>` and `<user> <password>` as the value.
     #[arg(short = 'Y', long = "auth-file")]
     auth_file: Option<String>,
+
+    #[command(flatten)]
+    metrics: metrics::MetricsFlags,
 }
 
 /// Twin replication settings (present only with --twin).
@@ -256,6 +261,8 @@ pub struct Config {
     pub auth_file_path: Option<String>,
     /// memcached's remaining flags and `-o` options.
     pub compat: Compat,
+    /// `--metrics-listen`: where shard 0 serves `GET /metrics`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// memcached's flags that corecached honours or accepts for compatibility (issue 15).
@@ -388,7 +395,9 @@ fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, Stri
         sasl_pwdb: cli.sasl_pwdb.as_deref(),
         auth_file: cli.auth_file.as_deref(),
     })?;
+    let metrics_listen = metrics::metrics_listen(&cli.metrics)?;
     Ok(Config {
+        metrics_listen,
         protocol,
         sasl,
         auth_file,

@@ -4,6 +4,7 @@ pub mod conn;
 pub mod exec;
 mod limits;
 pub mod lookahead;
+mod metrics_http;
 mod ports;
 pub mod router;
 pub mod runtime;

@@ -4,7 +4,7 @@
 use super::conn;
 use super::router::{Reply, Request};
 use super::shard::{Reclaim, Shard, Shared};
-use super::{limits, ports, signals, udp, unix_socket};
+use super::{limits, metrics_http, ports, signals, udp, unix_socket};
 use crate::config::Config;
 use crate::storage::{Store, StoreConfig};
 use futures_lite::AsyncReadExt;
@@ -98,6 +98,9 @@ fn prepare(cfg: &mut Config) -> Result<(), String> {
     if let Some(rc) = &cfg.repl {
         probe_bind(rc.listen)
             .map_err(|e| format!("failed to listen for replication on {}: {e}", rc.listen))?;
+    }
+    if let Some(addr) = cfg.metrics_listen {
+        probe_bind(addr).map_err(|e| format!("failed to listen for metrics on {addr}: {e}"))?;
     }
     limits::raise_memlock();
     limits::raise_nofile(cfg.conn_limit, cfg.shards)?;
@@ -230,6 +233,9 @@ fn listen(shard: &Rc<Shard>) -> Result<(), String> {
         unix_socket::listen(shard, path, compat.unix_mask)?;
     }
     udp::listen(shard)?;
+    if let (Some(addr), 0) = (shard.cfg().metrics_listen, shard.id) {
+        metrics_http::listen(shard, addr)?;
+    }
     if shard.id == 0 {
         ports::write_file(shard.cfg());
     }

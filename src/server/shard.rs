@@ -7,7 +7,7 @@ use super::router::{Batch, Reply, Request};
 use crate::config::Config;
 use crate::protocol::op::{Op, OpIter, Outcome};
 use crate::replication::{NodeRepl, ReplCounters, ShardRepl};
-use crate::stats::{ConnCounters, DetailEvent, PrefixStats, ShardSnapshot};
+use crate::stats::{ConnCounters, DetailEvent, Latencies, PrefixStats, ShardSnapshot, Tally};
 use crate::storage::Store;
 use glommio::channels::channel_mesh::Senders;
 use glommio::channels::local_channel::{LocalReceiver, LocalSender};
@@ -96,6 +96,13 @@ pub enum Reclaim {
 
 pub use crate::storage::unix_ms;
 
+/// The wall clock in microseconds (`unix_ms` at a finer grain, from the same clock).
+pub fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
 struct ConnInfo {
     /// `stats conns` names, with the transport: "tcp:127.0.0.1:5000", "unix:/path".
     peer: String,
@@ -141,6 +148,9 @@ pub struct Shard {
     /// batch, a twin's run), not per request: expiry has one-second resolution and versions
     /// are a hybrid logical clock.
     pub now_ms: Cell<u64>,
+    /// The same clock reading in microseconds: when the current batch started, for the
+    /// latency histograms.
+    pub now_us: Cell<u64>,
     pub reclaim: Cell<Reclaim>,
     reclaim_wake: LocalSender<()>,
     /// Outbound replication state, with --twin; shared with the shard's twin link.
@@ -148,6 +158,7 @@ pub struct Shard {
     /// Where a metadump writes its lines before they are rendered or sent.
     scratch: RefCell<Vec<u8>>,
     detail: RefCell<PrefixStats>,
+    latency: RefCell<Latencies>,
     waiters: RefCell<HashMap<u64, LocalSender<Reply>>>,
     conns: RefCell<HashMap<u64, ConnInfo>>,
     next_conn: Cell<u64>,
@@ -179,11 +190,13 @@ impl Shard {
             rep_tx,
             busy: Cell::new(0),
             now_ms: Cell::new(unix_ms()),
+            now_us: Cell::new(unix_us()),
             reclaim: Cell::new(Reclaim::Idle),
             reclaim_wake,
             repl,
             scratch: RefCell::new(Vec::new()),
             detail: RefCell::new(PrefixStats::default()),
+            latency: RefCell::new(Latencies::default()),
             waiters: RefCell::new(HashMap::new()),
             conns: RefCell::new(HashMap::new()),
             next_conn: Cell::new(1),
@@ -240,7 +253,10 @@ impl Shard {
     }
 
     pub fn read_clock(&self) {
-        let now = unix_ms();
+        // One reading serves both: the store's ms clock and the batch's start for latency.
+        let us = unix_us();
+        let now = us / 1000;
+        self.now_us.set(us);
         self.now_ms.set(now);
         self.store.borrow_mut().set_clock(now);
     }
@@ -261,6 +277,17 @@ impl Shard {
 
     pub fn end_batch(&self) {
         self.busy.set(self.busy.get() - 1);
+    }
+
+    /// A connection wrote the replies of a batch that started at `start_us`: its requests
+    /// (counted in `tally`, which is emptied) all took that long. One clock read per batch;
+    /// none when the batch held no request.
+    pub fn record_latency(&self, tally: &mut Tally, start_us: u64) {
+        if tally.is_empty() {
+            return;
+        }
+        let took = unix_us().saturating_sub(start_us);
+        self.latency.borrow_mut().record(tally, took);
     }
 
     /// Runs a batch another shard sent us, in order, and builds the reply.
@@ -399,6 +426,37 @@ impl Shard {
         }
     }
 
+    /// Runs `op` (`Stats` or `ResetStats`) on every shard for the waiter `token`, whose
+    /// replies come to `rx`: each shard answers between its batches, so nothing waits on a
+    /// lock. For `Stats`, every shard's snapshot in shard order.
+    pub async fn gather(
+        &self,
+        token: u64,
+        rx: &LocalReceiver<Reply>,
+        op: Op<'_>,
+    ) -> Vec<ShardSnapshot> {
+        let mut batches: Vec<Batch> = (0..self.nshards).map(|_| Batch::default()).collect();
+        for (s, b) in batches.iter_mut().enumerate() {
+            if s != self.id {
+                b.push(op);
+            }
+        }
+        let waiting = self.send_batches(token, &mut batches).await;
+        let mut snaps: Vec<ShardSnapshot> = Vec::with_capacity(self.nshards);
+        match op {
+            Op::Stats => snaps.push(self.snapshot()),
+            _ => self.run(op, |_| ()),
+        }
+        for _ in 0..waiting {
+            match rx.recv().await {
+                Some(mut r) => snaps.append(&mut r.snapshots),
+                None => break,
+            }
+        }
+        snaps.sort_by_key(|s| s.shard);
+        snaps
+    }
+
     pub fn snapshot(&self) -> ShardSnapshot {
         let store = self.store.borrow();
         let mut conn_lines = Vec::new();
@@ -427,6 +485,7 @@ impl Shard {
             repl: self.repl.as_ref().map(|r| r.snapshot(self.now_ms.get())),
             conn_lines,
             detail: self.detail.borrow().clone(),
+            latency: *self.latency.borrow(),
         }
     }
 }

@@ -42,7 +42,7 @@ const SLAB_LINES: &[&str] = &[
 
 /// Sums per-class stats over shards, matching classes by id (every shard has the same
 /// class table because every shard has the same -n/-f/-I).
-fn merged_classes(shards: &[ShardSnapshot]) -> Vec<ClassStats> {
+pub(super) fn merged_classes(shards: &[ShardSnapshot]) -> Vec<ClassStats> {
     let mut merged: Vec<ClassStats> = Vec::new();
     for c in shards.iter().flat_map(|s| &s.classes) {
         match merged.iter_mut().find(|m| m.id == c.id) {

@@ -185,7 +185,7 @@ const GENERAL: &[(&str, Line, When)] = &[
 ];
 
 /// `stats shards`: our per-shard view (not in memcached); every name is a declared one.
-const SHARD_LINES: &[&str] = &[
+pub(super) const SHARD_LINES: &[&str] = &[
     "curr_items",
     "bytes",
     "limit_bytes",
@@ -199,7 +199,7 @@ const SHARD_LINES: &[&str] = &[
     "cross_shard_ops",
 ];
 
-fn rusage() -> (f64, f64) {
+pub(super) fn rusage() -> (f64, f64) {
     // SAFETY: getrusage only writes into the zeroed struct we pass.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointer to a rusage struct.

@@ -5,6 +5,8 @@
 mod classes;
 mod detail;
 mod general;
+mod latency;
+pub mod prometheus;
 mod replication;
 mod settings;
 #[cfg(test)]
@@ -13,6 +15,7 @@ mod tests;
 pub use classes::{write_items, write_slabs};
 pub use detail::{DetailEvent, PrefixStats};
 pub use general::{ProcessInfo, Show, write_general, write_shards};
+pub use latency::{FAMILIES, FAMILY_NAMES, Family, Latencies, Tally};
 pub use replication::write_replication;
 pub use settings::{Live, write_settings};
 
@@ -55,6 +58,8 @@ pub struct ShardSnapshot {
     pub conn_lines: Vec<u8>,
     /// `stats detail` counts for the keys this shard owns.
     pub detail: PrefixStats,
+    /// Latency of the requests this shard's connections made, by family (`/metrics`).
+    pub latency: Latencies,
 }
 
 /// The node's declared connection and store values: every shard's, merged.

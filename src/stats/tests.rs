@@ -39,6 +39,7 @@ fn shard(id: usize, items: u64) -> ShardSnapshot {
         }),
         conn_lines: Vec::new(),
         detail: PrefixStats::default(),
+        latency: Latencies::default(),
     }
 }
 

@@ -12,7 +12,7 @@ use crate::protocol::text::Keys;
 use crate::server::lookahead::PipelineAhead;
 use crate::server::router::{Reply as ShardReply, shard_of};
 use crate::server::shard::Shard;
-use crate::stats::ConnCounters;
+use crate::stats::{ConnCounters, Family};
 use std::rc::Rc;
 
 /// The binary front end's state beside the read buffer.
@@ -77,6 +77,7 @@ impl Conn {
                         self.input.expect(total);
                         break Flow::Read;
                     }
+                    self.tally.note(Family::Set);
                     self.bin.too_large(reply, kind, key);
                     self.input.skip(total);
                 }
@@ -85,6 +86,7 @@ impl Conn {
                     swallow,
                     req,
                 } => {
+                    self.tally.note(family(&req.cmd));
                     let flow = match req.cmd {
                         Cmd::Stat { key } => {
                             let (key, r) = (key.to_vec(), req.reply);
@@ -323,5 +325,13 @@ impl Binary {
             shard.run(op, |_| ());
             render::success(out, r, 0, b"");
         });
+    }
+}
+
+/// The latency family of a binary command.
+fn family(cmd: &Cmd<'_>) -> Family {
+    match cmd {
+        Cmd::Op(op) => Family::of(op),
+        _ => Family::Other,
     }
 }

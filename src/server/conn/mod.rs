@@ -19,12 +19,13 @@ use super::router::Reply;
 use super::shard::{Seen, Shard};
 use crate::config::{Config, Protocol};
 use crate::protocol::text::render;
-use crate::stats::ConnCounters;
+use crate::stats::{ConnCounters, Tally};
 use binary::Binary;
 use futures_lite::AsyncWriteExt;
 use glommio::channels::local_channel::{self, LocalReceiver};
 use input::Input;
 use plan::Plan;
+pub use stats::process_info;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -190,6 +191,8 @@ struct Conn {
     text: Text,
     proto: Proto,
     bin: Binary,
+    /// The current batch's requests by family, for the latency histograms.
+    tally: Tally,
 }
 
 impl Conn {
@@ -215,6 +218,7 @@ impl Conn {
             },
             proto: Proto::Undecided,
             bin: Binary::new(shard.clone()),
+            tally: Tally::default(),
         }
     }
 
@@ -236,6 +240,7 @@ impl Conn {
                 if !self.shard.begin_batch() {
                     return Ok(());
                 }
+                let start_us = self.shard.now_us.get();
                 let flow = self.handle_any().await;
                 // Boxed: an idle connection's future should not carry this state.
                 let finished = match self.text.plan.waiting() {
@@ -244,6 +249,7 @@ impl Conn {
                 };
                 self.shard.log_mutations();
                 let written = self.write_out().await;
+                self.shard.record_latency(&mut self.tally, start_us);
                 self.shard.end_batch();
                 finished?;
                 written?;

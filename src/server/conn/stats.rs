@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::protocol::number::parse_flags;
 use crate::protocol::op::Op;
 use crate::protocol::text::{Keys, render};
-use crate::server::router::Batch;
+use crate::server::shard::Shard;
 use crate::stats::{self, ProcessInfo, ShardSnapshot, Show};
 use std::sync::atomic::Ordering;
 
@@ -72,33 +72,8 @@ impl Conn {
         } else {
             Op::Stats
         };
-        let snaps = self.gather(op).await;
+        let snaps = self.shard.gather(self.token, &self.rx, op).await;
         self.write_stats(sub, &snaps);
-    }
-
-    /// Runs `op` on every shard; the snapshots of all shards, in shard order, for `Stats`.
-    async fn gather(&mut self, op: Op<'_>) -> Vec<ShardSnapshot> {
-        let shard = self.shard.clone();
-        let mut batches: Vec<Batch> = (0..shard.nshards).map(|_| Batch::default()).collect();
-        for (s, b) in batches.iter_mut().enumerate() {
-            if s != shard.id {
-                b.push(op);
-            }
-        }
-        let waiting = shard.send_batches(self.token, &mut batches).await;
-        let mut snaps: Vec<ShardSnapshot> = Vec::with_capacity(shard.nshards);
-        match op {
-            Op::Stats => snaps.push(shard.snapshot()),
-            _ => shard.run(op, |_| ()),
-        }
-        for _ in 0..waiting {
-            match self.rx.recv().await {
-                Some(mut r) => snaps.append(&mut r.snapshots),
-                None => break,
-            }
-        }
-        snaps.sort_by_key(|s| s.shard);
-        snaps
     }
 
     fn write_stats(&mut self, sub: &[u8], snaps: &[ShardSnapshot]) {
@@ -126,21 +101,24 @@ impl Conn {
                 }
                 render::line(out, render::END);
             }
-            _ => {
-                let info = ProcessInfo {
-                    pid: std::process::id(),
-                    uptime: shard.shared.started.elapsed().as_secs(),
-                    now_unix: crate::server::shard::unix_ms() / 1000,
-                    version: VERSION,
-                    max_connections: cfg.conn_limit,
-                    threads: cfg.shards,
-                    limit_maxbytes: shard.shared.memory_limit.load(Ordering::Relaxed) as u64,
-                    reserved_fds: crate::server::limits::fd_headroom(cfg.shards),
-                    show: show(cfg),
-                };
-                stats::write_general(out, &info, snaps);
-            }
+            _ => stats::write_general(out, &process_info(shard), snaps),
         }
+    }
+}
+
+/// The process facts plain `stats` and `/metrics` report beside the shards' counters.
+pub fn process_info(shard: &Shard) -> ProcessInfo {
+    let cfg = shard.cfg();
+    ProcessInfo {
+        pid: std::process::id(),
+        uptime: shard.shared.started.elapsed().as_secs(),
+        now_unix: crate::server::shard::unix_ms() / 1000,
+        version: VERSION,
+        max_connections: cfg.conn_limit,
+        threads: cfg.shards,
+        limit_maxbytes: shard.shared.memory_limit.load(Ordering::Relaxed) as u64,
+        reserved_fds: crate::server::limits::fd_headroom(cfg.shards),
+        show: show(cfg),
     }
 }
 

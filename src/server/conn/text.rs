@@ -11,7 +11,7 @@ use crate::protocol::text::{Keys, Parsed, Reply, Request, parse, render};
 use crate::server::lookahead::{Lookahead, PipelineAhead};
 use crate::server::router::shard_of;
 use crate::server::shard::Shard;
-use crate::stats::ConnCounters;
+use crate::stats::{ConnCounters, Family};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
@@ -85,8 +85,9 @@ impl Conn {
                 return Flow::Flush;
             }
             let parsed = parse(self.input.pending());
-            if let Parsed::Done { consumed, .. } = parsed {
-                self.prefetch(&mut turn.ahead, consumed);
+            if let Parsed::Done { consumed, req } = &parsed {
+                self.prefetch(&mut turn.ahead, *consumed);
+                self.tally.note(family(req));
             }
             match parsed {
                 Parsed::Incomplete => return Flow::Read,
@@ -209,6 +210,19 @@ impl Conn {
             }
             None => {}
         }
+    }
+}
+
+/// The latency family of a parsed request.
+fn family(req: &Request<'_>) -> Family {
+    match req {
+        Request::Op { op, .. } => Family::of(op),
+        Request::Get { touch, .. } => Family::of(&Op::Get {
+            key: b"",
+            touch: *touch,
+        }),
+        Request::Meta(_) | Request::MetaNoop => Family::Meta,
+        _ => Family::Other,
     }
 }
 
