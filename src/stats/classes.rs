@@ -4,7 +4,12 @@ use super::{ShardSnapshot, declared, stat};
 use crate::storage::ClassStats;
 
 /// memcached names we print but do not track (always 0 here).
-const UNTRACKED: &[&str] = &["evicted_time", "tailrepairs", "free_chunks_end"];
+const UNTRACKED: &[&str] = &[
+    "evicted_time",
+    "tailrepairs",
+    "free_chunks_end",
+    "lrutail_reflocked",
+];
 
 /// `stats items` lines per class.
 const ITEM_LINES: &[&str] = &[
@@ -19,6 +24,9 @@ const ITEM_LINES: &[&str] = &[
     "reclaimed",
     "expired_unfetched",
     "evicted_unfetched",
+    "crawler_reclaimed",
+    "crawler_items_checked",
+    "lrutail_reflocked",
 ];
 
 /// `stats slabs` lines per class.

@@ -15,6 +15,10 @@ pub struct Live {
     pub detail: bool,
     /// -m, or the last `cache_memlimit`, in bytes.
     pub maxbytes: usize,
+    /// `lru_crawler enable|disable|tocrawl|sleep`.
+    pub lru_crawler: bool,
+    pub lru_crawler_tocrawl: u32,
+    pub lru_crawler_sleep: u32,
 }
 
 /// `stats settings`
@@ -64,9 +68,9 @@ pub fn write_settings(out: &mut Vec<u8>, cfg: &Config, live: &Live) {
     stat(out, "slab_automove_window", 30);
     let chunk_max = ext.slab_chunk_max.unwrap_or(cfg.page_size() / 2);
     stat(out, "slab_chunk_max", chunk_max);
-    stat(out, "lru_crawler", yes(ext.lru_crawler));
-    stat(out, "lru_crawler_sleep", 100);
-    stat(out, "lru_crawler_tocrawl", 0);
+    stat(out, "lru_crawler", yes(live.lru_crawler));
+    stat(out, "lru_crawler_sleep", live.lru_crawler_sleep);
+    stat(out, "lru_crawler_tocrawl", live.lru_crawler_tocrawl);
     stat(out, "tail_repair_time", 0);
     stat(out, "flush_enabled", yes(cfg.flush_enabled));
     stat(out, "dump_enabled", "yes");

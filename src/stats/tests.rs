@@ -72,6 +72,8 @@ fn general_keeps_memcached_order_and_merges() {
         threads: 2,
         limit_maxbytes: 5,
         reserved_fds: 6,
+        lru_crawler_running: false,
+        lru_crawler_starts: 0,
         show: Show {
             maxconns_fast: true,
             ..Default::default()

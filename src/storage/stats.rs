@@ -16,6 +16,8 @@ counters! {
         evicted_active: Counter, "Evicted items that had been read recently.";
         reclaimed: Counter, "Dead items whose memory was reused.";
         expired_unfetched: Counter, "Expired items that were never read.";
+        crawler_reclaimed: Counter, "Expired or flushed items the LRU crawler freed.";
+        crawler_items_checked: Counter, "Items the LRU crawler examined.";
         outofmemory: Counter, "Stores refused for want of memory.";
         slabs_moved: Counter, "Pages moved from one slab class to another.";
         cmd_get: Counter, "Get requests (get_hits + get_misses, filled in by Store::stats).";
@@ -63,6 +65,8 @@ counters! {
         evicted_unfetched: Counter, "Evicted items that were never read.";
         reclaimed: Counter, "Dead items whose memory was reused.";
         expired_unfetched: Counter, "Expired items that were never read.";
+        crawler_reclaimed: Counter, "Expired or flushed items the LRU crawler freed.";
+        crawler_items_checked: Counter, "Items the LRU crawler examined.";
         outofmemory: Counter, "Stores refused for want of memory.";
         mem_requested: Gauge, "Bytes the live items need.";
         get_hits: Counter, "Gets that found an item of this class.";

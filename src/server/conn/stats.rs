@@ -45,9 +45,13 @@ impl Conn {
             b"" | b"items" | b"slabs" | b"conns" | b"shards" | b"reset" | b"replication" => {}
             b"settings" => {
                 let shared = &self.shard.shared;
+                let crawler = &shared.crawler;
                 let live = stats::Live {
                     detail: shared.detail.load(Ordering::Relaxed),
                     maxbytes: shared.memory_limit.load(Ordering::Relaxed),
+                    lru_crawler: crawler.enabled(),
+                    lru_crawler_tocrawl: crawler.tocrawl.load(Ordering::Relaxed),
+                    lru_crawler_sleep: crawler.sleep_us.load(Ordering::Relaxed),
                 };
                 return stats::write_settings(out, self.shard.cfg(), &live);
             }
@@ -136,7 +140,9 @@ impl Conn {
                     threads: cfg.shards,
                     limit_maxbytes: shard.shared.memory_limit.load(Ordering::Relaxed) as u64,
                     reserved_fds: crate::server::limits::fd_headroom(cfg.shards),
-                    show: show(cfg),
+                    lru_crawler_running: shard.shared.crawler.running(),
+                    lru_crawler_starts: shard.shared.crawler.starts(),
+                    show: show(cfg, shard.shared.crawler.enabled()),
                 };
                 stats::write_general(out, &info, snaps);
             }
@@ -145,13 +151,13 @@ impl Conn {
 }
 
 /// Which optional lines of plain `stats` memcached would print with these settings.
-fn show(cfg: &Config) -> Show {
+fn show(cfg: &Config, lru_crawler: bool) -> Show {
     let ext = &cfg.compat.ext;
     Show {
         maxconns_fast: ext.maxconns_fast,
         idle_timeout: ext.idle_timeout > 0,
         slab_reassign: ext.slab_reassign,
-        lru_crawler: ext.lru_crawler,
+        lru_crawler,
         lru_maintainer: ext.lru_maintainer,
     }
 }
