@@ -191,7 +191,7 @@ const GENERAL: &[(&str, Line, When)] = &[
     ("lrutail_reflocked", Zero, Always),
     ("moves_to_cold", Zero, LruMaintainer),
     ("moves_to_warm", Zero, LruMaintainer),
-    ("moves_within_lru", Zero, LruMaintainer),
+    ("moves_within_lru", Declared, LruMaintainer),
     ("direct_reclaims", Zero, LruMaintainer),
     ("lru_bumps_dropped", Zero, LruMaintainer),
 ];

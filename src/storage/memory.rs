@@ -133,6 +133,7 @@ impl Memory {
             }
             if w & ACTIVE != 0 {
                 self.stats.evicted_active += 1;
+                k.evicted_active += 1;
             }
         }
     }

@@ -14,6 +14,7 @@ counters! {
         evictions: Counter, "Live items evicted to make room.";
         evicted_unfetched: Counter, "Evicted items that were never read.";
         evicted_active: Counter, "Evicted items that had been read recently.";
+        moves_within_lru: Counter, "Read tail items moved back to their LRU's head instead of being evicted.";
         reclaimed: Counter, "Dead items whose memory was reused.";
         expired_unfetched: Counter, "Expired items that were never read.";
         crawler_reclaimed: Counter, "Expired or flushed items the LRU crawler freed.";
@@ -63,6 +64,8 @@ counters! {
         evicted: Counter, "Items evicted from this class.";
         evicted_nonzero: Counter, "Evicted items that had an expiry time.";
         evicted_unfetched: Counter, "Evicted items that were never read.";
+        evicted_active: Counter, "Evicted items that had been read recently.";
+        moves_within_lru: Counter, "Read tail items moved back to the LRU's head instead of being evicted.";
         reclaimed: Counter, "Dead items whose memory was reused.";
         expired_unfetched: Counter, "Expired items that were never read.";
         crawler_reclaimed: Counter, "Expired or flushed items the LRU crawler freed.";

@@ -111,7 +111,7 @@ impl Conn {
         let out = &mut self.text.plan.out;
         match sub {
             b"reset" => render::line(out, render::RESET),
-            b"items" => stats::write_items(out, snaps),
+            b"items" => stats::write_items(out, snaps, cfg.compat.ext.lru_maintainer),
             b"slabs" => {
                 let fake = cfg.compat.initial_malloc;
                 stats::write_slabs(out, snaps, cfg.page_size(), fake)
