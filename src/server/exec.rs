@@ -80,6 +80,11 @@ pub fn execute<'s>(
         }
         Op::Apply(rec) => apply(store, rec),
         Op::MemLimit { bytes } => mem_limit(store, bytes),
+        Op::Crawl { classes, tocrawl } => {
+            // The shard's reclaim task runs the job's steps (server/runtime.rs).
+            store.start_crawl(classes, tocrawl);
+            Outcome::Done
+        }
         Op::Dump { .. } | Op::CacheDump { .. } => dump_step(store, op, scratch),
         Op::Meta {
             cmd,

@@ -1,6 +1,7 @@
 //! The only layer that knows glommio: executors, channel meshes, sockets, signals.
 
 pub mod conn;
+pub mod crawler;
 pub mod exec;
 mod limits;
 pub mod lookahead;

@@ -24,6 +24,9 @@ pub const EXIT_OSERR: i32 = 71;
 const RECLAIM_EVERY: Duration = Duration::from_millis(10);
 /// Items examined per step by the expiry reclaim.
 const RECLAIM_BUDGET: usize = 500;
+/// Items an `lru_crawler crawl` examines per step (memcached's crawler sleeps
+/// `lru_crawler_sleep` after each 1,000 too): well under a millisecond of the shard.
+const CRAWL_BUDGET: usize = 1_000;
 /// How long a stopping shard waits for connections mid-request, its own and other shards'.
 const DRAIN: Duration = Duration::from_secs(2);
 const MESH_CAPACITY: usize = 1024;
@@ -257,21 +260,41 @@ async fn drain(shard: &Shard) {
     }
 }
 
-/// The expiry reclaim, run as work arrives rather than on a tick: woken by the first
-/// request after a quiet spell, it steps every [`RECLAIM_EVERY`] while requests keep
-/// coming and stops after a quiet step that freed nothing, leaving no timer armed.
-/// (Lookups and allocation drop expired items they meet in any case.)
+/// The LRU crawler, run as work arrives rather than on a tick: woken by the first
+/// request after a quiet spell, it steps the expiry reclaim every [`RECLAIM_EVERY`] while
+/// requests keep coming and stops after a quiet step that freed nothing, leaving no timer
+/// armed. (Lookups and allocation drop expired items they meet in any case.) An
+/// `lru_crawler crawl` job on this shard steps every `lru_crawler_sleep` until done. With
+/// the crawler disabled only a job runs, as memcached's crawler thread then stops.
 async fn reclaim_loop(shard: Rc<Shard>, wake: LocalReceiver<()>) {
+    let crawler = &shard.shared.crawler;
     while wake.recv().await.is_some() {
+        let mut pause = RECLAIM_EVERY;
+        let mut next_reclaim = Instant::now();
         loop {
-            glommio::timer::sleep(RECLAIM_EVERY).await;
+            glommio::timer::sleep(pause).await;
             let was = shard.reclaim.replace(Reclaim::Quiet);
             shard.read_clock();
-            let freed = shard.store.borrow_mut().reclaim_step(RECLAIM_BUDGET);
-            if was == Reclaim::Quiet && freed == 0 {
+            let mut store = shard.store.borrow_mut();
+            let mut freed = 0;
+            if crawler.enabled() && Instant::now() >= next_reclaim {
+                freed = store.reclaim_step(RECLAIM_BUDGET);
+                next_reclaim = Instant::now() + RECLAIM_EVERY;
+            }
+            if store.crawling() && !store.crawl_step(CRAWL_BUDGET) {
+                crawler.part_done();
+            }
+            let crawling = store.crawling();
+            drop(store);
+            if was == Reclaim::Quiet && freed == 0 && !crawling {
                 shard.reclaim.set(Reclaim::Idle);
                 break;
             }
+            pause = match crawling {
+                true => Duration::from_micros(crawler.sleep_us.load(Ordering::Relaxed).into())
+                    .max(Duration::from_micros(10)),
+                false => RECLAIM_EVERY,
+            };
         }
     }
 }

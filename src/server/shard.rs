@@ -1,6 +1,7 @@
 //! One shard's state: its store (touched only by this executor thread), its end of the
 //! cross-shard channel meshes, and the connections it accepted.
 
+use super::crawler::Crawler;
 use super::exec::execute;
 use super::lookahead::Lookahead;
 use super::router::{Batch, Reply, Request};
@@ -37,6 +38,8 @@ pub struct Shared {
     pub detail: AtomicBool,
     /// Item memory of the node, -m at start and `cache_memlimit` since.
     pub memory_limit: AtomicUsize,
+    /// `lru_crawler`'s settings and whether a crawl runs.
+    pub crawler: Crawler,
     /// The stopper's end of each shard's stop socket. A sleeping shard has nothing else
     /// that would wake it: no tick polls the shutdown flag.
     stop_tx: Vec<UnixStream>,
@@ -62,6 +65,7 @@ impl Shared {
             repl: cfg.repl.as_ref().map(|_| NodeRepl::new()),
             detail: AtomicBool::new(false),
             memory_limit: AtomicUsize::new(cfg.memory_limit),
+            crawler: Crawler::new(cfg.compat.ext.lru_crawler),
             cfg,
             stop_tx,
         };

@@ -14,6 +14,9 @@ pub struct ProcessInfo {
     pub limit_maxbytes: u64,
     /// Descriptors held back from the connection limit for the server's own use.
     pub reserved_fds: u64,
+    /// An `lru_crawler crawl` or metadump is running; crawls and metadumps started.
+    pub lru_crawler_running: bool,
+    pub lru_crawler_starts: u64,
     pub show: Show,
 }
 
@@ -153,8 +156,16 @@ const GENERAL: &[(&str, Line, When)] = &[
     ("slab_reassign_busy_deletes", Zero, SlabReassign),
     ("slab_reassign_running", Zero, SlabReassign),
     ("slabs_moved", Declared, SlabReassign),
-    ("lru_crawler_running", Zero, LruCrawler),
-    ("lru_crawler_starts", Zero, LruCrawler),
+    (
+        "lru_crawler_running",
+        Fact(|f| u8::from(f.p.lru_crawler_running).to_string()),
+        LruCrawler,
+    ),
+    (
+        "lru_crawler_starts",
+        Fact(|f| f.p.lru_crawler_starts.to_string()),
+        LruCrawler,
+    ),
     ("lru_maintainer_juggles", Zero, LruMaintainer),
     ("malloc_fails", Zero, Always),
     ("log_worker_dropped", Zero, Always),
@@ -174,12 +185,13 @@ const GENERAL: &[(&str, Line, When)] = &[
     ("evicted_active", Declared, LruMaintainer),
     ("evictions", Declared, Always),
     ("reclaimed", Declared, Always),
-    ("crawler_reclaimed", Zero, Always),
-    ("crawler_items_checked", Zero, Always),
+    ("crawler_reclaimed", Declared, Always),
+    ("crawler_items_checked", Declared, Always),
+    // No reference counts: the crawler never meets an item another request holds.
     ("lrutail_reflocked", Zero, Always),
     ("moves_to_cold", Zero, LruMaintainer),
     ("moves_to_warm", Zero, LruMaintainer),
-    ("moves_within_lru", Zero, LruMaintainer),
+    ("moves_within_lru", Declared, LruMaintainer),
     ("direct_reclaims", Zero, LruMaintainer),
     ("lru_bumps_dropped", Zero, LruMaintainer),
 ];

@@ -17,6 +17,8 @@ fn info() -> ProcessInfo {
         threads: 2,
         limit_maxbytes: 64 << 20,
         reserved_fds: 96,
+        lru_crawler_running: false,
+        lru_crawler_starts: 0,
         show: Show::default(),
     }
 }

@@ -15,6 +15,10 @@ pub struct Live {
     pub detail: bool,
     /// -m, or the last `cache_memlimit`, in bytes.
     pub maxbytes: usize,
+    /// `lru_crawler enable|disable|tocrawl|sleep`.
+    pub lru_crawler: bool,
+    pub lru_crawler_tocrawl: u32,
+    pub lru_crawler_sleep: u32,
 }
 
 /// `stats settings`
@@ -64,9 +68,9 @@ pub fn write_settings(out: &mut Vec<u8>, cfg: &Config, live: &Live) {
     stat(out, "slab_automove_window", 30);
     let chunk_max = ext.slab_chunk_max.unwrap_or(cfg.page_size() / 2);
     stat(out, "slab_chunk_max", chunk_max);
-    stat(out, "lru_crawler", yes(ext.lru_crawler));
-    stat(out, "lru_crawler_sleep", 100);
-    stat(out, "lru_crawler_tocrawl", 0);
+    stat(out, "lru_crawler", yes(live.lru_crawler));
+    stat(out, "lru_crawler_sleep", live.lru_crawler_sleep);
+    stat(out, "lru_crawler_tocrawl", live.lru_crawler_tocrawl);
     stat(out, "tail_repair_time", 0);
     stat(out, "flush_enabled", yes(cfg.flush_enabled));
     stat(out, "dump_enabled", "yes");
@@ -86,8 +90,45 @@ pub fn write_settings(out: &mut Vec<u8>, cfg: &Config, live: &Live) {
     stat(out, "read_buf_mem_limit", 0);
     stat(out, "track_sizes", yes(ext.track_sizes));
     stat(out, "inline_ascii_response", "no");
+    absent_features(out);
     // Ours, after memcached's.
     stat(out, "slab_page_size", cfg.page_size());
     stat(out, "spin_before_park_us", cfg.spin_before_park_us);
     out.extend_from_slice(b"END\r\n");
+}
+
+/// Settings of memcached build options corecached does not have: extstore, TLS, NAPI ids
+/// and a restart memory file. Debian's memcached 1.6.18 is built with all of them and
+/// prints these; here each reads as that build's default with the feature unused
+/// (docs/protocol.md, "stats names", marks them).
+fn absent_features(out: &mut Vec<u8>) {
+    const ABSENT: &[(&str, &str)] = &[
+        ("ext_item_size", "512"),
+        ("ext_item_age", "4294967295"),
+        ("ext_low_ttl", "0"),
+        ("ext_recache_rate", "2000"),
+        ("ext_wbuf_size", "4194304"),
+        ("ext_compact_under", "0"),
+        ("ext_drop_under", "0"),
+        ("ext_max_sleep", "1000000"),
+        ("ext_max_frag", "0.80"),
+        ("slab_automove_freeratio", "0.010"),
+        ("ext_drop_unread", "no"),
+        ("ssl_enabled", "no"),
+        ("ssl_chain_cert", "(null)"),
+        ("ssl_key", "(null)"),
+        ("ssl_verify_mode", "0"),
+        ("ssl_keyformat", "1"),
+        ("ssl_ciphers", "NULL"),
+        ("ssl_ca_cert", "NULL"),
+        ("ssl_wbuf_size", "16384"),
+        ("ssl_session_cache", "no"),
+        ("ssl_kernel_tls", "no"),
+        ("ssl_min_version", "tlsv1.2"),
+        ("num_napi_ids", "(null)"),
+        ("memory_file", "(null)"),
+    ];
+    for (name, value) in ABSENT {
+        stat(out, name, value);
+    }
 }

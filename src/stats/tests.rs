@@ -73,6 +73,8 @@ fn general_keeps_memcached_order_and_merges() {
         threads: 2,
         limit_maxbytes: 5,
         reserved_fds: 6,
+        lru_crawler_running: false,
+        lru_crawler_starts: 0,
         show: Show {
             maxconns_fast: true,
             ..Default::default()
@@ -122,10 +124,21 @@ fn shards_items_and_replication_lines() {
     assert_eq!(String::from_utf8(out).unwrap(), want);
 
     let mut out = Vec::new();
-    write_items(&mut out, &snaps);
+    write_items(&mut out, &snaps, false);
     let text = String::from_utf8(out).unwrap();
     assert!(text.starts_with("STAT items:1:number 5\r\nSTAT items:1:age 4\r\n"));
     assert!(text.contains("STAT items:1:evicted_time 0\r\n"));
+    assert!(!text.contains("number_cold"));
+    // With the LRU maintainer, memcached's segment lines: every item is cold here.
+    let mut out = Vec::new();
+    write_items(&mut out, &snaps, true);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with(
+        "STAT items:1:number 5\r\nSTAT items:1:number_hot 0\r\nSTAT items:1:number_warm 0\r\n\
+         STAT items:1:number_cold 5\r\nSTAT items:1:age_hot 0\r\nSTAT items:1:age_warm 0\r\n\
+         STAT items:1:age 4\r\n"
+    ));
+    assert!(text.ends_with("STAT items:1:hits_to_temp 0\r\nEND\r\n"));
 
     let mut out = Vec::new();
     write_slabs(&mut out, &snaps, 1 << 20, 0);

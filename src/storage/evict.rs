@@ -119,6 +119,8 @@ impl Memory {
                 item::set_word(self.slab.chunk_mut(t), w & !ACTIVE);
                 self.lru.move_to_head(&mut self.slab, c, t);
                 rescues += 1;
+                self.stats.moves_within_lru += 1;
+                self.cls[c].moves_within_lru += 1;
                 continue;
             }
             let hash = self.hash_of(t);

@@ -108,6 +108,9 @@ pub(crate) struct Lrus {
     crawl_class: usize,
     /// Next item the crawler examines.
     crawl_cursor: u32,
+    /// Next item an `lru_crawler crawl` job examines (`crawl.rs`), tail to head like the
+    /// crawler's own; NIL between classes.
+    pub job_cursor: u32,
     marks: [Mark; MARKS],
     /// Hands out mark ids and orders their use.
     mark_clock: u64,
@@ -119,6 +122,7 @@ impl Lrus {
             lists: vec![List::default(); classes],
             crawl_class: 0,
             crawl_cursor: NIL,
+            job_cursor: NIL,
             marks: [FREE_MARK; MARKS],
             mark_clock: 0,
         }
@@ -185,6 +189,9 @@ impl Lrus {
         if h == self.crawl_cursor {
             self.crawl_cursor = s.link(h, OFF_PREV);
         }
+        if h == self.job_cursor {
+            self.job_cursor = s.link(h, OFF_PREV);
+        }
         for m in &mut self.marks {
             if m.at == h {
                 m.at = s.link(h, OFF_NEXT);
@@ -203,6 +210,9 @@ impl Lrus {
         self.lists[c].relocate(s, from, to);
         if self.crawl_cursor == from {
             self.crawl_cursor = to;
+        }
+        if self.job_cursor == from {
+            self.job_cursor = to;
         }
         for m in &mut self.marks {
             if m.at == from {

@@ -1,8 +1,8 @@
 //! Item memory below the command semantics: where items live (slab, index, per-class LRUs),
 //! allocation with eviction, active-item rescue and page moves against slab calcification,
-//! and the background reclaim crawl. Every removal of an item goes through one hook,
-//! [`Memory::detach`], which keeps the index, the LRUs, the crawler's cursor, the victim hint
-//! and the gauges consistent.
+//! and the LRU crawler (the background reclaim and `lru_crawler crawl` jobs, `crawl.rs`).
+//! Every removal of an item goes through one hook, [`Memory::detach`], which keeps the
+//! index, the LRUs, the crawler's cursors, the victim hint and the gauges consistent.
 
 use super::clock::{Clock, Life};
 use super::hash::hash_key;
@@ -35,6 +35,8 @@ pub(crate) struct Memory {
     /// so that its index bucket loads meanwhile; trusted only while handle and version match,
     /// and cleared whenever that chunk could change keys (detach, page moves).
     victim_hint: (u32, u64, u64),
+    /// An `lru_crawler crawl` in progress (`crawl.rs`).
+    job: Option<CrawlJob>,
 }
 
 impl Memory {
@@ -49,6 +51,7 @@ impl Memory {
             evictions,
             move_tick: vec![0; n],
             victim_hint: (NIL, 0, 0),
+            job: None,
         }
     }
 
@@ -130,6 +133,7 @@ impl Memory {
             }
             if w & ACTIVE != 0 {
                 self.stats.evicted_active += 1;
+                k.evicted_active += 1;
             }
         }
     }
@@ -137,23 +141,6 @@ impl Memory {
     fn drop_item(&mut self, h: u32, hash: u64, clock: &Clock) {
         self.count_drop(h, clock);
         self.unlink(h, hash);
-    }
-
-    /// One step of the background crawl: examines up to `budget` items, walking each
-    /// class's LRU from the tail, and frees the dead ones; returns how many it freed.
-    pub fn reclaim_step(&mut self, budget: usize, clock: &Clock) -> usize {
-        let mut switches = self.lru.classes();
-        let mut freed = 0;
-        for _ in 0..budget {
-            let Some(h) = self.lru.crawl(&self.slab, &mut switches) else {
-                break;
-            };
-            if self.life(h, clock) != Life::Alive {
-                self.drop_item(h, self.hash_of(h), clock);
-                freed += 1;
-            }
-        }
-        freed
     }
 
     /// The key hash of item `h`, from the victim hint when it still describes `h`.
@@ -180,5 +167,9 @@ impl Memory {
     }
 }
 
+#[path = "crawl.rs"]
+mod crawl;
 #[path = "evict.rs"]
 mod evict;
+
+use crawl::CrawlJob;

@@ -14,8 +14,11 @@ counters! {
         evictions: Counter, "Live items evicted to make room.";
         evicted_unfetched: Counter, "Evicted items that were never read.";
         evicted_active: Counter, "Evicted items that had been read recently.";
+        moves_within_lru: Counter, "Read tail items moved back to their LRU's head instead of being evicted.";
         reclaimed: Counter, "Dead items whose memory was reused.";
         expired_unfetched: Counter, "Expired items that were never read.";
+        crawler_reclaimed: Counter, "Expired or flushed items the LRU crawler freed.";
+        crawler_items_checked: Counter, "Items the LRU crawler examined.";
         outofmemory: Counter, "Stores refused for want of memory.";
         slabs_moved: Counter, "Pages moved from one slab class to another.";
         cmd_get: Counter, "Get requests (get_hits + get_misses, filled in by Store::stats).";
@@ -61,8 +64,12 @@ counters! {
         evicted: Counter, "Items evicted from this class.";
         evicted_nonzero: Counter, "Evicted items that had an expiry time.";
         evicted_unfetched: Counter, "Evicted items that were never read.";
+        evicted_active: Counter, "Evicted items that had been read recently.";
+        moves_within_lru: Counter, "Read tail items moved back to the LRU's head instead of being evicted.";
         reclaimed: Counter, "Dead items whose memory was reused.";
         expired_unfetched: Counter, "Expired items that were never read.";
+        crawler_reclaimed: Counter, "Expired or flushed items the LRU crawler freed.";
+        crawler_items_checked: Counter, "Items the LRU crawler examined.";
         outofmemory: Counter, "Stores refused for want of memory.";
         mem_requested: Gauge, "Bytes the live items need.";
         get_hits: Counter, "Gets that found an item of this class.";

@@ -76,6 +76,16 @@ pub fn encode_op(out: &mut Vec<u8>, op: Op<'_>) {
             out.push(9);
             put_bytes(out, rec);
         }
+        Op::Meta { .. } => meta_codec::put_op(out, &op),
+        Op::Dump { .. } | Op::CacheDump { .. } | Op::MemLimit { .. } | Op::Crawl { .. } => {
+            put_admin(out, op)
+        }
+    }
+}
+
+/// The ops of admin commands, which carry no key: fixed fields after the tag.
+fn put_admin(out: &mut Vec<u8>, op: Op<'_>) {
+    match op {
         Op::Dump { classes, cursor } => put_u64s(out, 10, &[classes, cursor]),
         Op::CacheDump { class, max, cursor } => {
             put_u64s(out, 12, &[]);
@@ -83,8 +93,12 @@ pub fn encode_op(out: &mut Vec<u8>, op: Op<'_>) {
             out.extend_from_slice(&max.to_le_bytes());
             out.extend_from_slice(&cursor.to_le_bytes());
         }
-        Op::Meta { .. } => meta_codec::put_op(out, &op),
         Op::MemLimit { bytes } => put_u64s(out, 13, &[bytes]),
+        Op::Crawl { classes, tocrawl } => {
+            put_u64s(out, 14, &[classes]);
+            out.extend_from_slice(&tocrawl.to_le_bytes());
+        }
+        _ => unreachable!("not an admin op"),
     }
 }
 
@@ -178,6 +192,10 @@ pub fn decode_op(b: &[u8]) -> Result<(Op<'_>, usize), &'static str> {
             cursor: r.u64()?,
         },
         13 => Op::MemLimit { bytes: r.u64()? },
+        14 => Op::Crawl {
+            classes: r.u64()?,
+            tocrawl: r.u32()?,
+        },
         _ => return Err("unknown op"),
     };
     Ok((op, b.len() - r.0.rest().len()))

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 /// An op over borrowed `key`/`value`, picked by `pick`.
 fn op_of<'a>(pick: u8, k: StoreKind, key: &'a [u8], value: &'a [u8], n: u64) -> Op<'a> {
-    match pick % 14 {
+    match pick % 15 {
         0 => Op::Get {
             key,
             touch: n.is_multiple_of(2).then_some(n as i32),
@@ -51,6 +51,10 @@ fn op_of<'a>(pick: u8, k: StoreKind, key: &'a [u8], value: &'a [u8], n: u64) -> 
             cursor: n.rotate_left(7),
         },
         12 => Op::MemLimit { bytes: n },
+        13 => Op::Crawl {
+            classes: n,
+            tocrawl: (n >> 7) as u32,
+        },
         _ => Op::Meta {
             cmd: [
                 MetaCmd::Get,

@@ -107,6 +107,12 @@ pub enum Op<'a> {
     MemLimit {
         bytes: u64,
     },
+    /// `lru_crawler crawl`: the shard starts crawling the classes in the mask (bit i =
+    /// class i + 1), at most `tocrawl` items per class (0: all), in steps of its own.
+    Crawl {
+        classes: u64,
+        tocrawl: u32,
+    },
 }
 
 impl<'a> Op<'a> {
@@ -126,7 +132,8 @@ impl<'a> Op<'a> {
             | Op::Apply(_)
             | Op::Dump { .. }
             | Op::CacheDump { .. }
-            | Op::MemLimit { .. } => None,
+            | Op::MemLimit { .. }
+            | Op::Crawl { .. } => None,
         }
     }
 }

@@ -45,9 +45,13 @@ impl Conn {
             b"" | b"items" | b"slabs" | b"conns" | b"shards" | b"reset" | b"replication" => {}
             b"settings" => {
                 let shared = &self.shard.shared;
+                let crawler = &shared.crawler;
                 let live = stats::Live {
                     detail: shared.detail.load(Ordering::Relaxed),
                     maxbytes: shared.memory_limit.load(Ordering::Relaxed),
+                    lru_crawler: crawler.enabled(),
+                    lru_crawler_tocrawl: crawler.tocrawl.load(Ordering::Relaxed),
+                    lru_crawler_sleep: crawler.sleep_us.load(Ordering::Relaxed),
                 };
                 return stats::write_settings(out, self.shard.cfg(), &live);
             }
@@ -82,7 +86,7 @@ impl Conn {
         let out = &mut self.text.plan.out;
         match sub {
             b"reset" => render::line(out, render::RESET),
-            b"items" => stats::write_items(out, snaps),
+            b"items" => stats::write_items(out, snaps, cfg.compat.ext.lru_maintainer),
             b"slabs" => {
                 let fake = cfg.compat.initial_malloc;
                 stats::write_slabs(out, snaps, cfg.page_size(), fake)
@@ -118,18 +122,20 @@ pub fn process_info(shard: &Shard) -> ProcessInfo {
         threads: cfg.shards,
         limit_maxbytes: shard.shared.memory_limit.load(Ordering::Relaxed) as u64,
         reserved_fds: crate::server::limits::fd_headroom(cfg.shards),
-        show: show(cfg),
+        lru_crawler_running: shard.shared.crawler.running(),
+        lru_crawler_starts: shard.shared.crawler.starts(),
+        show: show(cfg, shard.shared.crawler.enabled()),
     }
 }
 
 /// Which optional lines of plain `stats` memcached would print with these settings.
-fn show(cfg: &Config) -> Show {
+fn show(cfg: &Config, lru_crawler: bool) -> Show {
     let ext = &cfg.compat.ext;
     Show {
         maxconns_fast: ext.maxconns_fast,
         idle_timeout: ext.idle_timeout > 0,
         slab_reassign: ext.slab_reassign,
-        lru_crawler: ext.lru_crawler,
+        lru_crawler,
         lru_maintainer: ext.lru_maintainer,
     }
 }

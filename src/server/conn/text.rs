@@ -5,9 +5,10 @@
 use super::meta::{How, MetaSide};
 use super::plan::Plan;
 use super::{Conn, Flow, VERSION};
-use crate::protocol::number::parse_u64;
+use crate::protocol::number::{parse_flags, parse_u64};
 use crate::protocol::op::Op;
 use crate::protocol::text::{Keys, Parsed, Reply, Request, parse, render};
+use crate::server::crawler::{Claim, Refused};
 use crate::server::lookahead::{Lookahead, PipelineAhead};
 use crate::server::router::shard_of;
 use crate::server::shard::Shard;
@@ -32,6 +33,9 @@ struct Turn {
     /// memcached's -R: after this many requests in one read, let other connections run.
     per_event: usize,
     served: usize,
+    /// Answers were made since the last point where memcached writes its answers out (a
+    /// get line's END, `mn`, a -R yield): a metadump then refuses, as memcached's does.
+    stacked: bool,
 }
 
 impl Turn {
@@ -40,6 +44,7 @@ impl Turn {
             ahead: None,
             per_event,
             served: 0,
+            stacked: false,
         }
     }
 
@@ -77,9 +82,7 @@ impl Conn {
     /// Handles every complete request buffered; stops at an incomplete one, a close, or
     /// when the answers held reach OUT_LIMIT (`Flow::Flush`: write out, then come back).
     pub(super) async fn handle_input(&mut self) -> Flow {
-        self.seen.last_cmd.set(self.shard.now_ms.get());
-        self.seen.in_value.set(false);
-        let mut turn = Turn::new(self.shard.cfg().compat.reqs_per_event);
+        let mut turn = self.begin_input();
         loop {
             if self.must_flush() {
                 return Flow::Flush;
@@ -89,6 +92,7 @@ impl Conn {
                 self.prefetch(&mut turn.ahead, *consumed);
                 self.tally.note(family(req));
             }
+            let was_stacked = std::mem::replace(&mut turn.stacked, stacks(&parsed));
             match parsed {
                 Parsed::Incomplete => return Flow::Read,
                 Parsed::Close => return Flow::Close,
@@ -139,9 +143,9 @@ impl Conn {
                 Parsed::Done { consumed, req } => {
                     let flow = match req {
                         Request::Stats { args } => self.whole(Whole::Stats(args.0.to_vec())).await,
-                        Request::LruCrawler { args } if metadump_mask(args).is_some() => {
-                            let classes = metadump_mask(args).unwrap_or(0);
-                            self.whole(Whole::Metadump(classes)).await
+                        Request::LruCrawler { args } if metadump_arg(args).is_some() => {
+                            let which = metadump_arg(args).unwrap_or_default().to_vec();
+                            self.metadump_request(which, was_stacked).await
                         }
                         req => self.text.request(req),
                     };
@@ -151,10 +155,18 @@ impl Conn {
                     }
                     if turn.served_one() && !self.input.pending().is_empty() {
                         self.give_way().await;
+                        turn.stacked = false;
                     }
                 }
             }
         }
+    }
+
+    /// A read's requests begin: the connection is seen, and a turn starts.
+    fn begin_input(&self) -> Turn {
+        self.seen.last_cmd.set(self.shard.now_ms.get());
+        self.seen.in_value.set(false);
+        Turn::new(self.shard.cfg().compat.reqs_per_event)
     }
 
     /// Finishes a multi-get line cut at the output bound; true when the answers held are
@@ -194,6 +206,34 @@ impl Conn {
             Whole::Stats(args) => Box::pin(self.stats(Keys(&args))).await,
             Whole::Metadump(classes) => Box::pin(self.metadump(classes)).await,
         }
+    }
+
+    /// `lru_crawler metadump <classes>`, refused as memcached refuses it: the crawler off,
+    /// answers made before it in the same read, a bad class, a crawl running. Otherwise
+    /// streamed (`dump.rs`) while it holds the crawler.
+    async fn metadump_request(&mut self, which: Vec<u8>, stacked: bool) -> Flow {
+        let shard = self.shard.clone();
+        let crawler = &shard.shared.crawler;
+        let classes = parse_class_mask(&which);
+        let refusal = if !crawler.enabled() {
+            render::CRAWLER_DISABLED
+        } else if stacked {
+            render::METADUMP_PIPELINED
+        } else if let Some(classes) = classes {
+            match crawler.claim_classes(classes, 1) {
+                Ok(()) => {
+                    let _held = Claim(crawler);
+                    return self.whole(Whole::Metadump(classes)).await;
+                }
+                Err(Refused::Busy) => render::CRAWLER_BUSY,
+                Err(Refused::Disabled) => render::CRAWLER_DISABLED,
+                Err(Refused::NoClasses) => render::CRAWLER_NOT_STARTED,
+            }
+        } else {
+            render::ERR_BAD_CLASS
+        };
+        self.text.line(refusal);
+        Flow::Read
     }
 
     /// Moves the pipeline prefetch on past the request of `consumed` bytes at the front.
@@ -396,17 +436,64 @@ impl Text {
         Flow::Close
     }
 
-    /// `lru_crawler`: expired items are reclaimed continuously here, so the crawl controls
-    /// are accepted and do nothing; a valid `metadump` is streamed by `Conn::metadump`.
+    /// `lru_crawler` but `metadump` (`Conn::metadump_request`), with memcached's answers.
     fn lru_crawler(&mut self, args: Keys<'_>) {
         let words: Vec<&[u8]> = args.iter().collect();
-        match words.as_slice() {
-            [b"metadump", _] => self.line(render::ERR_BAD_CLASS),
-            [b"crawl", _] | [b"tocrawl", _] | [b"sleep", _] | [b"enable"] | [b"disable"] => {
-                self.line(render::OK)
+        let shard = self.shard.clone();
+        let crawler = &shard.shared.crawler;
+        let reply = match words.as_slice() {
+            [b"crawl", which] => self.crawl(which),
+            [b"tocrawl", n] => match parse_flags(n) {
+                Some(n) => {
+                    crawler.tocrawl.store(n, Ordering::Relaxed);
+                    render::OK
+                }
+                None => render::ERR_FORMAT,
+            },
+            [b"sleep", n] => match parse_flags(n) {
+                Some(n) if n > 1_000_000 => render::CRAWLER_SLEEP_TOO_LONG,
+                Some(n) => {
+                    crawler.sleep_us.store(n, Ordering::Relaxed);
+                    render::OK
+                }
+                None => render::ERR_FORMAT,
+            },
+            [b"enable"] if crawler.enable() => render::OK,
+            [b"enable"] => render::CRAWLER_START_FAILED,
+            [b"disable"] => {
+                crawler.disable();
+                render::OK
             }
-            _ => self.line(render::ERROR),
+            _ => render::ERROR,
+        };
+        self.line(reply);
+    }
+
+    /// `lru_crawler crawl <classes|all>`: every shard crawls its part of those classes in
+    /// steps of its own (server/runtime.rs); `stats` shows `lru_crawler_running` until the
+    /// last shard is done.
+    fn crawl(&mut self, which: &[u8]) -> &'static str {
+        let shard = self.shard.clone();
+        let crawler = &shard.shared.crawler;
+        if !crawler.enabled() {
+            return render::CRAWLER_DISABLED;
         }
+        let classes = match parse_class_mask(which) {
+            Some(m) if which != b"hash" => m,
+            // memcached walks its hash table for metadump only.
+            Some(_) if crawler.running() => return render::CRAWLER_BUSY,
+            Some(_) => return render::CRAWLER_ERROR,
+            None => return render::ERR_BAD_CLASS,
+        };
+        match crawler.claim_classes(classes, shard.nshards) {
+            Ok(()) => {}
+            Err(Refused::Busy) => return render::CRAWLER_BUSY,
+            Err(Refused::Disabled) => return render::CRAWLER_DISABLED,
+            Err(Refused::NoClasses) => return render::CRAWLER_NOT_STARTED,
+        }
+        let tocrawl = crawler.tocrawl.load(Ordering::Relaxed);
+        self.broadcast(Op::Crawl { classes, tocrawl }, Reply::noreply(true));
+        render::OK
     }
 }
 
@@ -474,25 +561,38 @@ impl Text {
     }
 }
 
-/// The class mask of a valid `lru_crawler metadump <classes>`.
-fn metadump_mask(args: Keys<'_>) -> Option<u64> {
+/// Whether a request's answer waits in memcached's response stack until the read is done:
+/// all do but a get line's and `mn`'s, which write the stack out.
+fn stacks(parsed: &Parsed<'_>) -> bool {
+    !matches!(
+        parsed,
+        Parsed::Done {
+            req: Request::Get { .. } | Request::MetaNoop,
+            ..
+        }
+    )
+}
+
+/// The class argument of `lru_crawler metadump <classes>` (exactly that many words).
+fn metadump_arg(args: Keys<'_>) -> Option<&[u8]> {
     let mut words = args.iter();
     match (words.next(), words.next(), words.next()) {
-        (Some(b"metadump"), Some(which), None) => parse_class_mask(which),
+        (Some(b"metadump"), Some(which), None) => Some(which),
         _ => None,
     }
 }
 
 /// "all", "hash" (every item, as memcached's hash-table walk lists them) or a
-/// comma-separated list of class ids (1..=64) as a bit mask.
+/// comma-separated list of class ids (1..=63, empty parts skipped, as memcached's strtok
+/// does) as a bit mask: bit i is class i + 1.
 fn parse_class_mask(which: &[u8]) -> Option<u64> {
     if which == b"all" || which == b"hash" {
         return Some(u64::MAX);
     }
     let mut mask = 0u64;
-    for part in which.split(|&b| b == b',') {
-        let id: u32 = std::str::from_utf8(part).ok()?.parse().ok()?;
-        if !(1..=64).contains(&id) {
+    for part in which.split(|&b| b == b',').filter(|p| !p.is_empty()) {
+        let id = parse_flags(part)?;
+        if !(1..=63).contains(&id) {
             return None;
         }
         mask |= 1 << (id - 1);

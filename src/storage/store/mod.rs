@@ -253,8 +253,26 @@ impl Store {
         });
     }
 
+    /// One step of the background crawl (memcached's crawler as its LRU maintainer runs
+    /// it): frees dead items among the next `budget` it examines; how many it freed.
     pub fn reclaim_step(&mut self, budget: usize) -> usize {
         self.mem.reclaim_step(budget, &self.clock)
+    }
+
+    /// `lru_crawler crawl`: starts a crawl of the class ids whose bit (id - 1) is set in
+    /// `classes`, at most `tocrawl` items per class (0: all), run by `crawl_step`.
+    pub fn start_crawl(&mut self, classes: u64, tocrawl: u32) {
+        self.mem.start_crawl(classes, tocrawl);
+    }
+
+    /// One step of the crawl job: examines up to `budget` items; true while items remain.
+    pub fn crawl_step(&mut self, budget: usize) -> bool {
+        self.mem.crawl_step(budget, &self.clock)
+    }
+
+    /// True while a crawl job has items left.
+    pub fn crawling(&self) -> bool {
+        self.mem.crawling()
     }
 
     pub fn set_mutation_log(&mut self, on: bool) {

@@ -123,11 +123,66 @@ fn reclaim_step_frees_expired() {
     }
     assert_eq!(freed, 501);
     let st = s.stats();
+    // The background reclaim is the LRU crawler: memcached counts its frees apart from
+    // `reclaimed` (memory reused by a write).
     assert_eq!(
-        (st.curr_items, st.reclaimed, st.expired_unfetched),
+        (st.curr_items, st.crawler_reclaimed, st.expired_unfetched),
         (500, 501, 501)
     );
+    assert_eq!(st.reclaimed, 0);
+    assert!(st.crawler_items_checked >= 1001, "{st:?}");
     assert_eq!(s.reclaim_step(1000), 0);
+}
+
+/// `lru_crawler crawl`: only the classes asked for, at most `tocrawl` items of each from
+/// the tail, each checked item counted in its class, the dead ones freed.
+#[test]
+fn crawl_job_walks_chosen_classes_from_the_tail() {
+    let mut s = st();
+    // Oldest first: 10 dead-to-be small items, then 10 immortal ones; 5 dead big ones.
+    for i in 0..20u32 {
+        let exp = if i < 10 { 5 } else { 0 };
+        s.store(Set, &i.to_le_bytes(), 0, exp, b"v");
+    }
+    for i in 0..5u32 {
+        s.store(Set, &(100 + i).to_le_bytes(), 0, 5, &[7u8; 300]);
+    }
+    advance(&mut s, 5);
+    let small = s.class_stats()[0].id;
+    let big = s.class_stats().iter().find(|c| c.items == 5).unwrap().id;
+    // The first 4 of the small class only.
+    s.start_crawl(1 << (small - 1), 4);
+    while s.crawl_step(3) {}
+    assert!(!s.crawling());
+    let class = |s: &Store, id| *s.class_stats().iter().find(|c| c.id == id).unwrap();
+    let c = class(&s, small);
+    assert_eq!(
+        (c.crawler_items_checked, c.crawler_reclaimed, c.items),
+        (4, 4, 16)
+    );
+    assert_eq!(class(&s, big).crawler_items_checked, 0);
+    // Every class, no limit: the 6 dead small items left and the 5 big ones go.
+    s.start_crawl(u64::MAX, 0);
+    let mut steps = 0;
+    while s.crawl_step(7) {
+        steps += 1;
+    }
+    assert!(steps >= 3, "{steps}");
+    let c = class(&s, small);
+    assert_eq!(
+        (c.crawler_items_checked, c.crawler_reclaimed, c.items),
+        (20, 10, 10)
+    );
+    let b = class(&s, big);
+    assert_eq!(
+        (b.crawler_items_checked, b.crawler_reclaimed, b.items),
+        (5, 5, 0)
+    );
+    let st = s.stats();
+    assert_eq!(
+        (st.crawler_reclaimed, st.reclaimed, st.curr_items),
+        (15, 0, 10)
+    );
 }
 
 #[test]
