@@ -91,6 +91,9 @@ impl Conn {
                         Cmd::Stat { key } => {
                             let (key, r) = (key.to_vec(), req.reply);
                             self.input.skip(consumed + swallow);
+                            if !self.finish_bin_batch().await {
+                                break Flow::Close;
+                            }
                             self.bin_stat(r, &key).await;
                             continue;
                         }
@@ -109,9 +112,9 @@ impl Conn {
                 }
             }
         };
-        self.finish_bin_batch().await;
+        let written = self.finish_bin_batch().await;
         self.bin_output();
-        flow
+        if written { flow } else { Flow::Close }
     }
 
     /// Moves the pipeline prefetch on past the packet of `consumed` bytes at the front.
@@ -131,8 +134,10 @@ impl Conn {
     }
 
     /// Sends the remote batches, waits for every reply, and assembles the answers; an
-    /// owner that stopped at its reply budget is sent the rest, round after round.
-    async fn finish_bin_batch(&mut self) {
+    /// owner that stopped at its reply budget is sent the rest, round after round. False
+    /// when writing out between rounds failed: the connection must close then, as the
+    /// plan still holds ops whose keys are gone (carrying on panicked the shard).
+    async fn finish_bin_batch(&mut self) -> bool {
         let mut replies: Vec<Option<ShardReply>> = Vec::new();
         while self.bin.plan.waiting() {
             super::round(
@@ -154,11 +159,13 @@ impl Conn {
                 self.bin_output();
                 self.bin.flushed = 0;
                 if self.write_out().await.is_err() {
-                    break;
+                    self.bin.keys.clear();
+                    return false;
                 }
             }
         }
         self.bin.keys.clear();
+        true
     }
 
     /// Moves the binary responses to the connection's output buffer.
@@ -173,7 +180,6 @@ impl Conn {
 
     /// `stat [group]`: the text protocol's `stats` answer, one packet per line.
     async fn bin_stat(&mut self, r: Reply, key: &[u8]) {
-        self.finish_bin_batch().await;
         self.bin_output();
         self.bin.flushed = 0;
         let mark = self.text.plan.out.len();
