@@ -37,6 +37,7 @@ pub fn run(mut cfg: Config) -> i32 {
         eprintln!("{msg}");
         return EXIT_OSERR;
     }
+    abort_on_panic();
     let signals = signals::block();
     let (shared, stop_rx) = match Shared::new(cfg.clone()) {
         Ok(s) => s,
@@ -77,6 +78,18 @@ pub fn run(mut cfg: Config) -> i32 {
 
 /// What must hold before any shard starts: the ports are ours, the pid file is written,
 /// privileges are dropped.
+/// A panic anywhere ends the process. A shard whose thread died would leave its keys'
+/// requests waiting forever on the others' connections; a crash is what memcached's
+/// users and `Restart=on-failure` expect instead, and it shows in tests.
+fn abort_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        eprintln!("error: a thread panicked; aborting (a shard cannot be restarted alone)");
+        std::process::abort();
+    }));
+}
+
 fn prepare(cfg: &mut Config) -> Result<(), String> {
     if let Some(path) = &cfg.compat.unix_socket {
         unix_socket::prepare(path);
