@@ -88,7 +88,7 @@ pub(super) fn usage_error(e: &clap::Error) -> String {
             format!("error: {}: '{value}' is not valid ({why})", flag_name(&arg))
         }
         ErrorKind::UnknownArgument => match text(ContextKind::InvalidArg) {
-            Some(arg) => format!("error: {arg}: no such flag (corecached --help lists them)"),
+            Some(arg) => format!("error: {arg}: no such flag (--help lists them)"),
             None => clap_line(e),
         },
         _ => clap_line(e),

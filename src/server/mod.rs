@@ -2,6 +2,7 @@
 
 pub mod conn;
 pub mod exec;
+pub mod lifecycle;
 mod limits;
 pub mod lookahead;
 mod ports;
