@@ -75,7 +75,7 @@ fn an_unknown_user_is_refused_like_memcached() {
     // SAFETY: getuid has no preconditions.
     if unsafe { libc::getuid() } != 0 {
         // -u only applies when started as root, as in memcached.
-        eprintln!("SKIPPED: root not available (-u applies only to root)");
+        common::skipped("root not available (-u applies only to root)");
         return;
     }
     let port = common::free_port().to_string();
