@@ -357,7 +357,7 @@ fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, Stri
     });
     let port = port_number(asked, "-p")?;
     let udp_port = port_number(cli.udp_port, "-U")?;
-    ops::check(&cli, port == Some(0), udp_port == Some(0))?;
+    ops::check(&cli)?;
     if cli.memory_limit <= 0 || cli.memory_limit > (1 << 24) {
         return Err("error: -m: memory limit must be between 1 and 16777216 megabytes".into());
     }

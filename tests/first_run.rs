@@ -46,7 +46,6 @@ fn the_default_log_level_prints_one_startup_line_without_colour() {
 fn bad_values_are_one_line_in_one_style_with_status_64() {
     for (args, want) in [
         (&["-m", "-5"][..], "error: -m: memory limit must be between"),
-        (&["-p", "0"], "error: -p: port 0 turns TCP off"),
         (
             &["-p", "99999"],
             "error: -p: port must be between -1 and 65535",
@@ -92,4 +91,33 @@ fn help_names_the_drain_timeout() {
     let (code, text) = run_with(&["--help"]);
     assert_eq!(code, 0);
     assert!(text.contains("--drain-timeout"), "{text}");
+}
+
+/// `-p 0` alone serves nothing, but memcached runs so (its t/issue_67 starts it that way):
+/// it runs, and says so.
+#[test]
+fn port_zero_alone_runs_and_warns_that_nothing_listens() {
+    let log = std::env::temp_dir().join(format!("corecached-p0-{}.txt", std::process::id()));
+    let mut child = Command::new(BIN)
+        .args(["-p", "0", "-l", "127.0.0.1", "-t", "1"])
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !text().contains("no client listener") {
+        assert!(child.try_wait().unwrap().is_none(), "exited: {}", text());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no warning: {}",
+            text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(text().contains("tcp off, udp off"), "{}", text());
+    // SAFETY: signalling our own child process by its pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let _ = std::fs::remove_file(&log);
 }

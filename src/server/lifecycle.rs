@@ -81,6 +81,15 @@ fn join<T: std::fmt::Display>(items: &[T]) -> String {
 /// Logs the startup line once the listeners serve.
 pub fn started(cfg: &Config) {
     tracing::info!(target: TARGET, "{}", startup_line(cfg));
+    if cfg.listen_addrs().is_empty()
+        && cfg.udp_addrs().is_empty()
+        && cfg.compat.unix_socket.is_none()
+    {
+        tracing::warn!(
+            target: TARGET,
+            "no client listener: -p 0 turns TCP off and neither -U nor -s gives another"
+        );
+    }
 }
 
 /// Starts the stop, from any thread: the first two phase lines, then `Shared::stop`. `why`
