@@ -5,6 +5,8 @@
 mod auth;
 #[path = "config_metrics.rs"]
 mod metrics;
+#[path = "config_ops.rs"]
+mod ops;
 #[path = "config_options.rs"]
 mod options;
 #[path = "config_ports.rs"]
@@ -16,6 +18,7 @@ use ports::port_number;
 
 pub use auth::{Credentials, Protocol};
 use clap::{ArgAction, Parser};
+pub use ops::{DEFAULT_DRAIN_SECS, Ops};
 pub use options::{EXIT_BAD_OPTION, Extended};
 use std::net::{IpAddr, SocketAddr};
 
@@ -26,6 +29,7 @@ pub const EXIT_USAGE: i32 = 64;
 #[command(
     name = "corecached",
     version,
+    allow_negative_numbers = true,
     about = "A memcached-compatible cache server: one shard per core, each with its own memory and LRU."
 )]
 struct Cli {
@@ -41,7 +45,7 @@ struct Cli {
 
     /// Item memory in megabytes, split evenly across shards.
     #[arg(short = 'm', long = "memory-limit", default_value_t = 64)]
-    memory_limit: u64,
+    memory_limit: i64,
 
     /// Maximum simultaneous client connections (over it: "ERROR Too many open connections").
     #[arg(short = 'c', long = "conn-limit", default_value_t = 1024)]
@@ -218,6 +222,8 @@ struct Cli {
 
     #[command(flatten)]
     metrics: metrics::MetricsFlags,
+    #[command(flatten)]
+    ops: ops::OpsFlags,
 }
 
 /// Twin replication settings (present only with --twin).
@@ -263,6 +269,8 @@ pub struct Config {
     pub compat: Compat,
     /// `--metrics-listen`: where shard 0 serves `GET /metrics`.
     pub metrics_listen: Option<SocketAddr>,
+    /// How the server stops (`--drain-timeout`).
+    pub ops: Ops,
 }
 
 /// memcached's flags that corecached honours or accepts for compatibility (issue 15).
@@ -329,7 +337,7 @@ where
             use clap::error::ErrorKind;
             return match e.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Parsed::Print(e.to_string()),
-                _ => Parsed::Fail(first_line(&e.to_string())),
+                _ => Parsed::Fail(ops::usage_error(&e)),
             };
         }
     };
@@ -360,7 +368,8 @@ fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, Stri
     });
     let port = port_number(asked, "-p")?;
     let udp_port = port_number(cli.udp_port, "-U")?;
-    if cli.memory_limit == 0 || cli.memory_limit > (1 << 24) {
+    ops::check(&cli)?;
+    if cli.memory_limit <= 0 || cli.memory_limit > (1 << 24) {
         return Err("error: -m: memory limit must be between 1 and 16777216 megabytes".into());
     }
     let memory_limit = (cli.memory_limit as usize) << 20;
@@ -420,6 +429,7 @@ fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, Stri
         shutdown_enabled: cli.enable_shutdown,
         verbose: cli.verbose,
         spin_before_park_us: cli.spin_before_park_us,
+        ops: ops::ops(&cli)?,
         compat,
     })
 }
@@ -568,10 +578,10 @@ pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    pub(super) fn run(args: &[&str]) -> Result<Config, String> {
+    pub(crate) fn run(args: &[&str]) -> Result<Config, String> {
         let mut v = vec!["corecached"];
         v.extend_from_slice(args);
         match parse_args(v, &[0, 1]) {

@@ -33,18 +33,24 @@ fn main() {
     std::process::exit(corecached::server::run(*cfg));
 }
 
+/// Warnings by default, plus the startup line and the stop's phases (`lifecycle`), which
+/// an operator wants in the journal without -v. Colour only on a terminal: a log file or
+/// the journal would otherwise hold escape codes.
 fn init_logging(verbose: u8) {
+    use std::io::IsTerminal;
+    let lifecycle = corecached::server::lifecycle::TARGET;
     let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
+        0 => format!("warn,{lifecycle}=info"),
+        1 => "info".into(),
+        2 => "debug".into(),
+        _ => "trace".into(),
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

@@ -2,7 +2,7 @@
 //! can also run open-loop (--rate) and then reports coordinated-omission-corrected latency.
 //!
 //! Exit status: 0 ok; 1 setup, connection or protocol failure; 2 verification mismatch;
-//! 3 the server answered requests with errors.
+//! 3 the server answered requests with errors; 64 bad flags (EX_USAGE, as corecached).
 
 mod cli;
 mod conn;
@@ -25,13 +25,28 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+/// Bad flags: apart from every outcome of a run (clap's own default, 2, is the `--verify`
+/// failure's status).
+const EXIT_USAGE: u8 = 64;
+
 fn main() -> ExitCode {
-    let args = cli::Args::parse();
+    let args = match cli::Args::try_parse() {
+        Ok(a) => a,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let cfg = match args.validate() {
         Ok(c) => Arc::new(c),
         Err(e) => {
             eprintln!("loadgen: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     match real_main(&args, cfg) {

@@ -332,3 +332,25 @@ fn server_hanging_up_is_reported_at_once() {
         t.elapsed()
     );
 }
+
+/// Bad flags exit 64, apart from every outcome of a run (2 is a `--verify` failure).
+#[test]
+fn bad_flags_exit_64() {
+    for args in [
+        &["--no-such-flag"][..],
+        &["--pipeline", "x"],
+        &["--pipeline", "0"],
+        &["--ratio", "0:0"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}

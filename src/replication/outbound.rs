@@ -157,10 +157,9 @@ async fn stream_to_twin<S: TwinShard, W: AsyncWrite + Unpin>(
     let mut cursor = resync(shard, wr, twin_next).await?;
     repl.link.set(LinkState::Streaming);
     let mut out = Vec::with_capacity(SEND_CHUNK);
+    // A stopping node keeps streaming: its drain waits for the twin to acknowledge the
+    // last writes (server::lifecycle), then drops this task with the executor.
     loop {
-        if shard.shutting_down() {
-            return Ok(());
-        }
         if let Some(why) = dead.take() {
             return Err(why);
         }

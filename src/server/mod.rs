@@ -3,6 +3,7 @@
 pub mod conn;
 pub mod crawler;
 pub mod exec;
+pub mod lifecycle;
 mod limits;
 pub mod lookahead;
 mod metrics_http;

@@ -4,7 +4,7 @@
 use super::conn;
 use super::router::{Reply, Request};
 use super::shard::{Reclaim, Shard, Shared};
-use super::{limits, metrics_http, ports, signals, udp, unix_socket};
+use super::{lifecycle, limits, metrics_http, ports, signals, udp, unix_socket};
 use crate::config::Config;
 use crate::storage::{Store, StoreConfig};
 use futures_lite::AsyncReadExt;
@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 /// EX_OSERR: what memcached exits with when it cannot listen.
 pub const EXIT_OSERR: i32 = 71;
+/// EX_NOUSER: what memcached exits with when the -u user does not exist.
+pub const EXIT_NOUSER: i32 = 67;
 /// How often the expiry reclaim steps while requests arrive.
 const RECLAIM_EVERY: Duration = Duration::from_millis(10);
 /// Items examined per step by the expiry reclaim.
@@ -27,22 +29,24 @@ const RECLAIM_BUDGET: usize = 500;
 /// Items an `lru_crawler crawl` examines per step (memcached's crawler sleeps
 /// `lru_crawler_sleep` after each 1,000 too): well under a millisecond of the shard.
 const CRAWL_BUDGET: usize = 1_000;
-/// How long a stopping shard waits for connections mid-request, its own and other shards'.
-const DRAIN: Duration = Duration::from_secs(2);
 const MESH_CAPACITY: usize = 1024;
 
 /// Runs the server until SIGINT/SIGTERM (or `shutdown`); returns the exit status.
 pub fn run(mut cfg: Config) -> i32 {
     if let Err(msg) = prepare(&mut cfg) {
-        eprintln!("{msg}");
+        fatal(&msg);
         return EXIT_OSERR;
     }
     abort_on_panic();
+    if let Err((msg, status)) = drop_privileges(cfg.user.as_deref()) {
+        fatal(&msg);
+        return status;
+    }
     let signals = signals::block();
     let (shared, stop_rx) = match Shared::new(cfg.clone()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("failed to create the shards' stop sockets: {e}");
+            fatal(&format!("failed to create the shards' stop sockets: {e}"));
             return EXIT_OSERR;
         }
     };
@@ -51,17 +55,10 @@ pub fn run(mut cfg: Config) -> i32 {
     let handles = match spawn_shards(&cfg, &shared, stop_rx) {
         Ok(h) => h,
         Err(msg) => {
-            eprintln!("{msg}");
+            fatal(&msg);
             return EXIT_OSERR;
         }
     };
-    tracing::info!(
-        "corecached {} listening on {:?} port {} with {} shards",
-        conn::VERSION,
-        cfg.listen,
-        cfg.port,
-        cfg.shards
-    );
     let mut status = 0;
     for h in handles {
         let failure = match h.join() {
@@ -69,15 +66,14 @@ pub fn run(mut cfg: Config) -> i32 {
             Ok(Err(msg)) => msg,
             Err(e) => format!("shard failed: {e}"),
         };
-        eprintln!("{failure}");
-        shared.stop();
+        fatal(&failure);
+        lifecycle::stop(&shared, "a shard failed");
         status = EXIT_OSERR;
     }
+    lifecycle::exited(&shared, status);
     status
 }
 
-/// What must hold before any shard starts: the ports are ours, the pid file is written,
-/// privileges are dropped.
 /// A panic anywhere ends the process. A shard whose thread died would leave its keys'
 /// requests waiting forever on the others' connections; a crash is what memcached's
 /// users and `Restart=on-failure` expect instead, and it shows in tests.
@@ -90,6 +86,16 @@ fn abort_on_panic() {
     }));
 }
 
+/// A fatal error, as one line in the style of the command line's (`error: ...`).
+fn fatal(msg: &str) {
+    match msg.strip_prefix("error: ") {
+        Some(m) => eprintln!("error: {m}"),
+        None => eprintln!("error: {msg}"),
+    }
+}
+
+/// What must hold before any shard starts: the ports are ours, the pid file is written.
+/// (Privileges are dropped after it, by `run`.)
 fn prepare(cfg: &mut Config) -> Result<(), String> {
     if let Some(path) = &cfg.compat.unix_socket {
         unix_socket::prepare(path);
@@ -124,7 +130,7 @@ fn prepare(cfg: &mut Config) -> Result<(), String> {
         std::fs::write(path, format!("{}\n", std::process::id()))
             .map_err(|e| format!("failed to write pid file {path}: {e}"))?;
     }
-    drop_privileges(cfg.user.as_deref())
+    Ok(())
 }
 
 type ShardHandle = glommio::ExecutorJoinHandle<Result<(), String>>;
@@ -219,11 +225,15 @@ async fn shard_main(
         .detach();
     }
     listen(&shard)?;
+    if shard.id == 0 {
+        // Shard 0's listeners serve, and every shard joined the meshes before it.
+        lifecycle::started(shard.cfg());
+    }
     let unix = shard.cfg().compat.unix_socket.as_deref();
 
     // Sleeps until `Shared::stop` ends the socket (or it fails, which stops us too).
     let _ = stop.read(&mut [0u8; 1]).await;
-    drain(&shard).await;
+    lifecycle::drain(&shard).await;
     if let (Some(path), 0) = (unix, shard.id) {
         unix_socket::remove(path);
     }
@@ -256,21 +266,6 @@ fn listen(shard: &Rc<Shard>) -> Result<(), String> {
         ports::write_file(shard.cfg());
     }
     Ok(())
-}
-
-/// Lets the connections finish their last batch, this shard's and every other's: a shard
-/// answers other shards' batches until all of them have drained (or the time is up), so no
-/// connection waits on a shard that has gone.
-async fn drain(shard: &Shard) {
-    let shared = &shard.shared;
-    let deadline = Instant::now() + DRAIN;
-    while shard.busy.get() > 0 && Instant::now() < deadline {
-        glommio::timer::sleep(Duration::from_millis(1)).await;
-    }
-    shared.drained.fetch_add(1, Ordering::SeqCst);
-    while shared.drained.load(Ordering::SeqCst) < shard.nshards && Instant::now() < deadline {
-        glommio::timer::sleep(Duration::from_millis(1)).await;
-    }
 }
 
 /// The LRU crawler, run as work arrives rather than on a tick: woken by the first
@@ -381,18 +376,22 @@ fn bind_listener_backlog(addr: std::net::SocketAddr, backlog: u32) -> std::io::R
 }
 
 /// memcached's -u: when started as root, become `user` before serving. Not root: ignored.
-fn drop_privileges(user: Option<&str>) -> Result<(), String> {
+fn drop_privileges(user: Option<&str>) -> Result<(), (String, i32)> {
     // SAFETY: getuid has no preconditions.
     let (Some(user), 0) = (user, unsafe { libc::getuid() }) else {
         return Ok(());
     };
-    let name = std::ffi::CString::new(user).map_err(|_| format!("-u: bad user name {user:?}"))?;
+    let name = std::ffi::CString::new(user)
+        .map_err(|_| (format!("-u: bad user name {user:?}"), EXIT_NOUSER))?;
     // SAFETY: getpwnam reads a NUL-terminated name; the result is checked for NULL and read
     // before any other call that could overwrite it.
     let (uid, gid) = unsafe {
         let pw = libc::getpwnam(name.as_ptr());
         if pw.is_null() {
-            return Err(format!("-u: can't find the user {user}"));
+            return Err((
+                format!("-u: can't find the user {user} to switch to"),
+                EXIT_NOUSER,
+            ));
         }
         ((*pw).pw_uid, (*pw).pw_gid)
     };
@@ -402,7 +401,10 @@ fn drop_privileges(user: Option<&str>) -> Result<(), String> {
             || libc::setgid(gid) != 0
             || libc::setuid(uid) != 0
     } {
-        return Err(format!("-u: failed to assume the identity of {user}"));
+        return Err((
+            format!("-u: failed to assume the identity of {user}"),
+            EXIT_OSERR,
+        ));
     }
     Ok(())
 }

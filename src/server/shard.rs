@@ -43,6 +43,8 @@ pub struct Shared {
     /// The stopper's end of each shard's stop socket. A sleeping shard has nothing else
     /// that would wake it: no tick polls the shutdown flag.
     stop_tx: Vec<UnixStream>,
+    /// The stop's progress, phase by phase (`lifecycle`).
+    pub stopping: super::lifecycle::Stopping,
 }
 
 impl Shared {
@@ -68,6 +70,7 @@ impl Shared {
             crawler: Crawler::new(cfg.compat.ext.lru_crawler),
             cfg,
             stop_tx,
+            stopping: Default::default(),
         };
         Ok((shared, stop_rx))
     }

@@ -38,8 +38,7 @@ pub fn spawn_thread(set: libc::sigset_t, shared: Arc<Shared>) {
                     return;
                 }
                 if STOP.contains(&sig) {
-                    tracing::info!("signal {sig}: finishing in-flight requests and exiting");
-                    shared.stop();
+                    super::lifecycle::stop(&shared, &super::lifecycle::signal_name(sig));
                     return;
                 }
                 tracing::info!("signal {sig} ignored, as memcached does");

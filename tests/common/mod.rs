@@ -8,10 +8,11 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod logged;
 mod outside;
 // Each test crate takes what it needs from here.
 #[allow(unused_imports)]
-pub use outside::{Memcached, free_port, start_memcached, tool_present};
+pub use outside::{Memcached, free_port, skipped, start_memcached, tool_present};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_corecached");
 

@@ -9,20 +9,59 @@ use std::time::{Duration, Instant};
 
 /// Whether `cmd args` runs and succeeds: the probe for an outside tool a test drives. Under
 /// CI (`.ci/run` installs the Debian packages `install`) a missing tool fails the test;
-/// elsewhere the test prints a notice and skips.
+/// elsewhere the test says `SKIPPED: <what is missing> not installed` and returns.
 pub fn tool_present(cmd: &str, args: &[&str], install: &str) -> bool {
-    let ok = Command::new(cmd)
+    if runs(cmd, args) {
+        return true;
+    }
+    let missing = missing_part(cmd, args);
+    assert!(
+        std::env::var("CI").is_err(),
+        "{missing} is required under CI (see .ci/run: {install})"
+    );
+    skipped(&format!("{missing} not installed ({install})"));
+    false
+}
+
+/// Says a test skipped, straight to the test's stderr so it shows in `cargo test`'s output
+/// (libtest captures `eprintln!` of a passing test and never shows it).
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+}
+
+fn runs(cmd: &str, args: &[&str]) -> bool {
+    Command::new(cmd)
         .args(args)
         .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").is_err(),
-            "{cmd} is required under CI (see .ci/run)"
-        );
-        eprintln!("skipping: {cmd} is not installed (apt-get install {install})");
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The exact thing a failed probe lacks: the program itself, the command `sh -c "command -v
+/// X"` looked for, the first Python module of `-c "import a, b"` that does not import, or
+/// the library of a Ruby `-e "require 'x'"`; not the interpreter that ran the probe.
+fn missing_part(cmd: &str, args: &[&str]) -> String {
+    if Command::new(cmd).arg("--version").output().is_err() {
+        return cmd.to_string();
     }
-    ok
+    match args {
+        ["-c", probe] if probe.starts_with("command -v ") => {
+            probe["command -v ".len()..].trim().to_string()
+        }
+        ["-c", probe] if probe.starts_with("import ") => probe["import ".len()..]
+            .split(',')
+            .map(str::trim)
+            .find(|m| !runs(cmd, &["-c", &format!("import {m}")]))
+            .map_or_else(
+                || probe.to_string(),
+                |m| format!("Python module {m} (for {cmd})"),
+            ),
+        ["-e", probe] if probe.starts_with("require ") => {
+            let lib = probe["require ".len()..].trim_matches(|c| c == '\'' || c == '"' || c == ' ');
+            format!("Ruby library {lib}")
+        }
+        _ => format!("{cmd} {}", args.join(" ")),
+    }
 }
 
 pub fn free_port() -> u16 {

@@ -371,7 +371,7 @@ impl Text {
             Request::Meta(req) => self.meta(req),
             Request::MetaNoop => self.meta_noop(),
             Request::Quit => return Flow::Close,
-            Request::Shutdown { .. } => return self.shutdown(),
+            Request::Shutdown { graceful } => return self.shutdown(graceful),
             Request::Stats { .. } => unreachable!("answered by handle_input"),
         }
         Flow::Read
@@ -426,13 +426,19 @@ impl Text {
         }
     }
 
-    fn shutdown(&mut self) -> Flow {
+    fn shutdown(&mut self, graceful: bool) -> Flow {
         if !self.shard.cfg().shutdown_enabled {
             self.line(render::ERR_SHUTDOWN_DISABLED);
             return Flow::Read;
         }
-        tracing::info!("shutdown requested by a client");
-        self.shard.shared.stop();
+        // Both stop as SIGTERM does here: requests in flight finish (memcached's plain
+        // `shutdown` exits at once).
+        let why = if graceful {
+            "shutdown graceful command"
+        } else {
+            "shutdown command"
+        };
+        crate::server::lifecycle::stop(&self.shard.shared, why);
         Flow::Close
     }
 
