@@ -75,7 +75,8 @@ fn refused_tls<S: TwinShard>(shard: &S, tls: &LinkTls, peer: &str, why: &str) {
         let hint = if why.contains("timed out") {
             " (no TLS session within the handshake's 5 s: a twin without --repl-tls?)"
         } else if why.contains("eof") {
-            " (the twin hung up: it may have refused this node's certificate)"
+            " (the twin hung up first: it may have refused this node's certificate, or it \
+             runs without --repl-tls and gave up on its own handshake)"
         } else {
             ""
         };
