@@ -17,6 +17,25 @@ pub struct Live {
     pub maxbytes: usize,
 }
 
+/// The `ssl_*` settings, which memcached built with TLS prints with or without -Z.
+fn tls_settings(out: &mut Vec<u8>, cfg: &Config) {
+    let t = cfg.tls();
+    let null = |v: &Option<String>| v.clone().unwrap_or_else(|| "NULL".into());
+    // memcached prints these two with printf's "%s" of a null pointer.
+    let unset = |v: &Option<String>| v.clone().unwrap_or_else(|| "(null)".into());
+    stat(out, "ssl_enabled", yes(t.enabled));
+    stat(out, "ssl_chain_cert", unset(&t.chain_cert));
+    stat(out, "ssl_key", unset(&t.key));
+    stat(out, "ssl_verify_mode", t.verify_mode);
+    stat(out, "ssl_keyformat", t.keyformat);
+    stat(out, "ssl_ciphers", null(&t.ciphers));
+    stat(out, "ssl_ca_cert", null(&t.ca_cert));
+    stat(out, "ssl_wbuf_size", t.wbuf_size);
+    stat(out, "ssl_session_cache", yes(t.session_cache));
+    stat(out, "ssl_kernel_tls", yes(t.kernel_tls));
+    stat(out, "ssl_min_version", t.min_version.name());
+}
+
 /// `stats settings`
 pub fn write_settings(out: &mut Vec<u8>, cfg: &Config, live: &Live) {
     let c = &cfg.compat;
@@ -86,6 +105,7 @@ pub fn write_settings(out: &mut Vec<u8>, cfg: &Config, live: &Live) {
     stat(out, "read_buf_mem_limit", 0);
     stat(out, "track_sizes", yes(ext.track_sizes));
     stat(out, "inline_ascii_response", "no");
+    tls_settings(out, cfg);
     // Ours, after memcached's.
     stat(out, "slab_page_size", cfg.page_size());
     stat(out, "spin_before_park_us", cfg.spin_before_park_us);

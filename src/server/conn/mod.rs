@@ -317,7 +317,11 @@ impl Conn {
             return Ok(());
         }
         ConnCounters::add(&self.shard.counters.bytes_written, out.len() as u64);
-        let r = self.stream.write_all(out).await;
+        let mut r = self.stream.write_all(out).await;
+        if r.is_ok() {
+            // TLS holds what write_all took until flushed (a no-op for the other streams).
+            r = self.stream.flush().await;
+        }
         if out.capacity() > OUT_KEEP {
             *out = Vec::new();
         } else {

@@ -137,6 +137,7 @@ impl Conn {
                     limit_maxbytes: shard.shared.memory_limit.load(Ordering::Relaxed) as u64,
                     reserved_fds: crate::server::limits::fd_headroom(cfg.shards),
                     show: show(cfg),
+                    tls: shard.shared.tls.as_ref().map(|t| t.stats()),
                 };
                 stats::write_general(out, &info, snaps);
             }
