@@ -14,8 +14,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{
-    NoServerSessionStorage, ServerConfig, ServerSessionMemoryCache, StoresServerSessions,
-    WebPkiClientVerifier,
+    NoServerSessionStorage, ProducesTickets, ServerConfig, ServerSessionMemoryCache,
+    StoresServerSessions, WebPkiClientVerifier,
 };
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,8 +29,10 @@ const SESSION_CACHE_ENTRIES: usize = 20 * 1024;
 pub struct TlsServer {
     opts: TlsOptions,
     configs: RwLock<Configs>,
-    /// Kept across `refresh_certs`, so sessions made before a reload still resume.
-    sessions: Arc<dyn StoresServerSessions>,
+    /// Kept across `refresh_certs`, so sessions made before a reload still resume; one per
+    /// kind of listener, so a session made without a client certificate never resumes on
+    /// an `mtls:` listener.
+    resume: [Resumption; 2],
     new_sessions: Arc<AtomicU64>,
     handshake_errors: AtomicU64,
     loaded_at: Mutex<Instant>,
@@ -52,19 +54,15 @@ impl TlsServer {
             return Ok(None);
         }
         let new_sessions = Arc::new(AtomicU64::new(0));
-        let sessions: Arc<dyn StoresServerSessions> = if opts.session_cache {
-            Arc::new(CountingCache {
-                inner: ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES),
-                new: new_sessions.clone(),
-            })
-        } else {
-            Arc::new(NoServerSessionStorage {})
-        };
-        let configs = build(opts, &sessions)?;
+        let resume = [
+            Resumption::new(opts, &new_sessions)?,
+            Resumption::new(opts, &new_sessions)?,
+        ];
+        let configs = build(opts, &resume)?;
         Ok(Some(Arc::new(TlsServer {
             opts: opts.clone(),
             configs: RwLock::new(configs),
-            sessions,
+            resume,
             new_sessions,
             handshake_errors: AtomicU64::new(0),
             loaded_at: Mutex::new(Instant::now()),
@@ -74,7 +72,7 @@ impl TlsServer {
     /// `refresh_certs`: reads the files again; new connections get the new certificates,
     /// open ones keep theirs. On failure the old ones stay in force.
     pub fn refresh(&self) -> Result<(), String> {
-        let configs = build(&self.opts, &self.sessions)?;
+        let configs = build(&self.opts, &self.resume)?;
         *self.configs.write().unwrap_or_else(|e| e.into_inner()) = configs;
         *self.loaded_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         Ok(())
@@ -136,6 +134,32 @@ pub async fn serve(shard: Rc<Shard>, tcp: TcpStream, config: Arc<ServerConfig>) 
     }
 }
 
+/// How one kind of listener resumes sessions. Stateless tickets always, as OpenSSL (and so
+/// memcached) issues them by default; the session-ID cache with `ssl_session_cache`, for
+/// TLS 1.2 clients that do not take tickets. The tickets also matter for latency: sent
+/// right after the client's Finished, they carry the ACK a client with Nagle's algorithm
+/// on waits for before it sends its first request (40 ms of delayed ACK without them).
+struct Resumption {
+    storage: Arc<dyn StoresServerSessions>,
+    ticketer: Arc<dyn ProducesTickets>,
+}
+
+impl Resumption {
+    fn new(opts: &TlsOptions, new_sessions: &Arc<AtomicU64>) -> Result<Resumption, String> {
+        let storage: Arc<dyn StoresServerSessions> = if opts.session_cache {
+            Arc::new(CountingCache {
+                inner: ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES),
+                new: new_sessions.clone(),
+            })
+        } else {
+            Arc::new(NoServerSessionStorage {})
+        };
+        let ticketer = rustls::crypto::ring::Ticketer::new()
+            .map_err(|e| format!("Error setting up TLS session tickets: {e}"))?;
+        Ok(Resumption { storage, ticketer })
+    }
+}
+
 /// Counts the sessions stored for resumption: memcached's `ssl_new_sessions`.
 #[derive(Debug)]
 struct CountingCache {
@@ -167,7 +191,7 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Both configurations from the files, with memcached's error messages.
-fn build(o: &TlsOptions, sessions: &Arc<dyn StoresServerSessions>) -> Result<Configs, String> {
+fn build(o: &TlsOptions, resume: &[Resumption; 2]) -> Result<Configs, String> {
     let chain_path = o.chain_cert.as_deref().unwrap_or("");
     let chain = load_chain(chain_path)?;
     let key = load_key(o.key.as_deref().unwrap_or(chain_path), o.keyformat)?;
@@ -187,7 +211,7 @@ fn build(o: &TlsOptions, sessions: &Arc<dyn StoresServerSessions>) -> Result<Con
             format!("Error loading the CA certificate: {ca} : {e}")
         })
     };
-    let make = |v: Arc<dyn ClientCertVerifier>| {
+    let make = |v: Arc<dyn ClientCertVerifier>, r: &Resumption| {
         let versions: &[&rustls::SupportedProtocolVersion] = match o.min_version {
             TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
             TlsVersion::Tls13 => &[&rustls::version::TLS13],
@@ -198,16 +222,17 @@ fn build(o: &TlsOptions, sessions: &Arc<dyn StoresServerSessions>) -> Result<Con
             .with_client_cert_verifier(v)
             .with_single_cert(chain.clone(), key.clone_key())
             .map_err(|e| format!("Error validating the certificate: {e}"))?;
-        c.session_storage = sessions.clone();
+        c.session_storage = r.storage.clone();
+        c.ticketer = r.ticketer.clone();
         Ok::<_, String>(Arc::new(c))
     };
     let tls = match o.verify_mode {
-        0 => make(WebPkiClientVerifier::no_client_auth())?,
-        1 => make(verifier(false)?)?,
-        _ => make(verifier(true)?)?,
+        0 => make(WebPkiClientVerifier::no_client_auth(), &resume[0])?,
+        1 => make(verifier(false)?, &resume[0])?,
+        _ => make(verifier(true)?, &resume[0])?,
     };
     let mutual = match roots {
-        Some(_) => Some(make(verifier(true)?)?),
+        Some(_) => Some(make(verifier(true)?, &resume[1])?),
         None => None,
     };
     Ok(Configs { tls, mutual })

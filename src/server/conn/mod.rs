@@ -87,6 +87,7 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream) {
         }
         tracing::debug!("connection {peer}: {e}");
     }
+    conn.stream.end().await;
     shard.unregister(token);
     let c = &shard.counters.curr_connections;
     c.set(c.get() - 1);

@@ -58,6 +58,14 @@ impl Stream {
         }
     }
 
+    /// Ends a TLS session as memcached does, with a close_notify, so the client reads an
+    /// end rather than a reset. One attempt: a client that does not read cannot hold us.
+    pub async fn end(&mut self) {
+        if let Stream::Tls(s) = self {
+            let _ = futures_lite::future::poll_once(futures_lite::AsyncWriteExt::close(s)).await;
+        }
+    }
+
     /// Prepares a new client socket: no Nagle delay on TCP, and memcached's idle timeout
     /// (TCP only: glommio's unix streams have no read timeout).
     pub fn set_up(&self, idle_secs: u64) {
