@@ -179,7 +179,7 @@ type Tls = StreamOwned<ClientConnection, TcpStream>;
 fn tls_connect(port: u16, config: Arc<ClientConfig>) -> std::io::Result<Conn<Tls>> {
     let tcp = TcpStream::connect(("127.0.0.1", port))?;
     tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let name = ServerName::IpAddress([127, 0, 0, 1].into());
+    let name = ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
     let mut conn = ClientConnection::new(config, name).map_err(std::io::Error::other)?;
     let mut tcp = tcp;
     while conn.is_handshaking() {
