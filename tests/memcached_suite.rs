@@ -3,6 +3,10 @@
 //! wrapper that stands in for memcached-debug. Without the source (fetched by
 //! tests/memcached_suite/fetch.sh, which .ci/run calls) the test says why and passes,
 //! except under CI=true, where a missing source is a failure.
+//!
+//! The ssl_*.t files skip themselves unless `SSL_TEST=1`; a second run gives them that, as
+//! memcached's `make test_tls` does. With `MEMCACHED_SUITE_TLS_ALL=1` a third runs the
+//! whole passing list over TLS (docs/security.md has its time).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,20 +20,91 @@ fn suite_source() -> Option<PathBuf> {
     (have_prove && src.join("t/lib/MemcachedTest.pm").is_file()).then_some(src)
 }
 
-#[test]
-fn memcached_t_files_listed_as_passing_pass() {
-    let Some(src) = suite_source() else {
+fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// The fetched source, or `None` after saying why the test is skipped (a failure in CI).
+fn source_or_skip() -> Option<PathBuf> {
+    let src = suite_source();
+    if src.is_none() {
         let why = "memcached's t/ suite is not fetched (run tests/memcached_suite/fetch.sh) \
                    or prove is missing";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI: {why}");
-        eprintln!("skipped: {why}");
-        return;
-    };
+        assert!(!in_ci(), "CI: {why}");
+        eprintln!("SKIPPED: {why}");
+    }
+    src
+}
+
+/// Runs `run.sh` on `files` (none: passing.txt), over TLS when `tls`.
+fn run_suite(src: &Path, files: &[&str], tls: bool) {
     let run = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/memcached_suite/run.sh");
-    let status = Command::new(run)
-        .env("MEMCACHED_SUITE_SRC", &src)
-        .env("CORECACHED_BIN", env!("CARGO_BIN_EXE_corecached"))
+    let mut cmd = Command::new(run);
+    cmd.args(files)
+        .env("MEMCACHED_SUITE_SRC", src)
+        .env("CORECACHED_BIN", env!("CARGO_BIN_EXE_corecached"));
+    if tls {
+        cmd.env("SSL_TEST", "1");
+    } else {
+        cmd.env_remove("SSL_TEST");
+    }
+    let status = cmd.status().expect("run tests/memcached_suite/run.sh");
+    assert!(
+        status.success(),
+        "memcached t/ files failed (tls: {tls}): {status}"
+    );
+}
+
+/// The harness needs Perl's IO::Socket::SSL for TLS; without it the TLS runs skip,
+/// except in CI, where .ci/run installs it.
+fn perl_tls_or_skip() -> bool {
+    let have = Command::new("perl")
+        .args(["-MIO::Socket::SSL", "-e1"])
         .status()
-        .expect("run tests/memcached_suite/run.sh");
-    assert!(status.success(), "memcached t/ files failed: {status}");
+        .is_ok_and(|s| s.success());
+    if !have {
+        assert!(
+            !in_ci(),
+            "CI: Perl's IO::Socket::SSL (libio-socket-ssl-perl) is missing"
+        );
+        eprintln!("SKIPPED: libio-socket-ssl-perl not installed");
+    }
+    have
+}
+
+#[test]
+fn memcached_t_files_listed_as_passing_pass() {
+    if let Some(src) = source_or_skip() {
+        run_suite(&src, &[], false);
+    }
+}
+
+/// memcached's TLS files, which need `SSL_TEST=1`.
+const SSL_FILES: &[&str] = &[
+    "ssl_cert_refresh.t",
+    "ssl_ports.t",
+    "ssl_proto_version.t",
+    "ssl_session_resumption.t",
+    "ssl_settings.t",
+    "ssl_verify_modes.t",
+];
+
+#[test]
+fn memcached_ssl_t_files_pass_over_tls() {
+    if let Some(src) = source_or_skip().filter(|_| perl_tls_or_skip()) {
+        run_suite(&src, SSL_FILES, true);
+    }
+}
+
+/// memcached's `make test_tls`: the whole passing list with every TCP client over TLS.
+/// Opt-in (`MEMCACHED_SUITE_TLS_ALL=1`): it takes about twice the plain run.
+#[test]
+fn memcached_t_files_listed_as_passing_pass_over_tls() {
+    if std::env::var("MEMCACHED_SUITE_TLS_ALL").as_deref() != Ok("1") {
+        eprintln!("SKIPPED: set MEMCACHED_SUITE_TLS_ALL=1 to run the whole list over TLS");
+        return;
+    }
+    if let Some(src) = source_or_skip().filter(|_| perl_tls_or_skip()) {
+        run_suite(&src, &[], true);
+    }
 }
