@@ -8,7 +8,6 @@ use super::shard::Shard;
 use crate::config::{Config, KEYFORMAT_DER, ListenTls, TlsOptions, TlsVersion};
 use crate::stats::TlsFigures;
 use glommio::net::TcpStream;
-use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -17,6 +16,7 @@ use rustls::server::{
     NoServerSessionStorage, ProducesTickets, ServerConfig, ServerSessionMemoryCache,
     StoresServerSessions, WebPkiClientVerifier,
 };
+use rustls::{HandshakeKind, RootCertStore};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -33,7 +33,8 @@ pub struct TlsServer {
     /// kind of listener, so a session made without a client certificate never resumes on
     /// an `mtls:` listener.
     resume: [Resumption; 2],
-    new_sessions: Arc<AtomicU64>,
+    /// Full (not resumed) handshakes: the sessions made, memcached's `ssl_new_sessions`.
+    new_sessions: AtomicU64,
     handshake_errors: AtomicU64,
     loaded_at: Mutex<Instant>,
 }
@@ -53,17 +54,13 @@ impl TlsServer {
         if !opts.enabled {
             return Ok(None);
         }
-        let new_sessions = Arc::new(AtomicU64::new(0));
-        let resume = [
-            Resumption::new(opts, &new_sessions)?,
-            Resumption::new(opts, &new_sessions)?,
-        ];
+        let resume = [Resumption::new(opts)?, Resumption::new(opts)?];
         let configs = build(opts, &resume)?;
         Ok(Some(Arc::new(TlsServer {
             opts: opts.clone(),
             configs: RwLock::new(configs),
             resume,
-            new_sessions,
+            new_sessions: AtomicU64::new(0),
             handshake_errors: AtomicU64::new(0),
             loaded_at: Mutex::new(Instant::now()),
         })))
@@ -123,7 +120,13 @@ pub async fn serve(shard: Rc<Shard>, tcp: TcpStream, config: Arc<ServerConfig>) 
         let _ = tcp.set_read_timeout(Some(std::time::Duration::from_secs(idle)));
     }
     match futures_rustls::TlsAcceptor::from(config).accept(tcp).await {
-        Ok(stream) => conn::serve(shard, conn::Stream::Tls(Box::new(stream))).await,
+        Ok(stream) => {
+            let resumed = stream.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
+            if let Some(t) = shard.shared.tls.as_ref().filter(|_| !resumed) {
+                t.new_sessions.fetch_add(1, Ordering::Relaxed);
+            }
+            conn::serve(shard, conn::Stream::Tls(Box::new(stream))).await
+        }
         Err(e) => {
             tracing::debug!("TLS handshake failed: {e}");
             if let Some(t) = &shard.shared.tls {
@@ -145,44 +148,15 @@ struct Resumption {
 }
 
 impl Resumption {
-    fn new(opts: &TlsOptions, new_sessions: &Arc<AtomicU64>) -> Result<Resumption, String> {
+    fn new(opts: &TlsOptions) -> Result<Resumption, String> {
         let storage: Arc<dyn StoresServerSessions> = if opts.session_cache {
-            Arc::new(CountingCache {
-                inner: ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES),
-                new: new_sessions.clone(),
-            })
+            ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES)
         } else {
             Arc::new(NoServerSessionStorage {})
         };
         let ticketer = rustls::crypto::ring::Ticketer::new()
             .map_err(|e| format!("Error setting up TLS session tickets: {e}"))?;
         Ok(Resumption { storage, ticketer })
-    }
-}
-
-/// Counts the sessions stored for resumption: memcached's `ssl_new_sessions`.
-#[derive(Debug)]
-struct CountingCache {
-    inner: Arc<ServerSessionMemoryCache>,
-    new: Arc<AtomicU64>,
-}
-
-impl StoresServerSessions for CountingCache {
-    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
-        self.new.fetch_add(1, Ordering::Relaxed);
-        self.inner.put(key, value)
-    }
-
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.inner.get(key)
-    }
-
-    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.inner.take(key)
-    }
-
-    fn can_cache(&self) -> bool {
-        true
     }
 }
 
