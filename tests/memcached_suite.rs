@@ -96,15 +96,29 @@ fn memcached_ssl_t_files_pass_over_tls() {
     }
 }
 
-/// memcached's `make test_tls`: the whole passing list with every TCP client over TLS.
-/// Opt-in (`MEMCACHED_SUITE_TLS_ALL=1`): it takes about twice the plain run.
+/// Left out of the run over TLS: maxconns.t opens 1,024 connections, and over TLS each is
+/// a new Perl SSL context that loads the client certificate: 82 s to over 300 s here, and
+/// memcached 1.6.18 itself did not finish it in 300 s with `SSL_TEST=1`.
+const TLS_TOO_SLOW: &[&str] = &["maxconns.t"];
+
+/// memcached's `make test_tls`: the passing list with every TCP client over TLS (the unix
+/// socket and UDP files run their TCP parts over TLS). Opt-in (`MEMCACHED_SUITE_TLS_ALL=1`):
+/// it takes several times the plain run (docs/security.md).
 #[test]
 fn memcached_t_files_listed_as_passing_pass_over_tls() {
     if std::env::var("MEMCACHED_SUITE_TLS_ALL").as_deref() != Ok("1") {
         eprintln!("SKIPPED: set MEMCACHED_SUITE_TLS_ALL=1 to run the whole list over TLS");
         return;
     }
-    if let Some(src) = source_or_skip().filter(|_| perl_tls_or_skip()) {
-        run_suite(&src, &[], true);
-    }
+    let Some(src) = source_or_skip().filter(|_| perl_tls_or_skip()) else {
+        return;
+    };
+    let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/memcached_suite/passing.txt");
+    let text = std::fs::read_to_string(list).expect("passing.txt");
+    let files: Vec<&str> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|f| !f.is_empty() && !TLS_TOO_SLOW.contains(f))
+        .collect();
+    run_suite(&src, &files, true);
 }
