@@ -13,6 +13,8 @@ mod options;
 mod ports;
 #[path = "config_repl.rs"]
 mod repl;
+#[path = "config_tls.rs"]
+mod tls;
 pub use ports::Ephemeral;
 use ports::port_number;
 
@@ -21,6 +23,7 @@ use clap::{ArgAction, Parser};
 pub use ops::{DEFAULT_DRAIN_SECS, Ops};
 pub use options::{EXIT_BAD_OPTION, Extended};
 use std::net::{IpAddr, SocketAddr};
+pub use tls::{KEYFORMAT_DER, ListenTls, Listener, TlsOptions, TlsVersion};
 
 /// EX_USAGE from sysexits.h, what memcached uses for bad options.
 pub const EXIT_USAGE: i32 = 64;
@@ -38,8 +41,10 @@ struct Cli {
     #[arg(short = 'p', long = "port", allow_negative_numbers = true)]
     port: Option<i32>,
 
-    /// Interface(s) to listen on, comma separated. Unlike memcached the default is loopback
-    /// only: pass 0.0.0.0 to listen on every interface.
+    /// Interface(s) to listen on, comma separated, each ADDR or ADDR:PORT. Unlike memcached
+    /// the default is loopback only: pass 0.0.0.0 to listen on every interface. With -Z, a
+    /// 'notls:' prefix serves one listener in plain text (-l notls:<ip>:<port>) and 'mtls:'
+    /// requires a verified client certificate on it.
     #[arg(short = 'l', long = "listen", default_value = "127.0.0.1")]
     listen: String,
 
@@ -215,6 +220,12 @@ struct Cli {
     #[arg(long = "sasl-pwdb")]
     sasl_pwdb: Option<String>,
 
+    /// Enable TLS/SSL on the TCP listeners (memcached's -Z): -o ssl_chain_cert=FILE,
+    /// ssl_key=FILE, ssl_ca_cert=FILE, ssl_verify_mode=0-3, ssl_min_version=2|3,
+    /// ssl_session_cache (docs/security.md).
+    #[arg(short = 'Z', long = "enable-ssl")]
+    enable_ssl: bool,
+
     /// Text protocol authentication: `user:password` lines; clients log in with
     /// `set <any key> 0 0 <n>` and `<user> <password>` as the value.
     #[arg(short = 'Y', long = "auth-file")]
@@ -242,6 +253,8 @@ pub struct ReplConfig {
 pub struct Config {
     pub port: u16,
     pub listen: Vec<IpAddr>,
+    /// The -l entries: each address with its own port, if given, and what it speaks.
+    pub listeners: Vec<Listener>,
     pub memory_limit: usize,
     pub conn_limit: usize,
     pub shards: usize,
@@ -359,8 +372,10 @@ fn first_line(s: &str) -> String {
         .to_string()
 }
 
-fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, String> {
-    let listen = listen_addrs(&cli.listen)?;
+fn validate(cli: Cli, available: &[usize], mut ext: Extended) -> Result<Config, String> {
+    ext.tls.enabled = cli.enable_ssl;
+    let listeners = tls::parse_listen(&cli.listen, &ext.tls)?;
+    let listen: Vec<IpAddr> = listeners.iter().map(|l| l.ip).collect();
     // memcached: -U alone moves the TCP port too.
     let asked = cli.port.unwrap_or(match cli.udp_port {
         0 => 11211,
@@ -369,6 +384,7 @@ fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, Stri
     let port = port_number(asked, "-p")?;
     let udp_port = port_number(cli.udp_port, "-U")?;
     ops::check(&cli)?;
+    tls::check(&ext.tls, port != Some(0))?;
     if cli.memory_limit <= 0 || cli.memory_limit > (1 << 24) {
         return Err("error: -m: memory limit must be between 1 and 16777216 megabytes".into());
     }
@@ -416,6 +432,7 @@ fn validate(cli: Cli, available: &[usize], ext: Extended) -> Result<Config, Stri
         repl,
         port: port.unwrap_or(0),
         listen,
+        listeners,
         memory_limit,
         conn_limit: cli.conn_limit,
         shards,
@@ -472,17 +489,6 @@ fn compat(cli: &Cli, mut ext: Extended, threads_asked: Option<usize>) -> Result<
         ephemeral: Ephemeral::default(),
         threads_asked,
     })
-}
-
-/// `-l`: a comma-separated list of addresses, IPv6 ones perhaps in brackets.
-fn listen_addrs(list: &str) -> Result<Vec<IpAddr>, String> {
-    list.split(',')
-        .map(|s| {
-            let s = s.trim().trim_start_matches('[').trim_end_matches(']');
-            s.parse::<IpAddr>()
-                .map_err(|_| format!("error: -l: '{s}' is not an IP address"))
-        })
-        .collect()
 }
 
 /// `-t` and `--cpus`: how many shards, and the cores to pin them to (none when there are

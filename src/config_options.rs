@@ -23,6 +23,8 @@ pub struct Extended {
     pub watcher_logbuf_size: usize,
     pub worker_logbuf_size: usize,
     pub maxconns_fast: bool,
+    /// `-Z` and the `ssl_*` options (config_tls.rs).
+    pub tls: super::tls::TlsOptions,
     /// Options taken without effect here, for the start-up log line.
     pub ignored: Vec<String>,
 }
@@ -43,6 +45,7 @@ impl Default for Extended {
             watcher_logbuf_size: 256 << 10,
             worker_logbuf_size: 64 << 10,
             maxconns_fast: true,
+            tls: Default::default(),
             ignored: Vec::new(),
         }
     }
@@ -138,6 +141,7 @@ fn apply(ext: &mut Extended, item: &str, name: &str, value: Option<&str>) -> Res
             ext.lru_crawler = false;
             ext.lru_maintainer = false;
         }
+        _ if let Some(r) = super::tls::apply(&mut ext.tls, &mut ext.ignored, name, value) => r?,
         _ => match ACCEPTED.iter().find(|(n, _)| *n == name) {
             Some((_, true)) if value.is_none() => return Err(format!("Missing {name} argument")),
             Some(_) => ext.ignored.push(item.to_string()),

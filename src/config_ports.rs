@@ -23,13 +23,7 @@ pub(super) fn port_number(asked: i32, flag: &str) -> Result<Option<u16>, String>
 impl Config {
     /// The TCP listen sockets: none with `-p 0`.
     pub fn listen_addrs(&self) -> Vec<SocketAddr> {
-        if self.port == 0 && !self.compat.ephemeral.tcp {
-            return Vec::new();
-        }
-        self.listen
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, self.port))
-            .collect()
+        self.tcp_listeners().into_iter().map(|(a, _)| a).collect()
     }
 
     /// Where UDP is served: every listen address at the -U port (none with -U 0 or -s).
@@ -37,10 +31,11 @@ impl Config {
         let off = self.compat.udp_port == 0 && !self.compat.ephemeral.udp;
         match (off, &self.compat.unix_socket) {
             (true, _) | (_, Some(_)) => Vec::new(),
+            // As memcached: an -l entry's own port is its UDP port too.
             (false, None) => self
-                .listen
+                .listeners
                 .iter()
-                .map(|ip| SocketAddr::new(*ip, self.compat.udp_port))
+                .map(|l| SocketAddr::new(l.ip, l.port.unwrap_or(self.compat.udp_port)))
                 .collect(),
         }
     }

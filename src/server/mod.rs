@@ -12,6 +12,7 @@ pub mod router;
 pub mod runtime;
 pub mod shard;
 mod signals;
+pub mod tls;
 pub mod twin;
 mod udp;
 mod unix_socket;

@@ -4,8 +4,9 @@
 use super::conn;
 use super::router::{Reply, Request};
 use super::shard::{Reclaim, Shard, Shared};
-use super::{lifecycle, limits, metrics_http, ports, signals, udp, unix_socket};
+use super::{lifecycle, limits, metrics_http, ports, signals, tls, udp, unix_socket};
 use crate::config::Config;
+use crate::config::ListenTls;
 use crate::storage::{Store, StoreConfig};
 use futures_lite::AsyncReadExt;
 use glommio::channels::channel_mesh::MeshBuilder;
@@ -38,18 +39,27 @@ pub fn run(mut cfg: Config) -> i32 {
         return EXIT_OSERR;
     }
     abort_on_panic();
+    // Before privileges are dropped: key files are often readable by root alone.
+    let tls = match tls::TlsServer::start(&cfg) {
+        Ok(t) => t,
+        Err(msg) => {
+            fatal(&msg);
+            return crate::config::EXIT_USAGE;
+        }
+    };
     if let Err((msg, status)) = drop_privileges(cfg.user.as_deref()) {
         fatal(&msg);
         return status;
     }
     let signals = signals::block();
-    let (shared, stop_rx) = match Shared::new(cfg.clone()) {
+    let (mut shared, stop_rx) = match Shared::new(cfg.clone()) {
         Ok(s) => s,
         Err(e) => {
             fatal(&format!("failed to create the shards' stop sockets: {e}"));
             return EXIT_OSERR;
         }
     };
+    shared.tls = tls;
     let shared = Arc::new(shared);
     signals::spawn_thread(signals, shared.clone());
     let handles = match spawn_shards(&cfg, &shared, stop_rx) {
@@ -245,15 +255,15 @@ fn listen(shard: &Rc<Shard>) -> Result<(), String> {
     let compat = &shard.cfg().compat;
     let unix = compat.unix_socket.as_deref();
     // As in memcached, -s replaces the TCP listeners.
-    for addr in shard
+    for (addr, mode) in shard
         .cfg()
-        .listen_addrs()
+        .tcp_listeners()
         .into_iter()
         .filter(|_| unix.is_none())
     {
         let listener = bind_listener_backlog(addr, compat.backlog)
             .map_err(|e| format!("failed to listen on TCP port {}: {e}", addr.port()))?;
-        glommio::spawn_local(accept_loop(shard.clone(), listener)).detach();
+        glommio::spawn_local(accept_loop(shard.clone(), listener, mode)).detach();
     }
     if let (Some(path), 0) = (unix, shard.id) {
         unix_socket::listen(shard, path, compat.unix_mask)?;
@@ -307,7 +317,7 @@ async fn reclaim_loop(shard: Rc<Shard>, wake: LocalReceiver<()>) {
     }
 }
 
-async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
+async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, mode: ListenTls) {
     let shared = shard.shared.clone();
     let mut backoff = AcceptBackoff::default();
     loop {
@@ -324,12 +334,19 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
         if shared.shutting_down() {
             return;
         }
-        admit(&shard, conn::Stream::Tcp(stream));
+        let tls = tls::acceptor(&shard, mode);
+        admit_with(&shard, conn::Stream::Tcp(stream), tls);
     }
 }
 
 /// Serves a new client, or answers and closes it over the -c limit.
 pub(super) fn admit(shard: &Rc<Shard>, stream: conn::Stream) {
+    admit_with(shard, stream, None);
+}
+
+/// `admit`, with the TLS handshake first when the listener speaks TLS. Over the limit the
+/// refusal goes out in plain text, before any handshake, as memcached sends it.
+fn admit_with(shard: &Rc<Shard>, stream: conn::Stream, tls: Option<Arc<rustls::ServerConfig>>) {
     let shared = &shard.shared;
     let n = shared.conns.fetch_add(1, Ordering::Relaxed);
     if n >= shared.cfg.conn_limit {
@@ -337,7 +354,14 @@ pub(super) fn admit(shard: &Rc<Shard>, stream: conn::Stream) {
         glommio::spawn_local(conn::reject(shard.clone(), stream)).detach();
         return;
     }
-    glommio::spawn_local(conn::serve(shard.clone(), stream)).detach();
+    match (tls, stream) {
+        (Some(c), conn::Stream::Tcp(tcp)) => {
+            glommio::spawn_local(tls::serve(shard.clone(), tcp, c)).detach();
+        }
+        (_, stream) => {
+            glommio::spawn_local(conn::serve(shard.clone(), stream)).detach();
+        }
+    }
 }
 
 /// Fails if another process holds `addr`. Binds without listening, so no client can

@@ -34,6 +34,8 @@ pub struct Shared {
     pub started: Instant,
     pub cfg: Config,
     pub repl: Option<NodeRepl>,
+    /// With -Z: the client TLS configurations and counters (set by `runtime::run`).
+    pub tls: Option<Arc<super::tls::TlsServer>>,
     /// `stats detail on`: every shard counts its ops by key prefix.
     pub detail: AtomicBool,
     /// Item memory of the node, -m at start and `cache_memlimit` since.
@@ -65,6 +67,7 @@ impl Shared {
             conns: AtomicUsize::new(0),
             started: Instant::now(),
             repl: cfg.repl.as_ref().map(|_| NodeRepl::new()),
+            tls: None,
             detail: AtomicBool::new(false),
             memory_limit: AtomicUsize::new(cfg.memory_limit),
             crawler: Crawler::new(cfg.compat.ext.lru_crawler),

@@ -18,6 +18,17 @@ pub struct ProcessInfo {
     pub lru_crawler_running: bool,
     pub lru_crawler_starts: u64,
     pub show: Show,
+    /// With -Z: the `ssl_*` lines.
+    pub tls: Option<TlsFigures>,
+}
+
+/// The TLS figures of plain `stats` (memcached prints them under -Z only).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TlsFigures {
+    pub handshake_errors: u64,
+    /// Only with `ssl_session_cache`, as memcached prints it.
+    pub new_sessions: Option<u64>,
+    pub secs_since_cert_refresh: u64,
 }
 
 /// The settings that decide which optional lines memcached prints.
@@ -58,6 +69,8 @@ enum When {
     SlabReassign,
     LruCrawler,
     LruMaintainer,
+    Tls,
+    TlsSessionCache,
 }
 
 use Line::{Declared, Fact, Zero};
@@ -173,6 +186,21 @@ const GENERAL: &[(&str, Line, When)] = &[
     ("log_watcher_skipped", Zero, Always),
     ("log_watcher_sent", Zero, Always),
     ("log_watchers", Zero, Always),
+    (
+        "ssl_new_sessions",
+        Fact(|f| tls(f).new_sessions.unwrap_or(0).to_string()),
+        TlsSessionCache,
+    ),
+    (
+        "ssl_handshake_errors",
+        Fact(|f| tls(f).handshake_errors.to_string()),
+        Tls,
+    ),
+    (
+        "time_since_server_cert_refresh",
+        Fact(|f| tls(f).secs_since_cert_refresh.to_string()),
+        Tls,
+    ),
     ("unexpected_napi_ids", Zero, Always),
     ("round_robin_fallback", Zero, Always),
     ("bytes", Declared, Always),
@@ -211,6 +239,10 @@ pub(super) const SHARD_LINES: &[&str] = &[
     "cross_shard_ops",
 ];
 
+fn tls(f: &Facts) -> TlsFigures {
+    f.p.tls.unwrap_or_default()
+}
+
 pub(super) fn rusage() -> (f64, f64) {
     // SAFETY: getrusage only writes into the zeroed struct we pass.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -239,6 +271,8 @@ pub fn write_general(out: &mut Vec<u8>, p: &ProcessInfo, shards: &[ShardSnapshot
             SlabReassign => s.slab_reassign,
             LruCrawler => s.lru_crawler,
             LruMaintainer => s.lru_maintainer,
+            Tls => p.tls.is_some(),
+            TlsSessionCache => p.tls.is_some_and(|t| t.new_sessions.is_some()),
         };
         match line {
             _ if !shown => {}

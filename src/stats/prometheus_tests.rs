@@ -20,6 +20,7 @@ fn info() -> ProcessInfo {
         lru_crawler_running: false,
         lru_crawler_starts: 0,
         show: Show::default(),
+        tls: None,
     }
 }
 

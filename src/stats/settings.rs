@@ -21,6 +21,25 @@ pub struct Live {
     pub lru_crawler_sleep: u32,
 }
 
+/// The `ssl_*` settings, which memcached built with TLS prints with or without -Z.
+fn tls_settings(out: &mut Vec<u8>, cfg: &Config) {
+    let t = cfg.tls();
+    let null = |v: &Option<String>| v.clone().unwrap_or_else(|| "NULL".into());
+    // memcached prints these two with printf's "%s" of a null pointer.
+    let unset = |v: &Option<String>| v.clone().unwrap_or_else(|| "(null)".into());
+    stat(out, "ssl_enabled", yes(t.enabled));
+    stat(out, "ssl_chain_cert", unset(&t.chain_cert));
+    stat(out, "ssl_key", unset(&t.key));
+    stat(out, "ssl_verify_mode", t.verify_mode);
+    stat(out, "ssl_keyformat", t.keyformat);
+    stat(out, "ssl_ciphers", null(&t.ciphers));
+    stat(out, "ssl_ca_cert", null(&t.ca_cert));
+    stat(out, "ssl_wbuf_size", t.wbuf_size);
+    stat(out, "ssl_session_cache", yes(t.session_cache));
+    stat(out, "ssl_kernel_tls", yes(t.kernel_tls));
+    stat(out, "ssl_min_version", t.min_version.name());
+}
+
 /// `stats settings`
 pub fn write_settings(out: &mut Vec<u8>, cfg: &Config, live: &Live) {
     let c = &cfg.compat;
@@ -90,19 +109,20 @@ pub fn write_settings(out: &mut Vec<u8>, cfg: &Config, live: &Live) {
     stat(out, "read_buf_mem_limit", 0);
     stat(out, "track_sizes", yes(ext.track_sizes));
     stat(out, "inline_ascii_response", "no");
-    absent_features(out);
+    absent_features(out, cfg);
     // Ours, after memcached's.
     stat(out, "slab_page_size", cfg.page_size());
     stat(out, "spin_before_park_us", cfg.spin_before_park_us);
     out.extend_from_slice(b"END\r\n");
 }
 
-/// Settings of memcached build options corecached does not have: extstore, TLS, NAPI ids
-/// and a restart memory file. Debian's memcached 1.6.18 is built with all of them and
+/// Settings of memcached build options: extstore, NAPI ids and a restart memory file, which
+/// corecached does not have, and TLS (`tls_settings`), which it has.
+/// Debian's memcached 1.6.18 is built with all of them and
 /// prints these; here each reads as that build's default with the feature unused
 /// (docs/protocol.md, "stats names", marks them).
-fn absent_features(out: &mut Vec<u8>) {
-    const ABSENT: &[(&str, &str)] = &[
+fn absent_features(out: &mut Vec<u8>, cfg: &Config) {
+    const EXTSTORE: &[(&str, &str)] = &[
         ("ext_item_size", "512"),
         ("ext_item_age", "4294967295"),
         ("ext_low_ttl", "0"),
@@ -114,21 +134,13 @@ fn absent_features(out: &mut Vec<u8>) {
         ("ext_max_frag", "0.80"),
         ("slab_automove_freeratio", "0.010"),
         ("ext_drop_unread", "no"),
-        ("ssl_enabled", "no"),
-        ("ssl_chain_cert", "(null)"),
-        ("ssl_key", "(null)"),
-        ("ssl_verify_mode", "0"),
-        ("ssl_keyformat", "1"),
-        ("ssl_ciphers", "NULL"),
-        ("ssl_ca_cert", "NULL"),
-        ("ssl_wbuf_size", "16384"),
-        ("ssl_session_cache", "no"),
-        ("ssl_kernel_tls", "no"),
-        ("ssl_min_version", "tlsv1.2"),
-        ("num_napi_ids", "(null)"),
-        ("memory_file", "(null)"),
     ];
-    for (name, value) in ABSENT {
+    const TAIL: &[(&str, &str)] = &[("num_napi_ids", "(null)"), ("memory_file", "(null)")];
+    for (name, value) in EXTSTORE {
+        stat(out, name, value);
+    }
+    tls_settings(out, cfg);
+    for (name, value) in TAIL {
         stat(out, name, value);
     }
 }

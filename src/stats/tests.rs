@@ -79,6 +79,7 @@ fn general_keeps_memcached_order_and_merges() {
             maxconns_fast: true,
             ..Default::default()
         },
+        tls: None,
     };
     let mut out = Vec::new();
     write_general(&mut out, &info, &[shard(0, 2), shard(1, 3)]);

@@ -54,6 +54,10 @@ pub enum Request<'a> {
         noreply: bool,
     },
     Version,
+    /// `refresh_certs`: reload the TLS certificate and key (memcached's -Z).
+    RefreshCerts {
+        noreply: bool,
+    },
     Verbosity {
         noreply: bool,
     },
@@ -301,6 +305,7 @@ fn other<'a>(l: &Line<'a, '_>, name: &[u8]) -> Parsed<'a> {
             done(l.len, Request::FlushAll { delay, noreply })
         }
         b"version" => done(l.len, Request::Version),
+        b"refresh_certs" => done(l.len, Request::RefreshCerts { noreply }),
         b"quit" => done(l.len, Request::Quit),
         b"verbosity" => {
             if l.too_many || (n != 2 && n != 3) {

@@ -88,6 +88,7 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream) {
         }
         tracing::debug!("connection {peer}: {e}");
     }
+    conn.stream.end().await;
     shard.unregister(token);
     let c = &shard.counters.curr_connections;
     c.set(c.get() - 1);
@@ -323,7 +324,11 @@ impl Conn {
             return Ok(());
         }
         ConnCounters::add(&self.shard.counters.bytes_written, out.len() as u64);
-        let r = self.stream.write_all(out).await;
+        let mut r = self.stream.write_all(out).await;
+        if r.is_ok() {
+            // TLS holds what write_all took until flushed (a no-op for the other streams).
+            r = self.stream.flush().await;
+        }
         if out.capacity() > OUT_KEEP {
             *out = Vec::new();
         } else {

@@ -1,8 +1,9 @@
-//! A client connection's socket: TCP, the unix socket of `-s`, or one UDP request's payload
-//! (`Datagram`). The connection loop reads and writes through this one type, so every
-//! protocol works over all three.
+//! A client connection's socket: TCP, TLS over TCP (`-Z`), the unix socket of `-s`, or one
+//! UDP request's payload (`Datagram`). The connection loop reads and writes through this one
+//! type, so every protocol works over all four.
 
 use futures_lite::{AsyncRead, AsyncWrite};
+use futures_rustls::server::TlsStream;
 use glommio::net::{TcpStream, UnixStream};
 use std::io;
 use std::pin::Pin;
@@ -11,6 +12,9 @@ use std::time::Duration;
 
 pub enum Stream {
     Tcp(TcpStream),
+    /// Boxed: rustls's connection state is several kilobytes, which a plain connection
+    /// should not carry. Its handshake is done (`server::tls::serve`).
+    Tls(Box<TlsStream<TcpStream>>),
     Unix(UnixStream),
     Datagram(Datagram),
 }
@@ -27,11 +31,21 @@ pub struct Datagram {
 }
 
 impl Stream {
+    /// The TCP socket under a TCP or TLS stream.
+    fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Stream::Tcp(s) => Some(s),
+            Stream::Tls(s) => Some(s.get_ref().0),
+            Stream::Unix(_) | Stream::Datagram(_) => None,
+        }
+    }
+
     /// What `stats conns` shows as the connection's `addr` and `listen_addr`.
     pub fn names(&self, unix_path: Option<&str>) -> (String, String) {
         let unknown = || ([0, 0, 0, 0], 0).into();
         match self {
-            Stream::Tcp(s) => {
+            Stream::Tcp(_) | Stream::Tls(_) => {
+                let s = self.tcp().expect("a TCP stream");
                 let peer = s.peer_addr().unwrap_or_else(|_| unknown());
                 let local = s.local_addr().unwrap_or_else(|_| unknown());
                 (format!("tcp:{peer}"), format!("tcp:{local}"))
@@ -44,10 +58,18 @@ impl Stream {
         }
     }
 
+    /// Ends a TLS session as memcached does, with a close_notify, so the client reads an
+    /// end rather than a reset. One attempt: a client that does not read cannot hold us.
+    pub async fn end(&mut self) {
+        if let Stream::Tls(s) = self {
+            let _ = futures_lite::future::poll_once(futures_lite::AsyncWriteExt::close(s)).await;
+        }
+    }
+
     /// Prepares a new client socket: no Nagle delay on TCP, and memcached's idle timeout
     /// (TCP only: glommio's unix streams have no read timeout).
     pub fn set_up(&self, idle_secs: u64) {
-        if let Stream::Tcp(s) = self {
+        if let Some(s) = self.tcp() {
             let _ = s.set_nodelay(true);
             if idle_secs > 0 {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(idle_secs)));
@@ -61,6 +83,7 @@ macro_rules! forward {
     ($self:ident, $s:ident => $call:expr) => {
         match $self.get_mut() {
             Stream::Tcp($s) => $call,
+            Stream::Tls($s) => $call,
             Stream::Unix($s) => $call,
             Stream::Datagram(_) => unreachable!("a datagram is handled before forwarding"),
         }

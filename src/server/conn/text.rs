@@ -360,6 +360,14 @@ impl Text {
             Request::Get { .. } => unreachable!("answered by handle_input"),
             Request::FlushAll { delay, noreply } => self.flush_all(delay, noreply),
             Request::Version => self.plan.local(|out| render::version(out, VERSION)),
+            Request::RefreshCerts { noreply } => {
+                // As memcached: noreply silences the OK, never an error.
+                match crate::server::tls::refresh_reply(&self.shard) {
+                    Ok(()) if noreply => {}
+                    Ok(()) => self.line(render::OK),
+                    Err(e) => self.line(&e),
+                }
+            }
             Request::Verbosity { noreply } if !noreply => self.line(render::OK),
             Request::LruCrawler { args } => self.lru_crawler(args),
             Request::Slabs { args } => self.slabs(args),
