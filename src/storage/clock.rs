@@ -95,6 +95,12 @@ impl Clock {
     /// The visibility rule: an item is hidden by a flush if it was written before the
     /// flush's version, and expired once its exptime has come.
     #[inline(always)]
+    /// Whether an item of version `ver` was written less than `ms` ago (a version's high
+    /// bits are its write time in milliseconds).
+    pub fn written_within(&self, ver: u64, ms: u64) -> bool {
+        (ver >> 20) + ms > self.now_ms
+    }
+
     pub fn life_of(&self, hd: &Head) -> Life {
         if hd.ver < self.flushed_below {
             Life::Flushed
