@@ -6,7 +6,12 @@
 #   a. set throughput, closed loop (loadgen -t 1 -c 50 --ratio 1:0 --data-size 32
 #      --key-space 100000), against a standalone node vs against node A of a twin pair;
 #      rounds alternate standalone / pair (A B A B), ratio = pair / standalone.
-#   b. replication lag during (a): `stats replication` on A every 100 ms (lag_ms,
+#      Also the servers' CPU time over each run (utime + stime from /proc/PID/stat): CPU per
+#      set on the standalone node, on A and on B. On a host shared with other work the
+#      throughput ratio moves with whatever else runs on SERVER_CORE; the CPU ratio,
+#      standalone / (A + B) per set, is what the throughput ratio would be with the core
+#      to themselves (both twins share it), and moves far less.
+#   b. replication lag during (a): `stats replication` on A every 100 ms (lag_us, lag_ms,
 #      lag_records), p50/p99/max over all samples, plus how long A takes to drain to
 #      lag_records 0 once the load stops and whether B then holds as many items as A.
 #      The same sampler also polls the standalone node, so both sides carry its cost.
@@ -21,7 +26,8 @@
 #
 # Run from the repository root after `cargo build --release --workspace`:
 #   bash benches/replication.sh
-# Environment (defaults): ROUNDS=3 DURATION=8 COPY_KEYS=1000000 GET_RATE=20000 GET_TIME=10
+# Environment (defaults): PARTS=abcd (ab: throughput and lag only; cd: the copy only)
+#   ROUNDS=3 DURATION=8 COPY_KEYS=1000000 GET_RATE=20000 GET_TIME=10
 #   SERVER_CORE=0 CLIENT_CORE=1 TWIN_CORE=$SERVER_CORE OUT=<new temp dir> CORECACHED_BIN
 #   LOADGEN_BIN
 # The headline figures keep both twins on one core, so B's apply cost competes with A; with
@@ -30,6 +36,7 @@
 # lag samples and server logs stay in $OUT. Only processes this script started are killed.
 set -euo pipefail
 
+PARTS=${PARTS:-abcd}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-8}
 COPY_KEYS=${COPY_KEYS:-1000000}
@@ -120,13 +127,14 @@ def wait_streaming(port, secs=20):
     sys.exit(f"node {port}: link not streaming after {secs}s")
 
 def sample_lag(port, secs, out):
-    # every 100 ms: seconds since start, lag_ms, lag_records (absent on a standalone node)
+    # every 100 ms: seconds since start, lag_ms, lag_records, lag_us (absent on a standalone
+    # node)
     c = Conn(port); t0 = time.time(); n = 0
     with open(out, "w") as f:
         while True:
             n += 1
             st = c.stats("replication")
-            f.write("%.3f %s %s\n" % (time.time() - t0, st.get("lag_ms", "-"), st.get("lag_records", "-")))
+            f.write("%.3f %s %s %s\n" % (time.time() - t0, st.get("lag_ms", "-"), st.get("lag_records", "-"), st.get("lag_us", "-")))
             nxt = t0 + n * 0.1
             if nxt - t0 > secs: break
             time.sleep(max(0, nxt - time.time()))
@@ -190,6 +198,8 @@ start_node() { # name port [args...] -> NODE_PID
     py wait_listen "$port" || die "$name did not start (see $OUT/$name.log)"
 }
 
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, 1/100 s
+
 jf() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {"d": d}))' "$@"; }
 
 lg() { taskset -c "$CLIENT_CORE" "$LG" -t 1 -c 50 --quiet "$@"; }
@@ -200,16 +210,20 @@ echo "results in $OUT (servers on core $SERVER_CORE, node B on core $TWIN_CORE, 
 
 # ---- a + b: set throughput with and without a twin, lag while loaded -----------------------
 for r in $(seq 1 "$ROUNDS"); do
+    [[ $PARTS == *a* ]] || break
     read -r P < <(py ports 1)
     start_node solo "$P"
     S=$NODE_PID
     pyc sample_lag "$P" "$DURATION" "$OUT/lag-solo-$r.txt" &
     SAMP=$!
+    c0=$(cpu_ticks "$S")
     lg -s "127.0.0.1:$P" --ratio 1:0 --data-size 32 --key-space 100000 --test-time "$DURATION" \
         --json-out "$OUT/a-solo-$r.json" >/dev/null
+    cs=$(($(cpu_ticks "$S") - c0))
     wait "$SAMP" || true
     stop "$S"
     solo=$(jf "$OUT/a-solo-$r.json" 'd["ops_per_sec"]')
+    nsolo=$(jf "$OUT/a-solo-$r.json" 'd["ops"]')
 
     read -r PA RA PB RB < <(py ports 4)
     start_node twinA "$PA" -X "$RA" --twin "127.0.0.1:$RB"
@@ -220,18 +234,25 @@ for r in $(seq 1 "$ROUNDS"); do
     py wait_streaming "$PB"
     pyc sample_lag "$PA" "$DURATION" "$OUT/lag-twin-$r.txt" &
     SAMP=$!
+    a0=$(cpu_ticks "$A")
+    b0=$(cpu_ticks "$B")
     lg -s "127.0.0.1:$PA" --ratio 1:0 --data-size 32 --key-space 100000 --test-time "$DURATION" \
         --json-out "$OUT/a-twin-$r.json" >/dev/null
+    ca=$(($(cpu_ticks "$A") - a0))
+    cb=$(($(cpu_ticks "$B") - b0))
     read -r drain ia ib < <(py drain "$PA" "$PB")
     wait "$SAMP" || true
     stop "$A" "$B"
     twin=$(jf "$OUT/a-twin-$r.json" 'd["ops_per_sec"]')
-    printf 'a\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$solo" "$twin" "$drain" "$ia" "$ib" >>"$R"
-    echo "a round $r: standalone $solo sets/s, twin A $twin sets/s; drained in ${drain}s, items A $ia B $ib" >&2
+    ntwin=$(jf "$OUT/a-twin-$r.json" 'd["ops"]')
+    printf 'a\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$solo" "$twin" "$drain" "$ia" "$ib" \
+        "$cs" "$nsolo" "$ca" "$cb" "$ntwin" >>"$R"
+    echo "a round $r: standalone $solo sets/s, twin A $twin sets/s; drained in ${drain}s, items A $ia B $ib; CPU ticks solo $cs A $ca B $cb" >&2
 done
 
 # ---- c + d: full copy of COPY_KEYS keys to a new twin; get latency on the source meanwhile --
 for r in $(seq 1 "$ROUNDS"); do
+    [[ $PARTS == *c* ]] || break
     read -r PA RA PB RB < <(py ports 4)
     start_node copyA "$PA" -X "$RA" --twin "127.0.0.1:$RB" # nothing listens on RB yet
     A=$NODE_PID
@@ -281,41 +302,57 @@ med = st.median
 def pct(xs, p):
     xs = sorted(xs); return xs[min(len(xs) - 1, int(round(p * (len(xs) - 1))))]
 a = [r for r in rows if r[0] == "a"]
-print(f"### a. set throughput, standalone vs twin pair ({rounds} rounds, {dur} s each)\n")
-print("| round | standalone sets/s | twin A sets/s | twin/standalone | drain after load s | items A | items B |")
-print("|---|---:|---:|---:|---:|---:|---:|")
-for r in a:
-    print(f"| {r[1]} | {float(r[2]):.0f} | {float(r[3]):.0f} | {float(r[3])/float(r[2]):.3f} | {float(r[4]):.2f} | {r[5]} | {r[6]} |")
-solo, twin = [float(r[2]) for r in a], [float(r[3]) for r in a]
-print(f"| median | {med(solo):.0f} | {med(twin):.0f} | {med(twin)/med(solo):.3f} (median of per-round ratios {med([t/s for s, t in zip(solo, twin)]):.3f}) | | | |\n")
-lag_ms, lag_rec = [], []
-for f in sorted(glob.glob(out + "/lag-twin-*.txt")):
-    for l in open(f):
-        t, ms, rec = l.split()
-        if ms != "-": lag_ms.append(int(ms)); lag_rec.append(int(rec))
-if lag_ms:
-    print(f"### b. replication lag on A during (a), {len(lag_ms)} samples every 100 ms over {rounds} rounds\n")
-    print("| field | p50 | p99 | max |\n|---|---:|---:|---:|")
-    print(f"| lag_ms | {pct(lag_ms,.5)} | {pct(lag_ms,.99)} | {max(lag_ms)} |")
-    print(f"| lag_records | {pct(lag_rec,.5)} | {pct(lag_rec,.99)} | {max(lag_rec)} |\n")
+if a:
+    print(f"### a. set throughput, standalone vs twin pair ({rounds} rounds, {dur} s each)\n")
+    print("| round | standalone sets/s | twin A sets/s | twin/standalone | drain after load s | items A | items B |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in a:
+        print(f"| {r[1]} | {float(r[2]):.0f} | {float(r[3]):.0f} | {float(r[3])/float(r[2]):.3f} | {float(r[4]):.2f} | {r[5]} | {r[6]} |")
+    solo, twin = [float(r[2]) for r in a], [float(r[3]) for r in a]
+    print(f"| median | {med(solo):.0f} | {med(twin):.0f} | {med(twin)/med(solo):.3f} (median of per-round ratios {med([t/s for s, t in zip(solo, twin)]):.3f}) | | | |\n")
+    print("Server CPU per set (utime + stime over the run / sets done), in µs:\n")
+    print("| round | standalone | twin A | twin B | A + B | standalone / (A + B) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    us = lambda ticks, n: float(ticks) * 10000 / float(n)
+    ratios = []
+    for r in a:
+        s_, a_, b_ = us(r[7], r[8]), us(r[9], r[11]), us(r[10], r[11])
+        ratios.append(s_ / (a_ + b_))
+        print(f"| {r[1]} | {s_:.2f} | {a_:.2f} | {b_:.2f} | {a_ + b_:.2f} | {ratios[-1]:.3f} |")
+    print(f"| median | | | | | {med(ratios):.3f} |\n")
+    lag_ms, lag_rec, lag_us = [], [], []
+    for f in sorted(glob.glob(out + "/lag-twin-*.txt")):
+        for l in open(f):
+            t, ms, rec, us_ = l.split()
+            if ms != "-": lag_ms.append(int(ms)); lag_rec.append(int(rec))
+            if us_ != "-": lag_us.append(int(us_))  # a build before lag_us has none
+    if lag_ms:
+        print(f"### b. replication lag on A during (a), {len(lag_ms)} samples every 100 ms over {rounds} rounds\n")
+        print("| field | p50 | p90 | p99 | max |\n|---|---:|---:|---:|---:|")
+        if lag_us:
+            print(f"| lag_us | {pct(lag_us,.5)} | {pct(lag_us,.9)} | {pct(lag_us,.99)} | {max(lag_us)} |")
+        print(f"| lag_ms | {pct(lag_ms,.5)} | {pct(lag_ms,.9)} | {pct(lag_ms,.99)} | {max(lag_ms)} |")
+        print(f"| lag_records | {pct(lag_rec,.5)} | {pct(lag_rec,.9)} | {pct(lag_rec,.99)} | {max(lag_rec)} |\n")
 c = [r for r in rows if r[0] == "c"]
-print(f"### c. a new twin receives {keys:,} keys (32 B values)\n")
-print("| round | from B's start s | from B's first key s | keys/s (from start) | longest B stats reply ms | under {0} gets/s: from start s | from first key s | longest B stats reply ms |".format(rate))
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
-def f3(x):
-    try: return float(x)
-    except ValueError: return float("nan")
-for r in c:
-    print(f"| {r[1]} | {f3(r[2]):.2f} | {f3(r[3]):.2f} | {keys/f3(r[2]):,.0f} | {r[8]} | {f3(r[5]):.2f} | {f3(r[6]):.2f} | {r[9]} |")
-tot, cp, jt, jc = ([f3(r[i]) for r in c] for i in (2, 3, 5, 6))
-print(f"| median | {med(tot):.2f} | {med(cp):.2f} | {keys/med(tot):,.0f} | {med([f3(r[8]) for r in c]):.0f} | {med(jt):.2f} | {med(jc):.2f} | {med([f3(r[9]) for r in c]):.0f} |\n")
+if c:
+    print(f"### c. a new twin receives {keys:,} keys (32 B values)\n")
+    print("| round | from B's start s | from B's first key s | keys/s (from start) | longest B stats reply ms | under {0} gets/s: from start s | from first key s | longest B stats reply ms |".format(rate))
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    def f3(x):
+        try: return float(x)
+        except ValueError: return float("nan")
+    for r in c:
+        print(f"| {r[1]} | {f3(r[2]):.2f} | {f3(r[3]):.2f} | {keys/f3(r[2]):,.0f} | {r[8]} | {f3(r[5]):.2f} | {f3(r[6]):.2f} | {r[9]} |")
+    tot, cp, jt, jc = ([f3(r[i]) for r in c] for i in (2, 3, 5, 6))
+    print(f"| median | {med(tot):.2f} | {med(cp):.2f} | {keys/med(tot):,.0f} | {med([f3(r[8]) for r in c]):.0f} | {med(jt):.2f} | {med(jc):.2f} | {med([f3(r[9]) for r in c]):.0f} |\n")
 d = [r for r in rows if r[0] == "d"]
-print(f"### d. open-loop gets on A at {rate}/s for {gt} s: no join vs while B receives the copy\n")
-print("| round | p99 us, no join | p99.9 us, no join | worst 1-s p99 us, no join | p99 us, join | p99.9 us, join | worst 1-s p99 us, join | unsent (no join / join) |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
-for r in d:
-    print(f"| {r[1]} | {float(r[2]):.1f} | {float(r[3]):.1f} | {float(r[10]):.1f} | {float(r[4]):.1f} | {float(r[5]):.1f} | {float(r[11]):.1f} | {r[8]} / {r[9]} |")
-b99, b999, j99, j999, bw, jw = ([float(r[i]) for r in d] for i in (2, 3, 4, 5, 10, 11))
-print(f"| median | {med(b99):.1f} | {med(b999):.1f} | {med(bw):.1f} | {med(j99):.1f} ({med(j99)/med(b99):.2f}x) | {med(j999):.1f} ({med(j999)/med(b999):.2f}x) | {med(jw):.1f} ({med(jw)/med(bw):.2f}x) | |")
+if d:
+    print(f"### d. open-loop gets on A at {rate}/s for {gt} s: no join vs while B receives the copy\n")
+    print("| round | p99 us, no join | p99.9 us, no join | worst 1-s p99 us, no join | p99 us, join | p99.9 us, join | worst 1-s p99 us, join | unsent (no join / join) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in d:
+        print(f"| {r[1]} | {float(r[2]):.1f} | {float(r[3]):.1f} | {float(r[10]):.1f} | {float(r[4]):.1f} | {float(r[5]):.1f} | {float(r[11]):.1f} | {r[8]} / {r[9]} |")
+    b99, b999, j99, j999, bw, jw = ([float(r[i]) for r in d] for i in (2, 3, 4, 5, 10, 11))
+    print(f"| median | {med(b99):.1f} | {med(b999):.1f} | {med(bw):.1f} | {med(j99):.1f} ({med(j99)/med(b99):.2f}x) | {med(j999):.1f} ({med(j999)/med(b999):.2f}x) | {med(jw):.1f} ({med(jw)/med(bw):.2f}x) | |")
 EOF
 echo "per-run files: $OUT" >&2

@@ -11,10 +11,17 @@ use futures_lite::{AsyncWrite, AsyncWriteExt};
 use glommio::net::TcpStream;
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Bytes of backlog or copy sent per write.
 const SEND_CHUNK: usize = 256 * 1024;
+/// A streaming sender that wrote less than HOLD ago holds new records back until HOLD has
+/// passed since that write, unless they fill HOLD_BYTES: under load the twin then gets one
+/// write per HOLD instead of one per turn of the loop, and every write costs both nodes
+/// system calls and the twin a wake-up. A write after a quiet spell goes out at once, so
+/// light load pays no delay. HOLD bounds what coalescing adds to the replication lag.
+const HOLD: Duration = Duration::from_micros(500);
+const HOLD_BYTES: usize = 64 * 1024;
 /// Items of a full copy read from the store at a time (the store is free between chunks).
 const COPY_CHUNK: usize = 512;
 /// Bytes of a full copy encoded at a time: bounds one chunk's time when values are large.
@@ -146,6 +153,7 @@ async fn stream_to_twin<S: TwinShard, W: AsyncWrite + Unpin>(
     let mut cursor = resync(shard, wr, twin_next).await?;
     repl.link.set(LinkState::Streaming);
     let mut out = Vec::with_capacity(SEND_CHUNK);
+    let mut last_write: Option<Instant> = None;
     loop {
         if shard.shutting_down() {
             return Ok(());
@@ -153,7 +161,7 @@ async fn stream_to_twin<S: TwinShard, W: AsyncWrite + Unpin>(
         if let Some(why) = dead.take() {
             return Err(why);
         }
-        let next = {
+        let (next, more) = {
             let b = repl.backlog.borrow();
             if !b.covers(cursor) {
                 return Err(format!(
@@ -161,7 +169,8 @@ async fn stream_to_twin<S: TwinShard, W: AsyncWrite + Unpin>(
                 ));
             }
             out.clear();
-            b.read_from(cursor, SEND_CHUNK, &mut out)
+            let next = b.read_from(cursor, SEND_CHUNK, &mut out);
+            (next, next < b.next_seq())
         };
         if next == cursor {
             // Nothing new: sleep until a write is logged or the ack reader finds the link
@@ -170,11 +179,38 @@ async fn stream_to_twin<S: TwinShard, W: AsyncWrite + Unpin>(
             repl.wake_rx.recv().await;
             continue;
         }
+        if let Some(wait) = hold_left(last_write, more, out.len()) {
+            // Records logged meanwhile join this write; `out` is read again after.
+            glommio::timer::sleep(wait).await;
+            continue;
+        }
         wr.write_all(&out).await.map_err(|e| e.to_string())?;
+        last_write = Some(Instant::now());
         ReplCounters::add(&repl.counters.records_sent, next - cursor);
         cursor = next;
         glommio::yield_if_needed().await;
     }
+}
+
+/// How much longer records read for a write should wait for company: none after a quiet
+/// spell (no write within HOLD), nor when they fill HOLD_BYTES or more are waiting behind.
+fn hold_left(last_write: Option<Instant>, more: bool, bytes: usize) -> Option<Duration> {
+    if more || bytes >= HOLD_BYTES {
+        return None;
+    }
+    let left = hold().checked_sub(last_write?.elapsed())?;
+    (!left.is_zero()).then_some(left)
+}
+
+// TUNING ONLY, removed before merge: CC_REPL_HOLD_US overrides HOLD.
+fn hold() -> Duration {
+    static H: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *H.get_or_init(|| {
+        std::env::var("CC_REPL_HOLD_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(HOLD, Duration::from_micros)
+    })
 }
 
 /// Brings the twin up to the backlog: nothing to send if the backlog still covers what it
