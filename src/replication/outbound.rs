@@ -198,19 +198,8 @@ fn hold_left(last_write: Option<Instant>, more: bool, bytes: usize) -> Option<Du
     if more || bytes >= HOLD_BYTES {
         return None;
     }
-    let left = hold().checked_sub(last_write?.elapsed())?;
+    let left = HOLD.checked_sub(last_write?.elapsed())?;
     (!left.is_zero()).then_some(left)
-}
-
-// TUNING ONLY, removed before merge: CC_REPL_HOLD_US overrides HOLD.
-fn hold() -> Duration {
-    static H: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
-    *H.get_or_init(|| {
-        std::env::var("CC_REPL_HOLD_US")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map_or(HOLD, Duration::from_micros)
-    })
 }
 
 /// Brings the twin up to the backlog: nothing to send if the backlog still covers what it
@@ -263,4 +252,25 @@ async fn full_copy<S: TwinShard, W: AsyncWrite + Unpin>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_wait_only_right_after_a_write_and_only_while_few() {
+        assert_eq!(hold_left(None, false, 10), None, "first write of a link");
+        let long_ago = Instant::now() - HOLD * 2;
+        assert_eq!(
+            hold_left(Some(long_ago), false, 10),
+            None,
+            "after a quiet spell"
+        );
+        let just_now = Some(Instant::now());
+        let left = hold_left(just_now, false, 10).expect("right after a write");
+        assert!(left <= HOLD && !left.is_zero());
+        assert_eq!(hold_left(just_now, false, HOLD_BYTES), None, "enough bytes");
+        assert_eq!(hold_left(just_now, true, 10), None, "more waiting behind");
+    }
 }
