@@ -20,13 +20,19 @@
 #      started and B's curr_items is polled every 50 ms until it reaches COPY_KEYS. Reported
 #      from B's start ("total": includes B's startup and A's reconnect backoff, up to 2 s)
 #      and from the first poll that saw an item on B ("transfer", +-50 ms).
+#   e. (PARTS with e) the same sets at a fixed open-loop rate, E_RATE/s for DURATION s, standalone
+#      vs twin pair, alternating: CPU per set on each server and, when `perf` is installed,
+#      system calls and context switches per set on each (perf stat tracepoints); A's sendto
+#      beyond one per request are its writes to B. Counts do not move with the host's load
+#      the way times do.
 #   d. get latency on the source while it sends that copy: an open-loop get load on A
 #      (loadgen --rate GET_RATE --ratio 0:1 --key-space COPY_KEYS --test-time GET_TIME),
 #      once with no twin joining and once while a fresh B joins (started 1 s into the run).
 #
 # Run from the repository root after `cargo build --release --workspace`:
 #   bash benches/replication.sh
-# Environment (defaults): PARTS=abcd (ab: throughput and lag only; cd: the copy only)
+# Environment (defaults): PARTS=abcd (ab: throughput and lag only; cd: the copy only; e: the
+#   fixed-rate counts, not in the default) E_RATE=20000
 #   ROUNDS=3 DURATION=8 COPY_KEYS=1000000 GET_RATE=20000 GET_TIME=10
 #   SERVER_CORE=0 CLIENT_CORE=1 TWIN_CORE=$SERVER_CORE OUT=<new temp dir> CORECACHED_BIN
 #   LOADGEN_BIN
@@ -37,6 +43,7 @@
 set -euo pipefail
 
 PARTS=${PARTS:-abcd}
+E_RATE=${E_RATE:-20000}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-8}
 COPY_KEYS=${COPY_KEYS:-1000000}
@@ -250,6 +257,54 @@ for r in $(seq 1 "$ROUNDS"); do
     echo "a round $r: standalone $solo sets/s, twin A $twin sets/s; drained in ${drain}s, items A $ia B $ib; CPU ticks solo $cs A $ca B $cb" >&2
 done
 
+# ---- e: fixed-rate sets, standalone vs twin: CPU and system calls per set ----------------------
+EV='raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,sched:sched_switch'
+perf_on() { # pid name -> starts perf stat on pid, output $OUT/name.perf; PERF_PID
+    PERF_PID=""
+    command -v perf >/dev/null || return 0
+    perf stat -x, -e "$EV" -p "$1" -o "$OUT/$2.perf" 2>/dev/null &
+    PERF_PID=$!
+    sleep 0.3
+}
+perf_off() { [[ -z ${1:-} ]] || { kill -INT "$1" 2>/dev/null; wait "$1" 2>/dev/null || true; }; }
+for r in $(seq 1 "$ROUNDS"); do
+    [[ $PARTS == *e* ]] || break
+    read -r P < <(py ports 1)
+    start_node esolo "$P"
+    S=$NODE_PID
+    perf_on "$S" "e-solo-$r"
+    PS=$PERF_PID
+    c0=$(cpu_ticks "$S")
+    lg -s "127.0.0.1:$P" --rate "$E_RATE" --ratio 1:0 --data-size 32 --key-space 100000 \
+        --test-time "$DURATION" --json-out "$OUT/e-solo-$r.json" >/dev/null
+    cs=$(($(cpu_ticks "$S") - c0))
+    perf_off "$PS"
+    stop "$S"
+    read -r PA RA PB RB < <(py ports 4)
+    start_node twinA "$PA" -X "$RA" --twin "127.0.0.1:$RB"
+    A=$NODE_PID
+    start_node twinB "$PB" -X "$RB" --twin "127.0.0.1:$RA"
+    B=$NODE_PID
+    py wait_streaming "$PA"
+    py wait_streaming "$PB"
+    perf_on "$A" "e-twinA-$r"
+    PA_=$PERF_PID
+    perf_on "$B" "e-twinB-$r"
+    PB_=$PERF_PID
+    a0=$(cpu_ticks "$A")
+    b0=$(cpu_ticks "$B")
+    lg -s "127.0.0.1:$PA" --rate "$E_RATE" --ratio 1:0 --data-size 32 --key-space 100000 \
+        --test-time "$DURATION" --json-out "$OUT/e-twin-$r.json" >/dev/null
+    ca=$(($(cpu_ticks "$A") - a0))
+    cb=$(($(cpu_ticks "$B") - b0))
+    perf_off "$PA_"
+    perf_off "$PB_"
+    stop "$A" "$B"
+    printf 'e\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$cs" "$(jf "$OUT/e-solo-$r.json" 'd["ops"]')" "$ca" "$cb" \
+        "$(jf "$OUT/e-twin-$r.json" 'd["ops"]')" >>"$R"
+    echo "e round $r: CPU ticks standalone $cs, A $ca, B $cb at $E_RATE sets/s" >&2
+done
+
 # ---- c + d: full copy of COPY_KEYS keys to a new twin; get latency on the source meanwhile --
 for r in $(seq 1 "$ROUNDS"); do
     [[ $PARTS == *c* ]] || break
@@ -294,7 +349,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 # ---- summary --------------------------------------------------------------------------------
-python3 - "$R" "$OUT" "$ROUNDS" "$COPY_KEYS" "$GET_RATE" "$GET_TIME" "$DURATION" <<'EOF'
+python3 - "$R" "$OUT" "$ROUNDS" "$COPY_KEYS" "$GET_RATE" "$GET_TIME" "$DURATION" "$E_RATE" <<'EOF'
 import glob, statistics as st, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 out, rounds, keys, rate, gt, dur = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7]
@@ -345,6 +400,34 @@ if c:
         print(f"| {r[1]} | {f3(r[2]):.2f} | {f3(r[3]):.2f} | {keys/f3(r[2]):,.0f} | {r[8]} | {f3(r[5]):.2f} | {f3(r[6]):.2f} | {r[9]} |")
     tot, cp, jt, jc = ([f3(r[i]) for r in c] for i in (2, 3, 5, 6))
     print(f"| median | {med(tot):.2f} | {med(cp):.2f} | {keys/med(tot):,.0f} | {med([f3(r[8]) for r in c]):.0f} | {med(jt):.2f} | {med(jc):.2f} | {med([f3(r[9]) for r in c]):.0f} |\n")
+e = [r for r in rows if r[0] == "e"]
+if e:
+    import os
+    print(f"### e. sets at {sys.argv[8]}/s open loop, {dur} s: per set, standalone vs twin pair\n")
+    def perf(name):
+        f = f"{out}/{name}.perf"
+        if not os.path.exists(f): return {}
+        got = {}
+        for l in open(f):
+            p = l.strip().split(",")
+            if len(p) > 2 and p[0].replace(".", "").isdigit(): got[p[2].split(":")[-1]] = float(p[0])
+        return got
+    cols = ["sys_enter", "sys_enter_io_uring_enter", "sys_enter_recvfrom", "sys_enter_sendto", "sched_switch"]
+    print("| round | node | CPU µs | system calls | io_uring_enter | recvfrom | sendto | context switches |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    per = {"standalone": [], "twin A": [], "twin B": [], "A + B": []}
+    for r in e:
+        n_s, n_t = float(r[3]), float(r[6])
+        for node, ticks, n, pf in (("standalone", r[2], n_s, f"e-solo-{r[1]}"), ("twin A", r[4], n_t, f"e-twinA-{r[1]}"), ("twin B", r[5], n_t, f"e-twinB-{r[1]}")):
+            cnt = perf(pf)
+            us = float(ticks) * 10000 / n
+            per[node].append([us] + [cnt.get(c, float("nan")) / n for c in cols])
+            print(f"| {r[1]} | {node} | {us:.2f} | " + " | ".join(f"{cnt.get(c, float('nan')) / n:.3f}" for c in cols) + " |")
+        per["A + B"].append([a + b for a, b in zip(per["twin A"][-1], per["twin B"][-1])])
+    for node, rows_ in per.items():
+        m = [med([x[i] for x in rows_]) for i in range(6)]
+        print(f"| median | {node} | {m[0]:.2f} | " + " | ".join(f"{v:.3f}" for v in m[1:]) + " |")
+    print()
 d = [r for r in rows if r[0] == "d"]
 if d:
     print(f"### d. open-loop gets on A at {rate}/s for {gt} s: no join vs while B receives the copy\n")
