@@ -13,7 +13,8 @@ struct Segment {
     bytes: Vec<u8>,
     /// Start offset of each frame in `bytes`.
     starts: Vec<u32>,
-    /// When each frame was logged (unix ms), for lag and age trimming.
+    /// When each frame was logged (unix µs), for lag and age trimming. Microseconds, not
+    /// the store's milliseconds: a sub-millisecond lag must be measurable.
     times: Vec<u64>,
 }
 
@@ -28,7 +29,7 @@ pub struct Backlog {
     next_seq: u64,
     bytes: usize,
     max_bytes: usize,
-    max_age_ms: u64,
+    max_age_us: u64,
 }
 
 impl Backlog {
@@ -38,20 +39,21 @@ impl Backlog {
             next_seq: 1,
             bytes: 0,
             max_bytes,
-            max_age_ms,
+            max_age_us: max_age_ms.saturating_mul(1000),
         }
     }
 
     /// Logs the encoded records `recs` (the store's mutation log: whole records, any
-    /// sequence) under the next sequence numbers; returns how many it logged.
-    pub fn append(&mut self, recs: &[u8], now_ms: u64) -> u64 {
+    /// sequence) under the next sequence numbers, stamped `now_us` (unix µs); returns how
+    /// many it logged.
+    pub fn append(&mut self, recs: &[u8], now_us: u64) -> u64 {
         let first = self.next_seq;
         let mut pos = 0;
         while pos < recs.len() {
             // A new segment also when the last one is past the age bound, so it can be trimmed.
             let need_new = self.segs.back().is_none_or(|s| {
                 s.bytes.len() >= SEGMENT_BYTES
-                    || now_ms.saturating_sub(*s.times.last().unwrap_or(&now_ms)) > self.max_age_ms
+                    || now_us.saturating_sub(*s.times.last().unwrap_or(&now_us)) > self.max_age_us
             });
             if need_new {
                 self.segs.push_back(Segment {
@@ -67,7 +69,7 @@ impl Backlog {
             let mut end = pos;
             while end < recs.len() && (end == pos || base + (end - pos) < SEGMENT_BYTES) {
                 seg.starts.push((base + end - pos) as u32);
-                seg.times.push(now_ms);
+                seg.times.push(now_us);
                 end += record_len(&recs[end..]);
             }
             seg.bytes.extend_from_slice(&recs[pos..end]);
@@ -79,17 +81,17 @@ impl Backlog {
             self.bytes += end - pos;
             pos = end;
         }
-        self.trim(now_ms);
+        self.trim(now_us);
         self.next_seq - first
     }
 
     /// Drops whole segments while over the byte bound or older than the age bound, always
     /// keeping the newest segment.
-    pub fn trim(&mut self, now_ms: u64) {
+    pub fn trim(&mut self, now_us: u64) {
         while self.segs.len() > 1 {
             let front = &self.segs[0];
             let newest = *front.times.last().unwrap_or(&0);
-            let too_old = now_ms.saturating_sub(newest) > self.max_age_ms;
+            let too_old = now_us.saturating_sub(newest) > self.max_age_us;
             if self.bytes <= self.max_bytes && !too_old {
                 break;
             }
@@ -125,7 +127,7 @@ impl Backlog {
         self.len() == 0
     }
 
-    /// When `seq` was logged, if it is still held.
+    /// When `seq` was logged (unix µs), if it is still held.
     pub fn time_of(&self, seq: u64) -> Option<u64> {
         let seg = self
             .segs
@@ -248,8 +250,8 @@ mod tests {
         assert!(b.covers(b.next_seq()));
         let first = b.first_seq();
         assert!(b.covers(first) && !b.covers(first - 1));
-        b.append(&set(1), 5_000);
+        b.append(&set(1), 5_000_000);
         assert_eq!(b.len(), 1, "only the newest record survives the age bound");
-        assert_eq!(b.time_of(b.next_seq() - 1), Some(5_000));
+        assert_eq!(b.time_of(b.next_seq() - 1), Some(5_000_000));
     }
 }

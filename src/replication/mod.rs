@@ -55,6 +55,13 @@ impl Default for NodeRepl {
     }
 }
 
+/// The wall clock in unix microseconds, for backlog stamps and the lag they measure.
+fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
 pub fn fill_random(buf: &mut [u8]) {
     // SAFETY: getrandom writes at most buf.len() bytes into buf.
     let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
@@ -103,6 +110,7 @@ counters! {
         acked_seq: Gauge, "Highest sequence number the twin confirmed applying.";
         lag_records: Gauge, "Records the twin has not confirmed.";
         lag_ms: Gauge(Max), "Age of the oldest record the twin has not confirmed.";
+        lag_us: Gauge(Max), "The same age in microseconds.";
         backlog_bytes: Gauge, "Bytes held in the backlog.";
         backlog_records: Gauge, "Records held in the backlog.";
     }
@@ -135,11 +143,11 @@ impl ShardRepl {
     }
 
     /// Logs the store's new mutations (its encoded log) and wakes the sender.
-    pub fn log(&self, recs: &[u8], now_ms: u64) {
+    pub fn log(&self, recs: &[u8]) {
         if recs.is_empty() {
             return;
         }
-        self.backlog.borrow_mut().append(recs, now_ms);
+        self.backlog.borrow_mut().append(recs, unix_us());
         self.wake();
     }
 
@@ -148,12 +156,13 @@ impl ShardRepl {
         let _ = self.wake_tx.try_send(());
     }
 
-    pub fn snapshot(&self, now_ms: u64) -> ReplSnapshot {
+    pub fn snapshot(&self) -> ReplSnapshot {
         let b = self.backlog.borrow();
         let head = b.next_seq() - 1;
         let acked = self.acked.get().min(head);
-        let lag_ms = if acked < head {
-            b.time_of(acked + 1).map_or(0, |t| now_ms.saturating_sub(t))
+        let lag_us = if acked < head {
+            b.time_of(acked + 1)
+                .map_or(0, |t| unix_us().saturating_sub(t))
         } else {
             0
         };
@@ -163,7 +172,8 @@ impl ShardRepl {
                 head_seq: head,
                 acked_seq: acked,
                 lag_records: head - acked,
-                lag_ms,
+                lag_ms: lag_us / 1000,
+                lag_us,
                 backlog_bytes: b.bytes() as u64,
                 backlog_records: b.len(),
             },

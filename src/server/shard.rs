@@ -371,7 +371,7 @@ impl Shard {
         if let Some(repl) = &self.repl {
             let mut store = self.store.borrow_mut();
             if !store.log_bytes().is_empty() {
-                repl.log(store.log_bytes(), self.now_ms.get());
+                repl.log(store.log_bytes());
                 store.clear_log();
             }
         }
@@ -492,7 +492,7 @@ impl Shard {
             store: store.stats(),
             classes: store.class_stats(),
             conns: self.counters.snapshot(),
-            repl: self.repl.as_ref().map(|r| r.snapshot(self.now_ms.get())),
+            repl: self.repl.as_ref().map(|r| r.snapshot()),
             conn_lines,
             detail: self.detail.borrow().clone(),
             latency: *self.latency.borrow(),

@@ -8,6 +8,7 @@ use crate::replication::{NodeRepl, ReplCounts, ReplGauges, ReplSnapshot};
 const TOTAL_LINES: &[&str] = &[
     "lag_records",
     "lag_ms",
+    "lag_us",
     "backlog_bytes",
     "full_resyncs",
     "partial_resyncs",
