@@ -244,8 +244,19 @@ fn the_units_command_line_serves_in_its_sandbox() {
             setpriv --reuid=61000 --regid=61000 --clear-groups --inh-caps=-all \
                     --bounding-set=-all --no-new-privs -- "$@"
     "#;
+    // The sandbox hides /tmp, /home and /root, where a checkout (and so the binary) may
+    // live: run a copy from /dev/shm, which it leaves readable.
+    let copy = std::path::PathBuf::from(format!("/dev/shm/corecached-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&copy).unwrap();
+    let bin = copy.join("corecached");
+    std::fs::copy(BIN, &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for (path, mode) in [(&copy, 0o755), (&bin, 0o755)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
     let child = Command::new("unshare")
-        .args(["--mount", "--fork", "--", "sh", "-c", script, "sh", BIN])
+        .args(["--mount", "--fork", "--", "sh", "-c", script, "sh"])
+        .arg(&bin)
         .args(exec_args(port))
         .env(
             "MEMLOCK",
@@ -259,4 +270,5 @@ fn the_units_command_line_serves_in_its_sandbox() {
         .spawn()
         .unwrap();
     exercise_and_stop(child, port);
+    let _ = std::fs::remove_dir_all(&copy);
 }

@@ -305,6 +305,8 @@ fn replication(e: &mut Exposition, repl: &Replication, shards: &[ShardSnapshot])
             up,
         );
         let mut one = |d: &'static Desc, v: u64| match d.name.strip_suffix("_ms") {
+            // `lag_us` is `lag_ms` finer, and both would be `lag_seconds` here.
+            _ if d.name.ends_with("_us") => {}
             // Prometheus's base unit of time is the second.
             Some(stem) => {
                 let name = format!("corecached_replication_{stem}_seconds");
