@@ -3,20 +3,9 @@
 //! exit statuses (64 for a bad value, 67 for a `-u` user that does not exist).
 
 mod common;
-use common::BIN;
 use common::logged::LoggedServer;
+use common::{BIN, run_with};
 use std::process::{Command, Stdio};
-
-fn run_with(args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    (out.status.code().unwrap_or(-1), text)
-}
 
 #[test]
 fn the_default_log_level_prints_one_startup_line_without_colour() {

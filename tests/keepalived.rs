@@ -8,13 +8,13 @@ mod common;
 #[path = "keepalived/netns.rs"]
 mod netns;
 
-use common::{BIN, Client};
+use common::{BIN, Client, eventually};
 use netns::{Net, Proc, SUBNET};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const PORT: u16 = 11211;
 const REPL_PORT: u16 = 11212;
@@ -51,17 +51,6 @@ fn prerequisites() -> bool {
     } else {
         true
     }
-}
-
-fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 fn addr(host: u8) -> String {

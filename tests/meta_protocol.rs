@@ -9,7 +9,7 @@
 mod common;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{Client, Rng, Server, start_memcached};
+use common::{Client, Rng, Server, eventually, start_memcached};
 
 /// The script; `{p}` is a per-run key prefix, `{b}` that prefix plus "bin" in base64.
 const SCRIPT: &[&str] = &[
@@ -332,18 +332,6 @@ fn meta_requests_are_counted_as_memcached_counts_them() {
         counts[0], counts[1],
         "memcached (left) vs corecached (right)"
     );
-}
-
-/// Polls `f` until it returns true or `secs` pass.
-fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while std::time::Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    false
 }
 
 /// A replicating node on `port`, accepting its twin on `repl`, its twin at `twin`.

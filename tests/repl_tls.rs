@@ -4,7 +4,7 @@
 //! restarted with a good one; a plaintext twin is refused; bad files stop the start.
 
 mod common;
-use common::{BIN, Client, Server, free_port};
+use common::{BIN, Client, Server, eventually, free_port};
 use rcgen::{
     BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair,
@@ -15,18 +15,6 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Polls `f` until it returns true or `secs` pass.
-fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
 
 fn num(m: &HashMap<String, String>, k: &str) -> u64 {
     m.get(k)

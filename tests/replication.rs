@@ -3,24 +3,12 @@
 //! through a relay the test can sever, a wrong secret refused, unequal shard counts.
 
 mod common;
-use common::{Client, Server, free_port};
+use common::{Client, Server, eventually, free_port};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// Polls `f` until it returns true or `secs` pass.
-fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
+use std::time::Duration;
 
 fn repl_stats(c: &mut Client) -> std::collections::HashMap<String, String> {
     c.stats("replication")

@@ -2,23 +2,11 @@
 //! under -m, graceful stop on SIGTERM (idle, under load, in the middle of a twin's copy).
 
 mod common;
-use common::{BIN, Client, Server, free_port};
+use common::{Client, Server, free_port, run_with};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-fn run_with(args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    (out.status.code().unwrap_or(-1), text)
-}
 
 #[test]
 fn bad_arguments_exit_64_with_one_line() {

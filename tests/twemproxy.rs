@@ -8,11 +8,10 @@ mod common;
 #[path = "twemproxy/nutcracker.rs"]
 mod nutcracker;
 
-use common::{Client, Server, free_port};
+use common::{Client, Server, eventually, free_port};
 use nutcracker::{Nutcracker, Pool};
 use std::collections::HashMap;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 /// Whether nutcracker is installed. Under CI=true (`.ci/run` installs it) its absence fails
 /// the test; elsewhere the test says it skipped.
@@ -29,18 +28,6 @@ fn nutcracker_present() -> bool {
         eprintln!("SKIPPED: nutcracker not installed (apt-get install nutcracker)");
     }
     ok
-}
-
-/// Polls `f` until it returns true or `secs` pass.
-fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 /// The test's keys and values: varied lengths, each value naming its key.
