@@ -23,8 +23,11 @@ use std::time::{Duration, Instant};
 pub const EXIT_OSERR: i32 = 71;
 /// EX_NOUSER: what memcached exits with when the -u user does not exist.
 pub const EXIT_NOUSER: i32 = 67;
-/// How often the expiry reclaim steps while requests arrive.
+/// How often the expiry reclaim steps while requests arrive and it finds dead items.
 const RECLAIM_EVERY: Duration = Duration::from_millis(10);
+/// The longest pause it backs off to while its steps find nothing: a walk of the LRU
+/// costs a cache miss per item, which a cache of items without a TTL pays for nothing.
+const RECLAIM_MAX: Duration = Duration::from_secs(1);
 /// Items examined per step by the expiry reclaim.
 const RECLAIM_BUDGET: usize = 500;
 /// Items an `lru_crawler crawl` examines per step (memcached's crawler sleeps
@@ -280,14 +283,15 @@ fn listen(shard: &Rc<Shard>) -> Result<(), String> {
 
 /// The LRU crawler, run as work arrives rather than on a tick: woken by the first
 /// request after a quiet spell, it steps the expiry reclaim every [`RECLAIM_EVERY`] while
-/// requests keep coming and stops after a quiet step that freed nothing, leaving no timer
-/// armed. (Lookups and allocation drop expired items they meet in any case.) An
+/// requests keep coming, doubling the pause up to [`RECLAIM_MAX`] while its steps free
+/// nothing, and stops after a quiet step that freed nothing, leaving no timer armed. (Lookups and allocation drop expired items they meet in any case.) An
 /// `lru_crawler crawl` job on this shard steps every `lru_crawler_sleep` until done. With
 /// the crawler disabled only a job runs, as memcached's crawler thread then stops.
 async fn reclaim_loop(shard: Rc<Shard>, wake: LocalReceiver<()>) {
     let crawler = &shard.shared.crawler;
     while wake.recv().await.is_some() {
         let mut pause = RECLAIM_EVERY;
+        let mut every = RECLAIM_EVERY;
         let mut next_reclaim = Instant::now();
         loop {
             glommio::timer::sleep(pause).await;
@@ -297,7 +301,11 @@ async fn reclaim_loop(shard: Rc<Shard>, wake: LocalReceiver<()>) {
             let mut freed = 0;
             if crawler.enabled() && Instant::now() >= next_reclaim {
                 freed = store.reclaim_step(RECLAIM_BUDGET);
-                next_reclaim = Instant::now() + RECLAIM_EVERY;
+                every = match freed {
+                    0 => (every * 2).min(RECLAIM_MAX),
+                    _ => RECLAIM_EVERY,
+                };
+                next_reclaim = Instant::now() + every;
             }
             if store.crawling() && !store.crawl_step(CRAWL_BUDGET) {
                 crawler.part_done();
@@ -311,7 +319,7 @@ async fn reclaim_loop(shard: Rc<Shard>, wake: LocalReceiver<()>) {
             pause = match crawling {
                 true => Duration::from_micros(crawler.sleep_us.load(Ordering::Relaxed).into())
                     .max(Duration::from_micros(10)),
-                false => RECLAIM_EVERY,
+                false => every,
             };
         }
     }
