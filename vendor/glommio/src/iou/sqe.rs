@@ -547,6 +547,8 @@ bitflags::bitflags! {
         const IO_HARDLINK   = 1 << 3;
         const ASYNC         = 1 << 4;
         const BUFFER_SELECT = 1 << 5;
+        /// corecached patch 10: post no completion when the operation succeeds (5.17).
+        const CQE_SKIP_SUCCESS = 1 << 6;
     }
 }
 

@@ -261,6 +261,9 @@ pub(crate) struct SleepNotifier {
     id: usize,
     eventfd: std::fs::File,
     should_notify: AtomicBool,
+    /// corecached patch 10: the owner's main ring, which another executor wakes with an
+    /// `IORING_OP_MSG_RING` carried by its own next `io_uring_enter`; -1 when unsupported.
+    ring_fd: std::sync::atomic::AtomicI32,
     foreign_wakes: crossbeam::channel::Receiver<Waker>,
     waker_sender: crossbeam::channel::Sender<Waker>,
 }
@@ -294,6 +297,7 @@ impl SleepNotifier {
             eventfd,
             id,
             should_notify: AtomicBool::new(false),
+            ring_fd: std::sync::atomic::AtomicI32::new(-1),
             waker_sender,
             foreign_wakes,
         }))
@@ -317,8 +321,18 @@ impl SleepNotifier {
             .is_ok()
             || force
         {
-            write_eventfd(self.eventfd_fd());
+            // corecached patch 10: from another executor's thread, the wake rides on that
+            // executor's next `io_uring_enter` instead of costing a `write` of its own.
+            let ring_fd = self.ring_fd.load(Ordering::Relaxed);
+            if force || !uring::defer_ring_wake(ring_fd) {
+                write_eventfd(self.eventfd_fd());
+            }
         }
+    }
+
+    /// corecached patch 10: where [`SleepNotifier::notify`] may send a ring message.
+    pub(crate) fn set_ring_fd(&self, fd: RawFd) {
+        self.ring_fd.store(fd, Ordering::Relaxed);
     }
 
     pub(crate) fn queue_waker(&self, waker: Waker, force_notify: bool) {

@@ -78,6 +78,53 @@ enum UringOpDescriptor {
     SockRecv(usize, i32),
     SockRecvMsg(usize, i32),
     Nop,
+    /// corecached patch 10: posts a completion (user data 0) to the ring `fd`.
+    MsgRing,
+}
+
+/// corecached patch 10: `IORING_OP_MSG_RING` (Linux 5.18), absent from the bundled liburing.
+const IORING_OP_MSG_RING: u8 = 40;
+
+thread_local! {
+    /// corecached patch 10: the rings of sleeping executors this thread's executor must
+    /// wake, sent by its next `Reactor::wait`; `None` on threads without a reactor that
+    /// can send them (they write the eventfd instead).
+    static RING_WAKES: RefCell<Option<Vec<RawFd>>> = const { RefCell::new(None) };
+}
+
+/// Queues a wake of the ring `fd` for this thread's reactor to send; false when this
+/// thread cannot (no reactor, or a kernel without `IORING_OP_MSG_RING`).
+pub(crate) fn defer_ring_wake(fd: RawFd) -> bool {
+    fd >= 0
+        && RING_WAKES.with(|w| match w.borrow_mut().as_mut() {
+            Some(fds) => {
+                if !fds.contains(&fd) {
+                    fds.push(fd);
+                }
+                true
+            }
+            None => false,
+        })
+}
+
+/// Whether the kernel has `IORING_OP_MSG_RING` and `IOSQE_CQE_SKIP_SUCCESS` (5.18).
+fn msg_ring_supported() -> bool {
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        // SAFETY: uname fills the struct it is given; a zeroed one is valid to pass.
+        let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+        if unsafe { libc::uname(&mut u) } != 0 {
+            return false;
+        }
+        // SAFETY: the kernel NUL-terminates `release`.
+        let release = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
+        let mut parts = release.split(|c: char| !c.is_ascii_digit());
+        let major: u32 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+        let minor: u32 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+        (major, minor) >= (5, 18)
+    })
 }
 
 #[derive(Debug)]
@@ -430,6 +477,15 @@ fn fill_sqe<F>(
                 });
             }
             UringOpDescriptor::Nop => sqe.prep_nop(),
+            UringOpDescriptor::MsgRing => {
+                user_data = 0;
+                let raw = sqe.raw_mut();
+                *raw = std::mem::zeroed();
+                raw.opcode = IORING_OP_MSG_RING;
+                raw.fd = op.fd;
+                // addr 0 is IORING_MSG_DATA; len (the target's result) and off (its user
+                // data) stay 0: the target ignores a completion with user data 0.
+            }
         }
         sqe.set_user_data(user_data);
         sqe.set_flags(op.flags);
@@ -457,7 +513,9 @@ fn record_stats<Ring: UringCommon>(
     src: &mut InnerSource,
     res: &io::Result<usize>,
 ) {
-    src.wakers.fulfilled_at = Some(Instant::now());
+    if src.wakers.queued_at.is_some() {
+        src.wakers.fulfilled_at = Some(Instant::now());
+    }
     if let Some(fulfilled) = src.stats_collection.and_then(|x| x.fulfilled) {
         fulfilled(res, ring.io_stats_mut(), 1);
         if let Some(handle) = src.task_queue {
@@ -503,7 +561,6 @@ fn extract_one_chain(
     source_map: &mut SourceMap,
     queue: &mut VecDeque<UringDescriptor>,
     chain: Range<usize>,
-    now: Instant,
 ) -> SmallVec<[UringDescriptor; 1]> {
     queue
         .drain(chain)
@@ -511,7 +568,10 @@ fn extract_one_chain(
             if op.user_data > 0 {
                 let id = from_user_data(op.user_data);
                 let status = source_map.peek_source_mut(from_user_data(op.user_data), |mut x| {
-                    x.wakers.submitted_at = Some(now);
+                    // corecached patch 9: only a source that records latencies is stamped.
+                    if x.wakers.queued_at.is_some() {
+                        x.wakers.submitted_at = Some(Instant::now());
+                    }
                     let current = x.enqueued.as_mut().expect("bug");
                     match current.status {
                         EnqueuedStatus::Enqueued => {
@@ -855,11 +915,10 @@ impl UringCommon for PollRing {
 
     fn submit_one_event(&mut self, queue: &mut VecDeque<UringDescriptor>) -> Option<bool> {
         let source_map = &mut *self.source_map.borrow_mut();
-        let now = Instant::now();
 
         while let Some(chain) = peek_one_chain(queue, self.size) {
             return if let Some(sqes) = self.ring.sq().prepare_sqes(chain.len() as u32) {
-                let ops = extract_one_chain(source_map, queue, chain, now);
+                let ops = extract_one_chain(source_map, queue, chain);
                 if ops.is_empty() {
                     // all the sources in the ring were cancelled
                     continue;
@@ -1019,6 +1078,26 @@ impl SleepableRing {
 
     /// corecached patch 6: moves queued submissions into the SQ without entering the
     /// kernel; the sleep that follows submits them in its own `io_uring_enter`.
+    /// corecached patch 10: turns the wakes this lap's tasks asked for into ring messages,
+    /// submitted with this lap's other SQEs (by the sleep's enter when it sleeps). The
+    /// sender's own completion is skipped, so it cannot end that sleep.
+    fn queue_ring_wakes(&mut self) {
+        let fds = RING_WAKES.with(|w| w.borrow_mut().as_mut().map(std::mem::take));
+        let Some(fds) = fds.filter(|f| !f.is_empty()) else {
+            return;
+        };
+        let q = self.submission_queue();
+        let mut queue = q.borrow_mut();
+        for fd in fds {
+            queue.submissions.push_back(UringDescriptor {
+                fd,
+                flags: SubmissionFlags::CQE_SKIP_SUCCESS,
+                user_data: 0,
+                args: UringOpDescriptor::MsgRing,
+            });
+        }
+    }
+
     fn stage_submissions(&mut self) -> io::Result<usize> {
         let q = self.submission_queue();
         let mut queue = q.borrow_mut();
@@ -1175,11 +1254,10 @@ impl UringCommon for SleepableRing {
 
     fn submit_one_event(&mut self, queue: &mut VecDeque<UringDescriptor>) -> Option<bool> {
         let source_map = &mut *self.source_map.borrow_mut();
-        let now = Instant::now();
 
         while let Some(chain) = peek_one_chain(queue, self.size) {
             return if let Some(sqes) = self.ring.sq().prepare_sqes(chain.len() as u32) {
-                let ops = extract_one_chain(source_map, queue, chain, now);
+                let ops = extract_one_chain(source_map, queue, chain);
                 if ops.is_empty() {
                     // all the sources in the ring were cancelled
                     continue;
@@ -1349,6 +1427,10 @@ impl Reactor {
         // an `io_uring_enter` of the latency ring's own.
         if !eventfd_src.is_installed().unwrap() {
             main_ring.install_eventfd(&eventfd_src);
+        }
+        if msg_ring_supported() {
+            notifier.set_ring_fd(main_ring.ring_fd());
+            RING_WAKES.with(|w| *w.borrow_mut() = Some(Vec::new()));
         }
 
         Ok(Reactor {
@@ -1838,6 +1920,7 @@ impl Reactor {
         let mut poll_ring = self.poll_ring.borrow_mut();
         let mut main_ring = self.main_ring.borrow_mut();
         let mut lat_ring = self.latency_ring.borrow_mut();
+        main_ring.queue_ring_wakes();
 
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
@@ -1901,6 +1984,10 @@ impl Reactor {
             // it sees that we sleep and writes our eventfd.
             std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
             let events = process_remote_channels() + self.flush_syscall_thread();
+            // corecached patch 10: a wake asked for since the top of this lap goes with
+            // the sleep too, or a peer waiting on us could wait for our next wake.
+            main_ring.queue_ring_wakes();
+            main_ring.stage_submissions()?;
             if events == 0 && self.eventfd_src.is_installed().unwrap() {
                 self.link_rings_and_sleep(&mut main_ring)
                     .expect("some error");
@@ -2059,7 +2146,14 @@ fn queue_request_into_ring(
     descriptor: UringOpDescriptor,
     source_map: &mut SourceMap,
 ) {
-    source.inner.borrow_mut().wakers.queued_at = Some(Instant::now());
+    // corecached patch 9: three clock reads per operation are for the latency statistics
+    // alone, which only a source with a latency collector reports.
+    {
+        let mut inner = source.inner.borrow_mut();
+        if inner.stats_collection.is_some_and(|s| s.latency.is_some()) {
+            inner.wakers.queued_at = Some(Instant::now());
+        }
+    }
     let q = ring.submission_queue();
     let id = source_map.add_source(source, Rc::clone(&q));
 
@@ -2087,7 +2181,11 @@ fn queue_request_into_ring(
 }
 
 impl Drop for Reactor {
-    fn drop(&mut self) {}
+    fn drop(&mut self) {
+        // corecached patch 10: the ring closes with us; wakes go back to the eventfd.
+        self.notifier.set_ring_fd(-1);
+        RING_WAKES.with(|w| *w.borrow_mut() = None);
+    }
 }
 
 #[cfg(test)]
