@@ -64,6 +64,7 @@ impl Conn {
                 }
                 Parsed::BadMagic => {
                     self.bin.drop_unflushed();
+                    self.protocol_error = true;
                     break Flow::Close;
                 }
                 Parsed::NeedValue {
@@ -95,6 +96,7 @@ impl Conn {
                                 break Flow::Close;
                             }
                             self.bin_stat(r, &key).await;
+                            self.serve_here();
                             continue;
                         }
                         _ => {

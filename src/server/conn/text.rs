@@ -95,7 +95,10 @@ impl Conn {
             let was_stacked = std::mem::replace(&mut turn.stacked, stacks(&parsed));
             match parsed {
                 Parsed::Incomplete => return Flow::Read,
-                Parsed::Close => return Flow::Close,
+                Parsed::Close => {
+                    self.protocol_error = true;
+                    return Flow::Close;
+                }
                 Parsed::NeedData {
                     total,
                     kind,
@@ -147,10 +150,11 @@ impl Conn {
                             let which = metadump_arg(args).unwrap_or_default().to_vec();
                             self.metadump_request(which, was_stacked).await
                         }
+                        Request::Watch { kinds } => self.watch_request(kinds),
                         req => self.text.request(req),
                     };
                     self.input.consume(consumed);
-                    if flow == Flow::Close {
+                    if matches!(flow, Flow::Close | Flow::Watch(_)) {
                         return flow;
                     }
                     if turn.served_one() && !self.input.pending().is_empty() {
@@ -194,6 +198,7 @@ impl Conn {
     async fn give_way(&self) {
         ConnCounters::add(&self.shard.counters.conn_yields, 1);
         futures_lite::future::yield_now().await;
+        self.serve_here();
     }
 
     /// A command answered whole into `out` once every answer before it is out.
@@ -202,10 +207,12 @@ impl Conn {
             tracing::debug!("write before stats or metadump: {e}");
             return Flow::Close;
         }
-        match w {
+        let flow = match w {
             Whole::Stats(args) => Box::pin(self.stats(Keys(&args))).await,
             Whole::Metadump(classes) => Box::pin(self.metadump(classes)).await,
-        }
+        };
+        self.serve_here();
+        flow
     }
 
     /// `lru_crawler metadump <classes>`, refused as memcached refuses it: the crawler off,
@@ -380,7 +387,9 @@ impl Text {
             Request::MetaNoop => self.meta_noop(),
             Request::Quit => return Flow::Close,
             Request::Shutdown { graceful } => return self.shutdown(graceful),
-            Request::Stats { .. } => unreachable!("answered by handle_input"),
+            Request::Stats { .. } | Request::Watch { .. } => {
+                unreachable!("answered by handle_input")
+            }
         }
         Flow::Read
     }

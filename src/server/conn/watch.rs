@@ -1,0 +1,99 @@
+//! A connection that sent `watch`: from its `OK` on it is a log stream. It stops reading
+//! requests (what the client sends is read and dropped, so a close is seen at once) and
+//! writes out its watcher's queue whenever a shard wakes it. Also the connection events
+//! every connection reports when it opens and closes.
+
+use super::{Conn, Flow, Stream};
+use crate::protocol::text::render;
+use crate::protocol::text::watch::{CONNEVENTS, CloseReason, Event, MAX_WATCHERS, Peer, Transport};
+use crate::server::shard::Shard;
+use crate::stats::ConnCounters;
+use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
+use std::io;
+use std::os::fd::{FromRawFd, IntoRawFd};
+
+impl Conn {
+    /// `watch`: a refusal in its place among the answers, or `Flow::Watch` once every
+    /// answer before it has been written.
+    pub(super) fn watch_request(&mut self, kinds: Option<u32>) -> Flow {
+        let shard = &self.shard;
+        let refusal = if !shard.cfg().compat.watch_enabled {
+            render::ERR_WATCH_DISABLED
+        } else if !self.text.plan.out.is_empty() || self.text.plan.waiting() {
+            render::ERR_WATCH_PIPELINED
+        } else if kinds.is_none() {
+            render::ERROR
+        } else if shard.shared.watch.count() >= MAX_WATCHERS {
+            render::ERR_WATCH_TOO_MANY
+        } else {
+            return Flow::Watch(kinds.unwrap_or(0));
+        };
+        self.text.line(refusal);
+        Flow::Read
+    }
+
+    /// Streams the lines of the kinds asked for until the client goes (or the server
+    /// stops, which drops this task).
+    pub(super) async fn watch(&mut self, kinds: u32) -> io::Result<()> {
+        let shard = self.shard.clone();
+        let limit = shard.cfg().compat.ext.watcher_logbuf_size;
+        let Ok((w, wake)) = shard.shared.watch.add(kinds, limit) else {
+            let mut out = Vec::new();
+            render::line(&mut out, render::ERR_WATCH_TOO_MANY);
+            return self.stream.write_all(&out).await;
+        };
+        // SAFETY: a connected, non-blocking Unix socket handed over whole.
+        let mut wake = unsafe { glommio::net::UnixStream::from_raw_fd(wake.into_raw_fd()) };
+        let (mut out, mut drop_in, mut woke) = (Vec::new(), [0u8; 512], [0u8; 64]);
+        let r = loop {
+            out.clear();
+            w.take(&mut out);
+            if !out.is_empty() {
+                ConnCounters::add(&shard.counters.bytes_written, out.len() as u64);
+                match self.stream.write_all(&out).await {
+                    Ok(()) => continue,
+                    Err(e) => break Err(e),
+                }
+            }
+            let client = async { self.stream.read(&mut drop_in).await.map(|n| n > 0) };
+            let shards = async { wake.read(&mut woke).await.map(|_| true) };
+            match future::or(client, shards).await {
+                Ok(true) => {}
+                Ok(false) => break Ok(()),
+                // -o idle_timeout is for clients that send requests.
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {}
+                Err(e) => break Err(e),
+            }
+        };
+        shard.shared.watch.remove(&w);
+        r
+    }
+}
+
+/// `watch connevents`: connection `token` of `shard` opened (`close` None) or closed.
+pub(super) fn conn_event(shard: &Shard, stream: &Stream, token: u64, close: Option<CloseReason>) {
+    let watch = &shard.shared.watch;
+    if watch.kinds() & CONNEVENTS == 0 {
+        return;
+    }
+    let (rip, rport, transport) = match stream {
+        Stream::Tcp(s) => match s.peer_addr() {
+            Ok(a) => (a.ip().to_string(), a.port(), Transport::Tcp),
+            Err(_) => (String::new(), 0, Transport::Tcp),
+        },
+        Stream::Unix(_) => ("unix".to_string(), 0, Transport::Local),
+        Stream::Datagram(_) => (String::new(), 0, Transport::Udp),
+    };
+    let peer = Peer {
+        rip: &rip,
+        rport,
+        transport,
+    };
+    let cfd = Shard::conn_id(shard.id, token);
+    let e = match close {
+        None => Event::ConnNew { peer, cfd },
+        Some(reason) => Event::ConnClose { peer, reason, cfd },
+    };
+    shard.sink.emit(watch, &e);
+    shard.sink.flush(watch);
+}
