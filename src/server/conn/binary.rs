@@ -64,8 +64,7 @@ impl Conn {
                 }
                 Parsed::BadMagic => {
                     self.bin.drop_unflushed();
-                    self.protocol_error = true;
-                    break Flow::Close;
+                    break self.protocol_close();
                 }
                 Parsed::NeedValue {
                     total,

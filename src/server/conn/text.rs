@@ -95,10 +95,7 @@ impl Conn {
             let was_stacked = std::mem::replace(&mut turn.stacked, stacks(&parsed));
             match parsed {
                 Parsed::Incomplete => return Flow::Read,
-                Parsed::Close => {
-                    self.protocol_error = true;
-                    return Flow::Close;
-                }
+                Parsed::Close => return self.protocol_close(),
                 Parsed::NeedData {
                     total,
                     kind,
@@ -192,6 +189,12 @@ impl Conn {
         let fits = self.shard.store.borrow().item_fits(key_len, value_len);
         self.seen.in_value.set(fits);
         fits
+    }
+
+    /// A request memcached closes the connection for (`watch` reports it as an error).
+    pub(super) fn protocol_close(&mut self) -> Flow {
+        self.protocol_error = true;
+        Flow::Close
     }
 
     /// memcached's -R: this connection ran its share of one read; let the others run.

@@ -84,3 +84,36 @@ fn a_full_queue_drops_counts_and_then_says_skipped() {
     let mut b = [0u8; 8];
     assert_eq!(rx.read(&mut b).unwrap(), 1);
 }
+
+#[test]
+fn the_store_keeps_evictions_only_while_someone_watches_them() {
+    use crate::storage::{Store, StoreConfig, StoreMode};
+    let mut store = Store::new(StoreConfig {
+        mem_limit: 2 << 20,
+        page_size: 64 << 10,
+        ..StoreConfig::default()
+    })
+    .unwrap();
+    let sink = Sink::new(64 << 10);
+    let value = vec![b'v'; 10_000];
+    let fill = |store: &mut Store, round: usize| {
+        for i in 0..400 {
+            let key = format!("r{round}k{i}");
+            store.store_versioned(StoreMode::Set, key.as_bytes(), 0, 0, &value);
+        }
+    };
+    let mut out = Vec::new();
+    sink.sync_store(FETCHERS, &mut store);
+    fill(&mut store, 0);
+    store.take_evicted(&mut out);
+    assert!(out.is_empty());
+    sink.sync_store(EVICTIONS, &mut store);
+    fill(&mut store, 1);
+    store.take_evicted(&mut out);
+    assert!(!out.is_empty());
+    sink.sync_store(0, &mut store);
+    out.clear();
+    fill(&mut store, 2);
+    store.take_evicted(&mut out);
+    assert!(out.is_empty());
+}
