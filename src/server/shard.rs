@@ -267,7 +267,7 @@ impl Shard {
     pub fn on_work(&self) {
         self.read_clock();
         let kinds = self.shared.watch.kinds();
-        self.sink.sync_store(kinds, &mut self.store.borrow_mut());
+        self.sink.sync_store(kinds, &self.store);
         if self.reclaim.replace(Reclaim::Busy) == Reclaim::Idle {
             let _ = self.reclaim_wake.try_send(());
         }

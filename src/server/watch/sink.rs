@@ -86,12 +86,13 @@ impl Sink {
         }
     }
 
-    /// Before a batch: the store keeps its evictions exactly while someone watches them.
-    pub fn sync_store(&self, kinds: u32, store: &mut Store) {
+    /// Before a batch: the store keeps its evictions exactly while someone watches them
+    /// (borrowed only when that changes).
+    pub fn sync_store(&self, kinds: u32, store: &RefCell<Store>) {
         let on = kinds & EVICTIONS != 0;
         if on != self.evictions.get() {
             self.evictions.set(on);
-            store.watch_evictions(on);
+            store.borrow_mut().watch_evictions(on);
         }
     }
 

@@ -88,12 +88,14 @@ fn a_full_queue_drops_counts_and_then_says_skipped() {
 #[test]
 fn the_store_keeps_evictions_only_while_someone_watches_them() {
     use crate::storage::{Store, StoreConfig, StoreMode};
-    let mut store = Store::new(StoreConfig {
-        mem_limit: 2 << 20,
-        page_size: 64 << 10,
-        ..StoreConfig::default()
-    })
-    .unwrap();
+    let store = std::cell::RefCell::new(
+        Store::new(StoreConfig {
+            mem_limit: 2 << 20,
+            page_size: 64 << 10,
+            ..StoreConfig::default()
+        })
+        .unwrap(),
+    );
     let sink = Sink::new(64 << 10);
     let value = vec![b'v'; 10_000];
     let fill = |store: &mut Store, round: usize| {
@@ -103,17 +105,17 @@ fn the_store_keeps_evictions_only_while_someone_watches_them() {
         }
     };
     let mut out = Vec::new();
-    sink.sync_store(FETCHERS, &mut store);
-    fill(&mut store, 0);
-    store.take_evicted(&mut out);
+    let round = |kinds: u32, n: usize, out: &mut Vec<_>| {
+        sink.sync_store(kinds, &store);
+        let mut s = store.borrow_mut();
+        fill(&mut s, n);
+        s.take_evicted(out);
+    };
+    round(FETCHERS, 0, &mut out);
     assert!(out.is_empty());
-    sink.sync_store(EVICTIONS, &mut store);
-    fill(&mut store, 1);
-    store.take_evicted(&mut out);
+    round(EVICTIONS, 1, &mut out);
     assert!(!out.is_empty());
-    sink.sync_store(0, &mut store);
     out.clear();
-    fill(&mut store, 2);
-    store.take_evicted(&mut out);
+    round(0, 2, &mut out);
     assert!(out.is_empty());
 }
