@@ -311,8 +311,6 @@ impl Shard {
         self.latency.borrow_mut().record(tally, took);
     }
 
-    /// Runs a batch another shard sent us, in order, and builds the reply.
-    pub fn execute_batch(&self, conn: u64, batch: &Batch) -> Reply {
     /// The id `stats conns` and `watch` give connection `token` of shard `shard`.
     pub fn conn_id(shard: usize, token: u64) -> u64 {
         (token << 10) | shard as u64

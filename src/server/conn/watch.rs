@@ -76,13 +76,18 @@ pub(super) fn conn_event(shard: &Shard, stream: &Stream, token: u64, close: Opti
     if watch.kinds() & CONNEVENTS == 0 {
         return;
     }
-    let (rip, rport, transport) = match stream {
-        Stream::Tcp(s) => match s.peer_addr() {
+    let tcp = match stream {
+        Stream::Tcp(s) => Some(s),
+        Stream::Tls(s) => Some(s.get_ref().0),
+        Stream::Unix(_) | Stream::Datagram(_) => None,
+    };
+    let (rip, rport, transport) = match (tcp, stream) {
+        (Some(s), _) => match s.peer_addr() {
             Ok(a) => (a.ip().to_string(), a.port(), Transport::Tcp),
             Err(_) => (String::new(), 0, Transport::Tcp),
         },
-        Stream::Unix(_) => ("unix".to_string(), 0, Transport::Local),
-        Stream::Datagram(_) => (String::new(), 0, Transport::Udp),
+        (None, Stream::Unix(_)) => ("unix".to_string(), 0, Transport::Local),
+        (None, _) => (String::new(), 0, Transport::Udp),
     };
     let peer = Peer {
         rip: &rip,
