@@ -147,7 +147,6 @@ impl Conn {
                             let which = metadump_arg(args).unwrap_or_default().to_vec();
                             self.metadump_request(which, was_stacked).await
                         }
-                        Request::Watch { kinds } => self.watch_request(kinds),
                         req => self.text.request(req),
                     };
                     self.input.consume(consumed);
@@ -390,9 +389,8 @@ impl Text {
             Request::MetaNoop => self.meta_noop(),
             Request::Quit => return Flow::Close,
             Request::Shutdown { graceful } => return self.shutdown(graceful),
-            Request::Stats { .. } | Request::Watch { .. } => {
-                unreachable!("answered by handle_input")
-            }
+            Request::Watch { kinds } => return self.watch_request(kinds),
+            Request::Stats { .. } => unreachable!("answered by handle_input"),
         }
         Flow::Read
     }

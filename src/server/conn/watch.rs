@@ -3,6 +3,7 @@
 //! writes out its watcher's queue whenever a shard wakes it. Also the connection events
 //! every connection reports when it opens and closes.
 
+use super::text::Text;
 use super::{Conn, Flow, Stream};
 use crate::protocol::text::render;
 use crate::protocol::text::watch::{CONNEVENTS, CloseReason, Event, MAX_WATCHERS, Peer, Transport};
@@ -12,14 +13,14 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
 use std::io;
 use std::os::fd::{FromRawFd, IntoRawFd};
 
-impl Conn {
+impl Text {
     /// `watch`: a refusal in its place among the answers, or `Flow::Watch` once every
     /// answer before it has been written.
     pub(super) fn watch_request(&mut self, kinds: Option<u32>) -> Flow {
         let shard = &self.shard;
         let refusal = if !shard.cfg().compat.watch_enabled {
             render::ERR_WATCH_DISABLED
-        } else if !self.text.plan.out.is_empty() || self.text.plan.waiting() {
+        } else if !self.plan.out.is_empty() || self.plan.waiting() {
             render::ERR_WATCH_PIPELINED
         } else if kinds.is_none() {
             render::ERROR
@@ -28,10 +29,12 @@ impl Conn {
         } else {
             return Flow::Watch(kinds.unwrap_or(0));
         };
-        self.text.line(refusal);
+        self.line(refusal);
         Flow::Read
     }
+}
 
+impl Conn {
     /// Streams the lines of the kinds asked for until the client goes (or the server
     /// stops, which drops this task).
     pub(super) async fn watch(&mut self, kinds: u32) -> io::Result<()> {
