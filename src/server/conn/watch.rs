@@ -1,6 +1,6 @@
 //! A connection that sent `watch`: from its `OK` on it is a log stream. It stops reading
 //! requests (what the client sends is read and dropped, so a close is seen at once) and
-//! writes out its watcher's queue whenever a shard wakes it. Also the connection events
+//! writes out its watcher's queue whenever a shard queues lines and wakes it. Also the connection events
 //! every connection reports when it opens and closes.
 
 use super::text::Text;
@@ -8,10 +8,12 @@ use super::{Conn, Flow, Stream};
 use crate::protocol::text::render;
 use crate::protocol::text::watch::{CONNEVENTS, CloseReason, Event, MAX_WATCHERS, Peer, Transport};
 use crate::server::shard::Shard;
+use crate::server::watch::Watcher;
 use crate::stats::ConnCounters;
-use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
+use futures_lite::{AsyncRead, AsyncWriteExt, future};
 use std::io;
-use std::os::fd::{FromRawFd, IntoRawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 impl Text {
     /// `watch`: a refusal in its place among the answers, or `Flow::Watch` once every
@@ -36,40 +38,57 @@ impl Text {
 
 impl Conn {
     /// Streams the lines of the kinds asked for until the client goes (or the server
-    /// stops, which drops this task).
+    /// stops, which drops this task). One future per watcher for its whole life: it polls
+    /// the queue and the client's socket together, so nothing is cancelled per event.
     pub(super) async fn watch(&mut self, kinds: u32) -> io::Result<()> {
         let shard = self.shard.clone();
         let limit = shard.cfg().compat.ext.watcher_logbuf_size;
-        let Ok((w, wake)) = shard.shared.watch.add(kinds, limit) else {
+        let Ok(w) = shard.shared.watch.add(kinds, limit) else {
             let mut out = Vec::new();
             render::line(&mut out, render::ERR_WATCH_TOO_MANY);
             return self.stream.write_all(&out).await;
         };
-        // SAFETY: a connected, non-blocking Unix socket handed over whole.
-        let mut wake = unsafe { glommio::net::UnixStream::from_raw_fd(wake.into_raw_fd()) };
-        let (mut out, mut drop_in, mut woke) = (Vec::new(), [0u8; 512], [0u8; 64]);
+        let (mut out, mut drop_in) = (Vec::new(), [0u8; 512]);
         let r = loop {
             out.clear();
-            w.take(&mut out);
-            if !out.is_empty() {
-                ConnCounters::add(&shard.counters.bytes_written, out.len() as u64);
-                match self.stream.write_all(&out).await {
-                    Ok(()) => continue,
-                    Err(e) => break Err(e),
-                }
-            }
-            let client = async { self.stream.read(&mut drop_in).await.map(|n| n > 0) };
-            let shards = async { wake.read(&mut woke).await.map(|_| true) };
-            match future::or(client, shards).await {
+            let next = future::poll_fn(|cx| next(&w, &mut self.stream, &mut out, &mut drop_in, cx));
+            match next.await {
                 Ok(true) => {}
                 Ok(false) => break Ok(()),
-                // -o idle_timeout is for clients that send requests.
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {}
                 Err(e) => break Err(e),
+            }
+            ConnCounters::add(&shard.counters.bytes_written, out.len() as u64);
+            if let Err(e) = self.stream.write_all(&out).await {
+                break Err(e);
             }
         };
         shard.shared.watch.remove(&w);
         r
+    }
+}
+
+/// Ready with true once `out` holds lines to write, false when the client has gone. What
+/// a watcher's client sends is read and dropped (memcached ignores it too): reading is how
+/// its close is seen while nothing is queued.
+fn next(
+    w: &Watcher,
+    stream: &mut Stream,
+    out: &mut Vec<u8>,
+    drop_in: &mut [u8],
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<bool>> {
+    loop {
+        if w.poll_take(out, cx).is_ready() {
+            return Poll::Ready(Ok(true));
+        }
+        match Pin::new(&mut *stream).poll_read(cx, drop_in) {
+            Poll::Ready(Ok(0)) => return Poll::Ready(Ok(false)),
+            Poll::Ready(Ok(_)) => {}
+            // -o idle_timeout is for clients that send requests.
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::TimedOut => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
     }
 }
 

@@ -2,8 +2,13 @@
 //! Events happen on every shard; each shard formats its own (`sink.rs`) and offers the
 //! lines to the queues of the watchers that asked for their kind. A watcher's connection
 //! lives on one shard and drains its queue to the socket (`server/conn/watch.rs`); when it
-//! falls behind, lines are dropped and counted, and it is told `skipped=N` before the next
-//! line that fits, as memcached tells it.
+//! falls behind, lines are dropped and counted, and it is told `skipped=N` in their place
+//! as soon as its queue has drained (or before the next line that fits, whichever is first).
+//!
+//! The connection waits on its queue through a plain `Waker`: glommio wakes a task from
+//! another shard's thread through that executor's own foreign-wake queue and eventfd, so a
+//! shard that queues a line wakes the watcher's shard with no socket of ours in between.
+//! The waker is left and taken under the queue's lock, so no line can arrive unseen.
 
 pub mod sink;
 
@@ -11,10 +16,9 @@ pub use sink::Sink;
 
 use crate::protocol::text::watch::{self as fmt, MAX_WATCHERS};
 use crate::stats::LogStats;
-use std::io::Write;
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 /// Room memcached keeps free beside a line (for the `skipped=N` line before it).
 const SKIP_ROOM: usize = 128;
@@ -33,12 +37,9 @@ pub struct Watchers {
     pub skipped: AtomicU64,
 }
 
-/// Why a watcher was not added: memcached's `WATCHER_TOO_MANY` (or a failed socket pair).
+/// A watcher was not added: memcached's `WATCHER_TOO_MANY`.
 #[derive(Debug)]
-pub enum AddError {
-    TooMany,
-    Failed,
-}
+pub struct TooMany;
 
 impl Watchers {
     /// The kinds some watcher wants; 0 when nobody watches.
@@ -70,15 +71,12 @@ impl Watchers {
     }
 
     /// Adds a watcher of `kinds` whose queue holds at most `limit` bytes; it sees events
-    /// from now on. Returns it and the end of its wake socket its connection reads.
-    pub fn add(&self, kinds: u32, limit: usize) -> Result<(Arc<Watcher>, UnixStream), AddError> {
+    /// from now on; its queue starts with the `OK` that answers the command.
+    pub fn add(&self, kinds: u32, limit: usize) -> Result<Arc<Watcher>, TooMany> {
         let mut list = self.lock();
         if list.len() >= MAX_WATCHERS {
-            return Err(AddError::TooMany);
+            return Err(TooMany);
         }
-        let (tx, rx) = UnixStream::pair().map_err(|_| AddError::Failed)?;
-        tx.set_nonblocking(true).map_err(|_| AddError::Failed)?;
-        rx.set_nonblocking(true).map_err(|_| AddError::Failed)?;
         let w = Arc::new(Watcher {
             kinds,
             min_gid: self.next_gid(),
@@ -86,13 +84,12 @@ impl Watchers {
             queue: Mutex::new(Queue {
                 bytes: b"OK\r\n".to_vec(),
                 skipped: 0,
-                asleep: false,
+                waiting: None,
             }),
-            wake: tx,
         });
         list.push(w.clone());
         self.kinds.fetch_or(kinds, Ordering::Relaxed);
-        Ok((w, rx))
+        Ok(w)
     }
 
     pub fn remove(&self, w: &Arc<Watcher>) {
@@ -122,16 +119,14 @@ pub struct Watcher {
     /// watcher_logbuf_size: the most its queue holds.
     limit: usize,
     queue: Mutex<Queue>,
-    /// Written (one byte) when lines arrive for a connection that sleeps waiting for them.
-    wake: UnixStream,
 }
 
 struct Queue {
     bytes: Vec<u8>,
     /// Lines dropped since the last one that fitted.
     skipped: u64,
-    /// The connection found the queue empty and waits for a wake byte.
-    asleep: bool,
+    /// The connection found nothing to write and waits to be woken by the next line.
+    waiting: Option<Waker>,
 }
 
 impl Watcher {
@@ -163,23 +158,35 @@ impl Watcher {
             q.bytes.extend_from_slice(line);
             sent += 1;
         }
-        if sent > 0 && std::mem::take(&mut q.asleep) {
-            drop(q);
-            // A full socket already holds a wake byte.
-            let _ = (&self.wake).write(&[1]);
+        // Skips alone wake it too: what it has to write then is the `skipped=N`.
+        let waiting = match sent + skipped {
+            0 => None,
+            _ => q.waiting.take(),
+        };
+        drop(q);
+        if let Some(waker) = waiting {
+            waker.wake();
         }
         (sent, skipped)
     }
 
-    /// Moves the queued lines into `out` (empty); with none, marks the connection asleep,
-    /// so the next line queued wakes it.
-    pub fn take(&self, out: &mut Vec<u8>) {
+    /// Moves what the connection has to write into `out` (empty): the queued lines, then
+    /// `skipped=N` for the lines dropped after them. With nothing, leaves `cx`'s waker for
+    /// the next line queued.
+    pub fn poll_take(&self, out: &mut Vec<u8>, cx: &Context<'_>) -> Poll<()> {
         let mut q = self.lock();
-        if q.bytes.is_empty() {
-            q.asleep = true;
-        } else {
-            std::mem::swap(&mut q.bytes, out);
+        if q.bytes.is_empty() && q.skipped == 0 {
+            match &mut q.waiting {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                w => *w = Some(cx.waker().clone()),
+            }
+            return Poll::Pending;
         }
+        std::mem::swap(&mut q.bytes, out);
+        if q.skipped > 0 {
+            fmt::skipped(out, std::mem::take(&mut q.skipped));
+        }
+        Poll::Ready(())
     }
 }
 
