@@ -199,21 +199,18 @@ fn a_slow_watcher_stays_bounded_and_is_told_what_it_missed() {
         "RSS grew from {before} kB to {after} kB"
     );
     assert!(c.stat("log_watcher_skipped") > 0);
-    // Reading again: once the queue has room, the next line comes after `skipped=N`.
+    // Reading again, with no new event: once the queue has drained, `skipped=N` follows
+    // what it held (t/watcher.t's reader makes a line only every 100 it reads).
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut n = 0u64;
     loop {
         assert!(Instant::now() < deadline, "no skipped= line");
         let l = w.line();
-        n += 1;
         if l.starts_with("skipped=") {
             assert!(l.trim_end()["skipped=".len()..].parse::<u64>().unwrap() > 0);
             break;
         }
-        if n.is_multiple_of(100) {
-            assert!(c.get("nudge").is_none());
-        }
     }
+    assert!(c.get("nudge").is_none());
     assert!(w.line().contains("type=item_get"));
 }
 
