@@ -503,7 +503,12 @@ impl Shard {
         let store = self.store.borrow();
         let mut conn_lines = Vec::new();
         let now = self.now_ms.get();
-        for (token, c) in self.conns.borrow().iter() {
+        let conns = self.conns.borrow();
+        // In the order they opened, as memcached lists them by fd: clients (t/watcher_connid.t)
+        // take the last line as their own.
+        let mut tokens: Vec<u64> = conns.keys().copied().collect();
+        tokens.sort_unstable();
+        for (token, c) in tokens.iter().filter_map(|t| Some((t, conns.get(t)?))) {
             let id = Shard::conn_id(self.id, *token);
             let _ = write!(
                 conn_lines,
