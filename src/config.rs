@@ -15,6 +15,8 @@ mod ports;
 mod repl;
 #[path = "config_tls.rs"]
 mod tls;
+#[path = "config_watch.rs"]
+mod watch;
 pub use ports::Ephemeral;
 use ports::port_number;
 
@@ -235,6 +237,8 @@ struct Cli {
     metrics: metrics::MetricsFlags,
     #[command(flatten)]
     ops: ops::OpsFlags,
+    #[command(flatten)]
+    watch: watch::WatchFlags,
 }
 
 /// Twin replication settings (present only with --twin).
@@ -307,6 +311,8 @@ pub struct Compat {
     pub ephemeral: Ephemeral,
     /// The -t asked for, when small -m made us run fewer shards.
     pub threads_asked: Option<usize>,
+    /// false under -W: `watch` is refused.
+    pub watch_enabled: bool,
 }
 
 impl Config {
@@ -488,6 +494,7 @@ fn compat(cli: &Cli, mut ext: Extended, threads_asked: Option<usize>) -> Result<
         udp_port: 0,
         ephemeral: Ephemeral::default(),
         threads_asked,
+        watch_enabled: cli.watch.enabled(),
     })
 }
 

@@ -16,5 +16,6 @@ pub mod tls;
 pub mod twin;
 mod udp;
 mod unix_socket;
+pub mod watch;
 
 pub use runtime::run;

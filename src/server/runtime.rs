@@ -214,12 +214,12 @@ async fn shard_main(
     glommio::spawn_local(reclaim_loop(shard.clone(), reclaim_rx)).detach();
     glommio::spawn_local(shard.clone().flush_loop(flush_rx)).detach();
 
-    for (_, stream) in req_rx.streams() {
+    for (from, stream) in req_rx.streams() {
         let shard = shard.clone();
         glommio::spawn_local(async move {
             while let Some(req) = stream.recv().await {
                 let replies = (req.batches.iter())
-                    .map(|(conn, batch)| shard.execute_batch(*conn, batch))
+                    .map(|(conn, batch)| shard.execute_batch(from, *conn, batch))
                     .collect();
                 let _ = shard.rep_tx.send_to(req.reply_to, replies).await;
             }

@@ -5,8 +5,10 @@ use super::crawler::Crawler;
 use super::exec::execute;
 use super::lookahead::Lookahead;
 use super::router::{Batch, Reply, Request};
+use super::watch::{Sink, Watchers, sink};
 use crate::config::Config;
 use crate::protocol::op::{Op, OpIter, Outcome};
+use crate::protocol::text::watch::EVICTIONS;
 use crate::replication::{NodeRepl, ReplCounters, ShardRepl};
 use crate::stats::{ConnCounters, DetailEvent, Latencies, PrefixStats, ShardSnapshot, Tally};
 use crate::storage::Store;
@@ -42,6 +44,8 @@ pub struct Shared {
     pub memory_limit: AtomicUsize,
     /// `lru_crawler`'s settings and whether a crawl runs.
     pub crawler: Crawler,
+    /// `watch`: every watcher of the node.
+    pub watch: Watchers,
     /// The stopper's end of each shard's stop socket. A sleeping shard has nothing else
     /// that would wake it: no tick polls the shutdown flag.
     stop_tx: Vec<UnixStream>,
@@ -71,6 +75,7 @@ impl Shared {
             detail: AtomicBool::new(false),
             memory_limit: AtomicUsize::new(cfg.memory_limit),
             crawler: Crawler::new(cfg.compat.ext.lru_crawler),
+            watch: Watchers::default(),
             cfg,
             stop_tx,
             stopping: Default::default(),
@@ -169,6 +174,8 @@ pub struct Shard {
     scratch: RefCell<Vec<u8>>,
     detail: RefCell<PrefixStats>,
     latency: RefCell<Latencies>,
+    /// This shard's events for `watch`, staged until the end of the batch.
+    pub sink: Sink,
     waiters: RefCell<HashMap<u64, LocalSender<Reply>>>,
     conns: RefCell<HashMap<u64, ConnInfo>>,
     next_conn: Cell<u64>,
@@ -187,6 +194,7 @@ impl Shard {
             let bytes = r.backlog_bytes / req_tx.nr_consumers();
             Rc::new(ShardRepl::new(bytes, r.backlog_secs))
         });
+        let logbuf = shared.cfg.compat.ext.worker_logbuf_size;
         Shard {
             id: req_tx.peer_id(),
             nshards: req_tx.nr_consumers(),
@@ -207,6 +215,7 @@ impl Shard {
             scratch: RefCell::new(Vec::new()),
             detail: RefCell::new(PrefixStats::default()),
             latency: RefCell::new(Latencies::default()),
+            sink: Sink::new(logbuf),
             waiters: RefCell::new(HashMap::new()),
             conns: RefCell::new(HashMap::new()),
             next_conn: Cell::new(1),
@@ -257,6 +266,8 @@ impl Shard {
     /// idle. Every path into the store calls this first, so nothing needs a tick.
     pub fn on_work(&self) {
         self.read_clock();
+        let kinds = self.shared.watch.kinds();
+        self.sink.sync_store(kinds, &self.store);
         if self.reclaim.replace(Reclaim::Busy) == Reclaim::Idle {
             let _ = self.reclaim_wake.try_send(());
         }
@@ -300,9 +311,16 @@ impl Shard {
         self.latency.borrow_mut().record(tally, took);
     }
 
-    /// Runs a batch another shard sent us, in order, and builds the reply.
-    pub fn execute_batch(&self, conn: u64, batch: &Batch) -> Reply {
+    /// The id `stats conns` and `watch` give connection `token` of shard `shard`.
+    pub fn conn_id(shard: usize, token: u64) -> u64 {
+        (token << 10) | shard as u64
+    }
+
+    /// Runs a batch shard `from` sent us for its connection `conn`, in order, and builds
+    /// the reply.
+    pub fn execute_batch(&self, from: usize, conn: u64, batch: &Batch) -> Reply {
         self.on_work();
+        self.sink.serving.set(Shard::conn_id(from, conn));
         let mut reply = Reply::new(conn, self.id, batch.len());
         let keys = batch.ops().filter_map(|op| op.key());
         let mut ahead = Lookahead::new(keys, &self.store.borrow(), 1, 0);
@@ -331,11 +349,24 @@ impl Shard {
     pub fn run<T>(&self, op: Op<'_>, f: impl FnOnce(&Outcome<'_>) -> T) -> T {
         let mut store = self.store.borrow_mut();
         let mut scratch = self.scratch.borrow_mut();
+        let watch = &self.shared.watch;
+        // The one check an op pays when nobody watches.
+        let kinds = watch.kinds();
+        let before = match kinds {
+            0 => None,
+            _ => self.sink.before(watch, kinds, &store, op),
+        };
         let outcome = execute(&mut store, &self.counters, op, &mut scratch);
         if self.shared.detail.load(Ordering::Relaxed) || op == Op::ResetStats {
             self.record_detail(op, &outcome);
         }
+        let done = before.map(|_| sink::summarize(&outcome));
         let r = f(&outcome);
+        if let (Some(b), Some(d)) = (before, done) {
+            self.sink.after(watch, &mut store, op, b, d);
+        } else if kinds & EVICTIONS != 0 {
+            self.sink.after_keyless(watch, &mut store);
+        }
         // A metadump of a big shard must not keep its whole text for the process's life.
         if scratch.capacity() > SCRATCH_KEEP {
             *scratch = Vec::new();
@@ -368,6 +399,7 @@ impl Shard {
     /// Moves the store's new mutations into the replication backlog and wakes the sender:
     /// once per batch of requests, not per request.
     pub fn log_mutations(&self) {
+        self.sink.flush(&self.shared.watch);
         if let Some(repl) = &self.repl {
             let mut store = self.store.borrow_mut();
             if !store.log_bytes().is_empty() {
@@ -471,8 +503,13 @@ impl Shard {
         let store = self.store.borrow();
         let mut conn_lines = Vec::new();
         let now = self.now_ms.get();
-        for (token, c) in self.conns.borrow().iter() {
-            let id = (token << 10) | self.id as u64;
+        let conns = self.conns.borrow();
+        // In the order they opened, as memcached lists them by fd: clients (t/watcher_connid.t)
+        // take the last line as their own.
+        let mut tokens: Vec<u64> = conns.keys().copied().collect();
+        tokens.sort_unstable();
+        for (token, c) in tokens.iter().filter_map(|t| Some((t, conns.get(t)?))) {
+            let id = Shard::conn_id(self.id, *token);
             let _ = write!(
                 conn_lines,
                 "STAT {id}:addr {}\r\nSTAT {id}:listen_addr {}\r\nSTAT {id}:state {}\r\nSTAT {id}:secs_since_last_cmd {}\r\n",

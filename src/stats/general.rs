@@ -20,6 +20,8 @@ pub struct ProcessInfo {
     pub show: Show,
     /// With -Z: the `ssl_*` lines.
     pub tls: Option<TlsFigures>,
+    /// `watch`'s counters, node-wide.
+    pub log: LogStats,
 }
 
 /// The TLS figures of plain `stats` (memcached prints them under -Z only).
@@ -29,6 +31,17 @@ pub struct TlsFigures {
     /// Only with `ssl_session_cache`, as memcached prints it.
     pub new_sessions: Option<u64>,
     pub secs_since_cert_refresh: u64,
+}
+
+/// The log_* lines: what `watch` did, over the whole node.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LogStats {
+    /// Events formatted by the shards (memcached: written to a worker's log buffer).
+    pub worker_written: u64,
+    /// Lines queued for watchers, and lines dropped because a watcher's queue was full.
+    pub watcher_sent: u64,
+    pub watcher_skipped: u64,
+    pub watchers: u64,
 }
 
 /// The settings that decide which optional lines memcached prints.
@@ -181,11 +194,28 @@ const GENERAL: &[(&str, Line, When)] = &[
     ),
     ("lru_maintainer_juggles", Zero, LruMaintainer),
     ("malloc_fails", Zero, Always),
+    // A shard's staged lines go to the watchers when its buffer fills: none is dropped there.
     ("log_worker_dropped", Zero, Always),
-    ("log_worker_written", Zero, Always),
-    ("log_watcher_skipped", Zero, Always),
-    ("log_watcher_sent", Zero, Always),
-    ("log_watchers", Zero, Always),
+    (
+        "log_worker_written",
+        Fact(|f| f.p.log.worker_written.to_string()),
+        Always,
+    ),
+    (
+        "log_watcher_skipped",
+        Fact(|f| f.p.log.watcher_skipped.to_string()),
+        Always,
+    ),
+    (
+        "log_watcher_sent",
+        Fact(|f| f.p.log.watcher_sent.to_string()),
+        Always,
+    ),
+    (
+        "log_watchers",
+        Fact(|f| f.p.log.watchers.to_string()),
+        Always,
+    ),
     (
         "ssl_new_sessions",
         Fact(|f| tls(f).new_sessions.unwrap_or(0).to_string()),

@@ -14,7 +14,7 @@ mod tests;
 
 pub use classes::{write_items, write_slabs};
 pub use detail::{DetailEvent, PrefixStats};
-pub use general::{ProcessInfo, Show, TlsFigures, write_general, write_shards};
+pub use general::{LogStats, ProcessInfo, Show, TlsFigures, write_general, write_shards};
 pub use latency::{FAMILIES, FAMILY_NAMES, Family, Latencies, Tally};
 pub use replication::write_replication;
 pub use settings::{Live, write_settings};

@@ -21,6 +21,7 @@ fn info() -> ProcessInfo {
         lru_crawler_starts: 0,
         show: Show::default(),
         tls: None,
+        log: Default::default(),
     }
 }
 

@@ -75,6 +75,7 @@ fn general_keeps_memcached_order_and_merges() {
         reserved_fds: 6,
         lru_crawler_running: false,
         lru_crawler_starts: 0,
+        log: Default::default(),
         show: Show {
             maxconns_fast: true,
             ..Default::default()

@@ -11,6 +11,7 @@ use super::item::{self, ACTIVE, FETCHED};
 use super::lru::Lrus;
 use super::slab::{NIL, Slab};
 use super::stats::{ClassCounters, StoreStats};
+use super::types::Evicted;
 
 /// Active tail items moved back to the head per eviction before an active one is evicted.
 const MAX_RESCUES: usize = 5;
@@ -19,6 +20,8 @@ const RECLAIM_PEEK: usize = 5;
 /// A class under eviction compares its tail age with other classes once per this many
 /// evictions; the scan reads one header per class, too much to do on every eviction.
 const MOVE_CHECK_EVERY: u32 = 8;
+/// Evictions kept for a watcher between two takes; more in one batch are not reported.
+const EVICTED_KEEP: usize = 4096;
 
 pub(crate) struct Memory {
     pub slab: Slab,
@@ -37,6 +40,8 @@ pub(crate) struct Memory {
     victim_hint: (u32, u64, u64),
     /// An `lru_crawler crawl` in progress (`crawl.rs`).
     job: Option<CrawlJob>,
+    /// With `watch evictions`: the items evicted since the shard last took them.
+    pub evicted: Option<Vec<Evicted>>,
 }
 
 impl Memory {
@@ -52,6 +57,7 @@ impl Memory {
             move_tick: vec![0; n],
             victim_hint: (NIL, 0, 0),
             job: None,
+            evicted: None,
         }
     }
 
@@ -135,6 +141,34 @@ impl Memory {
                 self.stats.evicted_active += 1;
                 k.evicted_active += 1;
             }
+            if self.evicted.is_some() {
+                self.note_evicted(h, clock);
+            }
+        }
+    }
+
+    /// Keeps what a watcher is told of evicted item `h`.
+    #[cold]
+    fn note_evicted(&mut self, h: u32, clock: &Clock) {
+        let (b, c) = self.slab.chunk_class(h);
+        let exp = item::exptime(b);
+        let written = (item::version(b) >> 20) / 1000;
+        let e = Evicted {
+            key: item::key(b).to_vec(),
+            fetched: item::word(b) & FETCHED != 0,
+            ttl: if exp == 0 {
+                -1
+            } else {
+                i64::from(exp) - i64::from(clock.now_secs)
+            },
+            idle: u64::from(clock.now_secs).saturating_sub(written) as u32,
+            class: c as u32 + 1,
+            size: item::vlen(b),
+        };
+        if let Some(v) = &mut self.evicted
+            && v.len() < EVICTED_KEEP
+        {
+            v.push(e);
         }
     }
 

@@ -30,6 +30,6 @@ pub use prefetch::Prefetch;
 pub use stats::{ClassStats, StoreStats};
 pub use store::{CacheDumpEntry, ItemMeta, Store};
 pub use types::{
-    DeleteResult, DeltaResult, ItemView, MAX_KEY_LEN, MetaArithResult, MetaDeleteResult,
-    MetaGetReq, MetaItem, MetaTimes, MetaTtl, StoreConfig, StoreMode, StoreResult,
+    DeleteResult, DeltaResult, Evicted, ItemView, MAX_KEY_LEN, MetaArithResult, MetaDeleteResult,
+    MetaGetReq, MetaItem, MetaTimes, MetaTtl, Peek, StoreConfig, StoreMode, StoreResult,
 };

@@ -177,3 +177,31 @@ pub enum MetaArithResult {
     OutOfMemory,
     VivifyOutOfMemory,
 }
+
+/// What a key holds, looked at without changing anything (what `watch fetchers` reports a
+/// command found, before it runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peek {
+    Missing,
+    Expired,
+    Flushed,
+    /// A live item: its slab class id (1-based) and value length.
+    Live {
+        class: u32,
+        size: usize,
+    },
+}
+
+/// An item evicted to make room, as plain data for `watch evictions`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Evicted {
+    pub key: Vec<u8>,
+    pub fetched: bool,
+    /// Seconds it had left, or -1 for an item that never expires.
+    pub ttl: i64,
+    /// Seconds since it was last written (items here keep no access time).
+    pub idle: u32,
+    /// Slab class id (1-based) and value length.
+    pub class: u32,
+    pub size: usize,
+}

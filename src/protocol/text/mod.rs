@@ -4,6 +4,7 @@
 
 pub mod parse;
 pub mod render;
+pub mod watch;
 mod words;
 
 pub use parse::{KEY_MAX_LENGTH, LINE_LIMIT, Parsed, Request, parse};

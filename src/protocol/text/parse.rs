@@ -48,6 +48,11 @@ pub enum Request<'a> {
     Slabs {
         args: Keys<'a>,
     },
+    /// `watch [kinds...]`: the connection becomes a log stream; `kinds` is None for an
+    /// unknown word.
+    Watch {
+        kinds: Option<u32>,
+    },
     /// `cache_memlimit <megabytes>`; the number parsed, not yet checked.
     CacheMemlimit {
         megabytes: u64,
@@ -324,6 +329,10 @@ fn other<'a>(l: &Line<'a, '_>, name: &[u8]) -> Parsed<'a> {
         b"stats" => done(l.len, Request::Stats { args: Keys(l.args) }),
         b"lru_crawler" => done(l.len, Request::LruCrawler { args: Keys(l.args) }),
         b"slabs" => done(l.len, Request::Slabs { args: Keys(l.args) }),
+        b"watch" => {
+            let kinds = super::watch::parse_kinds(Keys(l.args));
+            done(l.len, Request::Watch { kinds })
+        }
         b"cache_memlimit" => {
             if l.too_many || (n != 2 && n != 3) {
                 return error(l.len, ERROR, false);

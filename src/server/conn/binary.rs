@@ -64,7 +64,7 @@ impl Conn {
                 }
                 Parsed::BadMagic => {
                     self.bin.drop_unflushed();
-                    break Flow::Close;
+                    break self.protocol_close();
                 }
                 Parsed::NeedValue {
                     total,
@@ -95,6 +95,7 @@ impl Conn {
                                 break Flow::Close;
                             }
                             self.bin_stat(r, &key).await;
+                            self.serve_here();
                             continue;
                         }
                         _ => {

@@ -14,11 +14,13 @@ mod pool;
 mod stats;
 mod stream;
 mod text;
+mod watch;
 
 use super::router::Reply;
 use super::shard::{Seen, Shard};
 use crate::config::{Config, Protocol};
 use crate::protocol::text::render;
+use crate::protocol::text::watch::CloseReason;
 use crate::stats::{ConnCounters, Tally};
 use binary::Binary;
 use futures_lite::AsyncWriteExt;
@@ -70,6 +72,9 @@ enum Flow {
     /// The output bound was reached: write out, then handle the buffered input again.
     Flush,
     Close,
+    /// `watch` of these kinds: once the answers before it are out, the connection
+    /// becomes a log stream.
+    Watch(u32),
 }
 
 pub async fn serve(shard: Rc<Shard>, stream: Stream) {
@@ -82,12 +87,16 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream) {
     ConnCounters::add(&shard.counters.curr_connections, 1);
     ConnCounters::add(&shard.counters.total_connections, 1);
     let mut conn = Conn::new(shard.clone(), stream, rx, token, seen);
-    if let Err(e) = conn.run().await {
+    watch::conn_event(&shard, &conn.stream, token, None);
+    let ran = conn.run().await;
+    if let Err(e) = &ran {
         if e.kind() == std::io::ErrorKind::TimedOut {
             ConnCounters::add(&shard.counters.idle_kicks, 1);
         }
         tracing::debug!("connection {peer}: {e}");
     }
+    let reason = close_reason(&ran, conn.protocol_error, shard.shared.shutting_down());
+    watch::conn_event(&shard, &conn.stream, token, Some(reason));
     conn.stream.end().await;
     shard.unregister(token);
     let c = &shard.counters.curr_connections;
@@ -95,6 +104,17 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream) {
     shard.shared.conns.fetch_sub(1, Ordering::Relaxed);
     drop(conn);
     trim_after_close(c.get());
+}
+
+/// Why a connection ended, in memcached's words (for `watch connevents`).
+fn close_reason(ran: &std::io::Result<()>, protocol_error: bool, stopping: bool) -> CloseReason {
+    match ran {
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => CloseReason::IdleTimeout,
+        Err(_) => CloseReason::Error,
+        Ok(()) if protocol_error => CloseReason::Error,
+        Ok(()) if stopping => CloseReason::Shutdown,
+        Ok(()) => CloseReason::Normal,
+    }
 }
 
 // Closes on this shard since memory was last handed back to the kernel.
@@ -194,6 +214,8 @@ struct Conn {
     bin: Binary,
     /// The current batch's requests by family, for the latency histograms.
     tally: Tally,
+    /// The client sent something memcached closes a connection for.
+    protocol_error: bool,
 }
 
 impl Conn {
@@ -220,6 +242,7 @@ impl Conn {
             proto: Proto::Undecided,
             bin: Binary::new(shard.clone()),
             tally: Tally::default(),
+            protocol_error: false,
         }
     }
 
@@ -241,6 +264,7 @@ impl Conn {
                 if !self.shard.begin_batch() {
                     return Ok(());
                 }
+                self.serve_here();
                 let start_us = self.shard.now_us.get();
                 let flow = self.handle_any().await;
                 // Boxed: an idle connection's future should not carry this state.
@@ -254,6 +278,9 @@ impl Conn {
                 self.shard.end_batch();
                 finished?;
                 written?;
+                if let Flow::Watch(kinds) = flow {
+                    return self.watch(kinds).await;
+                }
                 if flow == Flow::Close || self.shard.shared.shutting_down() {
                     return Ok(());
                 }
@@ -264,6 +291,12 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Makes the ops run from here on count as this connection's (`watch`'s cfd).
+    fn serve_here(&self) {
+        let id = Shard::conn_id(self.shard.id, self.token);
+        self.shard.sink.serving.set(id);
     }
 
     /// Handles the buffered input in the connection's protocol.

@@ -126,6 +126,7 @@ pub fn process_info(shard: &Shard) -> ProcessInfo {
         lru_crawler_starts: shard.shared.crawler.starts(),
         show: show(cfg, shard.shared.crawler.enabled()),
         tls: shard.shared.tls.as_ref().map(|t| t.stats()),
+        log: shard.shared.watch.stats(),
     }
 }
 

@@ -95,7 +95,7 @@ impl Conn {
             let was_stacked = std::mem::replace(&mut turn.stacked, stacks(&parsed));
             match parsed {
                 Parsed::Incomplete => return Flow::Read,
-                Parsed::Close => return Flow::Close,
+                Parsed::Close => return self.protocol_close(),
                 Parsed::NeedData {
                     total,
                     kind,
@@ -150,7 +150,7 @@ impl Conn {
                         req => self.text.request(req),
                     };
                     self.input.consume(consumed);
-                    if flow == Flow::Close {
+                    if matches!(flow, Flow::Close | Flow::Watch(_)) {
                         return flow;
                     }
                     if turn.served_one() && !self.input.pending().is_empty() {
@@ -190,10 +190,17 @@ impl Conn {
         fits
     }
 
+    /// A request memcached closes the connection for (`watch` reports it as an error).
+    pub(super) fn protocol_close(&mut self) -> Flow {
+        self.protocol_error = true;
+        Flow::Close
+    }
+
     /// memcached's -R: this connection ran its share of one read; let the others run.
     async fn give_way(&self) {
         ConnCounters::add(&self.shard.counters.conn_yields, 1);
         futures_lite::future::yield_now().await;
+        self.serve_here();
     }
 
     /// A command answered whole into `out` once every answer before it is out.
@@ -202,10 +209,12 @@ impl Conn {
             tracing::debug!("write before stats or metadump: {e}");
             return Flow::Close;
         }
-        match w {
+        let flow = match w {
             Whole::Stats(args) => Box::pin(self.stats(Keys(&args))).await,
             Whole::Metadump(classes) => Box::pin(self.metadump(classes)).await,
-        }
+        };
+        self.serve_here();
+        flow
     }
 
     /// `lru_crawler metadump <classes>`, refused as memcached refuses it: the crawler off,
@@ -380,6 +389,7 @@ impl Text {
             Request::MetaNoop => self.meta_noop(),
             Request::Quit => return Flow::Close,
             Request::Shutdown { graceful } => return self.shutdown(graceful),
+            Request::Watch { kinds } => return self.watch_request(kinds),
             Request::Stats { .. } => unreachable!("answered by handle_input"),
         }
         Flow::Read

@@ -17,6 +17,7 @@ mod counter;
 mod meta;
 mod replica;
 mod report;
+mod watch;
 mod write;
 
 #[cfg(test)]
