@@ -177,5 +177,14 @@ fn controls_answer_as_memcached() {
     let Some((_memcached, port)) = start_memcached() else {
         return;
     };
-    assert_eq!(ours, control_answers(port));
+    let mut theirs = control_answers(port);
+    // memcached's `disable` does not wait for its crawler thread (CRAWLER_NOWAIT), and
+    // `lru_crawler.enabled` goes false only when that thread exits: a `crawl` sent right
+    // behind it meets the stopping thread on a loaded host and gets the generic error. Its
+    // settled answer, the one corecached gives (asserted above), is the one compared.
+    if theirs[21] == "ERROR an unknown error happened\r\n" {
+        eprintln!("memcached answered the crawl behind `disable` before its thread stopped");
+        theirs[21] = ours[21].clone();
+    }
+    assert_eq!(ours, theirs);
 }
