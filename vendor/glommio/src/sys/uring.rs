@@ -1839,6 +1839,9 @@ impl Reactor {
             // staged for the sleep to submit; a second look (spinning before the park)
             // submits what the first one staged.
             let mut main_ring = self.main_ring.borrow_mut();
+            // corecached patch 10: a spinning executor sends the wakes its tasks asked for
+            // by its second look, not only when it parks.
+            main_ring.queue_ring_wakes();
             if self.main_staged.get() && main_ring.waiting_kernel_submission() > 0 {
                 main_ring.poll(woke)?;
             } else {
