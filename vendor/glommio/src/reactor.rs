@@ -424,6 +424,17 @@ impl Reactor {
         source
     }
 
+    /// corecached patch 11: a read readiness poll that stays armed, one completion per
+    /// readiness, until its source is dropped.
+    pub(crate) fn poll_read_ready_multi(&self, fd: RawFd) -> Source {
+        let source = self.new_source(fd, SourceType::PollAdd, None);
+        // The peer's end is asked for too: a poll that fires once per wake-up says nothing
+        // more after it, so the reader must know to read on until the socket says so.
+        let flags = common_flags() | read_flags() | PollFlags::from_bits_retain(libc::POLLRDHUP);
+        self.sys.poll_ready_multi(&source, flags);
+        source
+    }
+
     pub(crate) fn poll_write_ready(&self, fd: RawFd) -> Source {
         let source = self.new_source(fd, SourceType::PollAdd, None);
         self.sys

@@ -209,5 +209,7 @@ bitflags::bitflags! {
     #[derive(Debug, Clone, Copy)]
     pub struct CompletionFlags: u32 {
         const BUFFER_SHIFT    = 1 << 0;
+        /// corecached patch 11: a multishot request posts more completions after this one.
+        const MORE            = 1 << 1;
     }
 }

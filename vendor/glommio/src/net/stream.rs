@@ -8,7 +8,7 @@ use crate::{
     sys::{self, Source, SourceType},
 };
 use futures_lite::ready;
-use nix::sys::socket::MsgFlags;
+use nix::{poll::PollFlags, sys::socket::MsgFlags};
 use std::{
     cell::Cell,
     io,
@@ -221,6 +221,14 @@ pub(crate) struct NonBufferedStream<S> {
     stream: S,
     source_tx: Option<Source>,
     source_rx: Option<Source>,
+    /// corecached patch 11: the last read filled the buffer, ended the stream or failed, or
+    /// the standing poll saw the peer's end or an error, so the next read goes to the
+    /// socket at once: what is left there (bytes, the end, the error) may have no new
+    /// readiness to announce it.
+    rx_more: bool,
+    /// corecached patch 11: the standing poll saw the peer's end or an error; every read
+    /// goes to the socket from then on.
+    rx_end: bool,
     write_timeout: Timeout,
     read_timeout: Timeout,
 }
@@ -229,7 +237,57 @@ impl<S: AsRawFd> NonBufferedStream<S> {
     fn init(&mut self) {
         let reactor = self.reactor.upgrade().unwrap();
         let stream_fd = self.stream.as_raw_fd();
-        self.source_rx = Some(reactor.poll_read_ready(stream_fd));
+        self.source_rx = Some(if crate::sys::multishot_poll_supported() {
+            reactor.poll_read_ready_multi(stream_fd)
+        } else {
+            reactor.poll_read_ready(stream_fd)
+        });
+    }
+
+    /// corecached patch 11: reads under one standing (multishot) readiness poll, armed
+    /// once and kept, instead of a one-shot `POLL_ADD` submitted for every read that finds
+    /// the socket empty (into the socket's wait queue and out again per request). A
+    /// completion of the standing poll says new bytes came; a read that filled the buffer
+    /// is followed by another read at once, as no new readiness may come for what is left.
+    fn poll_read_standing(
+        &mut self,
+        reactor: &Reactor,
+        cx: &Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let fd = self.stream.as_raw_fd();
+        let (signal, armed) = match &self.source_rx {
+            Some(src) => (src.take_signal(), src.in_flight()),
+            None => (None, false),
+        };
+        let signalled = signal.is_some();
+        let end = PollFlags::from_bits_retain(libc::POLLRDHUP) | PollFlags::POLLHUP | PollFlags::POLLERR;
+        if let Some(events) = signal {
+            // The peer's end (or an error) arrives with its data or after it in one wake-up:
+            // the poll fires no more for it, so from here on reads go to the socket.
+            let events = events.map_or(end, |e| PollFlags::from_bits_retain(e as _));
+            self.rx_end |= events.intersects(end | PollFlags::POLLNVAL);
+        }
+        // A standing poll the kernel ended (an error) is armed again.
+        if !armed {
+            self.source_rx = Some(reactor.poll_read_ready_multi(fd));
+        }
+        if signalled || self.rx_more || self.rx_end || !armed {
+            if let Some(result) = super::yolo_recv(fd, buf) {
+                self.read_timeout.cancel_timer(reactor);
+                // Only a short read leaves the socket empty. After a full one bytes may be
+                // left, and an end of stream or an error is met again by the next read at
+                // once, as 0.9.0 gave it.
+                self.rx_more = !matches!(result, Ok(n) if n > 0 && n < buf.len());
+                return Poll::Ready(result);
+            }
+            self.rx_more = false;
+        }
+        poll_err!(self.read_timeout.check(reactor));
+        let source = self.source_rx.as_ref().unwrap();
+        source.add_waiter_single(cx.waker());
+        self.read_timeout.maybe_set_timer(reactor, cx.waker());
+        Poll::Pending
     }
 
     pub(crate) fn try_peek(&self, buf: &mut [u8]) -> Option<io::Result<usize>> {
@@ -260,6 +318,9 @@ impl<S: AsRawFd> NonBufferedStream<S> {
     ) -> Poll<io::Result<usize>> {
         let reactor = self.reactor.upgrade().unwrap();
         let reactor = reactor.as_ref();
+        if crate::sys::multishot_poll_supported() {
+            return self.poll_read_standing(reactor, cx, buf);
+        }
 
         let no_pending_poll = self
             .source_rx
@@ -366,6 +427,8 @@ where
             stream: socket.into(),
             source_tx: None,
             source_rx: None,
+            rx_more: false,
+            rx_end: false,
             write_timeout: Timeout::new(reactor.register_timer()),
             read_timeout: Timeout::new(reactor.register_timer()),
         };

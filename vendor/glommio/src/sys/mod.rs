@@ -324,7 +324,7 @@ impl SleepNotifier {
             // corecached patch 10: from another executor's thread, the wake rides on that
             // executor's next `io_uring_enter` instead of costing a `write` of its own.
             let ring_fd = self.ring_fd.load(Ordering::Relaxed);
-            if force || !uring::defer_ring_wake(ring_fd) {
+            if force || !uring::defer_ring_wake(self.id, ring_fd) {
                 write_eventfd(self.eventfd_fd());
             }
         }

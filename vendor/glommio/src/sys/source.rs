@@ -287,6 +287,12 @@ impl Source {
         self.inner.borrow_mut().wakers.waiters.push(waker)
     }
 
+    /// corecached patch 11: takes the result a standing (multishot) poll left (the events
+    /// it saw), so that the next completion is seen as new.
+    pub(crate) fn take_signal(&self) -> Option<io::Result<usize>> {
+        self.inner.borrow_mut().wakers.result.take()
+    }
+
     /// corecached patch 6: whether the kernel still has this request (submitted or about
     /// to be, and its completion not yet consumed).
     pub(crate) fn in_flight(&self) -> bool {

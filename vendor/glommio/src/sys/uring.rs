@@ -57,6 +57,8 @@ const MSG_ZEROCOPY: i32 = 0x4000000;
 #[derive(Debug)]
 enum UringOpDescriptor {
     PollAdd(PollFlags),
+    /// corecached patch 11: a poll that stays armed, one completion per readiness.
+    PollAddMulti(PollFlags),
     PollRemove(*const u8),
     Cancel(u64),
     Write(*const u8, usize, u64),
@@ -88,18 +90,19 @@ const IORING_OP_MSG_RING: u8 = 40;
 thread_local! {
     /// corecached patch 10: the rings of sleeping executors this thread's executor must
     /// wake, sent by its next `Reactor::wait`; `None` on threads without a reactor that
-    /// can send them (they write the eventfd instead).
-    static RING_WAKES: RefCell<Option<Vec<RawFd>>> = const { RefCell::new(None) };
+    /// can send them (they write the eventfd instead). Each wake is the sleeper's notifier
+    /// id and its main ring.
+    static RING_WAKES: RefCell<Option<Vec<(usize, RawFd)>>> = const { RefCell::new(None) };
 }
 
-/// Queues a wake of the ring `fd` for this thread's reactor to send; false when this
-/// thread cannot (no reactor, or a kernel without `IORING_OP_MSG_RING`).
-pub(crate) fn defer_ring_wake(fd: RawFd) -> bool {
+/// Queues a wake of notifier `id`'s ring `fd` for this thread's reactor to send; false when
+/// this thread cannot (no reactor, or a kernel without `IORING_OP_MSG_RING`).
+pub(crate) fn defer_ring_wake(id: usize, fd: RawFd) -> bool {
     fd >= 0
         && RING_WAKES.with(|w| match w.borrow_mut().as_mut() {
-            Some(fds) => {
-                if !fds.contains(&fd) {
-                    fds.push(fd);
+            Some(wakes) => {
+                if !wakes.iter().any(|&(_, f)| f == fd) {
+                    wakes.push((id, fd));
                 }
                 true
             }
@@ -109,12 +112,22 @@ pub(crate) fn defer_ring_wake(fd: RawFd) -> bool {
 
 /// Whether the kernel has `IORING_OP_MSG_RING` and `IOSQE_CQE_SKIP_SUCCESS` (5.18).
 fn msg_ring_supported() -> bool {
-    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *SUPPORTED.get_or_init(|| {
+    kernel_at_least((5, 18))
+}
+
+/// corecached patch 11: whether the kernel has multishot polls (`IORING_POLL_ADD_MULTI`,
+/// 5.13).
+pub(crate) fn multishot_poll_supported() -> bool {
+    kernel_at_least((5, 13))
+}
+
+fn kernel_at_least(want: (u32, u32)) -> bool {
+    static RELEASE: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+    want <= *RELEASE.get_or_init(|| {
         // SAFETY: uname fills the struct it is given; a zeroed one is valid to pass.
         let mut u: libc::utsname = unsafe { std::mem::zeroed() };
         if unsafe { libc::uname(&mut u) } != 0 {
-            return false;
+            return (0, 0);
         }
         // SAFETY: the kernel NUL-terminates `release`.
         let release = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }
@@ -123,7 +136,7 @@ fn msg_ring_supported() -> bool {
         let mut parts = release.split(|c: char| !c.is_ascii_digit());
         let major: u32 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0);
         let minor: u32 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0);
-        (major, minor) >= (5, 18)
+        (major, minor)
     })
 }
 
@@ -321,6 +334,11 @@ fn fill_sqe<F>(
         match op.args {
             UringOpDescriptor::PollAdd(events) => {
                 sqe.prep_poll_add(op.fd, events);
+            }
+            UringOpDescriptor::PollAddMulti(events) => {
+                sqe.prep_poll_add(op.fd, events);
+                // IORING_POLL_ADD_MULTI
+                sqe.raw_mut().len = 1;
             }
             UringOpDescriptor::PollRemove(to_remove) => {
                 user_data = 0;
@@ -608,9 +626,14 @@ where
             return Some(false);
         }
 
-        let src = source_map
-            .borrow_mut()
-            .consume_source(from_user_data(value.user_data()));
+        let id = from_user_data(value.user_data());
+        // corecached patch 11: a multishot request stays in the kernel, and so in the map,
+        // while its completions say more will come.
+        let src = if value.flags().contains(iou::cqe::CompletionFlags::MORE) {
+            source_map.borrow()[id].clone()
+        } else {
+            source_map.borrow_mut().consume_source(id)
+        };
 
         let result = value.result();
 
@@ -1082,13 +1105,13 @@ impl SleepableRing {
     /// submitted with this lap's other SQEs (by the sleep's enter when it sleeps). The
     /// sender's own completion is skipped, so it cannot end that sleep.
     fn queue_ring_wakes(&mut self) {
-        let fds = RING_WAKES.with(|w| w.borrow_mut().as_mut().map(std::mem::take));
-        let Some(fds) = fds.filter(|f| !f.is_empty()) else {
+        let wakes = RING_WAKES.with(|w| w.borrow_mut().as_mut().map(std::mem::take));
+        let Some(wakes) = wakes.filter(|f| !f.is_empty()) else {
             return;
         };
         let q = self.submission_queue();
         let mut queue = q.borrow_mut();
-        for fd in fds {
+        for (_, fd) in wakes {
             queue.submissions.push_back(UringDescriptor {
                 fd,
                 flags: SubmissionFlags::CQE_SKIP_SUCCESS,
@@ -1231,8 +1254,13 @@ impl UringCommon for SleepableRing {
 
     fn consume_one_event(&mut self) -> Option<bool> {
         let source_map = self.source_map.clone();
+        let cqe = self.ring.peek_for_cqe();
+        // corecached patch 11: a multishot request leaves the kernel with its last completion.
+        let more = cqe
+            .as_ref()
+            .is_some_and(|c| c.flags().contains(iou::cqe::CompletionFlags::MORE));
         process_one_event(
-            self.ring.peek_for_cqe(),
+            cqe,
             |source| match source.source_type {
                 SourceType::LinkRings => Some(()),
                 _ => None,
@@ -1247,7 +1275,9 @@ impl UringCommon for SleepableRing {
             source_map,
         )
         .map(|x| {
-            self.in_kernel -= 1;
+            if !more {
+                self.in_kernel -= 1;
+            }
             x
         })
     }
@@ -1523,6 +1553,17 @@ impl Reactor {
 
     pub(crate) fn read_buffered(&self, source: &Source, pos: u64, size: usize) {
         let op = UringOpDescriptor::Read(pos, size);
+        queue_request_into_ring(
+            &mut *self.ring_for_source(source),
+            source,
+            op,
+            &mut self.source_map.borrow_mut(),
+        );
+    }
+
+    /// corecached patch 11: a readiness poll that stays armed until cancelled.
+    pub(crate) fn poll_ready_multi(&self, source: &Source, flags: PollFlags) {
+        let op = UringOpDescriptor::PollAddMulti(flags);
         queue_request_into_ring(
             &mut *self.ring_for_source(source),
             source,
@@ -2185,9 +2226,16 @@ fn queue_request_into_ring(
 
 impl Drop for Reactor {
     fn drop(&mut self) {
-        // corecached patch 10: the ring closes with us; wakes go back to the eventfd.
+        // corecached patch 10: the ring closes with us; wakes go back to the eventfd. Wakes
+        // our tasks asked for that no `wait` sent (the executor's last task ended, so it
+        // returned without another lap) go now, by eventfd, or a peer sleeps on.
         self.notifier.set_ring_fd(-1);
-        RING_WAKES.with(|w| *w.borrow_mut() = None);
+        let left = RING_WAKES.with(|w| w.borrow_mut().take()).unwrap_or_default();
+        for (id, _) in left {
+            if let Some(notifier) = sys::get_sleep_notifier_for(id) {
+                notifier.notify(true);
+            }
+        }
     }
 }
 
