@@ -64,12 +64,24 @@ fn missing_part(cmd: &str, args: &[&str]) -> String {
     }
 }
 
+/// A port nothing listens on now and that this test process has not handed out before.
+/// The kernel may offer a port again as soon as its probe closes, and the server binds
+/// with SO_REUSEPORT, so two tests given the same port would both listen on it and share
+/// its connections (one test's client was reset by another test's stopping server).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A memcached this test started; killed when dropped.
