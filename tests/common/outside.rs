@@ -84,6 +84,15 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// Whether the server behind `c` answers `version` as memcached does.
+fn answers_version(mut c: TcpStream) -> bool {
+    use std::io::{Read, Write};
+    let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = [0u8; 64];
+    c.write_all(b"version\r\n").is_ok()
+        && matches!(c.read(&mut buf), Ok(n) if buf[..n].starts_with(b"VERSION "))
+}
+
 /// A memcached this test started; killed when dropped.
 pub struct Memcached(Child);
 
@@ -129,8 +138,13 @@ pub fn start_memcached() -> Option<(Memcached, u16)> {
             if let Ok(Some(_)) = m.0.try_wait() {
                 break;
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some((m, port));
+            if let Ok(c) = TcpStream::connect(("127.0.0.1", port)) {
+                // Another test's listener may have taken the port before memcached bound it
+                // (memcached then exits): only an answer to `version` is memcached's.
+                if answers_version(c) {
+                    return Some((m, port));
+                }
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
