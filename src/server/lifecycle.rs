@@ -136,6 +136,10 @@ pub async fn drain(shard: &Shard) {
     while shared.drained.load(Ordering::SeqCst) < shard.nshards && Instant::now() < deadline {
         glommio::timer::sleep(Duration::from_millis(1)).await;
     }
+    // No handoff starts once every shard has drained; the ones made before finish here.
+    while super::handoff::IN_FLIGHT.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
     flush_replication(shard, deadline).await;
 }
 

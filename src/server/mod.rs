@@ -3,6 +3,7 @@
 pub mod conn;
 pub mod crawler;
 pub mod exec;
+pub mod handoff;
 pub mod lifecycle;
 mod limits;
 pub mod lookahead;

@@ -3,6 +3,7 @@
 //! for all the batches a shard's connections queued in one turn of its loop, never one
 //! message per key. Ops and outcomes travel in the one encoding of `protocol::op`.
 
+use super::handoff::Direct;
 use crate::protocol::op::{self, Op, OpIter, Outcome};
 use crate::record::{self, MutationRef};
 use crate::stats::ShardSnapshot;
@@ -21,6 +22,9 @@ pub struct Batch {
     /// Bytes of encoded outcomes after which the owner stops and hands the rest back in
     /// [`Reply::rest`]; 0 runs every op (a twin's writes, stats).
     pub reply_budget: usize,
+    /// Set when the owner writes the answer to the client itself (one op, text protocol):
+    /// it then sends no reply.
+    pub handoff: Option<Direct>,
 }
 
 impl Batch {
@@ -57,6 +61,7 @@ impl Batch {
             arena: arena.to_vec(),
             len,
             reply_budget: 0,
+            handoff: None,
         }
     }
 }

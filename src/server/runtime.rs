@@ -11,6 +11,7 @@ use crate::storage::{Store, StoreConfig};
 use futures_lite::AsyncReadExt;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::channels::local_channel::{self, LocalReceiver};
+use glommio::channels::shared_channel::ConnectedReceiver;
 use glommio::net::{TcpListener, UnixStream};
 use glommio::{LocalExecutorBuilder, Placement};
 use std::os::unix::io::{FromRawFd, IntoRawFd};
@@ -215,16 +216,7 @@ async fn shard_main(
     glommio::spawn_local(shard.clone().flush_loop(flush_rx)).detach();
 
     for (from, stream) in req_rx.streams() {
-        let shard = shard.clone();
-        glommio::spawn_local(async move {
-            while let Some(req) = stream.recv().await {
-                let replies = (req.batches.iter())
-                    .map(|(conn, batch)| shard.execute_batch(from, *conn, batch))
-                    .collect();
-                let _ = shard.rep_tx.send_to(req.reply_to, replies).await;
-            }
-        })
-        .detach();
+        glommio::spawn_local(serve_requests(shard.clone(), from, stream)).detach();
     }
     for (_, stream) in rep_rx.streams() {
         let shard = shard.clone();
@@ -251,6 +243,23 @@ async fn shard_main(
         unix_socket::remove(path);
     }
     Ok(())
+}
+
+/// Runs the batches shard `from` sends, in order, and replies to those that wait for one:
+/// a handed-off request's answer goes to the client instead, waking nobody.
+async fn serve_requests(shard: Rc<Shard>, from: usize, stream: ConnectedReceiver<Request>) {
+    while let Some(req) = stream.recv().await {
+        let mut replies = Vec::new();
+        for (conn, batch) in &req.batches {
+            match &batch.handoff {
+                Some(to) => shard.answer_handed(from, *conn, batch, to),
+                None => replies.push(shard.execute_batch(from, *conn, batch)),
+            }
+        }
+        if !replies.is_empty() {
+            let _ = shard.rep_tx.send_to(req.reply_to, replies).await;
+        }
+    }
 }
 
 /// The client listeners: TCP on every shard, or the unix socket on shard 0; UDP with -U.

@@ -3,11 +3,13 @@
 
 use super::crawler::Crawler;
 use super::exec::execute;
+use super::handoff::Direct;
 use super::lookahead::Lookahead;
 use super::router::{Batch, Reply, Request};
 use super::watch::{Sink, Watchers, sink};
 use crate::config::Config;
 use crate::protocol::op::{Op, OpIter, Outcome};
+use crate::protocol::text::render;
 use crate::protocol::text::watch::EVICTIONS;
 use crate::replication::{NodeRepl, ReplCounters, ShardRepl};
 use crate::stats::{ConnCounters, DetailEvent, Latencies, PrefixStats, ShardSnapshot, Tally};
@@ -172,6 +174,8 @@ pub struct Shard {
     pub repl: Option<Rc<ShardRepl>>,
     /// Where a metadump writes its lines before they are rendered or sent.
     scratch: RefCell<Vec<u8>>,
+    /// Where a handed-off answer is rendered before the owner writes it.
+    handoff_out: RefCell<Vec<u8>>,
     detail: RefCell<PrefixStats>,
     latency: RefCell<Latencies>,
     /// This shard's events for `watch`, staged until the end of the batch.
@@ -213,6 +217,7 @@ impl Shard {
             reclaim_wake,
             repl,
             scratch: RefCell::new(Vec::new()),
+            handoff_out: RefCell::new(Vec::new()),
             detail: RefCell::new(PrefixStats::default()),
             latency: RefCell::new(Latencies::default()),
             sink: Sink::new(logbuf),
@@ -304,10 +309,17 @@ impl Shard {
     /// (counted in `tally`, which is emptied) all took that long. One clock read per batch;
     /// none when the batch held no request.
     pub fn record_latency(&self, tally: &mut Tally, start_us: u64) {
+        if !tally.is_empty() {
+            self.record_latency_until(tally, start_us, unix_us());
+        }
+    }
+
+    /// As [`Shard::record_latency`], for a batch whose last answer went out at `end_us`.
+    pub fn record_latency_until(&self, tally: &mut Tally, start_us: u64, end_us: u64) {
         if tally.is_empty() {
             return;
         }
-        let took = unix_us().saturating_sub(start_us);
+        let took = end_us.saturating_sub(start_us);
         self.latency.borrow_mut().record(tally, took);
     }
 
@@ -342,6 +354,24 @@ impl Shard {
         }
         self.log_mutations();
         reply
+    }
+
+    /// Runs a handed-off request (`server::handoff`) and writes its answer to the
+    /// asker's client socket: the asker is not woken unless it already waits.
+    pub fn answer_handed(&self, from: usize, conn: u64, batch: &Batch, to: &Direct) {
+        self.on_work();
+        self.sink.serving.set(Shard::conn_id(from, conn));
+        let mut out = self.handoff_out.borrow_mut();
+        out.clear();
+        if let Some(op) = batch.ops().next() {
+            self.run(op, |o| render::outcome(&mut out, Some(o), to.how));
+        }
+        self.log_mutations();
+        let sent = to.finish(&mut out, unix_us());
+        ConnCounters::add(&self.counters.bytes_written, sent as u64);
+        if out.capacity() > SCRATCH_KEEP {
+            *out = Vec::new();
+        }
     }
 
     /// Runs `op` on this shard's store and hands its outcome to `f`, which renders it (local
@@ -414,20 +444,28 @@ impl Shard {
     /// ready in this turn of the loop have queued theirs: one message per destination for
     /// all of them, not one per connection (Seastar's per-destination queues).
     pub async fn send_batches(&self, token: u64, batches: &mut [Batch]) -> usize {
-        let mut q = self.outq.borrow_mut();
-        let idle = q.iter().all(Vec::is_empty);
         let mut waiting = 0;
         for (s, batch) in batches.iter_mut().enumerate() {
             if !batch.is_empty() {
-                q[s].push((token, std::mem::take(batch)));
+                self.queue(s, token, std::mem::take(batch));
                 waiting += 1;
             }
         }
-        if idle && waiting > 0 {
+        waiting
+    }
+
+    /// Queues a handed-off request (`server::handoff`) for its owner, with the others.
+    pub fn hand_off(&self, token: u64, owner: usize, batch: Batch) {
+        self.queue(owner, token, batch);
+    }
+
+    fn queue(&self, owner: usize, token: u64, batch: Batch) {
+        let mut q = self.outq.borrow_mut();
+        if q.iter().all(Vec::is_empty) {
             // Queued behind the tasks already made ready, so their batches join this flush.
             let _ = self.flush_wake.try_send(());
         }
-        waiting
+        q[owner].push((token, batch));
     }
 
     /// Sends what `send_batches` queued, one message per destination, each time it is
@@ -445,13 +483,17 @@ impl Shard {
                 if batches.is_empty() {
                     continue;
                 }
-                let conns: Vec<u64> = batches.iter().map(|(c, _)| *c).collect();
+                let waiting: Vec<u64> = (batches.iter())
+                    .filter(|(_, b)| b.handoff.is_none())
+                    .map(|(c, _)| *c)
+                    .collect();
                 let req = Request {
                     reply_to: self.reply_id,
                     batches,
                 };
+                // A handed-off request dropped unrun releases its asker (`Direct`'s drop).
                 if self.req_tx.send_to(s, req).await.is_err() {
-                    for conn in conns {
+                    for conn in waiting {
                         self.deliver(Reply::new(conn, s, 0));
                     }
                 }

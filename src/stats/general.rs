@@ -267,6 +267,7 @@ pub(super) const SHARD_LINES: &[&str] = &[
     "curr_connections",
     "cross_shard_batches",
     "cross_shard_ops",
+    "cross_shard_handoffs",
 ];
 
 fn tls(f: &Facts) -> TlsFigures {

@@ -43,6 +43,7 @@ counters! {
         idle_kicks: Counter, "Connections closed after -o idle_timeout seconds of silence.";
         remote_batches as "cross_shard_batches": Counter, "Batches sent to other shards.";
         remote_ops as "cross_shard_ops": Counter, "Requests sent to other shards.";
+        handed_off as "cross_shard_handoffs": Counter, "Requests sent to other shards whose owner wrote the answer to the client itself.";
     }
 }
 

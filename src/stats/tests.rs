@@ -122,7 +122,8 @@ fn shards_items_and_replication_lines() {
     let want = "STAT shard:0:curr_items 2\r\nSTAT shard:0:bytes 0\r\nSTAT shard:0:limit_bytes 0\r\n\
         STAT shard:0:total_pages 0\r\nSTAT shard:0:cmd_get 0\r\nSTAT shard:0:cmd_set 0\r\n\
         STAT shard:0:get_hits 0\r\nSTAT shard:0:evictions 0\r\nSTAT shard:0:curr_connections 1\r\n\
-        STAT shard:0:cross_shard_batches 0\r\nSTAT shard:0:cross_shard_ops 7\r\nEND\r\n";
+        STAT shard:0:cross_shard_batches 0\r\nSTAT shard:0:cross_shard_ops 7\r\n\
+        STAT shard:0:cross_shard_handoffs 0\r\nEND\r\n";
     assert_eq!(String::from_utf8(out).unwrap(), want);
 
     let mut out = Vec::new();

@@ -7,6 +7,7 @@
 mod auth;
 mod binary;
 mod dump;
+mod handed;
 mod input;
 mod meta;
 mod plan;
@@ -21,6 +22,7 @@ use super::shard::{Seen, Shard};
 use crate::config::{Config, Protocol};
 use crate::protocol::text::render;
 use crate::protocol::text::watch::CloseReason;
+use crate::server::handoff::Handoff;
 use crate::stats::{ConnCounters, Tally};
 use binary::Binary;
 use futures_lite::AsyncWriteExt;
@@ -30,6 +32,7 @@ use plan::Plan;
 pub use stats::process_info;
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 pub use stream::{Datagram, Stream};
 use text::Text;
@@ -95,6 +98,8 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream) {
         }
         tracing::debug!("connection {peer}: {e}");
     }
+    // The socket must be ours again before it closes: its number could be reused.
+    let _ = conn.take_back().await;
     let reason = close_reason(&ran, conn.protocol_error, shard.shared.shutting_down());
     watch::conn_event(&shard, &conn.stream, token, Some(reason));
     conn.stream.end().await;
@@ -216,6 +221,10 @@ struct Conn {
     tally: Tally,
     /// The client sent something memcached closes a connection for.
     protocol_error: bool,
+    /// Made on the first handoff (`server::handoff`), kept for the next.
+    handoff: Option<Arc<Handoff>>,
+    /// A handoff not yet seen to end: the socket is not ours until it has.
+    handed: Option<handed::Handed>,
 }
 
 impl Conn {
@@ -243,6 +252,8 @@ impl Conn {
             bin: Binary::new(shard.clone()),
             tally: Tally::default(),
             protocol_error: false,
+            handoff: None,
+            handed: None,
         }
     }
 
@@ -253,13 +264,26 @@ impl Conn {
                 pool::give_out(std::mem::take(&mut plan.out), OUT_KEEP);
                 plan.shrink(0);
             };
-            match self.input.read_from(&mut self.stream, idle).await? {
+            let read = self.input.read_from(&mut self.stream, idle);
+            let n = match (&self.handed, &self.handoff) {
+                (Some(_), Some(slot)) => match handed::or_left(read, slot).await {
+                    Some(n) => n?,
+                    None => {
+                        // The owner left bytes the socket would not take: ours to write.
+                        self.take_back().await?;
+                        continue;
+                    }
+                },
+                _ => read.await?,
+            };
+            match n {
                 0 => return Ok(()),
                 n => ConnCounters::add(&self.shard.counters.bytes_read, n as u64),
             }
             if self.text.plan.out.capacity() == 0 {
                 self.text.plan.out = pool::take_out(OUT_START);
             }
+            self.take_back().await?;
             loop {
                 if !self.shard.begin_batch() {
                     return Ok(());
@@ -269,12 +293,15 @@ impl Conn {
                 let flow = self.handle_any().await;
                 // Boxed: an idle connection's future should not carry this state.
                 let finished = match self.text.plan.waiting() {
+                    true if self.hand_off(&flow, start_us) => Ok(()),
                     true => Box::pin(self.finish_batch()).await,
                     false => Ok(()),
                 };
                 self.shard.log_mutations();
                 let written = self.write_out().await;
-                self.shard.record_latency(&mut self.tally, start_us);
+                if self.handed.is_none() {
+                    self.shard.record_latency(&mut self.tally, start_us);
+                }
                 self.shard.end_batch();
                 finished?;
                 written?;

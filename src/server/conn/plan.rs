@@ -102,6 +102,33 @@ impl<R: Copy> Plan<R> {
         }
     }
 
+    /// The one remote op of a read that needs nothing written before its answer, and
+    /// only local bytes after it: its owner and render context. The owner can then write
+    /// the whole answer itself (`server::handoff`).
+    pub fn lone_remote(&self) -> Option<(usize, R)> {
+        if !self.out.is_empty() || self.remote_ops != 1 {
+            return None;
+        }
+        match self.segs.split_first()? {
+            (&Seg::Remote { shard, idx: 0, how }, rest)
+                if rest.iter().all(|s| matches!(s, Seg::Local(_))) =>
+            {
+                Some((shard, how))
+            }
+            _ => None,
+        }
+    }
+
+    /// Takes the plan of a [`Plan::lone_remote`] read: hands `tail` the bytes that follow
+    /// the answer and returns the batch for the owner. The plan is left empty.
+    pub fn take_lone(&mut self, shard: usize, tail: impl FnOnce(&[u8])) -> Batch {
+        tail(&self.side);
+        self.side.clear();
+        self.segs.clear();
+        self.remote_ops = 0;
+        std::mem::take(&mut self.batches[shard])
+    }
+
     /// The batches to send, one per shard (empty ones are not sent), and how many ops they
     /// hold in all; the batches are left empty for the next round.
     pub fn outgoing(&mut self) -> (&mut [Batch], usize) {

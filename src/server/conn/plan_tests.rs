@@ -148,3 +148,31 @@ fn held_bytes_count_what_waits_aside_and_shrink_gives_buffers_back() {
     p.shrink(1024);
     assert_eq!(p.out.capacity(), 0);
 }
+
+#[test]
+fn only_a_read_whose_one_remote_answer_comes_first_can_be_handed_to_its_owner() {
+    let mut p: Plan<char> = Plan::new(2, 64);
+    p.remote(1, get(b"k"), 'g');
+    p.local(|o| o.extend_from_slice(b"END;"));
+    assert_eq!(p.lone_remote(), Some((1, 'g')));
+    let mut tail = Vec::new();
+    let batch = p.take_lone(1, |t| tail.extend_from_slice(t));
+    assert_eq!((batch.len(), &tail[..]), (1, &b"END;"[..]));
+    assert!(!p.waiting());
+    assert_eq!(p.held(), 0);
+    assert_eq!(p.queued(), 0);
+
+    // A local answer already waiting to go out must be written first.
+    let mut p: Plan<char> = Plan::new(2, 64);
+    p.local(|o| o.extend_from_slice(b"a;"));
+    p.remote(1, get(b"k"), 'g');
+    assert_eq!(p.lone_remote(), None);
+    // Two remote answers need assembling.
+    let mut p: Plan<char> = Plan::new(3, 64);
+    p.remote(1, get(b"k"), 'g');
+    p.remote(2, get(b"j"), 'h');
+    assert_eq!(p.lone_remote(), None);
+    // Nothing remote at all.
+    let p: Plan<char> = Plan::new(2, 64);
+    assert_eq!(p.lone_remote(), None);
+}

@@ -6,6 +6,7 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::server::TlsStream;
 use glommio::net::{TcpStream, UnixStream};
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -37,6 +38,16 @@ impl Stream {
             Stream::Tcp(s) => Some(s),
             Stream::Tls(s) => Some(s.get_ref().0),
             Stream::Unix(_) | Stream::Datagram(_) => None,
+        }
+    }
+
+    /// The socket another shard may write an answer to itself (`server::handoff`): plain
+    /// TCP only. Not TLS, whose records only this connection can make, nor a datagram;
+    /// glommio's unix stream does not expose its socket.
+    pub fn raw_fd(&self) -> Option<RawFd> {
+        match self {
+            Stream::Tcp(s) => Some(s.as_raw_fd()),
+            Stream::Tls(_) | Stream::Unix(_) | Stream::Datagram(_) => None,
         }
     }
 

@@ -1,0 +1,78 @@
+//! A connection's side of a handoff (`server::handoff`): when a read's one remaining
+//! answer belongs to another shard, that shard gets the socket and writes it; this
+//! connection takes the socket back before it writes or closes again.
+
+use super::meta::How;
+use super::{Conn, Flow, Proto};
+use crate::protocol::text::render;
+use crate::server::handoff::{Direct, Handoff, State};
+use crate::stats::ConnCounters;
+use std::sync::Arc;
+
+/// A handoff this connection made and has not yet seen end.
+pub(super) struct Handed {
+    how: render::Reply,
+    /// When the handed-off request's batch began, for the latency histograms.
+    start_us: u64,
+}
+
+impl Conn {
+    /// Hands the read's last answer to its owner if nothing else must be written first:
+    /// a text request on a plain socket, the only remote op of a read that asks for
+    /// nothing more. True if handed off.
+    pub(super) fn hand_off(&mut self, flow: &Flow, start_us: u64) -> bool {
+        if *flow != Flow::Read || self.proto != Proto::Text {
+            return false;
+        }
+        let Some(fd) = self.stream.raw_fd() else {
+            return false;
+        };
+        let Some((owner, How::Text(how))) = self.text.plan.lone_remote() else {
+            return false;
+        };
+        let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
+        let mut direct = None;
+        let mut batch = self.text.plan.take_lone(owner, |tail| {
+            direct = Some(Direct::start(slot, fd, how, tail));
+        });
+        batch.handoff = direct;
+        let counters = &self.shard.counters;
+        ConnCounters::add(&counters.remote_batches, 1);
+        ConnCounters::add(&counters.remote_ops, 1);
+        ConnCounters::add(&counters.handed_off, 1);
+        self.shard.hand_off(self.token, owner, batch);
+        self.handed = Some(Handed { how, start_us });
+        true
+    }
+
+    /// Waits until the owner of a handed-off answer is done with the socket, then writes
+    /// what it left: the part the socket did not take, or the answer of an owner that
+    /// never ran it. Nothing to do without a handoff.
+    pub(super) async fn take_back(&mut self) -> std::io::Result<()> {
+        let (Some(handed), Some(slot)) = (self.handed.take(), self.handoff.clone()) else {
+            return Ok(());
+        };
+        let Some(done) = futures_lite::future::poll_fn(|cx| slot.poll_done(cx)).await else {
+            return Ok(());
+        };
+        let out = &mut self.text.plan.out;
+        if done.state == State::NotRun {
+            render::outcome(out, None, handed.how);
+        }
+        out.extend_from_slice(&done.rest);
+        let tally = &mut self.tally;
+        (self.shard).record_latency_until(tally, handed.start_us, done.done_us);
+        self.write_out().await
+    }
+}
+
+/// Waits for `read`, or until the owner of a handed-off answer left bytes for this
+/// connection to write (`None`), whichever comes first. An answer written whole does
+/// not end the wait: the client's next request does.
+pub(super) async fn or_left<T>(read: impl Future<Output = T>, slot: &Handoff) -> Option<T> {
+    let left = async {
+        futures_lite::future::poll_fn(|cx| slot.poll_left(cx)).await;
+        None
+    };
+    futures_lite::future::or(async { Some(read.await) }, left).await
+}
