@@ -118,3 +118,27 @@ fn clients_that_leave_before_their_answer_do_not_hurt_the_server() {
     }
     assert!(common::eventually(10, || c.stat("curr_connections") == 1));
 }
+
+#[test]
+fn meta_answers_written_by_the_owner_echo_their_request() {
+    let s = Server::start(&["-t", "4"]);
+    let mut c = s.client();
+    let before = c.shards_stat("cross_shard_handoffs");
+    for (i, k) in keys(64).iter().enumerate() {
+        let set = format!("ms {k} 2 F{i} T0 O{i} k\r\nv{}\r\n", i % 10);
+        assert_eq!(c.call(set.as_bytes(), "\r\n"), format!("HD O{i} k{k}\r\n"));
+        let get = format!("mg {k} v f k O{i}\r\n");
+        let want = format!("VA 2 f{i} k{k} O{i}\r\nv{}\r\n", i % 10);
+        assert_eq!(c.call(get.as_bytes(), &want), want);
+        // Quiet and a no-op after it: the owner writes nothing for the hit's quiet
+        // delete, then the `MN` that follows it.
+        let quiet = format!("md {k} q O{i}\r\nmn\r\n");
+        assert_eq!(c.call(quiet.as_bytes(), "MN\r\n"), "MN\r\n");
+        assert_eq!(
+            c.call(format!("mg {k} v\r\n").as_bytes(), "EN\r\n"),
+            "EN\r\n"
+        );
+    }
+    let handed = c.shards_stat("cross_shard_handoffs") - before;
+    assert!(handed >= 64, "only {handed} handoffs");
+}

@@ -4,33 +4,54 @@
 //! hop costs at one request in flight per connection. The [`Handoff`] slot is how the two
 //! shards agree on when the socket is the asker's again.
 
-use crate::protocol::text::render;
+use crate::protocol::meta;
+use crate::protocol::op::{MetaCmd, Outcome};
+use crate::protocol::text::render as text;
 use std::cell::Cell;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
+/// How the owner words the answer: the text protocol's way, or a meta request's (whose
+/// key and flag tokens, echoed in the reply, wait in the slot).
+#[derive(Clone, Copy, Debug)]
+pub enum Render {
+    Text(text::Reply),
+    Meta {
+        cmd: MetaCmd,
+        flags: meta::Flags,
+        /// The key's length at the start of the slot's echo; the tokens follow it.
+        key_len: usize,
+    },
+}
+
 /// What travels with a handed-off request: the socket, the slot, and how to render.
 pub struct Direct {
     slot: Arc<Handoff>,
     pub fd: RawFd,
-    pub how: render::Reply,
+    render: Render,
     /// Set once the owner has written (or given up): a request dropped unrun (an owner
     /// that stopped, a channel that closed) releases the asker when it is dropped.
     ended: Cell<bool>,
 }
 
 impl Direct {
-    /// The asker gives the socket `fd` away: `tail` must follow the owner's answer.
-    pub fn start(slot: &Arc<Handoff>, fd: RawFd, how: render::Reply, tail: &[u8]) -> Self {
-        slot.start(tail);
+    /// The asker gives the socket `fd` away: `echo` is what a meta answer repeats (its
+    /// key, then its flag tokens), `tail` what must follow the owner's answer.
+    pub fn start(slot: &Arc<Handoff>, fd: RawFd, render: Render, echo: &[u8], tail: &[u8]) -> Self {
+        slot.start(echo, tail);
         Direct {
             slot: slot.clone(),
             fd,
-            how,
+            render,
             ended: Cell::new(false),
         }
+    }
+
+    /// The owner words `outcome` into `out`.
+    pub fn render(&self, out: &mut Vec<u8>, outcome: &Outcome<'_>) {
+        self.slot.render(out, Some(outcome), self.render);
     }
 
     /// The owner writes `answer` (then the tail) to the socket; returns the bytes written.
@@ -40,17 +61,17 @@ impl Direct {
     }
 }
 
+impl std::fmt::Debug for Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Direct(fd {}, {:?})", self.fd, self.render)
+    }
+}
+
 impl Drop for Direct {
     fn drop(&mut self) {
         if !self.ended.get() {
             self.slot.not_run(crate::server::shard::unix_us());
         }
-    }
-}
-
-impl std::fmt::Debug for Direct {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Direct(fd {})", self.fd)
     }
 }
 
@@ -85,6 +106,8 @@ struct Inner {
     state: State,
     /// Bytes that follow the answer (a get's `END`), then what the socket did not take.
     bytes: Vec<u8>,
+    /// A meta request's key and flag tokens, which its answer repeats.
+    echo: Vec<u8>,
     done_us: u64,
     waiting: Option<Waker>,
     /// False while the asker waits only for what needs it (bytes left to write, an owner
@@ -113,6 +136,7 @@ impl Default for Handoff {
             inner: Mutex::new(Inner {
                 state: State::Idle,
                 bytes: Vec::new(),
+                echo: Vec::new(),
                 done_us: 0,
                 waiting: None,
                 wake_always: false,
@@ -128,13 +152,37 @@ impl Handoff {
     }
 
     /// The asker gives the socket away; `tail` is what must follow the owner's answer.
-    fn start(&self, tail: &[u8]) {
+    fn start(&self, echo: &[u8], tail: &[u8]) {
         let mut i = self.lock();
         debug_assert_eq!(i.state, State::Idle);
         i.state = State::Pending;
         i.bytes.clear();
         i.bytes.extend_from_slice(tail);
+        i.echo.clear();
+        i.echo.extend_from_slice(echo);
         IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Words `outcome` (`None`: an owner that never answered) as `how` says.
+    pub fn render(&self, out: &mut Vec<u8>, outcome: Option<&Outcome<'_>>, how: Render) {
+        match how {
+            Render::Text(r) => text::outcome(out, outcome, r),
+            Render::Meta {
+                cmd,
+                flags,
+                key_len,
+            } => {
+                let i = self.lock();
+                let (key, tokens) = i.echo.split_at(key_len.min(i.echo.len()));
+                let echo = meta::render::Echo {
+                    cmd,
+                    flags: &flags,
+                    key,
+                    tokens,
+                };
+                meta::render::outcome(out, outcome, &echo);
+            }
+        }
     }
 
     /// The owner: appends the tail to `answer`, writes it to `fd` without blocking, keeps
@@ -268,7 +316,7 @@ mod tests {
         let waker = Waker::from(count.clone());
         let cx = Context::from_waker(&waker);
         assert!(matches!(slot.poll_done(&cx), Poll::Ready(None)));
-        slot.start(b"END\r\n");
+        slot.start(b"", b"END\r\n");
         assert!(slot.pending());
         assert!(slot.poll_done(&cx).is_pending());
         let mut answer = b"VALUE k 0 1\r\nv\r\n".to_vec();
@@ -294,14 +342,14 @@ mod tests {
         let count = Arc::new(Count::default());
         let waker = Waker::from(count.clone());
         let cx = Context::from_waker(&waker);
-        slot.start(b"");
+        slot.start(b"", b"");
         assert!(slot.poll_left(&cx).is_pending());
         slot.finish(a.as_raw_fd(), &mut b"STORED\r\n".to_vec(), 1);
         assert_eq!(count.0.load(Ordering::SeqCst), 0);
         assert!(slot.poll_left(&cx).is_pending());
         assert!(matches!(slot.poll_done(&cx), Poll::Ready(Some(_))));
 
-        slot.start(b"END\r\n");
+        slot.start(b"", b"END\r\n");
         assert!(slot.poll_left(&cx).is_pending());
         slot.finish(a.as_raw_fd(), &mut vec![b'x'; 8 << 20], 1);
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
@@ -312,7 +360,7 @@ mod tests {
     fn what_a_full_socket_does_not_take_goes_back_to_the_asker() {
         let (a, _b) = UnixStream::pair().unwrap();
         let slot = Handoff::default();
-        slot.start(b"END\r\n");
+        slot.start(b"", b"END\r\n");
         let mut answer = vec![b'x'; 8 << 20];
         let sent = slot.finish(a.as_raw_fd(), &mut answer, 1);
         assert!(sent < answer.len());
@@ -327,7 +375,7 @@ mod tests {
     #[test]
     fn an_owner_that_never_ran_it_leaves_the_tail_to_the_asker() {
         let slot = Handoff::default();
-        slot.start(b"END\r\n");
+        slot.start(b"", b"END\r\n");
         slot.not_run(3);
         let waker = Waker::from(Arc::new(Count::default()));
         let Poll::Ready(Some(done)) = slot.poll_done(&Context::from_waker(&waker)) else {

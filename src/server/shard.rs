@@ -9,7 +9,6 @@ use super::router::{Batch, Reply, Request};
 use super::watch::{Sink, Watchers, sink};
 use crate::config::Config;
 use crate::protocol::op::{Op, OpIter, Outcome};
-use crate::protocol::text::render;
 use crate::protocol::text::watch::EVICTIONS;
 use crate::replication::{NodeRepl, ReplCounters, ShardRepl};
 use crate::stats::{ConnCounters, DetailEvent, Latencies, PrefixStats, ShardSnapshot, Tally};
@@ -364,7 +363,7 @@ impl Shard {
         let mut out = self.handoff_out.borrow_mut();
         out.clear();
         if let Some(op) = batch.ops().next() {
-            self.run(op, |o| render::outcome(&mut out, Some(o), to.how));
+            self.run(op, |o| to.render(&mut out, o));
         }
         self.log_mutations();
         let sent = to.finish(&mut out, unix_us());

@@ -4,22 +4,21 @@
 
 use super::meta::How;
 use super::{Conn, Flow, Proto};
-use crate::protocol::text::render;
-use crate::server::handoff::{Direct, Handoff, State};
+use crate::server::handoff::{Direct, Handoff, Render, State};
 use crate::stats::ConnCounters;
 use std::sync::Arc;
 
 /// A handoff this connection made and has not yet seen end.
 pub(super) struct Handed {
-    how: render::Reply,
+    render: Render,
     /// When the handed-off request's batch began, for the latency histograms.
     start_us: u64,
 }
 
 impl Conn {
     /// Hands the read's last answer to its owner if nothing else must be written first:
-    /// a text request on a plain socket, the only remote op of a read that asks for
-    /// nothing more. True if handed off.
+    /// a text or meta request on a plain socket, the only remote op of a read that asks
+    /// for nothing more. True if handed off.
     pub(super) fn hand_off(&mut self, flow: &Flow, start_us: u64) -> bool {
         if *flow != Flow::Read || self.proto != Proto::Text {
             return false;
@@ -27,21 +26,26 @@ impl Conn {
         let Some(fd) = self.stream.raw_fd() else {
             return false;
         };
-        let Some((owner, How::Text(how))) = self.text.plan.lone_remote() else {
+        let Some((owner, how)) = self.text.plan.lone_remote() else {
             return false;
+        };
+        let (render, echo) = match how {
+            How::Text(r) => (Render::Text(r), &[][..]),
+            How::Meta(i) => self.text.meta.handoff(i),
         };
         let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
         let mut direct = None;
         let mut batch = self.text.plan.take_lone(owner, |tail| {
-            direct = Some(Direct::start(slot, fd, how, tail));
+            direct = Some(Direct::start(slot, fd, render, echo, tail));
         });
+        self.text.meta.clear();
         batch.handoff = direct;
         let counters = &self.shard.counters;
         ConnCounters::add(&counters.remote_batches, 1);
         ConnCounters::add(&counters.remote_ops, 1);
         ConnCounters::add(&counters.handed_off, 1);
         self.shard.hand_off(self.token, owner, batch);
-        self.handed = Some(Handed { how, start_us });
+        self.handed = Some(Handed { render, start_us });
         true
     }
 
@@ -57,7 +61,7 @@ impl Conn {
         };
         let out = &mut self.text.plan.out;
         if done.state == State::NotRun {
-            render::outcome(out, None, handed.how);
+            slot.render(out, None, handed.render);
         }
         out.extend_from_slice(&done.rest);
         let tally = &mut self.tally;
