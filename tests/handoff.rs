@@ -142,3 +142,106 @@ fn meta_answers_written_by_the_owner_echo_their_request() {
     let handed = c.shards_stat("cross_shard_handoffs") - before;
     assert!(handed >= 64, "only {handed} handoffs");
 }
+
+/// A binary request packet: `op` on `key` with `extras` and `value`, `opaque` echoed back.
+fn bin_packet(op: u8, key: &[u8], extras: &[u8], value: &[u8], opaque: u32) -> Vec<u8> {
+    let body = (extras.len() + key.len() + value.len()) as u32;
+    let mut p = vec![0x80, op];
+    p.extend_from_slice(&(key.len() as u16).to_be_bytes());
+    p.extend_from_slice(&[extras.len() as u8, 0, 0, 0]);
+    p.extend_from_slice(&body.to_be_bytes());
+    p.extend_from_slice(&opaque.to_be_bytes());
+    p.extend_from_slice(&[0; 8]);
+    [p, extras.to_vec(), key.to_vec(), value.to_vec()].concat()
+}
+
+/// Sends `req` alone and reads response packets until one with opcode `until`, each as
+/// "opcode status opaque body" with the CAS left out (they differ between servers).
+fn bin_call(c: &mut std::net::TcpStream, req: &[u8], until: u8) -> Vec<String> {
+    c.write_all(req).unwrap();
+    let mut got = Vec::new();
+    loop {
+        let mut h = [0u8; 24];
+        c.read_exact(&mut h).unwrap();
+        let len = u32::from_be_bytes(h[8..12].try_into().unwrap()) as usize;
+        let mut body = vec![0u8; len];
+        c.read_exact(&mut body).unwrap();
+        let opaque = u32::from_be_bytes(h[12..16].try_into().unwrap());
+        let status = u16::from_be_bytes([h[6], h[7]]);
+        let body = String::from_utf8_lossy(&body);
+        got.push(format!("{:02x} {status} {opaque} {body:?}", h[1]));
+        if h[1] == until {
+            return got;
+        }
+    }
+}
+
+/// The same binary conversation, one packet per read, with the answers it got.
+fn binary_conversation(port: u16) -> Vec<String> {
+    const SET: u8 = 0x01;
+    const GET: u8 = 0x00;
+    const GETK: u8 = 0x0c;
+    const GETKQ: u8 = 0x0d;
+    const NOOP: u8 = 0x0a;
+    const DELETE: u8 = 0x04;
+    const INCR: u8 = 0x05;
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.set_nodelay(true).unwrap();
+    let mut log = Vec::new();
+    for (i, k) in keys(32).iter().enumerate() {
+        let (k, n) = (k.as_bytes(), i as u32);
+        let set_extras = [n.to_be_bytes(), 0u32.to_be_bytes()].concat();
+        let value = format!("value-{i}");
+        log.extend(bin_call(
+            &mut c,
+            &bin_packet(SET, k, &set_extras, value.as_bytes(), n),
+            SET,
+        ));
+        log.extend(bin_call(&mut c, &bin_packet(GET, k, &[], &[], n), GET));
+        let missing = format!("missing:{i}");
+        log.extend(bin_call(
+            &mut c,
+            &bin_packet(GETK, missing.as_bytes(), &[], &[], n),
+            GETK,
+        ));
+        // A quiet get's hit and then the noop: the owner writes both.
+        let quiet = [
+            bin_packet(GETKQ, k, &[], &[], n),
+            bin_packet(NOOP, b"", &[], &[], n),
+        ]
+        .concat();
+        log.extend(bin_call(&mut c, &quiet, NOOP));
+        // Delta 5, initial 7, expiry 0: creates the missing counter.
+        let incr_extras = [&5u64.to_be_bytes()[..], &7u64.to_be_bytes(), &[0; 4]].concat();
+        log.extend(bin_call(
+            &mut c,
+            &bin_packet(INCR, missing.as_bytes(), &incr_extras, &[], n),
+            INCR,
+        ));
+        log.extend(bin_call(
+            &mut c,
+            &bin_packet(DELETE, k, &[], &[], n),
+            DELETE,
+        ));
+    }
+    log
+}
+
+#[test]
+fn binary_answers_written_by_the_owner_match_memcached() {
+    let Some((_memcached, mport)) = common::start_memcached() else {
+        return;
+    };
+    let s = Server::start(&["-t", "4"]);
+    let mut c = s.client();
+    let before = c.shards_stat("cross_shard_handoffs");
+    let want = binary_conversation(mport);
+    let got = binary_conversation(s.port);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "answer {i}");
+    }
+    assert_eq!(got.len(), want.len());
+    let handed = c.shards_stat("cross_shard_handoffs") - before;
+    assert!(handed >= 32, "only {handed} handoffs");
+}

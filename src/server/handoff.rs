@@ -4,6 +4,7 @@
 //! hop costs at one request in flight per connection. The [`Handoff`] slot is how the two
 //! shards agree on when the socket is the asker's again.
 
+use crate::protocol::binary;
 use crate::protocol::meta;
 use crate::protocol::op::{MetaCmd, Outcome};
 use crate::protocol::text::render as text;
@@ -22,6 +23,11 @@ pub enum Render {
         cmd: MetaCmd,
         flags: meta::Flags,
         /// The key's length at the start of the slot's echo; the tokens follow it.
+        key_len: usize,
+    },
+    /// A binary request's reply header; a getk's key is the slot's echo.
+    Binary {
+        reply: binary::Reply,
         key_len: usize,
     },
 }
@@ -181,6 +187,11 @@ impl Handoff {
                     tokens,
                 };
                 meta::render::outcome(out, outcome, &echo);
+            }
+            Render::Binary { reply, key_len } => {
+                let i = self.lock();
+                let key = &i.echo[..key_len.min(i.echo.len())];
+                binary::render::outcome(out, outcome, reply, key);
             }
         }
     }

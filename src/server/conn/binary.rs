@@ -113,6 +113,10 @@ impl Conn {
                 }
             }
         };
+        let start_us = shard.now_us.get();
+        if self.bin.plan.waiting() && self.hand_off_binary(&flow, start_us) {
+            return flow;
+        }
         let written = self.finish_bin_batch().await;
         self.bin_output();
         if written { flow } else { Flow::Close }
@@ -235,6 +239,18 @@ impl Binary {
         if flushes || served.is_multiple_of(20) {
             self.flushed = out.len();
         }
+    }
+
+    /// The one remote op a read's answers come down to, if so (`Plan::lone_remote`): its
+    /// owner, and its reply with the key a getk's answer repeats.
+    pub(super) fn lone_remote(&self) -> Option<(usize, (Reply, &[u8]))> {
+        let (owner, r) = self.plan.lone_remote()?;
+        let key = &self.keys[r.key_at as usize..][..r.key_len as usize];
+        Some((owner, (r.reply, key)))
+    }
+
+    pub(super) fn clear_keys(&mut self) {
+        self.keys.clear();
     }
 
     fn drop_unflushed(&mut self) {

@@ -1,10 +1,12 @@
 //! A connection's side of a handoff (`server::handoff`): when a read's one remaining
 //! answer belongs to another shard, that shard gets the socket and writes it; this
-//! connection takes the socket back before it writes or closes again.
+//! connection takes the socket back before it writes or closes again. Text, meta and
+//! binary requests alike.
 
 use super::meta::How;
 use super::{Conn, Flow, Proto};
 use crate::server::handoff::{Direct, Handoff, Render, State};
+use crate::server::router::Batch;
 use crate::stats::ConnCounters;
 use std::sync::Arc;
 
@@ -35,10 +37,52 @@ impl Conn {
         };
         let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
         let mut direct = None;
-        let mut batch = self.text.plan.take_lone(owner, |tail| {
+        let batch = self.text.plan.take_lone(owner, |tail| {
             direct = Some(Direct::start(slot, fd, render, echo, tail));
         });
         self.text.meta.clear();
+        self.send_handoff(owner, batch, direct, render, start_us);
+        true
+    }
+
+    /// The binary protocol's handoff: as [`Conn::hand_off`], for a read whose binary
+    /// answers come down to one remote op (a getk's key, which its miss repeats, waits in
+    /// the slot).
+    pub(super) fn hand_off_binary(&mut self, flow: &Flow, start_us: u64) -> bool {
+        if *flow != Flow::Read || !self.text.plan.out.is_empty() {
+            return false;
+        }
+        let Some(fd) = self.stream.raw_fd() else {
+            return false;
+        };
+        let Some((owner, (reply, key))) = self.bin.lone_remote() else {
+            return false;
+        };
+        // Only a getk or gatk has a key to repeat: no allocation for the others.
+        let key = key.to_vec();
+        let render = Render::Binary {
+            reply,
+            key_len: key.len(),
+        };
+        let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
+        let mut direct = None;
+        let batch = self.bin.plan.take_lone(owner, |tail| {
+            direct = Some(Direct::start(slot, fd, render, &key, tail));
+        });
+        self.bin.clear_keys();
+        self.send_handoff(owner, batch, direct, render, start_us);
+        true
+    }
+
+    /// Sends a handed-off request to its owner, with the socket.
+    fn send_handoff(
+        &mut self,
+        owner: usize,
+        mut batch: Batch,
+        direct: Option<Direct>,
+        render: Render,
+        start_us: u64,
+    ) {
         batch.handoff = direct;
         let counters = &self.shard.counters;
         ConnCounters::add(&counters.remote_batches, 1);
@@ -46,7 +90,6 @@ impl Conn {
         ConnCounters::add(&counters.handed_off, 1);
         self.shard.hand_off(self.token, owner, batch);
         self.handed = Some(Handed { render, start_us });
-        true
     }
 
     /// Waits until the owner of a handed-off answer is done with the socket, then writes
