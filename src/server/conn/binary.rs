@@ -113,7 +113,12 @@ impl Conn {
                 }
             }
         };
-        let start_us = shard.now_us.get();
+        self.end_binary(flow, shard.now_us.get()).await
+    }
+
+    /// After a read's packets: hands its one remote answer to the owner, or waits for the
+    /// other shards' answers and leaves every response, in order, in the output.
+    async fn end_binary(&mut self, flow: Flow, start_us: u64) -> Flow {
         if self.bin.plan.waiting() && self.hand_off_binary(&flow, start_us) {
             return flow;
         }
