@@ -8,12 +8,12 @@
 #             benches/twoshard.sh).
 # Prints one line: kind, ops/s, p50 µs, CPUs used, CPU µs per request.
 # Usage: bash benches/server_cpu.sh corecached|memcached [CONNS, 4] [SHARDS, 1]
-# (CC_BIN picks the corecached binary; `chrt -f 20 bash benches/server_cpu.sh ...` keeps
+# (PROTO=meta|binary picks loadgen's protocol, text by default; CC_BIN picks the corecached binary; `chrt -f 20 bash benches/server_cpu.sh ...` keeps
 # other work on a shared host from preempting the run.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:?corecached or memcached}; conns=${2:-4}; shards=${3:-1}
-cc=${CC_BIN:-target/release/corecached}; lg=${LG:-target/release/loadgen}
+cc=${CC_BIN:-target/release/corecached}; lg=${LG:-target/release/loadgen}; proto=${PROTO:-text}
 command -v perf >/dev/null || { echo "server_cpu.sh: perf is needed" >&2; exit 1; }
 json=$(mktemp); trap 'rm -f "$json"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -31,7 +31,7 @@ for _ in $(seq 100); do
 done
 "${cli[@]}" "$lg" -s "127.0.0.1:$port" -t 1 -c 8 --key-space 10000 --prefill -n 1 >/dev/null 2>&1
 "${cli[@]}" "$lg" -s "127.0.0.1:$port" "${lgt[@]}" --key-space 10000 --ratio 1:9 --data-size 32 \
-    --test-time 5 --json-out "$json" >/dev/null 2>&1 &
+    --protocol "$proto" --test-time 5 --json-out "$json" >/dev/null 2>&1 &
 load=$!
 sleep 1
 cpus=$(perf stat -x, -e task-clock -p "$pid" -- sleep 3 2>&1 >/dev/null | awk -F, '/task-clock/{print $1/3000}')

@@ -245,3 +245,36 @@ fn binary_answers_written_by_the_owner_match_memcached() {
     let handed = c.shards_stat("cross_shard_handoffs") - before;
     assert!(handed >= 32, "only {handed} handoffs");
 }
+
+#[test]
+fn a_stop_lets_a_handed_off_answer_finish_whole() {
+    let mut s = Server::start(&["-t", "2", "-m", "256", "-I", "16m"]);
+    let mut slow = s.client();
+    // A key the other shard owns: its get goes by handoff.
+    let remote = (0..32)
+        .map(|i| format!("big:{i}"))
+        .find(|k| {
+            assert_eq!(slow.set(k, b"x"), "STORED\r\n");
+            let before = slow.shards_stat("cross_shard_handoffs");
+            slow.get(k);
+            slow.shards_stat("cross_shard_handoffs") > before
+        })
+        .expect("a key of the other shard");
+    let value = vec![b'q'; 10 << 20];
+    assert_eq!(slow.set(&remote, &value), "STORED\r\n");
+    // 10 MB is more than the socket takes while the client reads nothing: the owner
+    // writes a part and leaves the rest to the connection's shard. Then the stop, which
+    // must wait (within its 2 s) until that rest is written too.
+    slow.send(format!("get {remote}\r\n").as_bytes());
+    std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: signalling our own child process by its pid.
+    unsafe { libc::kill(s.pid(), libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(300));
+    let mut got = Vec::new();
+    slow.stream.read_to_end(&mut got).unwrap();
+    let mut want = format!("VALUE {remote} 0 {}\r\n", value.len()).into_bytes();
+    want.extend_from_slice(&value);
+    want.extend_from_slice(b"\r\nEND\r\n");
+    assert!(got == want, "{} bytes of {}", got.len(), want.len());
+    assert!(s.terminate().is_some_and(|st| st.success()));
+}

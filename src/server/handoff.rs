@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-/// How the owner words the answer: the text protocol's way, or a meta request's (whose
-/// key and flag tokens, echoed in the reply, wait in the slot).
+/// How the owner words the answer, in the asking connection's protocol. What the answer
+/// repeats of the request (a meta request's key and flag tokens, a getk's key) waits in
+/// the slot's echo.
 #[derive(Clone, Copy, Debug)]
 pub enum Render {
     Text(text::Reply),
@@ -43,8 +44,8 @@ pub struct Direct {
 }
 
 impl Direct {
-    /// The asker gives the socket `fd` away: `echo` is what a meta answer repeats (its
-    /// key, then its flag tokens), `tail` what must follow the owner's answer.
+    /// The asker gives the socket `fd` away: `echo` is what the answer repeats of the
+    /// request (see [`Render`]), `tail` what must follow the answer.
     pub fn start(slot: &Arc<Handoff>, fd: RawFd, render: Render, echo: &[u8], tail: &[u8]) -> Self {
         slot.start(echo, tail);
         Direct {
@@ -81,9 +82,16 @@ impl Drop for Direct {
     }
 }
 
-/// Handed-off answers not yet written, over the whole node: a stopping node waits for
-/// them before its shards exit, so no owner is left holding a socket that closed.
+/// Handed-off answers not yet written whole, over the whole node: by the owner, or by the
+/// asker when the owner left it bytes ([`Done::owes`]). A stopping node waits for them
+/// (within its drain time) before its shards exit, so no answer is cut short and no owner
+/// holds a socket that closed.
 pub static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// The asker wrote (or failed to write) what an owner left it.
+pub fn written_by_asker() {
+    IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum State {
@@ -108,11 +116,19 @@ pub struct Done {
     pub done_us: u64,
 }
 
+impl Done {
+    /// The answer is still in flight until the asker has written its part: call
+    /// [`written_by_asker`] once it has.
+    pub fn owes(&self) -> bool {
+        self.state == State::NotRun || !self.rest.is_empty()
+    }
+}
+
 struct Inner {
     state: State,
     /// Bytes that follow the answer (a get's `END`), then what the socket did not take.
     bytes: Vec<u8>,
-    /// A meta request's key and flag tokens, which its answer repeats.
+    /// What the answer repeats of the request (see [`Render`]).
     echo: Vec<u8>,
     done_us: u64,
     waiting: Option<Waker>,
@@ -157,7 +173,7 @@ impl Handoff {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The asker gives the socket away; `tail` is what must follow the owner's answer.
+    /// The asker gives the socket away (see [`Direct::start`]).
     fn start(&self, echo: &[u8], tail: &[u8]) {
         let mut i = self.lock();
         debug_assert_eq!(i.state, State::Idle);
@@ -208,10 +224,12 @@ impl Handoff {
             i.bytes.extend_from_slice(&answer[sent..]);
             i.state = State::Written;
             i.done_us = now_us;
-            let wake = i.wake_always || !i.bytes.is_empty();
-            i.waiting.take().filter(|_| wake)
+            let left = !i.bytes.is_empty();
+            if !left {
+                IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+            }
+            i.waiting.take().filter(|_| i.wake_always || left)
         };
-        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
         if let Some(w) = waker {
             w.wake();
         }
@@ -226,7 +244,6 @@ impl Handoff {
             i.done_us = now_us;
             i.waiting.take()
         };
-        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
         if let Some(w) = waker {
             w.wake();
         }
@@ -275,8 +292,9 @@ impl Handoff {
     }
 }
 
-/// Writes what the socket takes now: `send` with MSG_DONTWAIT, retried on EINTR; 0 on
-/// any error, which the asker's own write then meets and reports.
+/// Writes what the socket takes now: `send` with MSG_DONTWAIT, retried on EINTR; returns
+/// the bytes sent before the socket was full or failed (the asker's own write of the rest
+/// then waits, or meets the error and reports it).
 fn send_now(fd: RawFd, buf: &[u8]) -> usize {
     let mut sent = 0;
     while sent < buf.len() {

@@ -137,8 +137,16 @@ pub async fn drain(shard: &Shard) {
         glommio::timer::sleep(Duration::from_millis(1)).await;
     }
     // No handoff starts once every shard has drained; the ones made before finish here.
-    while super::handoff::IN_FLIGHT.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+    let handed = || super::handoff::IN_FLIGHT.load(Ordering::SeqCst);
+    while handed() > 0 && Instant::now() < deadline {
         glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    if shard.id == 0 && handed() > 0 {
+        tracing::warn!(
+            target: TARGET,
+            "drain timeout: {} answer(s) handed to another shard not written whole",
+            handed()
+        );
     }
     flush_replication(shard, deadline).await;
 }

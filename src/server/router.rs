@@ -22,8 +22,8 @@ pub struct Batch {
     /// Bytes of encoded outcomes after which the owner stops and hands the rest back in
     /// [`Reply::rest`]; 0 runs every op (a twin's writes, stats).
     pub reply_budget: usize,
-    /// Set when the owner writes the answer to the client itself (one op, text protocol):
-    /// it then sends no reply.
+    /// Set when the owner writes the answer to the client itself (one op;
+    /// `server::handoff`): it then sends no reply.
     pub handoff: Option<Direct>,
 }
 

@@ -356,7 +356,8 @@ impl Shard {
     }
 
     /// Runs a handed-off request (`server::handoff`) and writes its answer to the
-    /// asker's client socket: the asker is not woken unless it already waits.
+    /// asker's client socket: the asker is woken only if the socket did not take it all,
+    /// or if it already waits for the socket back.
     pub fn answer_handed(&self, from: usize, conn: u64, batch: &Batch, to: &Direct) {
         self.on_work();
         self.sink.serving.set(Shard::conn_id(from, conn));

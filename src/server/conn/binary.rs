@@ -113,13 +113,13 @@ impl Conn {
                 }
             }
         };
-        self.end_binary(flow, shard.now_us.get()).await
+        self.end_binary(flow).await
     }
 
     /// After a read's packets: hands its one remote answer to the owner, or waits for the
     /// other shards' answers and leaves every response, in order, in the output.
-    async fn end_binary(&mut self, flow: Flow, start_us: u64) -> Flow {
-        if self.bin.plan.waiting() && self.hand_off_binary(&flow, start_us) {
+    async fn end_binary(&mut self, flow: Flow) -> Flow {
+        if self.bin.plan.waiting() && self.hand_off_binary(&flow) {
             return flow;
         }
         let written = self.finish_bin_batch().await;

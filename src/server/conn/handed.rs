@@ -5,7 +5,7 @@
 
 use super::meta::How;
 use super::{Conn, Flow, Proto};
-use crate::server::handoff::{Direct, Handoff, Render, State};
+use crate::server::handoff::{self, Direct, Handoff, Render, State};
 use crate::server::router::Batch;
 use crate::stats::ConnCounters;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ impl Conn {
     /// Hands the read's last answer to its owner if nothing else must be written first:
     /// a text or meta request on a plain socket, the only remote op of a read that asks
     /// for nothing more. True if handed off.
-    pub(super) fn hand_off(&mut self, flow: &Flow, start_us: u64) -> bool {
+    pub(super) fn hand_off(&mut self, flow: &Flow) -> bool {
         if *flow != Flow::Read || self.proto != Proto::Text {
             return false;
         }
@@ -41,14 +41,14 @@ impl Conn {
             direct = Some(Direct::start(slot, fd, render, echo, tail));
         });
         self.text.meta.clear();
-        self.send_handoff(owner, batch, direct, render, start_us);
+        self.send_handoff(owner, batch, direct, render);
         true
     }
 
     /// The binary protocol's handoff: as [`Conn::hand_off`], for a read whose binary
     /// answers come down to one remote op (a getk's key, which its miss repeats, waits in
     /// the slot).
-    pub(super) fn hand_off_binary(&mut self, flow: &Flow, start_us: u64) -> bool {
+    pub(super) fn hand_off_binary(&mut self, flow: &Flow) -> bool {
         if *flow != Flow::Read || !self.text.plan.out.is_empty() {
             return false;
         }
@@ -70,7 +70,7 @@ impl Conn {
             direct = Some(Direct::start(slot, fd, render, &key, tail));
         });
         self.bin.clear_keys();
-        self.send_handoff(owner, batch, direct, render, start_us);
+        self.send_handoff(owner, batch, direct, render);
         true
     }
 
@@ -81,7 +81,6 @@ impl Conn {
         mut batch: Batch,
         direct: Option<Direct>,
         render: Render,
-        start_us: u64,
     ) {
         batch.handoff = direct;
         let counters = &self.shard.counters;
@@ -89,6 +88,7 @@ impl Conn {
         ConnCounters::add(&counters.remote_ops, 1);
         ConnCounters::add(&counters.handed_off, 1);
         self.shard.hand_off(self.token, owner, batch);
+        let start_us = self.batch_start_us;
         self.handed = Some(Handed { render, start_us });
     }
 
@@ -96,20 +96,29 @@ impl Conn {
     /// what it left: the part the socket did not take, or the answer of an owner that
     /// never ran it. Nothing to do without a handoff.
     pub(super) async fn take_back(&mut self) -> std::io::Result<()> {
-        let (Some(handed), Some(slot)) = (self.handed.take(), self.handoff.clone()) else {
+        let (Some(handed), Some(slot)) = (&self.handed, self.handoff.clone()) else {
             return Ok(());
         };
-        let Some(done) = futures_lite::future::poll_fn(|cx| slot.poll_done(cx)).await else {
+        let (render, start_us) = (handed.render, handed.start_us);
+        let done = futures_lite::future::poll_fn(|cx| slot.poll_done(cx)).await;
+        // Only now: a connection dropped while the owner may still write keeps its socket
+        // number from being reused (`Drop for Conn`).
+        self.handed = None;
+        let Some(done) = done else {
             return Ok(());
         };
         let out = &mut self.text.plan.out;
         if done.state == State::NotRun {
-            slot.render(out, None, handed.render);
+            slot.render(out, None, render);
         }
         out.extend_from_slice(&done.rest);
         let tally = &mut self.tally;
-        (self.shard).record_latency_until(tally, handed.start_us, done.done_us);
-        self.write_out().await
+        (self.shard).record_latency_until(tally, start_us, done.done_us);
+        let written = self.write_out().await;
+        if done.owes() {
+            handoff::written_by_asker();
+        }
+        written
     }
 }
 

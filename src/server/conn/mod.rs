@@ -225,6 +225,8 @@ struct Conn {
     handoff: Option<Arc<Handoff>>,
     /// A handoff not yet seen to end: the socket is not ours until it has.
     handed: Option<handed::Handed>,
+    /// When the current batch of requests began (the shard's clock), for latency.
+    batch_start_us: u64,
 }
 
 impl Conn {
@@ -254,6 +256,7 @@ impl Conn {
             protocol_error: false,
             handoff: None,
             handed: None,
+            batch_start_us: 0,
         }
     }
 
@@ -290,10 +293,11 @@ impl Conn {
                 }
                 self.serve_here();
                 let start_us = self.shard.now_us.get();
+                self.batch_start_us = start_us;
                 let flow = self.handle_any().await;
                 // Boxed: an idle connection's future should not carry this state.
                 let finished = match self.text.plan.waiting() {
-                    true if self.hand_off(&flow, start_us) => Ok(()),
+                    true if self.hand_off(&flow) => Ok(()),
                     true => Box::pin(self.finish_batch()).await,
                     false => Ok(()),
                 };
@@ -395,6 +399,22 @@ impl Conn {
             out.clear();
         }
         r
+    }
+}
+
+impl Drop for Conn {
+    /// A connection dropped with a handoff pending (a shard torn down at the end of a
+    /// stop's drain time) must not close its socket: the owner may still write to that
+    /// number, which a new socket could have taken. It is shut down and left open.
+    fn drop(&mut self) {
+        if self.handed.is_some() {
+            if let Some(fd) = self.stream.raw_fd() {
+                // SAFETY: shutdown on the connection's own open socket.
+                unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+            }
+            let dummy = Stream::Datagram(Datagram::default());
+            std::mem::forget(std::mem::replace(&mut self.stream, dummy));
+        }
     }
 }
 
