@@ -8,6 +8,7 @@ use crate::protocol::binary;
 use crate::protocol::meta;
 use crate::protocol::op::{MetaCmd, Outcome};
 use crate::protocol::text::render as text;
+use crate::stats::Tally;
 use std::cell::Cell;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,6 +39,10 @@ pub struct Direct {
     slot: Arc<Handoff>,
     pub fd: RawFd,
     render: Render,
+    /// The asking connection's requests of this batch by family, and when the batch began:
+    /// the owner records their latency once it has written the answer.
+    pub tally: Tally,
+    pub start_us: u64,
     /// Set once the owner has written (or given up): a request dropped unrun (an owner
     /// that stopped, a channel that closed) releases the asker when it is dropped.
     ended: Cell<bool>,
@@ -46,12 +51,14 @@ pub struct Direct {
 impl Direct {
     /// The asker gives the socket `fd` away: `echo` is what the answer repeats of the
     /// request (see [`Render`]), `tail` what must follow the answer.
-    pub fn start(slot: &Arc<Handoff>, fd: RawFd, render: Render, echo: &[u8], tail: &[u8]) -> Self {
+    pub fn start(slot: &Arc<Handoff>, to: (RawFd, Render), echo: &[u8], tail: &[u8]) -> Self {
         slot.start(echo, tail);
         Direct {
             slot: slot.clone(),
-            fd,
-            render,
+            fd: to.0,
+            render: to.1,
+            tally: Tally::default(),
+            start_us: 0,
             ended: Cell::new(false),
         }
     }
@@ -62,9 +69,9 @@ impl Direct {
     }
 
     /// The owner writes `answer` (then the tail) to the socket; returns the bytes written.
-    pub fn finish(&self, answer: &mut Vec<u8>, now_us: u64) -> usize {
+    pub fn finish(&self, answer: &mut Vec<u8>) -> usize {
         self.ended.set(true);
-        self.slot.finish(self.fd, answer, now_us)
+        self.slot.finish(self.fd, answer)
     }
 }
 
@@ -77,7 +84,7 @@ impl std::fmt::Debug for Direct {
 impl Drop for Direct {
     fn drop(&mut self) {
         if !self.ended.get() {
-            self.slot.not_run(crate::server::shard::unix_us());
+            self.slot.not_run();
         }
     }
 }
@@ -112,8 +119,6 @@ pub struct Done {
     pub state: State,
     /// Bytes the asker must write before anything else of this connection's.
     pub rest: Vec<u8>,
-    /// When the owner finished (unix µs), for the latency histograms.
-    pub done_us: u64,
 }
 
 impl Done {
@@ -130,7 +135,6 @@ struct Inner {
     bytes: Vec<u8>,
     /// What the answer repeats of the request (see [`Render`]).
     echo: Vec<u8>,
-    done_us: u64,
     waiting: Option<Waker>,
     /// False while the asker waits only for what needs it (bytes left to write, an owner
     /// that never ran it): an answer written whole then wakes nobody.
@@ -159,7 +163,6 @@ impl Default for Handoff {
                 state: State::Idle,
                 bytes: Vec::new(),
                 echo: Vec::new(),
-                done_us: 0,
                 waiting: None,
                 wake_always: false,
             }),
@@ -215,7 +218,7 @@ impl Handoff {
     /// The owner: appends the tail to `answer`, writes it to `fd` without blocking, keeps
     /// what the socket did not take for the asker, and wakes it if it waits. Returns the
     /// bytes written.
-    fn finish(&self, fd: RawFd, answer: &mut Vec<u8>, now_us: u64) -> usize {
+    fn finish(&self, fd: RawFd, answer: &mut Vec<u8>) -> usize {
         answer.extend_from_slice(&self.lock().bytes);
         let sent = send_now(fd, answer);
         let waker = {
@@ -223,7 +226,6 @@ impl Handoff {
             i.bytes.clear();
             i.bytes.extend_from_slice(&answer[sent..]);
             i.state = State::Written;
-            i.done_us = now_us;
             let left = !i.bytes.is_empty();
             if !left {
                 IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
@@ -237,11 +239,10 @@ impl Handoff {
     }
 
     /// The owner could not be reached: the asker answers for it.
-    fn not_run(&self, now_us: u64) {
+    fn not_run(&self) {
         let waker = {
             let mut i = self.lock();
             i.state = State::NotRun;
-            i.done_us = now_us;
             i.waiting.take()
         };
         if let Some(w) = waker {
@@ -283,7 +284,6 @@ impl Handoff {
                 let done = Done {
                     state,
                     rest: std::mem::take(&mut i.bytes),
-                    done_us: i.done_us,
                 };
                 i.state = State::Idle;
                 Poll::Ready(Some(done))
@@ -349,15 +349,12 @@ mod tests {
         assert!(slot.pending());
         assert!(slot.poll_done(&cx).is_pending());
         let mut answer = b"VALUE k 0 1\r\nv\r\n".to_vec();
-        assert_eq!(slot.finish(a.as_raw_fd(), &mut answer, 7), 21);
+        assert_eq!(slot.finish(a.as_raw_fd(), &mut answer), 21);
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         let Poll::Ready(Some(done)) = slot.poll_done(&cx) else {
             panic!("not done")
         };
-        assert_eq!(
-            (done.state, done.rest.len(), done.done_us),
-            (State::Written, 0, 7)
-        );
+        assert_eq!((done.state, done.rest.len()), (State::Written, 0));
         assert!(!slot.pending());
         let mut got = [0u8; 21];
         b.read_exact(&mut got).unwrap();
@@ -373,14 +370,14 @@ mod tests {
         let cx = Context::from_waker(&waker);
         slot.start(b"", b"");
         assert!(slot.poll_left(&cx).is_pending());
-        slot.finish(a.as_raw_fd(), &mut b"STORED\r\n".to_vec(), 1);
+        slot.finish(a.as_raw_fd(), &mut b"STORED\r\n".to_vec());
         assert_eq!(count.0.load(Ordering::SeqCst), 0);
         assert!(slot.poll_left(&cx).is_pending());
         assert!(matches!(slot.poll_done(&cx), Poll::Ready(Some(_))));
 
         slot.start(b"", b"END\r\n");
         assert!(slot.poll_left(&cx).is_pending());
-        slot.finish(a.as_raw_fd(), &mut vec![b'x'; 8 << 20], 1);
+        slot.finish(a.as_raw_fd(), &mut vec![b'x'; 8 << 20]);
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         assert!(slot.poll_left(&cx).is_ready());
     }
@@ -391,7 +388,7 @@ mod tests {
         let slot = Handoff::default();
         slot.start(b"", b"END\r\n");
         let mut answer = vec![b'x'; 8 << 20];
-        let sent = slot.finish(a.as_raw_fd(), &mut answer, 1);
+        let sent = slot.finish(a.as_raw_fd(), &mut answer);
         assert!(sent < answer.len());
         let waker = Waker::from(Arc::new(Count::default()));
         let Poll::Ready(Some(done)) = slot.poll_done(&Context::from_waker(&waker)) else {
@@ -405,7 +402,7 @@ mod tests {
     fn an_owner_that_never_ran_it_leaves_the_tail_to_the_asker() {
         let slot = Handoff::default();
         slot.start(b"", b"END\r\n");
-        slot.not_run(3);
+        slot.not_run();
         let waker = Waker::from(Arc::new(Count::default()));
         let Poll::Ready(Some(done)) = slot.poll_done(&Context::from_waker(&waker)) else {
             panic!("not done")

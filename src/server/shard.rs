@@ -308,17 +308,10 @@ impl Shard {
     /// (counted in `tally`, which is emptied) all took that long. One clock read per batch;
     /// none when the batch held no request.
     pub fn record_latency(&self, tally: &mut Tally, start_us: u64) {
-        if !tally.is_empty() {
-            self.record_latency_until(tally, start_us, unix_us());
-        }
-    }
-
-    /// As [`Shard::record_latency`], for a batch whose last answer went out at `end_us`.
-    pub fn record_latency_until(&self, tally: &mut Tally, start_us: u64, end_us: u64) {
         if tally.is_empty() {
             return;
         }
-        let took = end_us.saturating_sub(start_us);
+        let took = unix_us().saturating_sub(start_us);
         self.latency.borrow_mut().record(tally, took);
     }
 
@@ -367,8 +360,11 @@ impl Shard {
             self.run(op, |o| to.render(&mut out, o));
         }
         self.log_mutations();
-        let sent = to.finish(&mut out, unix_us());
+        let sent = to.finish(&mut out);
         ConnCounters::add(&self.counters.bytes_written, sent as u64);
+        // In this shard's histograms: they are summed over the shards.
+        let mut tally = to.tally;
+        self.record_latency(&mut tally, to.start_us);
         if out.capacity() > SCRATCH_KEEP {
             *out = Vec::new();
         }

@@ -10,11 +10,10 @@ use crate::server::router::Batch;
 use crate::stats::ConnCounters;
 use std::sync::Arc;
 
-/// A handoff this connection made and has not yet seen end.
+/// A handoff this connection made and has not yet seen end: how to word the answer if
+/// its owner never ran the request.
 pub(super) struct Handed {
     render: Render,
-    /// When the handed-off request's batch began, for the latency histograms.
-    start_us: u64,
 }
 
 impl Conn {
@@ -38,7 +37,7 @@ impl Conn {
         let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
         let mut direct = None;
         let batch = self.text.plan.take_lone(owner, |tail| {
-            direct = Some(Direct::start(slot, fd, render, echo, tail));
+            direct = Some(Direct::start(slot, (fd, render), echo, tail));
         });
         self.text.meta.clear();
         self.send_handoff(owner, batch, direct, render);
@@ -67,7 +66,7 @@ impl Conn {
         let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
         let mut direct = None;
         let batch = self.bin.plan.take_lone(owner, |tail| {
-            direct = Some(Direct::start(slot, fd, render, &key, tail));
+            direct = Some(Direct::start(slot, (fd, render), &key, tail));
         });
         self.bin.clear_keys();
         self.send_handoff(owner, batch, direct, render);
@@ -79,17 +78,21 @@ impl Conn {
         &mut self,
         owner: usize,
         mut batch: Batch,
-        direct: Option<Direct>,
+        mut direct: Option<Direct>,
         render: Render,
     ) {
+        if let Some(d) = direct.as_mut() {
+            // The owner records the batch's latency once it has written the answer.
+            d.tally = std::mem::take(&mut self.tally);
+            d.start_us = self.batch_start_us;
+        }
         batch.handoff = direct;
         let counters = &self.shard.counters;
         ConnCounters::add(&counters.remote_batches, 1);
         ConnCounters::add(&counters.remote_ops, 1);
         ConnCounters::add(&counters.handed_off, 1);
         self.shard.hand_off(self.token, owner, batch);
-        let start_us = self.batch_start_us;
-        self.handed = Some(Handed { render, start_us });
+        self.handed = Some(Handed { render });
     }
 
     /// Waits until the owner of a handed-off answer is done with the socket, then writes
@@ -99,7 +102,7 @@ impl Conn {
         let (Some(handed), Some(slot)) = (&self.handed, self.handoff.clone()) else {
             return Ok(());
         };
-        let (render, start_us) = (handed.render, handed.start_us);
+        let render = handed.render;
         let done = futures_lite::future::poll_fn(|cx| slot.poll_done(cx)).await;
         // Only now: a connection dropped while the owner may still write keeps its socket
         // number from being reused (`Drop for Conn`).
@@ -112,8 +115,6 @@ impl Conn {
             slot.render(out, None, render);
         }
         out.extend_from_slice(&done.rest);
-        let tally = &mut self.tally;
-        (self.shard).record_latency_until(tally, start_us, done.done_us);
         let written = self.write_out().await;
         if done.owes() {
             handoff::written_by_asker();

@@ -303,9 +303,8 @@ impl Conn {
                 };
                 self.shard.log_mutations();
                 let written = self.write_out().await;
-                if self.handed.is_none() {
-                    self.shard.record_latency(&mut self.tally, start_us);
-                }
+                // Empty after a handoff: the owner records those requests.
+                self.shard.record_latency(&mut self.tally, start_us);
                 self.shard.end_batch();
                 finished?;
                 written?;
