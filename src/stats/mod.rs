@@ -59,7 +59,8 @@ pub struct ShardSnapshot {
     pub conn_lines: Vec<u8>,
     /// `stats detail` counts for the keys this shard owns.
     pub detail: PrefixStats,
-    /// Latency of the requests this shard's connections made, by family (`/metrics`).
+    /// Latency of the requests this shard's connections made, and of those handed to it
+    /// whose answer it wrote, by family (`/metrics`).
     pub latency: Latencies,
 }
 
