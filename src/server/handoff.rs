@@ -250,10 +250,6 @@ impl Handoff {
         }
     }
 
-    pub fn pending(&self) -> bool {
-        self.lock().state != State::Idle
-    }
-
     /// The asker, waiting for its client: ready once the owner is done and left something
     /// for the asker to write (what the socket did not take, or the whole answer of an
     /// owner that never ran it). An answer written whole never makes it ready.
@@ -346,7 +342,7 @@ mod tests {
         let cx = Context::from_waker(&waker);
         assert!(matches!(slot.poll_done(&cx), Poll::Ready(None)));
         slot.start(b"", b"END\r\n");
-        assert!(slot.pending());
+        assert_eq!(slot.lock().state, State::Pending);
         assert!(slot.poll_done(&cx).is_pending());
         let mut answer = b"VALUE k 0 1\r\nv\r\n".to_vec();
         assert_eq!(slot.finish(a.as_raw_fd(), &mut answer), 21);
@@ -355,7 +351,7 @@ mod tests {
             panic!("not done")
         };
         assert_eq!((done.state, done.rest.len()), (State::Written, 0));
-        assert!(!slot.pending());
+        assert_eq!(slot.lock().state, State::Idle);
         let mut got = [0u8; 21];
         b.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"VALUE k 0 1\r\nv\r\nEND\r\n");

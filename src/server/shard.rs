@@ -15,6 +15,7 @@ use crate::stats::{ConnCounters, DetailEvent, Latencies, PrefixStats, ShardSnaps
 use crate::storage::Store;
 use glommio::channels::channel_mesh::Senders;
 use glommio::channels::local_channel::{LocalReceiver, LocalSender};
+use glommio::{GlommioError, ResourceType};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::Write;
@@ -479,19 +480,22 @@ impl Shard {
                 if batches.is_empty() {
                     continue;
                 }
-                let waiting: Vec<u64> = (batches.iter())
-                    .filter(|(_, b)| b.handoff.is_none())
-                    .map(|(c, _)| *c)
-                    .collect();
                 let req = Request {
                     reply_to: self.reply_id,
                     batches,
                 };
-                // A handed-off request dropped unrun releases its asker (`Direct`'s drop).
-                if self.req_tx.send_to(s, req).await.is_err() {
-                    for conn in waiting {
-                        self.deliver(Reply::new(conn, s, 0));
+                match self.req_tx.send_to(s, req).await {
+                    Ok(()) => {}
+                    // The owner has gone (a stop): what waits for a reply gets an empty one,
+                    // and a handed-off request releases its asker as it drops (`Direct`).
+                    Err(GlommioError::Closed(ResourceType::Channel(req))) => {
+                        for (conn, batch) in req.batches {
+                            if batch.handoff.is_none() {
+                                self.deliver(Reply::new(conn, s, 0));
+                            }
+                        }
                     }
+                    Err(e) => tracing::error!("cannot send to shard {s}: {e}"),
                 }
             }
         }

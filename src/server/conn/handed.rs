@@ -4,10 +4,12 @@
 //! binary requests alike.
 
 use super::meta::How;
+use super::plan::Plan;
 use super::{Conn, Flow, Proto};
 use crate::server::handoff::{self, Direct, Handoff, Render, State};
 use crate::server::router::Batch;
 use crate::stats::ConnCounters;
+use std::os::fd::RawFd;
 use std::sync::Arc;
 
 /// A handoff this connection made and has not yet seen end: how to word the answer if
@@ -21,10 +23,7 @@ impl Conn {
     /// a text or meta request on a plain socket, the only remote op of a read that asks
     /// for nothing more. True if handed off.
     pub(super) fn hand_off(&mut self, flow: &Flow) -> bool {
-        if *flow != Flow::Read || self.proto != Proto::Text {
-            return false;
-        }
-        let Some(fd) = self.stream.raw_fd() else {
+        let Some(fd) = self.handoff_fd(flow).filter(|_| self.proto == Proto::Text) else {
             return false;
         };
         let Some((owner, how)) = self.text.plan.lone_remote() else {
@@ -35,12 +34,9 @@ impl Conn {
             How::Meta(i) => self.text.meta.handoff(i),
         };
         let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
-        let mut direct = None;
-        let batch = self.text.plan.take_lone(owner, |tail| {
-            direct = Some(Direct::start(slot, (fd, render), echo, tail));
-        });
+        let batch = take_handed(&mut self.text.plan, owner, slot, (fd, render), echo);
         self.text.meta.clear();
-        self.send_handoff(owner, batch, direct, render);
+        self.send_handoff(owner, batch, render);
         true
     }
 
@@ -48,45 +44,41 @@ impl Conn {
     /// answers come down to one remote op (a getk's key, which its miss repeats, waits in
     /// the slot).
     pub(super) fn hand_off_binary(&mut self, flow: &Flow) -> bool {
-        if *flow != Flow::Read || !self.text.plan.out.is_empty() {
-            return false;
-        }
-        let Some(fd) = self.stream.raw_fd() else {
+        let Some(fd) = self.handoff_fd(flow) else {
             return false;
         };
         let Some((owner, (reply, key))) = self.bin.lone_remote() else {
             return false;
         };
-        // Only a getk or gatk has a key to repeat: no allocation for the others.
+        // Copied off the binary state the plan is part of (only a getk has a key).
         let key = key.to_vec();
         let render = Render::Binary {
             reply,
             key_len: key.len(),
         };
         let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
-        let mut direct = None;
-        let batch = self.bin.plan.take_lone(owner, |tail| {
-            direct = Some(Direct::start(slot, (fd, render), &key, tail));
-        });
+        let batch = take_handed(&mut self.bin.plan, owner, slot, (fd, render), &key);
         self.bin.clear_keys();
-        self.send_handoff(owner, batch, direct, render);
+        self.send_handoff(owner, batch, render);
         true
     }
 
-    /// Sends a handed-off request to its owner, with the socket.
-    fn send_handoff(
-        &mut self,
-        owner: usize,
-        mut batch: Batch,
-        mut direct: Option<Direct>,
-        render: Render,
-    ) {
-        if let Some(d) = direct.as_mut() {
-            // The owner records the batch's latency once it has written the answer.
+    /// The socket, if this read may end in a handoff: nothing else asked of the
+    /// connection (a close, a flush, a watch) and nothing written yet.
+    fn handoff_fd(&self, flow: &Flow) -> Option<RawFd> {
+        if *flow != Flow::Read || !self.text.plan.out.is_empty() {
+            return None;
+        }
+        self.stream.raw_fd()
+    }
+
+    /// Sends a handed-off request to its owner, with this batch's requests for the
+    /// owner to record their latency once it has written the answer.
+    fn send_handoff(&mut self, owner: usize, mut batch: Batch, render: Render) {
+        if let Some(d) = batch.handoff.as_mut() {
             d.tally = std::mem::take(&mut self.tally);
             d.start_us = self.batch_start_us;
         }
-        batch.handoff = direct;
         let counters = &self.shard.counters;
         ConnCounters::add(&counters.remote_batches, 1);
         ConnCounters::add(&counters.remote_ops, 1);
@@ -132,4 +124,21 @@ pub(super) async fn or_left<T>(read: impl Future<Output = T>, slot: &Handoff) ->
         None
     };
     futures_lite::future::or(async { Some(read.await) }, left).await
+}
+
+/// Takes a [`Plan::lone_remote`] read's batch for `owner` with the socket and slot: the
+/// bytes that follow the answer go into the slot.
+fn take_handed<R: Copy>(
+    plan: &mut Plan<R>,
+    owner: usize,
+    slot: &Arc<Handoff>,
+    to: (RawFd, Render),
+    echo: &[u8],
+) -> Batch {
+    let mut direct = None;
+    let mut batch = plan.take_lone(owner, |tail| {
+        direct = Some(Direct::start(slot, to, echo, tail));
+    });
+    batch.handoff = direct;
+    batch
 }
