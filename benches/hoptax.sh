@@ -11,7 +11,7 @@ secs=${1:-4}
 rounds=${2:-2}
 cc=${CC_BIN:-target/release/corecached}
 lg=${LG:-target/release/loadgen}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source benches/lib.sh
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 json=$(mktemp)
 trap 'rm -f "$json"' EXIT
@@ -21,10 +21,7 @@ run() { # shards conns depth
     port=$(free_port)
     taskset -c 0 "$cc" -p "$port" -l 127.0.0.1 -t "$1" -m 256 >/dev/null 2>&1 &
     pid=$!
-    for _ in $(seq 100); do
-        python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && break
-        sleep 0.05
-    done
+    wait_port "$port"
     taskset -c 1 "$lg" -s "127.0.0.1:$port" -t 1 -c 8 --key-space 100000 --prefill -n 1 >/dev/null 2>&1
     t0=$(ticks "$pid")
     taskset -c 1 "$lg" -s "127.0.0.1:$port" -t 1 -c "$2" --pipeline "$3" --key-space 100000 \

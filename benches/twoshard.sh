@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-4}; rounds=${2:-5}; conns=${3:-100}
 cc=${CC_BIN:-target/release/corecached}; lg=${LG:-target/release/loadgen}
 json=$(mktemp); trap 'rm -f "$json"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source benches/lib.sh
 run() { # kind -> "ops p50"
     local port pid
     port=$(free_port)
@@ -18,10 +18,7 @@ run() { # kind -> "ops p50"
         memcached) /usr/bin/memcached -u nobody -p "$port" -l 127.0.0.1 -t 2 -m 256 -U 0 >/dev/null 2>&1 & ;;
     esac
     pid=$!
-    for _ in $(seq 100); do
-        python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && break
-        sleep 0.05
-    done
+    wait_port "$port"
     nice -n 19 "$lg" -s "127.0.0.1:$port" -t 2 -c 8 --key-space 10000 --prefill -n 1 >/dev/null 2>&1
     nice -n 19 "$lg" -s "127.0.0.1:$port" -t 2 -c "$((conns / 2))" --key-space 10000 --ratio 1:9 \
         --data-size 32 --test-time "$secs" --json-out "$json" >/dev/null 2>&1
