@@ -277,10 +277,12 @@ impl Handoff {
                 Poll::Pending
             }
             state => {
-                let done = Done {
-                    state,
-                    rest: std::mem::take(&mut i.bytes),
+                // The slot keeps its buffer for the next handoff unless it holds bytes.
+                let rest = match i.bytes.is_empty() {
+                    true => Vec::new(),
+                    false => std::mem::take(&mut i.bytes),
                 };
+                let done = Done { state, rest };
                 i.state = State::Idle;
                 Poll::Ready(Some(done))
             }

@@ -8,6 +8,7 @@ pub mod lifecycle;
 mod limits;
 pub mod lookahead;
 mod metrics_http;
+pub mod pool;
 mod ports;
 pub mod router;
 pub mod runtime;

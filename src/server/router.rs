@@ -4,6 +4,7 @@
 //! message per key. Ops and outcomes travel in the one encoding of `protocol::op`.
 
 use super::handoff::Direct;
+use super::pool;
 use crate::protocol::op::{self, Op, OpIter, Outcome};
 use crate::record::{self, MutationRef};
 use crate::stats::ShardSnapshot;
@@ -30,6 +31,7 @@ pub struct Batch {
 impl Batch {
     /// Appends `op`, copying its bytes; returns its index in the batch.
     pub fn push(&mut self, op: Op<'_>) -> usize {
+        self.ready();
         op::encode_op(&mut self.arena, op);
         self.len += 1;
         self.len - 1
@@ -37,6 +39,7 @@ impl Batch {
 
     /// Appends a twin's write as an `Op::Apply`, encoding the record in place.
     pub fn push_apply(&mut self, m: MutationRef<'_>) -> usize {
+        self.ready();
         op::encode_apply(&mut self.arena, |out| record::put(out, 0, m));
         self.len += 1;
         self.len - 1
@@ -44,6 +47,14 @@ impl Batch {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// A batch's buffer comes from the pool when its first op is pushed: empty batches,
+    /// one per shard in every connection's plan, hold none.
+    fn ready(&mut self) {
+        if self.arena.capacity() == 0 {
+            self.arena = pool::take_msg();
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -57,12 +68,20 @@ impl Batch {
 
     /// A batch of `len` ops already encoded back to back (what an owner did not run).
     fn encoded(arena: &[u8], len: usize) -> Batch {
+        let mut buf = pool::take_msg();
+        buf.extend_from_slice(arena);
         Batch {
-            arena: arena.to_vec(),
+            arena: buf,
             len,
             reply_budget: 0,
             handoff: None,
         }
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        pool::give_msg(std::mem::take(&mut self.arena));
     }
 }
 
@@ -95,8 +114,8 @@ impl Reply {
         Reply {
             conn,
             shard,
-            out: Vec::new(),
-            ends: Vec::with_capacity(ops),
+            out: pool::take_msg(),
+            ends: pool::take_ends(ops),
             snapshots: Vec::new(),
             rest: Batch::default(),
         }
@@ -132,6 +151,13 @@ impl Reply {
         };
         let end = *self.ends.get(i)? as usize;
         op::decode_outcome(&self.out[start..end]).ok()
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        pool::give_msg(std::mem::take(&mut self.out));
+        pool::give_ends(std::mem::take(&mut self.ends));
     }
 }
 

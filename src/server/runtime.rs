@@ -221,10 +221,11 @@ async fn shard_main(
     for (_, stream) in rep_rx.streams() {
         let shard = shard.clone();
         glommio::spawn_local(async move {
-            while let Some(replies) = stream.recv().await {
-                for reply in replies {
+            while let Some(mut replies) = stream.recv().await {
+                for reply in replies.drain(..) {
                     shard.deliver(reply);
                 }
+                shard.spare_replies.give(replies);
             }
         })
         .detach();
@@ -249,14 +250,17 @@ async fn shard_main(
 /// a handed-off request's answer goes to the client instead, waking nobody.
 async fn serve_requests(shard: Rc<Shard>, from: usize, stream: ConnectedReceiver<Request>) {
     while let Some(req) = stream.recv().await {
-        let mut replies = Vec::new();
+        let mut replies = shard.spare_replies.take();
         for (conn, batch) in &req.batches {
             match &batch.handoff {
                 Some(to) => shard.answer_handed(from, *conn, batch, to),
                 None => replies.push(shard.execute_batch(from, *conn, batch)),
             }
         }
-        if !replies.is_empty() {
+        shard.spare_queues.give(req.batches);
+        if replies.is_empty() {
+            shard.spare_replies.give(replies);
+        } else {
             let _ = shard.rep_tx.send_to(req.reply_to, replies).await;
         }
     }

@@ -5,6 +5,7 @@ use super::crawler::Crawler;
 use super::exec::execute;
 use super::handoff::Direct;
 use super::lookahead::Lookahead;
+use super::pool::Lists;
 use super::router::{Batch, Reply, Request};
 use super::watch::{Sink, Watchers, sink};
 use crate::config::Config;
@@ -176,6 +177,10 @@ pub struct Shard {
     scratch: RefCell<Vec<u8>>,
     /// Where a handed-off answer is rendered before the owner writes it.
     handoff_out: RefCell<Vec<u8>>,
+    /// Emptied lists from the requests other shards sent, for this shard's own.
+    pub spare_queues: Lists<(u64, Batch)>,
+    /// Emptied lists from the replies other shards sent, for this shard's own.
+    pub spare_replies: Lists<Reply>,
     detail: RefCell<PrefixStats>,
     latency: RefCell<Latencies>,
     /// This shard's events for `watch`, staged until the end of the batch.
@@ -218,6 +223,8 @@ impl Shard {
             repl,
             scratch: RefCell::new(Vec::new()),
             handoff_out: RefCell::new(Vec::new()),
+            spare_queues: Lists::default(),
+            spare_replies: Lists::default(),
             detail: RefCell::new(PrefixStats::default()),
             latency: RefCell::new(Latencies::default()),
             sink: Sink::new(logbuf),
@@ -469,14 +476,18 @@ impl Shard {
     /// woken. An owner that is gone (the server is stopping) answers nothing, which the
     /// waiting connection renders as an unavailable shard.
     pub async fn flush_loop(self: Rc<Self>, wake: LocalReceiver<()>) {
+        let mut queues = Vec::with_capacity(self.nshards);
         while wake.recv().await.is_some() {
-            let queues: Vec<_> = self
-                .outq
-                .borrow_mut()
-                .iter_mut()
-                .map(std::mem::take)
-                .collect();
-            for (s, batches) in queues.into_iter().enumerate() {
+            queues.extend(
+                self.outq
+                    .borrow_mut()
+                    .iter_mut()
+                    .map(|q| match q.is_empty() {
+                        true => Vec::new(),
+                        false => std::mem::replace(q, self.spare_queues.take()),
+                    }),
+            );
+            for (s, batches) in queues.drain(..).enumerate() {
                 if batches.is_empty() {
                     continue;
                 }

@@ -7,7 +7,7 @@
 //! so a `set` header for a big value costs what was sent, not what it announced), and a
 //! connection waiting in the middle of a request keeps its bytes in a buffer sized to them.
 
-use super::pool;
+use crate::server::pool;
 use futures_lite::{AsyncRead, AsyncReadExt, future};
 use std::pin::Pin;
 use std::task::Poll;

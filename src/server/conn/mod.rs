@@ -11,12 +11,12 @@ mod handed;
 mod input;
 mod meta;
 mod plan;
-mod pool;
 mod stats;
 mod stream;
 mod text;
 mod watch;
 
+use super::pool;
 use super::router::Reply;
 use super::shard::{Seen, Shard};
 use crate::config::{Config, Protocol};

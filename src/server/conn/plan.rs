@@ -7,6 +7,7 @@
 //! never have to be held whole. Pure: no I/O, no store.
 
 use crate::protocol::op::{Op, Outcome};
+use crate::server::pool;
 use crate::server::router::{Batch, Reply};
 use std::ops::Range;
 
@@ -15,6 +16,11 @@ use std::ops::Range;
 /// before), and small enough that a round of big values costs a few hundred KB per shard
 /// plus one value, not the whole request.
 pub const REMOTE_BUDGET: usize = 64 << 10;
+
+/// Bytes of working lists an idle connection keeps (see [`Plan::shrink`]): a client that
+/// asks one key at a time needs them every request, and they are small beside the
+/// connection's socket buffers. At 8 shards or more the per-shard batch list is freed.
+const IDLE_KEEP: usize = 512;
 
 /// Where one piece of the response comes from, once remote shards are involved.
 #[derive(Debug, PartialEq, Eq)]
@@ -55,6 +61,9 @@ impl<R: Copy> Plan<R> {
         if self.segs.is_empty() {
             f(&mut self.out);
         } else {
+            if self.side.capacity() == 0 {
+                self.side = pool::take_msg();
+            }
             let start = self.side.len();
             f(&mut self.side);
             self.segs.push(Seg::Local(start..self.side.len()));
@@ -88,15 +97,23 @@ impl<R: Copy> Plan<R> {
 
     /// Drops buffers grown past `keep` bytes (they are rebuilt on demand), for a connection
     /// that has nothing in flight.
+    /// The few bytes of `side`, `segs` and `batches` a depth-1 client's reads need stay
+    /// (up to [`IDLE_KEEP`]), so such a client does not allocate them for each request;
+    /// a bigger `side` goes back to the shard's pool for the next pipelined read.
     pub fn shrink(&mut self, keep: usize) {
-        for v in [&mut self.out, &mut self.side] {
-            if v.is_empty() && v.capacity() > keep {
-                *v = Vec::new();
-            }
+        if self.out.is_empty() && self.out.capacity() > keep {
+            self.out = Vec::new();
+        }
+        if self.side.is_empty() && self.side.capacity() > IDLE_KEEP {
+            pool::give_msg(std::mem::take(&mut self.side));
         }
         if self.segs.is_empty() {
-            self.segs = Vec::new();
-            if self.batches.iter().all(Batch::is_empty) {
+            if self.segs.capacity() * std::mem::size_of::<Seg<R>>() > IDLE_KEEP {
+                self.segs = Vec::new();
+            }
+            if self.batches.iter().all(Batch::is_empty)
+                && self.batches.capacity() * std::mem::size_of::<Batch>() > IDLE_KEEP
+            {
                 self.batches = Vec::new();
             }
         }
@@ -174,8 +191,13 @@ impl<R: Copy> Plan<R> {
                 later.push(Seg::Local(start..to.len()));
             }
         }
-        self.side = aside;
-        self.segs = later;
+        // A read answered whole (the usual case) keeps its buffers for the next one.
+        if later.is_empty() {
+            self.side.clear();
+        } else {
+            self.side = aside;
+            self.segs = later;
+        }
         for (s, reply) in replies.iter_mut().enumerate() {
             if let Some(r) = reply.as_mut().filter(|r| !r.rest.is_empty()) {
                 self.remote_ops += r.rest.len();

@@ -149,6 +149,35 @@ fn held_bytes_count_what_waits_aside_and_shrink_gives_buffers_back() {
     assert_eq!(p.out.capacity(), 0);
 }
 
+/// One depth-1 read with a remote key: what its plan holds once it went out and came back.
+fn one_remote_read(shards: usize) -> Plan<char> {
+    let mut p: Plan<char> = Plan::new(shards, 16);
+    p.remote(1, get(b"k"), 'k');
+    p.local(|o| o.extend_from_slice(b"END;"));
+    let (batches, _) = p.outgoing();
+    let sent: Vec<Batch> = batches.iter_mut().map(std::mem::take).collect();
+    assert_eq!(sent[1].len(), 1);
+    p.assemble(&mut (0..shards).map(|_| None).collect::<Vec<_>>(), show);
+    assert!(!p.waiting());
+    p.out.clear();
+    p.shrink(0);
+    p
+}
+
+#[test]
+fn an_idle_plan_keeps_its_small_lists_for_the_next_read_but_not_a_wide_one() {
+    let p = one_remote_read(2);
+    assert!(p.side.capacity() > 0 && p.segs.capacity() > 0);
+    assert_eq!(p.batches.len(), 2);
+    let p = one_remote_read(64);
+    assert!(p.side.capacity() > 0 && p.segs.capacity() > 0);
+    assert_eq!(
+        p.batches.capacity(),
+        0,
+        "64 empty batches are not kept while idle"
+    );
+}
+
 #[test]
 fn only_a_read_whose_one_remote_answer_comes_first_can_be_handed_to_its_owner() {
     let mut p: Plan<char> = Plan::new(2, 64);
