@@ -7,7 +7,7 @@
 //! never have to be held whole. Pure: no I/O, no store.
 
 use crate::protocol::op::{Op, Outcome};
-use crate::server::pool;
+use crate::server::pool::{self, Lists};
 use crate::server::router::{Batch, Reply};
 use std::ops::Range;
 
@@ -17,10 +17,16 @@ use std::ops::Range;
 /// plus one value, not the whole request.
 pub const REMOTE_BUDGET: usize = 64 << 10;
 
-/// Bytes of working lists an idle connection keeps (see [`Plan::shrink`]): a client that
-/// asks one key at a time needs them every request, and they are small beside the
-/// connection's socket buffers. At 8 shards or more the per-shard batch list is freed.
+/// Bytes of its list of answer pieces an idle connection keeps (see [`Plan::shrink`]): a
+/// client that asks one key at a time needs it every request, and it is small beside the
+/// connection's socket buffers.
 const IDLE_KEEP: usize = 512;
+
+thread_local! {
+    /// This shard's spare per-shard batch lists (one `Batch` per shard each): a list of
+    /// 200-byte batches per shard is too big for every idle connection to keep.
+    static BATCH_LISTS: Lists<Batch> = Lists::default();
+}
 
 /// Where one piece of the response comes from, once remote shards are involved.
 #[derive(Debug, PartialEq, Eq)]
@@ -73,7 +79,8 @@ impl<R: Copy> Plan<R> {
     /// Queues `op` for `shard`; its answer will be rendered as `how` says.
     pub fn remote(&mut self, shard: usize, op: Op<'_>, how: R) {
         if self.batches.is_empty() {
-            self.batches = (0..self.shards).map(|_| Batch::default()).collect();
+            self.batches = BATCH_LISTS.with(Lists::take);
+            self.batches.resize_with(self.shards, Batch::default);
         }
         let idx = self.batches[shard].push(op);
         self.remote_ops += 1;
@@ -97,24 +104,23 @@ impl<R: Copy> Plan<R> {
 
     /// Drops buffers grown past `keep` bytes (they are rebuilt on demand), for a connection
     /// that has nothing in flight.
-    /// The few bytes of `side`, `segs` and `batches` a depth-1 client's reads need stay
-    /// (up to [`IDLE_KEEP`]), so such a client does not allocate them for each request;
-    /// a bigger `side` goes back to the shard's pool for the next pipelined read.
+    /// `segs` stays while small (up to [`IDLE_KEEP`] bytes), so a depth-1 client does not
+    /// allocate it for each request; `side` and the batch list go back to the shard's
+    /// pools, from which the next read that needs them takes them.
     pub fn shrink(&mut self, keep: usize) {
         if self.out.is_empty() && self.out.capacity() > keep {
             self.out = Vec::new();
         }
-        if self.side.is_empty() && self.side.capacity() > IDLE_KEEP {
+        if self.side.is_empty() && self.side.capacity() > 0 {
             pool::give_msg(std::mem::take(&mut self.side));
         }
         if self.segs.is_empty() {
             if self.segs.capacity() * std::mem::size_of::<Seg<R>>() > IDLE_KEEP {
                 self.segs = Vec::new();
             }
-            if self.batches.iter().all(Batch::is_empty)
-                && self.batches.capacity() * std::mem::size_of::<Batch>() > IDLE_KEEP
-            {
-                self.batches = Vec::new();
+            if self.batches.iter().all(Batch::is_empty) {
+                let list = std::mem::take(&mut self.batches);
+                BATCH_LISTS.with(|l| l.give(list));
             }
         }
     }

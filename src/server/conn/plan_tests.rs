@@ -165,17 +165,25 @@ fn one_remote_read(shards: usize) -> Plan<char> {
 }
 
 #[test]
-fn an_idle_plan_keeps_its_small_lists_for_the_next_read_but_not_a_wide_one() {
-    let p = one_remote_read(2);
-    assert!(p.side.capacity() > 0 && p.segs.capacity() > 0);
-    assert_eq!(p.batches.len(), 2);
+fn an_idle_plan_keeps_its_small_list_and_pools_the_rest() {
     let p = one_remote_read(64);
-    assert!(p.side.capacity() > 0 && p.segs.capacity() > 0);
+    assert!(p.segs.capacity() > 0, "the small list of pieces stays");
+    let (side, batches) = (p.side.capacity(), p.batches.capacity());
     assert_eq!(
-        p.batches.capacity(),
-        0,
-        "64 empty batches are not kept while idle"
+        (side, batches),
+        (0, 0),
+        "side and batches went to the pools"
     );
+    // The next read takes them back rather than allocating.
+    let list_at = BATCH_LISTS.with(|l| {
+        let list = l.take();
+        let at = list.as_ptr();
+        l.give(list);
+        at
+    });
+    let mut p = p;
+    p.remote(5, get(b"j"), 'j');
+    assert_eq!((p.batches.as_ptr(), p.batches.len()), (list_at, 64));
 }
 
 #[test]
