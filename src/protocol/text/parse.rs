@@ -5,7 +5,7 @@
 use super::render::{
     ERR_DATA_CHUNK, ERR_DELETE_USAGE, ERR_DELTA, ERR_EXPTIME, ERR_FORMAT, ERR_SHUTDOWN_MODE, ERROR,
 };
-use super::words::{Keys, Words};
+use super::words::{Keys, Words, find};
 use crate::protocol::number::{parse_flags, parse_i32, parse_u64};
 use crate::protocol::op::{Op, StoreKind};
 
@@ -116,7 +116,7 @@ pub enum Parsed<'a> {
 
 /// Parses the first request in `buf`.
 pub fn parse(buf: &[u8]) -> Parsed<'_> {
-    let Some(nl) = memchr::memchr(b'\n', buf) else {
+    let Some(nl) = find(b'\n', buf) else {
         return if buf.len() > LINE_LIMIT && !is_multiget_prefix(buf) {
             Parsed::Close
         } else {
@@ -129,7 +129,7 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
         line = &line[..line.len() - 1];
     }
     // memcached tokenizes the line as a C string: a NUL ends it, the rest is ignored.
-    if let Some(nul) = memchr::memchr(0, line) {
+    if let Some(nul) = find(0, line) {
         line = &line[..nul];
     }
     parse_line(buf, line, line_len)

@@ -118,6 +118,10 @@ impl Timers {
     /// Return the duration until next event and the number of
     /// ready and woke timers.
     fn process_timers(&mut self) -> (Option<Duration>, usize) {
+        // corecached patch 13: no timer, no clock reading (this runs several times a lap).
+        if self.timers.is_empty() {
+            return (None, 0);
+        }
         let now = Instant::now();
 
         // corecached patch 12: split only when a timer is due. `split_off` builds a new

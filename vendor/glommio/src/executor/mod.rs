@@ -1508,7 +1508,11 @@ impl LocalExecutor {
                         // I/O or timer, so park only when no task queue is active; otherwise
                         // loop back, where `poll_io` consumes that completion.
                         while !this.reactor.spin_poll_io().unwrap() {
-                            if pre_time.elapsed() > spin_before_park {
+                            // corecached patch 13: no clock reading when there is
+                            // no spin to time.
+                            if spin_before_park.is_zero()
+                                || pre_time.elapsed() > spin_before_park
+                            {
                                 this.parker
                                     .park()
                                     .expect("Failed to park! This is actually pretty bad!");

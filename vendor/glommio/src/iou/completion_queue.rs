@@ -30,6 +30,14 @@ impl<'ring> CompletionQueue<'ring> {
     /// Returns the next CQE if any are available.
     pub fn peek_for_cqe(&mut self) -> Option<CQE> {
         unsafe {
+            // corecached patch 13: an empty ring is the common answer, several times per
+            // lap on each ring; reading the two indices here costs a few instructions
+            // where liburing's out-of-line peek cost about sixty. A ready CQE or an
+            // overflow still goes through liburing, which skips its own timeout CQEs and
+            // flushes the overflow list.
+            if self.nothing_ready() {
+                return None;
+            }
             let mut cqe = MaybeUninit::uninit();
             uring_sys::io_uring_peek_cqe(self.ring.as_ptr(), cqe.as_mut_ptr());
             let cqe = cqe.assume_init();
@@ -39,6 +47,17 @@ impl<'ring> CompletionQueue<'ring> {
                 None
             }
         }
+    }
+
+    /// No CQE in the ring and no overflow for the kernel to flush.
+    #[inline(always)]
+    unsafe fn nothing_ready(&self) -> bool {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let ring = self.ring.as_ref();
+        let head = (*(ring.cq.khead as *const AtomicU32)).load(Ordering::Relaxed);
+        let tail = (*(ring.cq.ktail as *const AtomicU32)).load(Ordering::Acquire);
+        let flags = (*(ring.sq.kflags as *const AtomicU32)).load(Ordering::Relaxed);
+        head == tail && flags & uring_sys::IORING_SQ_CQ_OVERFLOW == 0
     }
 
     /// Returns the next CQE, blocking the thread until one is ready if

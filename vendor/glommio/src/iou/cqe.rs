@@ -41,8 +41,13 @@ impl CQE {
         let res = cqe.res;
         let flags = CompletionFlags::from_bits_truncate(cqe.flags);
 
+        // corecached patch 13: liburing's `io_uring_cqe_seen` inline, not a call into C
+        // per completion: this thread is the ring's only consumer, so moving the head on
+        // by one with release ordering is all it does.
         unsafe {
-            uring_sys::io_uring_cqe_seen(ring.as_ptr(), cqe);
+            use std::sync::atomic::{AtomicU32, Ordering};
+            let head = &*(ring.as_ref().cq.khead as *const AtomicU32);
+            head.store(head.load(Ordering::Relaxed).wrapping_add(1), Ordering::Release);
         }
 
         CQE::from_raw_parts(user_data, res, flags)

@@ -744,7 +744,10 @@ pub(crate) trait UringCommon {
         queue: &mut VecDeque<UringDescriptor>,
         mut dispatch: bool,
     ) -> io::Result<usize> {
-        loop {
+        // corecached patch 13: an empty queue (the cancellation queue nearly always, and
+        // every queue of the unused poll ring) skips the walk; SQEs already staged in the
+        // ring are still submitted below when `dispatch` asks for it.
+        while !queue.is_empty() {
             match self.submit_one_event(queue) {
                 None => {
                     dispatch = true;
@@ -920,9 +923,16 @@ impl UringCommon for PollRing {
     }
 
     fn consume_one_event(&mut self) -> Option<bool> {
+        // corecached patch 13: nothing in flight, nothing to collect (a server that reads
+        // no files never uses this ring); an empty ring answers before the source map is
+        // touched.
+        if self.in_kernel == 0 {
+            return None;
+        }
+        let cqe = self.ring.peek_for_cqe()?;
         let source_map = self.source_map.clone();
         process_one_event(
-            self.ring.peek_for_cqe(),
+            Some(cqe),
             |_| None,
             |mut src, res| {
                 record_stats(self, &mut src, &res);
@@ -1253,8 +1263,9 @@ impl UringCommon for SleepableRing {
     }
 
     fn consume_one_event(&mut self) -> Option<bool> {
+        // corecached patch 13: an empty ring answers before the source map is touched.
+        let cqe = Some(self.ring.peek_for_cqe()?);
         let source_map = self.source_map.clone();
-        let cqe = self.ring.peek_for_cqe();
         // corecached patch 11: a multishot request leaves the kernel with its last completion.
         let more = cqe
             .as_ref()
