@@ -202,6 +202,7 @@ async fn shard_main(
     .map_err(|e| format!("error: {e}"))?;
     let (reclaim_tx, reclaim_rx) = local_channel::new_bounded(1);
     let (flush_tx, flush_rx) = local_channel::new_bounded(1);
+    let (hold_tx, hold_rx) = local_channel::new_bounded(1);
     let shard = Rc::new(Shard::new(
         store,
         shared.clone(),
@@ -209,11 +210,16 @@ async fn shard_main(
         rep_tx,
         reclaim_tx,
         flush_tx,
+        hold_tx,
     ));
     shard.store.borrow_mut().set_shard_index(shard.id as u8);
     super::twin::start(&shard)?;
     glommio::spawn_local(reclaim_loop(shard.clone(), reclaim_rx)).detach();
     glommio::spawn_local(shard.clone().flush_loop(flush_rx)).detach();
+    if cfg.tick_hold_us > 0 {
+        let every = Duration::from_micros(cfg.tick_hold_us);
+        glommio::spawn_local(tick_hold_loop(shard.clone(), hold_rx, every)).detach();
+    }
 
     for (from, stream) in req_rx.streams() {
         glommio::spawn_local(serve_requests(shard.clone(), from, stream)).detach();
@@ -334,6 +340,26 @@ async fn reclaim_loop(shard: Rc<Shard>, wake: LocalReceiver<()>) {
                     .max(Duration::from_micros(10)),
                 false => every,
             };
+        }
+    }
+}
+
+/// The tick hold: while requests keep coming, a timer is kept pending within `every`.
+/// A shard that goes to sleep for a few tens of microseconds between requests otherwise
+/// finds no timer due within the kernel's tick period, so the kernel stops the tick as the
+/// core goes idle and starts it again when the core wakes: two writes of the core's timer
+/// deadline per request, which in a VM can be slow (a median 13 µs apiece on this
+/// project's test host, section 9 of docs/benchmarks.md). A timer due sooner than the
+/// next tick keeps the tick running instead. It stops after a period with no request, so
+/// an idle shard has no timer armed, as before.
+async fn tick_hold_loop(shard: Rc<Shard>, wake: LocalReceiver<()>, every: Duration) {
+    while wake.recv().await.is_some() {
+        loop {
+            glommio::timer::sleep(every).await;
+            if shard.hold.replace(Reclaim::Quiet) == Reclaim::Quiet {
+                shard.hold.set(Reclaim::Idle);
+                break;
+            }
         }
     }
 }

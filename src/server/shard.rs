@@ -171,6 +171,10 @@ pub struct Shard {
     pub now_us: Cell<u64>,
     pub reclaim: Cell<Reclaim>,
     reclaim_wake: LocalSender<()>,
+    /// The tick hold (`--tick-hold-us`) follows the reclaim's pattern: running while
+    /// requests come, idle (no timer) after a quiet period. Always `Busy` when it is off.
+    pub hold: Cell<Reclaim>,
+    hold_wake: LocalSender<()>,
     /// Outbound replication state, with --twin; shared with the shard's twin link.
     pub repl: Option<Rc<ShardRepl>>,
     /// Where a metadump writes its lines before they are rendered or sent.
@@ -198,12 +202,17 @@ impl Shard {
         rep_tx: Senders<Vec<Reply>>,
         reclaim_wake: LocalSender<()>,
         flush_wake: LocalSender<()>,
+        hold_wake: LocalSender<()>,
     ) -> Self {
         let repl = shared.cfg.repl.as_ref().map(|r| {
             let bytes = r.backlog_bytes / req_tx.nr_consumers();
             Rc::new(ShardRepl::new(bytes, r.backlog_secs))
         });
         let logbuf = shared.cfg.compat.ext.worker_logbuf_size;
+        let hold = match shared.cfg.tick_hold_us {
+            0 => Reclaim::Busy,
+            _ => Reclaim::Idle,
+        };
         Shard {
             id: req_tx.peer_id(),
             nshards: req_tx.nr_consumers(),
@@ -220,6 +229,8 @@ impl Shard {
             now_us: Cell::new(unix_us()),
             reclaim: Cell::new(Reclaim::Idle),
             reclaim_wake,
+            hold: Cell::new(hold),
+            hold_wake,
             repl,
             scratch: RefCell::new(Vec::new()),
             handoff_out: RefCell::new(Vec::new()),
@@ -282,6 +293,9 @@ impl Shard {
         self.sink.sync_store(kinds, &self.store);
         if self.reclaim.replace(Reclaim::Busy) == Reclaim::Idle {
             let _ = self.reclaim_wake.try_send(());
+        }
+        if self.hold.replace(Reclaim::Busy) == Reclaim::Idle {
+            let _ = self.hold_wake.try_send(());
         }
     }
 
