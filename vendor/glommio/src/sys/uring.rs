@@ -1059,6 +1059,38 @@ impl SleepableRing {
         source
     }
 
+    /// corecached patch 14: a timer on this ring, queued behind what is already queued.
+    fn prepare_sleep_timer(&mut self, d: Duration) -> Source {
+        let source = Source::new(
+            IoRequirements::default(),
+            -1,
+            SourceType::Timeout(TimeSpec64::try_from(d).unwrap(), 0),
+            None,
+            None,
+        );
+        let op = match &*source.source_type() {
+            SourceType::Timeout(ts, events) => {
+                UringOpDescriptor::Timeout(&ts.raw as *const _, *events)
+            }
+            _ => unreachable!(),
+        };
+        let user_data = to_user_data(
+            self.source_map
+                .borrow_mut()
+                .add_source(&source, self.submission_queue.clone()),
+        );
+        self.submission_queue()
+            .borrow_mut()
+            .submissions
+            .push_back(UringDescriptor {
+                args: op,
+                fd: -1,
+                flags: SubmissionFlags::empty(),
+                user_data,
+            });
+        source
+    }
+
     /// This function prepares a timer that fires only after a given number of
     /// CQEs are available on the main ring. This timer is linked with a write
     /// to the latency ring's event fd such that this timer triggers a
@@ -1332,6 +1364,10 @@ pub(crate) struct Reactor {
     /// corecached patch 6: when the pending latency timer fires, and the link SQE kept
     /// armed between sleeps.
     latency_deadline: Cell<Option<Instant>>,
+    /// corecached patch 14: the timer a sleep waits for, on the main ring, and when it
+    /// fires.
+    sleep_timer_src: Cell<Option<Source>>,
+    sleep_deadline: Cell<Option<Instant>>,
     link_src: RefCell<Option<Source>>,
     main_staged: Cell<bool>,
 
@@ -1480,6 +1516,8 @@ impl Reactor {
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
             latency_deadline: Cell::new(None),
+            sleep_timer_src: Cell::new(None),
+            sleep_deadline: Cell::new(None),
             link_src: RefCell::new(None),
             main_staged: Cell::new(false),
             blocking_thread,
@@ -2022,10 +2060,11 @@ impl Reactor {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it. A pending
             // preemption timer that fires no later is kept: it wakes us in time.
+            // corecached patch 14: the timer goes on the main ring, where the sleep's own
+            // `io_uring_enter` submits it (a timer on the latency ring needed an enter of
+            // its own), unless a pending timer on either ring fires no later.
             if let Some(dur) = user_timer {
-                if self.arm_latency_timer(&mut lat_ring, dur) {
-                    assert!(flush_rings!(lat_ring)? > 0);
-                }
+                self.arm_sleep_timer(&mut main_ring, dur);
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -2078,6 +2117,24 @@ impl Reactor {
         let pending = src.as_ref().is_some_and(Source::in_flight);
         slot.set(src);
         pending
+    }
+
+    /// corecached patch 14: makes sure a sleep ends within `dur`. A pending latency or
+    /// sleep timer that fires no later is kept; otherwise a timeout is queued on the main
+    /// ring (replacing, and so cancelling, an older sleep timer), for the sleep to submit.
+    fn arm_sleep_timer(&self, main_ring: &mut SleepableRing, dur: Duration) {
+        let due = Instant::now().checked_add(dur);
+        let covers = |slot: &Cell<Option<Source>>, kept: Option<Instant>| {
+            Self::pending(slot) && matches!((kept, due), (Some(k), Some(d)) if k <= d + TIMER_SLACK)
+        };
+        if covers(&self.latency_preemption_timeout_src, self.latency_deadline.get())
+            || covers(&self.sleep_timer_src, self.sleep_deadline.get())
+        {
+            return;
+        }
+        self.sleep_deadline.set(due);
+        self.sleep_timer_src
+            .set(Some(main_ring.prepare_sleep_timer(dur)));
     }
 
     /// Makes sure the latency ring fires within `dur`: keeps a pending timer that fires
