@@ -133,9 +133,15 @@ const CONTROLS: &[&str] = &[
     "lru_crawler sleep 100",
 ];
 
-fn control_answers(port: u16) -> Vec<String> {
+fn control_answers(port: u16, memcached: bool) -> Vec<String> {
     let mut c = Client::connect(port);
-    let mut out: Vec<String> = CONTROLS.iter().map(|cmd| c.line(cmd)).collect();
+    let mut out = Vec::new();
+    for cmd in CONTROLS {
+        out.push(c.line(cmd));
+        if memcached && *cmd == "lru_crawler disable" {
+            await_memcached_crawler_stop(&mut c);
+        }
+    }
     // memcached answers a metadump pipelined behind another answer with an error, but not
     // behind a get line or `mn`, which write their answers out first.
     out.push(c.call(
@@ -162,10 +168,27 @@ fn control_answers(port: u16) -> Vec<String> {
     out
 }
 
+/// memcached's `lru_crawler disable` does not wait for its crawler thread
+/// (CRAWLER_NOWAIT), and `lru_crawler` turns "no" in `stats settings` only when that
+/// thread exits. Commands sent before then meet the stopping thread: a `crawl` gets the
+/// generic error, a `metadump` the generic error or BADCLASS, and a later `enable` fails
+/// and leaves the crawler off, so the metadumps after it never get the answer read for
+/// (all seen here, about one run in four on a loaded host). corecached's `disable` is done
+/// when it answers. So memcached, only, is given until its thread has stopped.
+fn await_memcached_crawler_stop(c: &mut Client) {
+    for _ in 0..200 {
+        if c.stats("settings")["lru_crawler"] == "no" {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("memcached's crawler thread did not stop within 2 s of `lru_crawler disable`");
+}
+
 #[test]
 fn controls_answer_as_memcached() {
     let s = Server::start(&["-t", "2"]);
-    let ours = control_answers(s.port);
+    let ours = control_answers(s.port, false);
     assert_eq!(ours[0], "ERROR\r\n");
     assert_eq!(ours[2], "BADCLASS invalid class id\r\n");
     assert_eq!(ours[18], "ERROR failed to start lru crawler thread\r\n");
@@ -174,17 +197,23 @@ fn controls_answer_as_memcached() {
         ours[CONTROLS.len()],
         "STORED\r\nERROR cannot pipeline other commands before metadump\r\n"
     );
+    // `mn`'s MN, two items and END; then the value, its END, two items and END.
+    let dumps = CONTROLS.len() + 2;
+    assert_eq!((ours[dumps].as_str(), ours[dumps + 1].as_str()), ("4", "6"));
     let Some((_memcached, port)) = start_memcached() else {
         return;
     };
-    let mut theirs = control_answers(port);
-    // memcached's `disable` does not wait for its crawler thread (CRAWLER_NOWAIT), and
-    // `lru_crawler.enabled` goes false only when that thread exits: a `crawl` sent right
-    // behind it meets the stopping thread on a loaded host and gets the generic error. Its
-    // settled answer, the one corecached gives (asserted above), is the one compared.
-    if theirs[21] == "ERROR an unknown error happened\r\n" {
-        eprintln!("memcached answered the crawl behind `disable` before its thread stopped");
-        theirs[21] = ours[21].clone();
+    let mut theirs = control_answers(port, true);
+    // memcached's metadump is not a snapshot: an item its LRU maintainer moves while the
+    // crawler walks can be missed or listed twice (a dump of these two items gave 7 lines
+    // instead of 6 once in 25 runs here). corecached's counts are asserted above; one line
+    // more or less from memcached is taken as that, and said.
+    for i in [dumps, dumps + 1] {
+        let (o, t): (usize, usize) = (ours[i].parse().unwrap(), theirs[i].parse().unwrap());
+        if o.abs_diff(t) == 1 {
+            eprintln!("memcached's metadump gave {t} lines where its items make {o}");
+            theirs[i] = ours[i].clone();
+        }
     }
     assert_eq!(ours, theirs);
 }

@@ -2121,7 +2121,8 @@ impl Reactor {
 
     /// corecached patch 14: makes sure a sleep ends within `dur`. A pending latency or
     /// sleep timer that fires no later is kept; otherwise a timeout is queued on the main
-    /// ring (replacing, and so cancelling, an older sleep timer), for the sleep to submit.
+    /// ring for the sleep to submit. An older sleep timer it replaces is cancelled on the
+    /// next lap; if it fires first, it only ends a sleep early.
     fn arm_sleep_timer(&self, main_ring: &mut SleepableRing, dur: Duration) {
         let due = Instant::now().checked_add(dur);
         let covers = |slot: &Cell<Option<Source>>, kept: Option<Instant>| {
