@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Client, Server, each_shard_count, start_memcached};
+use common::{Client, Server, each_shard_count, eventually, start_memcached};
 use std::time::Duration;
 
 /// Polls `stats` until no crawl runs; bounded, generously, so a stuck crawl fails the test.
@@ -176,13 +176,11 @@ fn control_answers(port: u16, memcached: bool) -> Vec<String> {
 /// (all seen here, about one run in four on a loaded host). corecached's `disable` is done
 /// when it answers. So memcached, only, is given until its thread has stopped.
 fn await_memcached_crawler_stop(c: &mut Client) {
-    for _ in 0..200 {
-        if c.stats("settings")["lru_crawler"] == "no" {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("memcached's crawler thread did not stop within 2 s of `lru_crawler disable`");
+    let stopped = eventually(2, || c.stats("settings")["lru_crawler"] == "no");
+    assert!(
+        stopped,
+        "memcached's crawler thread did not stop within 2 s of `disable`"
+    );
 }
 
 #[test]

@@ -252,6 +252,45 @@ fn sigterm_stops_an_idle_server() {
     }
 }
 
+/// Time slices the server's threads have had so far (`/proc/PID/task/*/schedstat`).
+fn time_slices(pid: i32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the server's threads");
+    tasks
+        .map(|t| std::fs::read_to_string(t.unwrap().path().join("schedstat")).unwrap())
+        .map(|line| {
+            line.split_whitespace()
+                .nth(2)
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum()
+}
+
+/// What a shard keeps armed while requests come (the tick hold's 2 ms timer, the expiry
+/// reclaim) ends once they stop: the server's threads then do not run at all.
+#[test]
+fn a_server_left_idle_after_load_stops_running() {
+    let s = Server::start(&["-t", "2"]);
+    let mut c = s.client();
+    for i in 0..2000 {
+        assert_eq!(c.set(&format!("k{i}"), b"v"), "STORED\r\n");
+        assert_eq!(c.get(&format!("k{i}")).as_deref(), Some(&b"v"[..]));
+    }
+    drop(c);
+    // The reclaim doubles its pause, up to 1 s, while its steps free nothing.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let before = time_slices(s.pid());
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let after = time_slices(s.pid());
+    assert_eq!(
+        after - before,
+        0,
+        "an idle server's threads ran {} times in 1 s",
+        after - before
+    );
+}
+
 /// Clients setting and getting keys on every shard until the server closes them (or a
 /// bounded number of requests is done); returns the requests answered so far.
 fn load(port: u16, clients: usize) -> (Arc<AtomicU64>, Vec<std::thread::JoinHandle<()>>) {

@@ -100,8 +100,8 @@ impl Shared {
     }
 }
 
-/// Where the expiry reclaim stands: it runs only while requests arrive, and for one quiet
-/// step after, so an idle shard has no timer armed.
+/// Where a loop that runs only while requests arrive stands (the expiry reclaim, the tick
+/// hold): it runs for one quiet step after them, so an idle shard has no timer armed.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Reclaim {
     /// Not running: the next request wakes it.

@@ -1029,38 +1029,12 @@ impl SleepableRing {
     /// that it will be the first SQE submitted the next time we enter the
     /// latency ring
     fn prepare_latency_preemption_timer(&mut self, d: Duration) -> Source {
-        let source = Source::new(
-            IoRequirements::default(),
-            -1,
-            SourceType::Timeout(TimeSpec64::try_from(d).unwrap(), 0),
-            None,
-            None,
-        );
-        let op = match &*source.source_type() {
-            SourceType::Timeout(ts, events) => {
-                UringOpDescriptor::Timeout(&ts.raw as *const _, *events)
-            }
-            _ => unreachable!(),
-        };
-
-        self.submission_queue()
-            .borrow_mut()
-            .submissions
-            .push_front(UringDescriptor {
-                args: op,
-                fd: -1,
-                flags: SubmissionFlags::empty(),
-                user_data: to_user_data(
-                    self.source_map
-                        .borrow_mut()
-                        .add_source(&source, self.submission_queue.clone()),
-                ),
-            });
-        source
+        self.prepare_timer(d, true)
     }
 
-    /// corecached patch 14: a timer on this ring, queued behind what is already queued.
-    fn prepare_sleep_timer(&mut self, d: Duration) -> Source {
+    /// corecached patch 14: a timer on this ring, at the front of the queue or behind
+    /// what is already queued (the sleep timer, which the sleep's enter submits).
+    fn prepare_timer(&mut self, d: Duration, front: bool) -> Source {
         let source = Source::new(
             IoRequirements::default(),
             -1,
@@ -1074,20 +1048,23 @@ impl SleepableRing {
             }
             _ => unreachable!(),
         };
-        let user_data = to_user_data(
-            self.source_map
-                .borrow_mut()
-                .add_source(&source, self.submission_queue.clone()),
-        );
-        self.submission_queue()
-            .borrow_mut()
-            .submissions
-            .push_back(UringDescriptor {
-                args: op,
-                fd: -1,
-                flags: SubmissionFlags::empty(),
-                user_data,
-            });
+
+        let sqe = UringDescriptor {
+            args: op,
+            fd: -1,
+            flags: SubmissionFlags::empty(),
+            user_data: to_user_data(
+                self.source_map
+                    .borrow_mut()
+                    .add_source(&source, self.submission_queue.clone()),
+            ),
+        };
+        let queue = self.submission_queue();
+        let submissions = &mut queue.borrow_mut().submissions;
+        match front {
+            true => submissions.push_front(sqe),
+            false => submissions.push_back(sqe),
+        }
         source
     }
 
@@ -2119,36 +2096,35 @@ impl Reactor {
         pending
     }
 
+    /// Whether the timer in `slot`, due at `kept`, is still pending and fires by `due`.
+    /// The wheel recomputes a user timer's wait from its own clock reading, so the same
+    /// deadline comes back a few microseconds off: that is not a new deadline.
+    fn covers(slot: &Cell<Option<Source>>, kept: &Cell<Option<Instant>>, due: Option<Instant>) -> bool {
+        Self::pending(slot)
+            && matches!((kept.get(), due), (Some(k), Some(d)) if k <= d + TIMER_SLACK)
+    }
+
     /// corecached patch 14: makes sure a sleep ends within `dur`. A pending latency or
     /// sleep timer that fires no later is kept; otherwise a timeout is queued on the main
     /// ring for the sleep to submit. An older sleep timer it replaces is cancelled on the
     /// next lap; if it fires first, it only ends a sleep early.
     fn arm_sleep_timer(&self, main_ring: &mut SleepableRing, dur: Duration) {
         let due = Instant::now().checked_add(dur);
-        let covers = |slot: &Cell<Option<Source>>, kept: Option<Instant>| {
-            Self::pending(slot) && matches!((kept, due), (Some(k), Some(d)) if k <= d + TIMER_SLACK)
-        };
-        if covers(&self.latency_preemption_timeout_src, self.latency_deadline.get())
-            || covers(&self.sleep_timer_src, self.sleep_deadline.get())
+        if Self::covers(&self.latency_preemption_timeout_src, &self.latency_deadline, due)
+            || Self::covers(&self.sleep_timer_src, &self.sleep_deadline, due)
         {
             return;
         }
         self.sleep_deadline.set(due);
         self.sleep_timer_src
-            .set(Some(main_ring.prepare_sleep_timer(dur)));
+            .set(Some(main_ring.prepare_timer(dur, false)));
     }
 
     /// Makes sure the latency ring fires within `dur`: keeps a pending timer that fires
     /// no later, else replaces it. True when a new timer was queued on `lat_ring`.
     fn arm_latency_timer(&self, lat_ring: &mut SleepableRing, dur: Duration) -> bool {
-        let now = Instant::now();
-        let due = now.checked_add(dur);
-        let kept = self.latency_deadline.get();
-        // The wheel recomputes a user timer's wait from its own clock reading, so the
-        // same deadline comes back a few microseconds off: that is not a new deadline.
-        if Self::pending(&self.latency_preemption_timeout_src)
-            && matches!((kept, due), (Some(k), Some(d)) if k <= d + TIMER_SLACK)
-        {
+        let due = Instant::now().checked_add(dur);
+        if Self::covers(&self.latency_preemption_timeout_src, &self.latency_deadline, due) {
             return false;
         }
         self.latency_deadline.set(due);
