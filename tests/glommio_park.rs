@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
 use glommio::{LocalExecutorBuilder, Placement};
 
+mod common;
+use common::echo::echo_loop;
+
 /// Long enough that only a parked executor explains it (a loaded 2-core host shows tens of ms).
 const STALL: Duration = Duration::from_secs(1);
 /// Unpatched 0.9.0 stalls within a few hundred round trips here; patched, this runs out.
@@ -72,19 +75,6 @@ fn an_executor_with_runnable_tasks_does_not_park() {
         .expect("the echo executor did not finish after its peer left");
     pinger.join().unwrap();
     echo.join().unwrap();
-}
-
-async fn echo_loop(req_rx: SharedReceiver<u64>, rep_tx: SharedSender<u64>) -> u64 {
-    let req_rx = req_rx.connect().await;
-    let rep_tx = rep_tx.connect().await;
-    let mut echoed = 0;
-    while let Some(x) = req_rx.recv().await {
-        if rep_tx.send(x).await.is_err() {
-            break;
-        }
-        echoed += 1;
-    }
-    echoed
 }
 
 async fn ping_loop(req_tx: SharedSender<u64>, rep_rx: SharedReceiver<u64>) -> Pings {

@@ -8,6 +8,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod echo;
 pub mod logged;
 mod outside;
 // Each test crate takes what it needs from here.

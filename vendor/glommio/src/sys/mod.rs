@@ -172,6 +172,7 @@ pub(crate) fn sendmsg_syscall(
 }
 
 mod dma_buffer;
+pub(crate) mod late_wake;
 // corecached patch 5: no longer called (a fence replaces it); kept as published.
 #[allow(dead_code)]
 mod membarrier;
@@ -264,6 +265,8 @@ pub(crate) struct SleepNotifier {
     /// corecached patch 10: the owner's main ring, which another executor wakes with an
     /// `IORING_OP_MSG_RING` carried by its own next `io_uring_enter`; -1 when unsupported.
     ring_fd: std::sync::atomic::AtomicI32,
+    /// corecached patch 15: whether the owner expects to wake by itself, and its wake-ups.
+    nap: Arc<late_wake::Nap>,
     foreign_wakes: crossbeam::channel::Receiver<Waker>,
     waker_sender: crossbeam::channel::Sender<Waker>,
 }
@@ -298,6 +301,7 @@ impl SleepNotifier {
             id,
             should_notify: AtomicBool::new(false),
             ring_fd: std::sync::atomic::AtomicI32::new(-1),
+            nap: Arc::default(),
             waker_sender,
             foreign_wakes,
         }))
@@ -324,6 +328,14 @@ impl SleepNotifier {
             // corecached patch 10: from another executor's thread, the wake rides on that
             // executor's next `io_uring_enter` instead of costing a `write` of its own.
             let ring_fd = self.ring_fd.load(Ordering::Relaxed);
+            // corecached patch 15: an owner that expects its own I/O to wake it soon is
+            // given `late_wake::LATE` to do so before the ring message goes.
+            if !force
+                && self.nap.expects_wake()
+                && uring::defer_late_wake(self.id, ring_fd, &self.nap)
+            {
+                return;
+            }
             if force || !uring::defer_ring_wake(self.id, ring_fd) {
                 write_eventfd(self.eventfd_fd());
             }
@@ -372,6 +384,12 @@ impl SleepNotifier {
 
     pub(super) fn wake_up(&self) {
         self.should_notify.store(false, Ordering::Relaxed);
+        self.nap.woke();
+    }
+
+    /// corecached patch 15.
+    pub(super) fn nap(&self) -> &late_wake::Nap {
+        &self.nap
     }
 }
 

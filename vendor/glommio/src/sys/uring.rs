@@ -37,7 +37,7 @@ use crate::{
         self,
         blocking::{BlockingThreadOp, BlockingThreadPool},
         dma_buffer::{BufferStorage, DmaBuffer},
-        DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
+        late_wake, DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
         PollableStatus, Source, SourceType, Statx, TimeSpec64,
     },
     uring_sys::{self, IoRingOp},
@@ -81,7 +81,8 @@ enum UringOpDescriptor {
     SockRecvMsg(usize, i32),
     Nop,
     /// corecached patch 10: posts a completion (user data 0) to the ring `fd`.
-    MsgRing,
+    /// corecached patch 15: true for a wake sent late (see `late_wake`).
+    MsgRing(bool),
 }
 
 /// corecached patch 10: `IORING_OP_MSG_RING` (Linux 5.18), absent from the bundled liburing.
@@ -92,7 +93,7 @@ thread_local! {
     /// wake, sent by its next `Reactor::wait`; `None` on threads without a reactor that
     /// can send them (they write the eventfd instead). Each wake is the sleeper's notifier
     /// id and its main ring.
-    static RING_WAKES: RefCell<Option<Vec<(usize, RawFd)>>> = const { RefCell::new(None) };
+    static RING_WAKES: RefCell<Option<Vec<(usize, RawFd, bool)>>> = const { RefCell::new(None) };
 }
 
 /// Queues a wake of notifier `id`'s ring `fd` for this thread's reactor to send; false when
@@ -101,13 +102,34 @@ pub(crate) fn defer_ring_wake(id: usize, fd: RawFd) -> bool {
     fd >= 0
         && RING_WAKES.with(|w| match w.borrow_mut().as_mut() {
             Some(wakes) => {
-                if !wakes.iter().any(|&(_, f)| f == fd) {
-                    wakes.push((id, fd));
+                if !wakes.iter().any(|&(_, f, _)| f == fd) {
+                    wakes.push((id, fd, false));
                 }
                 true
             }
             None => false,
         })
+}
+
+/// corecached patch 15: the user data a ring message gives the sleeper's completion, so
+/// that the sleeper knows a peer woke it, and whether late.
+const PEER_WAKE: u64 = u64::MAX;
+const PEER_WAKE_LATE: u64 = u64::MAX - 1;
+
+thread_local! {
+    /// corecached patch 15: ring messages from peers this thread's reactor has collected,
+    /// and how many of them came late.
+    static PEER_WAKES: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// corecached patch 15: owes notifier `id`'s ring `fd` a wake within `late_wake::LATE`
+/// unless it wakes first; false when this thread cannot send ring messages.
+pub(crate) fn defer_late_wake(id: usize, fd: RawFd, nap: &Arc<late_wake::Nap>) -> bool {
+    let can = fd >= 0 && RING_WAKES.with(|w| w.borrow().is_some());
+    if can {
+        late_wake::owe(id, fd, nap);
+    }
+    can
 }
 
 /// Whether the kernel has `IORING_OP_MSG_RING` and `IOSQE_CQE_SKIP_SUCCESS` (5.18).
@@ -495,14 +517,15 @@ fn fill_sqe<F>(
                 });
             }
             UringOpDescriptor::Nop => sqe.prep_nop(),
-            UringOpDescriptor::MsgRing => {
+            UringOpDescriptor::MsgRing(late) => {
                 user_data = 0;
                 let raw = sqe.raw_mut();
                 *raw = std::mem::zeroed();
                 raw.opcode = IORING_OP_MSG_RING;
                 raw.fd = op.fd;
-                // addr 0 is IORING_MSG_DATA; len (the target's result) and off (its user
-                // data) stay 0: the target ignores a completion with user data 0.
+                // addr 0 is IORING_MSG_DATA; len (the target's result) stays 0, and off
+                // (its user data) tells the target a peer woke it (patch 15).
+                raw.off_addr2.off = if late { PEER_WAKE_LATE } else { PEER_WAKE };
             }
         }
         sqe.set_user_data(user_data);
@@ -623,6 +646,11 @@ where
     if let Some(value) = cqe {
         // No user data is `POLL_REMOVE` or `CANCEL`, we won't process.
         if value.user_data() == 0 {
+            return Some(false);
+        }
+        if value.user_data() >= PEER_WAKE_LATE {
+            let late = u64::from(value.user_data() == PEER_WAKE_LATE);
+            PEER_WAKES.with(|n| n.set((n.get().0 + 1, n.get().1 + late)));
             return Some(false);
         }
 
@@ -1130,12 +1158,12 @@ impl SleepableRing {
         };
         let q = self.submission_queue();
         let mut queue = q.borrow_mut();
-        for (_, fd) in wakes {
+        for (_, fd, late) in wakes {
             queue.submissions.push_back(UringDescriptor {
                 fd,
                 flags: SubmissionFlags::CQE_SKIP_SUCCESS,
                 user_data: 0,
-                args: UringOpDescriptor::MsgRing,
+                args: UringOpDescriptor::MsgRing(late),
             });
         }
     }
@@ -1345,6 +1373,8 @@ pub(crate) struct Reactor {
     /// fires.
     sleep_timer_src: Cell<Option<Source>>,
     sleep_deadline: Cell<Option<Instant>>,
+    /// corecached patch 15: how this executor's recent sleeps ended.
+    score: late_wake::Score,
     link_src: RefCell<Option<Source>>,
     main_staged: Cell<bool>,
 
@@ -1495,6 +1525,7 @@ impl Reactor {
             latency_deadline: Cell::new(None),
             sleep_timer_src: Cell::new(None),
             sleep_deadline: Cell::new(None),
+            score: late_wake::Score::default(),
             link_src: RefCell::new(None),
             main_staged: Cell::new(false),
             blocking_thread,
@@ -1990,6 +2021,7 @@ impl Reactor {
         let mut poll_ring = self.poll_ring.borrow_mut();
         let mut main_ring = self.main_ring.borrow_mut();
         let mut lat_ring = self.latency_ring.borrow_mut();
+        self.settle_late_wakes();
         main_ring.queue_ring_wakes();
 
         // consume all events from the rings
@@ -2047,6 +2079,7 @@ impl Reactor {
             // We have to sweep the remote channels function once more because since
             // last time until now it could be that something happened in a remote executor
             // that opened up room. If it did we bail on sleep and go process it.
+            self.score.before_sleep(self.notifier.nap());
             self.notifier.prepare_to_sleep();
             // corecached patch 5: a fence, not `membarrier::heavy()` (a `membarrier`
             // system call, and an IPI to every core running one of our threads, on every
@@ -2055,16 +2088,30 @@ impl Reactor {
             // it sees that we sleep and writes our eventfd.
             std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
             let events = process_remote_channels() + self.flush_syscall_thread();
+            // corecached patch 15: a wake still owed to a peer is sent in time. An
+            // executor that expects its own I/O to wake it soon, and has a timer due within
+            // `late_wake::BOUND` as well, leaves it owed: it settles it when it wakes.
+            // Otherwise it goes now, with the sleep.
+            if self.settle_late_wakes().is_some()
+                && !(self.score.expects()
+                    && user_timer.is_some_and(|t| t <= late_wake::BOUND))
+            {
+                late_wake::settle_all(|id, fd| Self::send_ring_wake(id, fd, false));
+            }
             // corecached patch 10: a wake asked for since the top of this lap goes with
             // the sleep too, or a peer waiting on us could wait for our next wake.
             main_ring.queue_ring_wakes();
             main_ring.stage_submissions()?;
             if events == 0 && self.eventfd_src.is_installed().unwrap() {
+                let before = PEER_WAKES.with(Cell::get);
                 self.link_rings_and_sleep(&mut main_ring)
                     .expect("some error");
                 flush_cancellations!(into &mut 0; lat_ring, poll_ring, main_ring);
                 flush_rings!(lat_ring, poll_ring)?;
                 consume_rings!(into &mut 0; lat_ring, poll_ring, main_ring);
+                let after = PEER_WAKES.with(Cell::get);
+                self.score
+                    .after_sleep(after.0 != before.0, after.1 != before.1);
             }
             // Woke up, so no need to notify us anymore.
             self.notifier.wake_up();
@@ -2131,6 +2178,23 @@ impl Reactor {
         self.latency_preemption_timeout_src
             .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
         true
+    }
+
+    /// corecached patch 15: queues the owed wakes that are due (see `late_wake`) and returns
+    /// when the next one falls due.
+    fn settle_late_wakes(&self) -> Option<Instant> {
+        late_wake::settle(|id, fd| Self::send_ring_wake(id, fd, true))
+    }
+
+    /// Lists a ring wake for this thread's next submission.
+    fn send_ring_wake(id: usize, fd: RawFd, late: bool) {
+        RING_WAKES.with(|w| {
+            if let Some(wakes) = w.borrow_mut().as_mut() {
+                if !wakes.iter().any(|&(_, f, _)| f == fd) {
+                    wakes.push((id, fd, late));
+                }
+            }
+        })
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
@@ -2275,8 +2339,15 @@ impl Drop for Reactor {
         // our tasks asked for that no `wait` sent (the executor's last task ended, so it
         // returned without another lap) go now, by eventfd, or a peer sleeps on.
         self.notifier.set_ring_fd(-1);
-        let left = RING_WAKES.with(|w| w.borrow_mut().take()).unwrap_or_default();
-        for (id, _) in left {
+        let mut left: Vec<usize> = RING_WAKES
+            .with(|w| w.borrow_mut().take())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(id, _, _)| id)
+            .collect();
+        // corecached patch 15: and the wakes owed late.
+        left.extend(late_wake::take_all());
+        for id in left {
             if let Some(notifier) = sys::get_sleep_notifier_for(id) {
                 notifier.notify(true);
             }

@@ -1,0 +1,163 @@
+//! corecached patch 15 ("late wake"): a sleeping executor that its own I/O wakes every few
+//! microseconds is not woken by a peer at once. The peer gives it `LATE` to wake by itself
+//! and wakes it only if it has not.
+
+use std::cell::{Cell, RefCell};
+use std::os::unix::io::RawFd;
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a peer waits for a sleeper that expects to wake by itself before it wakes it.
+/// The sleeps such an executor counts as short are shorter than this.
+pub(crate) const LATE: Duration = Duration::from_micros(100);
+
+/// How soon a timer must be due for an executor that owes wakes to sleep on them.
+pub(crate) const BOUND: Duration = Duration::from_millis(5);
+
+/// What a sleeper shares with the executors that may have to wake it.
+#[derive(Debug, Default)]
+pub(crate) struct Nap {
+    /// Set as it goes to sleep when its recent sleeps were ended by its own I/O, soon.
+    expects_wake: AtomicBool,
+    /// Its wake-ups so far: a peer that sees it move knows the sleeper has woken since.
+    wakes: AtomicU32,
+}
+
+impl Nap {
+    pub(crate) fn expects_wake(&self) -> bool {
+        self.expects_wake.load(Ordering::Relaxed)
+    }
+
+    /// The owner has woken. It reads its channels after this; the fence pairs with the
+    /// one a peer takes after publishing a message and before it reads `wakes`, so either
+    /// the peer sees the wake-up or the owner sees the message.
+    pub(crate) fn woke(&self) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// A wake this thread owes a sleeper unless the sleeper wakes by itself first.
+struct Owed {
+    id: usize,
+    fd: RawFd,
+    nap: Arc<Nap>,
+    seen: u32,
+    due: Instant,
+}
+
+thread_local! {
+    static OWED: RefCell<Vec<Owed>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Owes sleeper `id` (main ring `fd`) a wake within [`LATE`]; the caller has published its
+/// message and taken the fence of `SleepNotifier::notify`.
+pub(crate) fn owe(id: usize, fd: RawFd, nap: &Arc<Nap>) {
+    let seen = nap.wakes.load(Ordering::SeqCst);
+    OWED.with(|o| {
+        let mut owed = o.borrow_mut();
+        match owed.iter_mut().find(|w| w.fd == fd) {
+            // Still owed from before, and the sleeper has not woken since: that wake
+            // covers this message too, and no later.
+            Some(w) if w.seen == seen => {}
+            // Owed from before a wake-up the sleeper has had since: settling would drop
+            // it, and this message with it, so it starts again from now.
+            Some(w) => {
+                w.seen = seen;
+                w.due = Instant::now() + LATE;
+            }
+            None => owed.push(Owed {
+                id,
+                fd,
+                nap: nap.clone(),
+                seen,
+                due: Instant::now() + LATE,
+            }),
+        }
+    });
+}
+
+/// Drops the wakes whose sleeper has woken, hands `send` (id, ring fd) those that are due,
+/// and returns when the next one falls due.
+pub(crate) fn settle(mut send: impl FnMut(usize, RawFd)) -> Option<Instant> {
+    OWED.with(|o| {
+        let mut owed = o.borrow_mut();
+        if owed.is_empty() {
+            return None;
+        }
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        owed.retain(|w| {
+            if w.nap.wakes.load(Ordering::SeqCst) != w.seen {
+                return false;
+            }
+            if w.due <= now {
+                send(w.id, w.fd);
+                return false;
+            }
+            next = Some(next.map_or(w.due, |n| n.min(w.due)));
+            true
+        });
+        next
+    })
+}
+
+/// Hands `send` every wake still owed to a sleeper that has not woken.
+pub(crate) fn settle_all(mut send: impl FnMut(usize, RawFd)) {
+    OWED.with(|o| {
+        for w in o.borrow_mut().drain(..) {
+            if w.nap.wakes.load(Ordering::SeqCst) == w.seen {
+                send(w.id, w.fd);
+            }
+        }
+    });
+}
+
+/// Every wake still owed, for a reactor that goes away.
+pub(crate) fn take_all() -> Vec<usize> {
+    OWED.with(|o| o.borrow_mut().drain(..).map(|w| w.id).collect())
+}
+
+/// A sleeper's record of how its recent sleeps ended, in 1/65536ths: near 65536 when nearly
+/// all were ended by its own I/O within [`LATE`].
+#[derive(Debug, Default)]
+pub(crate) struct Score {
+    score: Cell<u32>,
+    /// When this sleep began.
+    since: Cell<Option<Instant>>,
+}
+
+/// Above this (0.9), the sleeper tells peers it expects to wake by itself.
+const EXPECT: u32 = 58_982;
+
+impl Score {
+    /// Whether this executor expected, as it last went to sleep, to wake by itself soon.
+    pub(crate) fn expects(&self) -> bool {
+        self.score.get() >= EXPECT
+    }
+
+    /// Before a sleep: what to tell peers.
+    pub(crate) fn before_sleep(&self, nap: &Nap) {
+        let expects = self.expects();
+        self.since.set(Some(Instant::now()));
+        nap.expects_wake.store(expects, Ordering::Relaxed);
+    }
+
+    /// After it: `by_peer` when a peer's ring message was among what ended it, `late` when
+    /// that message came late. A late wake is a miss and counts heavily, so that a sleeper
+    /// whose I/O waits on its peers soon asks to be woken at once again. Any other peer's
+    /// wake says nothing of the sleeper's own I/O.
+    pub(crate) fn after_sleep(&self, by_peer: bool, late: bool) {
+        let Some(since) = self.since.take() else {
+            return;
+        };
+        let s = self.score.get();
+        self.score.set(match (by_peer, late) {
+            (_, true) => s * 7 / 8,
+            (true, false) => s,
+            (false, _) if since.elapsed() < LATE => s + (65_536 - s) / 64,
+            (false, _) => s - s / 256,
+        });
+    }
+}
