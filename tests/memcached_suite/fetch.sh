@@ -21,7 +21,9 @@ opts=(-o "Dir::Etc::SourceList=$state/sources.list" -o "Dir::Etc::SourceParts=/d
   -o "Dir::State::Lists=$state/lists" -o "Dir::Cache=$state/cache"
   -o "Debug::NoLocking=1" -o "APT::Sandbox::User=$(id -un)")
 apt-get "${opts[@]}" update -qq >&2
-(cd "$cache" && apt-get "${opts[@]}" source -qq "memcached=$version-1" >&2)
+# --only-source: without it apt maps the name through the installed binary package and asks
+# for that version (1.6.18-1+deb12u1 from bookworm-security), which bookworm main lacks.
+(cd "$cache" && apt-get "${opts[@]}" source --only-source -qq "memcached=$version-1" >&2)
 found=$(ls -d "$cache"/memcached-1.6.18* 2>/dev/null | head -1)
 [ -n "$found" ] && [ "$found" != "$src" ] && mv "$found" "$src"
 [ -f "$src/t/lib/MemcachedTest.pm" ] || { echo "no t/ suite in $src" >&2; exit 1; }
