@@ -57,7 +57,9 @@ pub(crate) fn owe(id: usize, fd: RawFd, nap: &Arc<Nap>) {
     let seen = nap.wakes.load(Ordering::SeqCst);
     OWED.with(|o| {
         let mut owed = o.borrow_mut();
-        match owed.iter_mut().find(|w| w.fd == fd) {
+        // By the sleeper itself, not its fd: a ring fd number a dead executor left may be
+        // reused, and its listed wake would then be settled against the wrong sleeper.
+        match owed.iter_mut().find(|w| Arc::ptr_eq(&w.nap, nap)) {
             // Still owed from before, and the sleeper has not woken since: that wake
             // covers this message too, and no later.
             Some(w) if w.seen == seen => {}

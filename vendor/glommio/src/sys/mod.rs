@@ -321,7 +321,9 @@ impl SleepNotifier {
         std::sync::atomic::fence(Ordering::SeqCst);
         if self
             .should_notify
-            .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)
+            // corecached patch 15: Acquire, so that a sleeper's wake-up count read after
+            // this (`late_wake::owe`) is no older than the sleep it announced.
+            .compare_exchange(true, false, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
             || force
         {

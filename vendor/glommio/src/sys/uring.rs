@@ -1307,6 +1307,7 @@ impl UringCommon for SleepableRing {
         let more = cqe
             .as_ref()
             .is_some_and(|c| c.flags().contains(iou::cqe::CompletionFlags::MORE));
+        let peer = cqe.as_ref().is_some_and(|c| c.user_data() >= PEER_WAKE_LATE);
         process_one_event(
             cqe,
             |source| match source.source_type {
@@ -1323,7 +1324,9 @@ impl UringCommon for SleepableRing {
             source_map,
         )
         .map(|x| {
-            if !more {
+            // A peer's ring message was never submitted here, so it takes nothing off the
+            // count (patch 10 took one, which could go below zero).
+            if !more && !peer {
                 self.in_kernel -= 1;
             }
             x
@@ -1938,7 +1941,9 @@ impl Reactor {
             // submits what the first one staged.
             let mut main_ring = self.main_ring.borrow_mut();
             // corecached patch 10: a spinning executor sends the wakes its tasks asked for
-            // by its second look, not only when it parks.
+            // by its second look, not only when it parks; patch 15: and the owed ones that
+            // fell due.
+            self.settle_late_wakes();
             main_ring.queue_ring_wakes();
             if self.main_staged.get() && main_ring.waiting_kernel_submission() > 0 {
                 main_ring.poll(woke)?;
