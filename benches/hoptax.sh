@@ -4,6 +4,7 @@
 # core 1; 90 % gets, 32 B values, 100,000 keys prefilled. Two loads: pipelined (8
 # connections, depth 16) and part load (50 connections, depth 1). Runs A B C A B C.
 # CPU per request = the server's utime + stime ticks over the run / requests counted.
+# CC_PRE, when set, goes before the server's command (e.g. 'chrt -b 0' for SCHED_BATCH).
 # Usage: bash benches/hoptax.sh [SECS per run, 4] [ROUNDS, 2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ trap 'rm -f "$json"' EXIT
 run() { # shards conns depth
     local port pid t0 t1
     port=$(free_port)
-    taskset -c 0 "$cc" -p "$port" -l 127.0.0.1 -t "$1" -m 256 >/dev/null 2>&1 &
+    ${CC_PRE:-} taskset -c 0 "$cc" -p "$port" -l 127.0.0.1 -t "$1" -m 256 >/dev/null 2>&1 &
     pid=$!
     wait_port "$port"
     taskset -c 1 "$lg" -s "127.0.0.1:$port" -t 1 -c 8 --key-space 100000 --prefill -n 1 >/dev/null 2>&1

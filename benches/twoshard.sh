@@ -3,6 +3,8 @@
 # host, both unpinned, loadgen -t 2 at nice 19 with CONNS connections in all (default 100, half per thread),
 # depth 1, 90 % gets, 32 B values, 10,000 keys prefilled; SECS per run, ROUNDS of A B.
 # Prints each run and the medians, and corecached's ops/s as a ratio of memcached's.
+# CC_PRE and MC_PRE, when set, go before each server's command (e.g. 'chrt -b 0' runs it
+# under SCHED_BATCH, to compare scheduling policies).
 # Usage: bash benches/twoshard.sh [SECS, 4] [ROUNDS, 5] [CONNS, 100]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +16,8 @@ run() { # kind -> "ops p50"
     local port pid
     port=$(free_port)
     case $1 in
-        corecached) "$cc" -p "$port" -l 127.0.0.1 -t 2 -m 256 >/dev/null 2>&1 & ;;
-        memcached) /usr/bin/memcached -u nobody -p "$port" -l 127.0.0.1 -t 2 -m 256 -U 0 >/dev/null 2>&1 & ;;
+        corecached) ${CC_PRE:-} "$cc" -p "$port" -l 127.0.0.1 -t 2 -m 256 >/dev/null 2>&1 & ;;
+        memcached) ${MC_PRE:-} /usr/bin/memcached -u nobody -p "$port" -l 127.0.0.1 -t 2 -m 256 -U 0 >/dev/null 2>&1 & ;;
     esac
     pid=$!
     wait_port "$port"
