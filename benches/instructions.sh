@@ -14,7 +14,10 @@
 # Prints: kind, instructions per request, sleeps (io_uring_enter waits for corecached)
 # per request where it can tell.
 # Usage: bash benches/instructions.sh corecached|memcached [CONNS, 1] [N, 5000]
-# Environment: CC_BIN (the corecached binary), RATE.
+# Environment: CC_BIN (the corecached binary), RATE, CC_ARGS (more corecached flags; for
+# example `--tick-hold-us 0`: at 500 requests/s the 2 ms tick hold fires between requests,
+# a timer lap the server would not make at one connection's real rate), KEEP=1 (keep
+# the callgrind output and print where it is).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benches/lib.sh
@@ -23,11 +26,12 @@ cc=${CC_BIN:-target/release/corecached}; lg=${LG:-target/release/loadgen}
 for tool in valgrind callgrind_control callgrind_annotate; do
     command -v "$tool" >/dev/null || { echo "instructions.sh: $tool is needed (apt-get install valgrind)" >&2; exit 1; }
 done
-dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+dir=$(mktemp -d)
+if [[ ${KEEP:-} == 1 ]]; then echo "instructions.sh: callgrind output in $dir" >&2; else trap 'rm -rf "$dir"' EXIT; fi
 port=$(free_port)
 vg=(valgrind --tool=callgrind "--callgrind-out-file=$dir/out.%p")
 case $kind in
-    corecached) "${vg[@]}" "$cc" -p "$port" -l 127.0.0.1 -t 1 -m 64 >"$dir/log" 2>&1 & ;;
+    corecached) "${vg[@]}" "$cc" -p "$port" -l 127.0.0.1 -t 1 -m 64 ${CC_ARGS:-} >"$dir/log" 2>&1 & ;;
     memcached)
         printf '#include <sys/resource.h>\nint setrlimit(__rlimit_resource_t r, const struct rlimit *l) { (void)r; (void)l; return 0; }\n' >"$dir/shim.c"
         gcc -shared -fPIC -o "$dir/shim.so" "$dir/shim.c"
