@@ -882,22 +882,11 @@ impl Reactor {
         // Process ready timers.
         let (next_timer, woke) = self.process_external_events();
 
-        // Block on I/O events.
-        match self
-            .sys
+        // Block on I/O events. corecached patch 16: after a sleep the timers and shared
+        // channels are not processed here: the executor's next lap begins with a look that
+        // processes them before any task runs, so this was the same work twice in a row.
+        self.sys
             .wait(timeout, next_timer, woke, || self.process_shared_channels())
-        {
-            // Don't wait for the next loop to process timers or shared channels
-            Ok(true) => {
-                self.process_external_events();
-                Ok(true)
-            }
-
-            Ok(false) => Ok(false),
-
-            // An actual error occurred.
-            Err(err) => Err(err),
-        }
     }
 
     pub(crate) fn io_scheduler(&self) -> &Rc<IoScheduler> {

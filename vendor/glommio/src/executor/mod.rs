@@ -1507,16 +1507,22 @@ impl LocalExecutor {
                         // anything. Parking then would sleep with runnable tasks until the next
                         // I/O or timer, so park only when no task queue is active; otherwise
                         // loop back, where `poll_io` consumes that completion.
-                        while !this.reactor.spin_poll_io().unwrap() {
-                            // corecached patch 13: no clock reading when there is
-                            // no spin to time.
-                            if spin_before_park.is_zero()
-                                || pre_time.elapsed() > spin_before_park
-                            {
-                                this.parker
-                                    .park()
-                                    .expect("Failed to park! This is actually pretty bad!");
-                                break;
+                        // corecached patch 16: with no spin asked for, park at once. The
+                        // park's own look finds what a spin's look would (and then does not
+                        // sleep), so the spin's look was a second pass over the rings,
+                        // timers and channels on every lap that ends in a sleep.
+                        if spin_before_park.is_zero() {
+                            this.parker
+                                .park()
+                                .expect("Failed to park! This is actually pretty bad!");
+                        } else {
+                            while !this.reactor.spin_poll_io().unwrap() {
+                                if pre_time.elapsed() > spin_before_park {
+                                    this.parker
+                                        .park()
+                                        .expect("Failed to park! This is actually pretty bad!");
+                                    break;
+                                }
                             }
                         }
                         // reset the timer for deduct spin loop time
