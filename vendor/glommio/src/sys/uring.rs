@@ -2113,8 +2113,9 @@ impl Reactor {
                     .expect("some error");
                 // corecached patch 16: only the main ring is read here, where a peer's
                 // ring message lands, for the score below. Nothing was queued during the
-                // sleep, so flushing cancellations and submissions had nothing to send,
-                // and the next lap's look reads all three rings before any task runs.
+                // sleep; a cancellation queued after the flush above (a replaced sleep
+                // timer's) goes with the next lap's look, which reads all three rings
+                // and submits before any task runs.
                 consume_rings!(into &mut 0; main_ring);
                 let after = PEER_WAKES.with(Cell::get);
                 self.score
