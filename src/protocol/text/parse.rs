@@ -116,6 +116,49 @@ pub enum Parsed<'a> {
 
 /// Parses the first request in `buf`.
 pub fn parse(buf: &[u8]) -> Parsed<'_> {
+    match one_key_get(buf) {
+        Some(done) => done,
+        None => tokenized(buf),
+    }
+}
+
+/// `get <key>` and `gets <key>`, most requests of a cache's traffic, read in one pass over
+/// the line instead of tokenizing it (about 570 instructions fewer per get,
+/// `bash benches/instructions.sh`). Exactly the request the tokenizer makes of such a
+/// line; None for anything else (more keys, extra spaces, control bytes, a long key, no
+/// newline yet), which the tokenizer then decides.
+fn one_key_get(buf: &[u8]) -> Option<Parsed<'_>> {
+    let (at, cas) = match buf {
+        [b'g', b'e', b't', b' ', ..] => (4, false),
+        [b'g', b'e', b't', b's', b' ', ..] => (5, true),
+        _ => return None,
+    };
+    let rest = &buf[at..];
+    // Space, CR, LF and NUL are all at or below b' '; other control bytes fall back too.
+    let n = rest
+        .iter()
+        .take(KEY_MAX_LENGTH + 1)
+        .position(|&b| b <= b' ')?;
+    let line_len = match rest[n..] {
+        _ if n == 0 => return None,
+        [b'\r', b'\n', ..] => at + n + 2,
+        [b'\n', ..] => at + n + 1,
+        _ => return None,
+    };
+    // The tokenizer's keys are what follows the command name, the space included.
+    let keys = Keys(&buf[at - 1..at + n]);
+    Some(done(
+        line_len,
+        Request::Get {
+            keys,
+            cas,
+            touch: None,
+        },
+    ))
+}
+
+/// Parses the first request in `buf` the way memcached's tokenizer does.
+fn tokenized(buf: &[u8]) -> Parsed<'_> {
     let Some(nl) = find(b'\n', buf) else {
         return if buf.len() > LINE_LIMIT && !is_multiget_prefix(buf) {
             Parsed::Close

@@ -375,6 +375,28 @@ proptest! {
         prop_assert_eq!(got.iter().collect::<Vec<_>>(), keys.iter().map(|k| &k[..]).collect::<Vec<_>>());
     }
 
+    /// The one-key get read without the tokenizer is exactly what the tokenizer reads,
+    /// keys' slice included (a multi-get resumes from offsets into it).
+    #[test]
+    fn quick_get_is_the_tokenizers_get(
+        name in prop_oneof![Just(&b"get "[..]), Just(&b"gets "[..])],
+        rest in proptest::collection::vec(
+            prop_oneof![Just(b' '), Just(b'\r'), Just(b'\n'), Just(0u8), Just(b'\t'), Just(b'k'), any::<u8>()],
+            0..12,
+        ),
+        long in 0usize..3,
+    ) {
+        let mut buf = name.to_vec();
+        // Keys about the length limit, and short ones.
+        buf.extend(std::iter::repeat_n(b'k', [0, KEY_MAX_LENGTH - 2, KEY_MAX_LENGTH + 1][long]));
+        buf.extend_from_slice(&rest);
+        prop_assert_eq!(parse(&buf), tokenized(&buf));
+        if let (Parsed::Done { req: Request::Get { keys: a, .. }, .. },
+                Parsed::Done { req: Request::Get { keys: b, .. }, .. }) = (parse(&buf), tokenized(&buf)) {
+            prop_assert_eq!(a.0.as_ptr(), b.0.as_ptr());
+        }
+    }
+
     /// One-key commands carry their key and number through.
     #[test]
     fn key_and_number_round_trip(key in key_strategy(), n in any::<u64>(), which in 0u8..4) {
