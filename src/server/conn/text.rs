@@ -87,6 +87,10 @@ impl Conn {
             if self.must_flush() {
                 return Flow::Flush;
             }
+            // What parsing nothing would say, without the call: every read ends here.
+            if self.input.pending().is_empty() {
+                return Flow::Read;
+            }
             let parsed = parse(self.input.pending());
             if let Parsed::Done { consumed, req } = &parsed {
                 self.prefetch(&mut turn.ahead, *consumed);
@@ -249,6 +253,10 @@ impl Conn {
     fn prefetch(&self, ahead: &mut Option<Box<PipelineAhead>>, consumed: usize) {
         let shard = &self.shard;
         let (buf, start) = self.input.window();
+        // At depth 1 nothing follows the request: no need to look at the store.
+        if ahead.is_none() && start + consumed >= buf.len() {
+            return;
+        }
         let store = shard.store.borrow();
         match ahead {
             Some(a) => a.step(buf, &store),
