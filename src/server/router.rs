@@ -11,6 +11,10 @@ use crate::stats::ShardSnapshot;
 use crate::storage::{hash_key, shard_of_hash};
 
 pub fn shard_of(key: &[u8], shards: usize) -> usize {
+    // One shard owns every key: no hash (the store hashes the key again for its lookup).
+    if shards == 1 {
+        return 0;
+    }
     shard_of_hash(hash_key(key), shards)
 }
 

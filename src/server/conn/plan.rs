@@ -118,7 +118,8 @@ impl<R: Copy> Plan<R> {
             if self.segs.capacity() * std::mem::size_of::<Seg<R>>() > IDLE_KEEP {
                 self.segs = Vec::new();
             }
-            if self.batches.iter().all(Batch::is_empty) {
+            // A plan that never sent remote ops has no list to give back.
+            if self.batches.capacity() > 0 && self.batches.iter().all(Batch::is_empty) {
                 let list = std::mem::take(&mut self.batches);
                 BATCH_LISTS.with(|l| l.give(list));
             }
