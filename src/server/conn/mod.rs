@@ -286,7 +286,10 @@ impl Conn {
             if self.text.plan.out.capacity() == 0 {
                 self.text.plan.out = pool::take_out(OUT_START);
             }
-            self.take_back().await?;
+            // Checked here: making and dropping the future costs more than the check.
+            if self.handed.is_some() {
+                self.take_back().await?;
+            }
             loop {
                 if !self.shard.begin_batch() {
                     return Ok(());
