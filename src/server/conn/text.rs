@@ -84,12 +84,8 @@ impl Conn {
     pub(super) async fn handle_input(&mut self) -> Flow {
         let mut turn = self.begin_input();
         loop {
-            if self.must_flush() {
-                return Flow::Flush;
-            }
-            // What parsing nothing would say, without the call: every read ends here.
-            if self.input.pending().is_empty() {
-                return Flow::Read;
+            if let Some(flow) = self.before_parse() {
+                return flow;
             }
             let parsed = parse(self.input.pending());
             if let Parsed::Done { consumed, req } = &parsed {
@@ -171,6 +167,16 @@ impl Conn {
         self.seen.last_cmd.set(self.shard.now_ms.get());
         self.seen.in_value.set(false);
         Turn::new(self.shard.cfg().compat.reqs_per_event)
+    }
+
+    /// Where a pass stops before parsing: `Flush` when the answers held must go out first,
+    /// `Read` when nothing is pending (what parsing the empty buffer would say, without
+    /// the call: every read ends here).
+    fn before_parse(&mut self) -> Option<Flow> {
+        if self.must_flush() {
+            return Some(Flow::Flush);
+        }
+        self.input.pending().is_empty().then_some(Flow::Read)
     }
 
     /// Finishes a multi-get line cut at the output bound; true when the answers held are
