@@ -112,22 +112,7 @@ pub enum Reclaim {
     Quiet,
 }
 
-pub use crate::storage::unix_ms;
-
-/// The wall clock in microseconds (`unix_ms` at a finer grain, from the same clock; 0
-/// before 1970). Read twice per batch of requests, so straight from `clock_gettime`:
-/// `SystemTime`'s checked subtraction from the epoch cost about 60 instructions a read.
-pub fn unix_us() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes only the timespec it is given.
-    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } != 0 || ts.tv_sec < 0 {
-        return 0;
-    }
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
-}
+pub use crate::storage::{unix_ms, unix_us};
 
 struct ConnInfo {
     /// `stats conns` names, with the transport: "tcp:127.0.0.1:5000", "unix:/path".
@@ -610,23 +595,5 @@ impl Shard {
             detail: self.detail.borrow().clone(),
             latency: *self.latency.borrow(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    #[test]
-    fn unix_us_reads_the_system_clock() {
-        let sys = || {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_micros() as u64
-        };
-        let before = sys();
-        let us = super::unix_us();
-        assert!(before <= us && us <= sys(), "{before} {us}");
     }
 }

@@ -6,9 +6,22 @@ use super::item::Head;
 
 /// The wall clock in unix milliseconds (0 before 1970), as the store and its twin link read it.
 pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    unix_us() / 1000
+}
+
+/// The wall clock in unix microseconds (0 before 1970). A shard reads it twice per batch of
+/// requests, so it calls `clock_gettime` directly: `SystemTime`'s checked subtraction from
+/// the epoch cost about 60 instructions a read (`bash benches/instructions.sh`).
+pub fn unix_us() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes only the timespec it is given.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } != 0 || ts.tv_sec < 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
 }
 
 /// memcached's REALTIME_MAXDELTA: larger exptimes are absolute unix times.
@@ -134,6 +147,24 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unix_us_and_ms_read_the_system_clock() {
+        let sys = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_micros() as u64
+        };
+        let before = sys();
+        let (us, ms) = (unix_us(), unix_ms());
+        let after = sys();
+        assert!(before <= us && us <= after, "{before} {us} {after}");
+        assert!(
+            before / 1000 <= ms && ms <= after / 1000,
+            "{before} {ms} {after}"
+        );
+    }
 
     fn head(ver: u64, exp: u32) -> Head {
         Head {

@@ -24,7 +24,7 @@ mod tests_model;
 mod tombstones;
 mod types;
 
-pub use clock::unix_ms;
+pub use clock::{unix_ms, unix_us};
 pub use hash::{hash_key, shard_of_hash};
 pub use prefetch::Prefetch;
 pub use stats::{ClassStats, StoreStats};
