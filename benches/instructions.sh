@@ -12,7 +12,7 @@
 # memcached refuses to start under valgrind (its setrlimit call is refused), so for it a
 # two-line shim that lets setrlimit succeed is built with gcc and preloaded.
 # Prints: kind, instructions per request, sleeps (io_uring_enter waits for corecached)
-# per request where it can tell.
+# per request where it can tell, and clock reads per request.
 # Usage: bash benches/instructions.sh corecached|memcached [CONNS, 1] [N, 5000]
 # Environment: CC_BIN (the corecached binary), RATE, CC_ARGS (more corecached flags; for
 # example `--tick-hold-us 0`: at 500 requests/s the 2 ms tick hold fires between requests,
@@ -53,6 +53,21 @@ out=$(ls -t "$dir"/out.*.1 | head -1)
 total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
 sleeps=$(callgrind_annotate --tree=calling --inclusive=yes --threshold=100 "$out" 2>/dev/null |
     awk '/=> .*link_rings_and_sleep / && !n++ {gsub(/[(x)]/, "", $NF); print $NF}' | tr -d ',')
+# Clock reads: calls into glibc's clock_gettime, summed over its callers. Under valgrind it
+# is a few instructions; on this VM each is a `rdtscp`, which costs far more than that.
+clocks=$(callgrind_annotate --tree=caller --inclusive=yes --threshold=100 "$out" 2>/dev/null | python3 -c '
+import re, sys
+calls, callers = 0, []
+for line in sys.stdin:
+    if re.search(r"\s<\s", line):
+        m = re.search(r"\(([\d,]+)x\)", line)
+        callers.append(int(m.group(1).replace(",", "")) if m else 0)
+        continue
+    if re.search(r"\*\s+\S*clock_gettime\.c:clock_gettime", line):
+        calls += sum(callers)
+    callers = []
+print(calls)')
 line="$kind: $((total / n)) instructions per request ($n requests, $conns connection(s), ${rate:-closed loop}${rate:+/s})"
 [[ -n $sleeps ]] && line+=", $(python3 -c "print(f'{$sleeps / $n:.2f}')") sleeps per request"
+line+=", $(python3 -c "print(f'{$clocks / $n:.2f}')") clock reads per request"
 echo "$line"

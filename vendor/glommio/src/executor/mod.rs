@@ -1350,7 +1350,9 @@ impl LocalExecutor {
         drop(tq);
 
         let time = {
-            let now = Instant::now();
+            // corecached patch 17: the reading the reactor took since time last moved on
+            // (no task has run since), not a new one.
+            let now = crate::sys::lap_clock::now();
             let mut queue_ref = queue.borrow_mut();
             queue_ref.prepare_to_run(now);
             self.reactor
@@ -1385,7 +1387,8 @@ impl LocalExecutor {
                     break;
                 }
             }
-            let elapsed = time.elapsed();
+            // Tasks ran: this reading is shared with the bookkeeping up to the next run.
+            let elapsed = crate::sys::lap_clock::fresh().saturating_duration_since(time);
             drop(guard);
             (elapsed, tasks_executed_this_loop)
         };
@@ -1491,7 +1494,8 @@ impl LocalExecutor {
                 let run = this.run_task_queues();
 
                 // account for runtime and poll/sleep if possible
-                let cur_time = Instant::now();
+                // corecached patch 17: read when the last task queue stopped.
+                let cur_time = crate::sys::lap_clock::now();
                 this.queues.borrow_mut().stats.total_runtime += cur_time - pre_time;
                 pre_time = cur_time;
                 if !run {
@@ -1517,7 +1521,9 @@ impl LocalExecutor {
                                 .expect("Failed to park! This is actually pretty bad!");
                         } else {
                             while !this.reactor.spin_poll_io().unwrap() {
-                                if pre_time.elapsed() > spin_before_park {
+                                // A fresh reading: the spin's look sees its timers fall due.
+                                let now = crate::sys::lap_clock::fresh();
+                                if now.saturating_duration_since(pre_time) > spin_before_park {
                                     this.parker
                                         .park()
                                         .expect("Failed to park! This is actually pretty bad!");
@@ -1526,7 +1532,8 @@ impl LocalExecutor {
                             }
                         }
                         // reset the timer for deduct spin loop time
-                        pre_time = Instant::now();
+                        // corecached patch 17: the reading taken as the sleep ended.
+                        pre_time = crate::sys::lap_clock::now();
                     }
                 }
             }

@@ -88,7 +88,8 @@ pub(crate) fn settle(mut send: impl FnMut(usize, RawFd)) -> Option<Instant> {
         if owed.is_empty() {
             return None;
         }
-        let now = Instant::now();
+        // corecached patch 17: settled by the reactor between runs of tasks.
+        let now = super::lap_clock::now();
         let mut next: Option<Instant> = None;
         owed.retain(|w| {
             if w.nap.wakes.load(Ordering::SeqCst) != w.seen {
@@ -142,7 +143,7 @@ impl Score {
     /// Before a sleep: what to tell peers.
     pub(crate) fn before_sleep(&self, nap: &Nap) {
         let expects = self.expects();
-        self.since.set(Some(Instant::now()));
+        self.since.set(Some(super::lap_clock::now()));
         nap.expects_wake.store(expects, Ordering::Relaxed);
     }
 
@@ -158,7 +159,10 @@ impl Score {
         self.score.set(match (by_peer, late) {
             (_, true) => s * 7 / 8,
             (true, false) => s,
-            (false, _) if since.elapsed() < LATE => s + (65_536 - s) / 64,
+            // `wait` took a fresh reading as the sleep ended (patch 17).
+            (false, _) if super::lap_clock::now().saturating_duration_since(since) < LATE => {
+                s + (65_536 - s) / 64
+            }
             (false, _) => s - s / 256,
         });
     }

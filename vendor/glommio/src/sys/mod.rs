@@ -172,6 +172,7 @@ pub(crate) fn sendmsg_syscall(
 }
 
 mod dma_buffer;
+pub(crate) mod lap_clock;
 pub(crate) mod late_wake;
 // corecached patch 5: no longer called (a fence replaces it); kept as published.
 #[allow(dead_code)]

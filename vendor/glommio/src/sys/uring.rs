@@ -37,7 +37,7 @@ use crate::{
         self,
         blocking::{BlockingThreadOp, BlockingThreadPool},
         dma_buffer::{BufferStorage, DmaBuffer},
-        late_wake, DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
+        lap_clock, late_wake, DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
         PollableStatus, Source, SourceType, Statx, TimeSpec64,
     },
     uring_sys::{self, IoRingOp},
@@ -2111,6 +2111,9 @@ impl Reactor {
                 let before = PEER_WAKES.with(Cell::get);
                 self.link_rings_and_sleep(&mut main_ring)
                     .expect("some error");
+                // corecached patch 17: the one reading after the sleep, shared with the
+                // score below and the rest of the lap's bookkeeping.
+                lap_clock::fresh();
                 // corecached patch 16: only the main ring is read here, where a peer's
                 // ring message lands, for the score below. Nothing was queued during the
                 // sleep; a cancellation queued after the flush above (a replaced sleep
@@ -2164,7 +2167,7 @@ impl Reactor {
     /// ring for the sleep to submit. An older sleep timer it replaces is cancelled on the
     /// next lap; if it fires first, it only ends a sleep early.
     fn arm_sleep_timer(&self, main_ring: &mut SleepableRing, dur: Duration) {
-        let due = Instant::now().checked_add(dur);
+        let due = lap_clock::now().checked_add(dur);
         if Self::covers(&self.latency_preemption_timeout_src, &self.latency_deadline, due)
             || Self::covers(&self.sleep_timer_src, &self.sleep_deadline, due)
         {
@@ -2178,7 +2181,7 @@ impl Reactor {
     /// Makes sure the latency ring fires within `dur`: keeps a pending timer that fires
     /// no later, else replaces it. True when a new timer was queued on `lat_ring`.
     fn arm_latency_timer(&self, lat_ring: &mut SleepableRing, dur: Duration) -> bool {
-        let due = Instant::now().checked_add(dur);
+        let due = lap_clock::now().checked_add(dur);
         if Self::covers(&self.latency_preemption_timeout_src, &self.latency_deadline, due) {
             return false;
         }
