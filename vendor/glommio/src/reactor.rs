@@ -117,7 +117,9 @@ impl Timers {
 
     /// Return the duration until next event and the number of
     /// ready and woke timers.
-    fn process_timers(&mut self) -> (Option<Duration>, usize) {
+    /// corecached patch 18: the duration only when `want_next` (a park, which arms a timer
+    /// for it); a look does not use it.
+    fn process_timers(&mut self, want_next: bool) -> (Option<Duration>, usize) {
         // corecached patch 13: no timer, no clock reading (this runs several times a lap).
         if self.timers.is_empty() {
             return (None, 0);
@@ -145,6 +147,7 @@ impl Timers {
             .timers
             .keys()
             .next()
+            .filter(|_| want_next)
             .map(|(when, _)| when.saturating_duration_since(now));
         (next, woke)
     }
@@ -831,9 +834,9 @@ impl Reactor {
     /// Processes ready timers and extends the list of wakers to wake.
     ///
     /// Returns the duration until the next timer
-    fn process_timers(&self) -> (Option<Duration>, usize) {
+    fn process_timers(&self, want_next: bool) -> (Option<Duration>, usize) {
         let mut timers = self.timers.borrow_mut();
-        timers.process_timers()
+        timers.process_timers(want_next)
     }
 
     fn process_shared_channels(&self) -> usize {
@@ -866,22 +869,23 @@ impl Reactor {
     pub(crate) fn spin_poll_io(&self) -> io::Result<bool> {
         let mut woke = 0;
         self.sys.poll_io(&mut woke)?;
-        woke += self.process_timers().1;
+        woke += self.process_timers(false).1;
         woke += self.process_shared_channels();
 
         Ok(woke > 0)
     }
 
-    fn process_external_events(&self) -> (Option<Duration>, usize) {
-        let (next_timer, mut woke) = self.process_timers();
+    fn process_external_events(&self, want_next: bool) -> (Option<Duration>, usize) {
+        let (next_timer, mut woke) = self.process_timers(want_next);
         woke += self.process_shared_channels();
         (next_timer, woke)
     }
 
     /// Processes new events, blocking until the first event or the timeout.
     pub(crate) fn react(&self, timeout: impl Fn() -> Option<Duration>) -> io::Result<bool> {
-        // Process ready timers.
-        let (next_timer, woke) = self.process_external_events();
+        // Process ready timers. corecached patch 18: `wait` arms a timer for the next one
+        // only when it may sleep, which a lap's look (a preemption timer asked for) never does.
+        let (next_timer, woke) = self.process_external_events(timeout().is_none());
 
         // Block on I/O events. corecached patch 16: after a sleep the timers and shared
         // channels are not processed here: the executor's next lap begins with a look that

@@ -759,6 +759,8 @@ pub(crate) trait UringCommon {
     /// Return `None` if no event is completed, `Some(true)` for a task is woken
     /// up and `Some(false)` for not.
     fn consume_one_event(&mut self) -> Option<bool>;
+    /// corecached patch 18: whether a cancellation waits to be staged.
+    fn cancellations_queued(&self) -> bool;
     fn name(&self) -> &'static str;
     fn io_stats_mut(&mut self) -> &mut RingIoStats;
     fn io_stats_for_task_queue_mut(&mut self, handle: TaskQueueHandle) -> &mut RingIoStats;
@@ -829,7 +831,14 @@ pub(crate) trait UringCommon {
     /// Imagine that you have a write request to fd 3 and wants to cancel it.
     /// But before the cancellation is run fd 3 gets closed and another file
     /// is opened with the same fd.
-    fn flush_cancellations(&mut self, woke: &mut usize) {
+    /// corecached patch 18: true when there was something to flush.
+    fn flush_cancellations(&mut self, woke: &mut usize) -> bool {
+        // corecached patch 18: no cancellation queued, nothing to flush; and both callers
+        // read the completion queue right after, so the read at the end was a second look
+        // at the ring (three per look, twice a lap).
+        if !self.cancellations_queued() {
+            return false;
+        }
         let mut cnt = 0;
         loop {
             if self.consume_cancellation_queue().is_ok() {
@@ -845,6 +854,7 @@ pub(crate) trait UringCommon {
             }
         }
         self.consume_completion_queue(woke);
+        true
     }
 
     fn poll(&mut self, woke: &mut usize) -> io::Result<()> {
@@ -942,6 +952,10 @@ impl UringCommon for PollRing {
 
     fn submission_queue(&mut self) -> ReactorQueue {
         self.submission_queue.clone()
+    }
+
+    fn cancellations_queued(&self) -> bool {
+        !self.submission_queue.borrow().cancellations.is_empty()
     }
 
     fn submit_sqes(&mut self) -> io::Result<usize> {
@@ -1293,6 +1307,10 @@ impl UringCommon for SleepableRing {
         self.submission_queue.clone()
     }
 
+    fn cancellations_queued(&self) -> bool {
+        !self.submission_queue.borrow().cancellations.is_empty()
+    }
+
     fn submit_sqes(&mut self) -> io::Result<usize> {
         let x = self.ring.submit_sqes()? as usize;
         self.in_kernel += x;
@@ -1425,9 +1443,11 @@ macro_rules! consume_rings {
 }
 macro_rules! flush_cancellations {
     (into $output:expr; $( $ring:expr ),+ ) => {{
+        let mut flushed = false;
         $(
-            $ring.flush_cancellations($output);
+            flushed |= $ring.flush_cancellations($output);
         )*
+        flushed
     }}
 }
 
@@ -2046,22 +2066,29 @@ impl Reactor {
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
-        flush_cancellations!(into &mut woke; lat_ring, poll_ring, main_ring);
+        let flushed = flush_cancellations!(into &mut woke; lat_ring, poll_ring, main_ring);
         // ... which happens right here. If you ever reorder this code just
         // be careful about this dependency.
-        flush_rings!(lat_ring, poll_ring)?;
+        let mut submitted = flush_rings!(lat_ring, poll_ring)?;
         // A busy lap stages the main ring's SQEs too, and the next lap submits what is
         // still waiting: one round of tasks later at most, if no sleep came first.
         let waited = self.main_staged.get() && main_ring.waiting_kernel_submission() > 0;
         if preempt.is_some() && !idle_lap && waited {
-            flush_rings!(main_ring)?;
+            submitted += flush_rings!(main_ring)?;
         } else {
             main_ring.stage_submissions()?;
         }
         self.main_staged
             .set(main_ring.waiting_kernel_submission() > 0);
         // pick up the results of any cancellations
-        consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
+        // corecached patch 18: only when something went to the kernel since the read at the
+        // top. Otherwise this read only finds what arrived in the last microseconds, which
+        // the next look reads before any task runs; a sleep does not start over it either
+        // (`should_sleep` below wants the latency and main rings' completion queues empty,
+        // and nothing in flight on the poll ring).
+        if flushed || submitted > 0 {
+            consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
+        }
 
         // If we generated any event so far, we can't sleep. Need to handle them.
         let should_sleep = preempt.is_none()
