@@ -1463,7 +1463,9 @@ impl LocalExecutor {
                 .detach();
             pin!(future);
 
-            let mut pre_time = Instant::now();
+            // corecached patch 17: a fresh reading, shared with the first look (the thread's
+            // last one may be an earlier executor's).
+            let mut pre_time = crate::sys::lap_clock::fresh();
             loop {
                 if let Poll::Ready(t) = future.as_mut().poll(cx) {
                     // can't be canceled, and join handle is None only upon
@@ -1494,7 +1496,8 @@ impl LocalExecutor {
                 let run = this.run_task_queues();
 
                 // account for runtime and poll/sleep if possible
-                // corecached patch 17: read when the last task queue stopped.
+                // corecached patch 17: the reading taken as the last task queue stopped, or
+                // earlier in the lap when none ran (no task has run since).
                 let cur_time = crate::sys::lap_clock::now();
                 this.queues.borrow_mut().stats.total_runtime += cur_time - pre_time;
                 pre_time = cur_time;

@@ -833,9 +833,9 @@ pub(crate) trait UringCommon {
     /// is opened with the same fd.
     /// corecached patch 18: true when there was something to flush.
     fn flush_cancellations(&mut self, woke: &mut usize) -> bool {
-        // corecached patch 18: no cancellation queued, nothing to flush; and both callers
-        // read the completion queue right after, so the read at the end was a second look
-        // at the ring (three per look, twice a lap).
+        // corecached patch 18: no cancellation queued, nothing to flush, and the read at
+        // the end was a second look at the ring (three per look, twice a lap): `wait` read
+        // every ring just before, and `poll_io` reads the main ring right after.
         if !self.cancellations_queued() {
             return false;
         }
@@ -2082,14 +2082,17 @@ impl Reactor {
             .set(main_ring.waiting_kernel_submission() > 0);
         // pick up the results of any cancellations
         // corecached patch 18: only when something went to the kernel since the read at the
-        // top. Otherwise this read only finds what arrived in the last microseconds, which
-        // the next look reads before any task runs; a sleep does not start over it either
-        // (`should_sleep` below wants the latency and main rings' completion queues empty,
-        // and nothing in flight on the poll ring).
-        if flushed || submitted > 0 {
+        // top, or the poll ring has requests in flight (an IOPOLL ring's submit reaps
+        // completions even when it submits nothing). Otherwise this read only finds what
+        // arrived in the last microseconds, which the next look reads before any task
+        // runs; a sleep does not start over it either (`should_sleep` below wants the
+        // latency and main rings' completion queues empty, and nothing in flight on the
+        // poll ring).
+        if flushed || submitted > 0 || poll_ring.in_kernel() > 0 {
             consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
         }
 
+        let mut slept = false;
         // If we generated any event so far, we can't sleep. Need to handle them.
         let should_sleep = preempt.is_none()
             && (woke == 0)
@@ -2141,6 +2144,7 @@ impl Reactor {
                 // corecached patch 17: the one reading after the sleep, shared with the
                 // score below and the rest of the lap's bookkeeping.
                 lap_clock::fresh();
+                slept = true;
                 // corecached patch 16: only the main ring is read here, where a peer's
                 // ring message lands, for the score below. Nothing was queued during the
                 // sleep; a cancellation queued after the flush above (a replaced sleep
@@ -2170,6 +2174,12 @@ impl Reactor {
         // generated after we registered the timer: since we consumed them here,
         // need_preempt() should be false at this point. As soon as the next event
         // in the preempt ring completes, though, then it will be true.
+        // corecached patch 17: a park that did not sleep reads the clock too. A loop of
+        // looks and parks with no task to run (a poll-ring request in flight forbids the
+        // sleep) would otherwise keep one reading, and its timers would never fall due.
+        if preempt.is_none() && !slept {
+            lap_clock::fresh();
+        }
         Ok(should_sleep)
     }
 
