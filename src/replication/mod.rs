@@ -14,6 +14,7 @@ pub mod validate;
 pub mod wire;
 
 use crate::counters::counters;
+use crate::storage::unix_us;
 use admit::LinkLimits;
 use backlog::Backlog;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
@@ -53,13 +54,6 @@ impl Default for NodeRepl {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// The wall clock in unix microseconds, for backlog stamps and the lag they measure.
-fn unix_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }
 
 pub fn fill_random(buf: &mut [u8]) {

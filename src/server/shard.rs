@@ -112,7 +112,7 @@ pub enum Reclaim {
     Quiet,
 }
 
-pub use crate::storage::{unix_ms, unix_us};
+use crate::storage::{unix_ms, unix_us};
 
 struct ConnInfo {
     /// `stats conns` names, with the transport: "tcp:127.0.0.1:5000", "unix:/path".

@@ -124,9 +124,10 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
 
 /// `get <key>` and `gets <key>`, most requests of a cache's traffic, read in one pass over
 /// the line instead of tokenizing it (a parse went from 333 to 135 instructions,
-/// `CC_ARGS="--tick-hold-us 0" bash benches/instructions.sh corecached 1 3000`). Exactly the request the tokenizer makes of such a
-/// line; None for anything else (more keys, extra spaces, control bytes, a long key, no
-/// newline yet), which the tokenizer then decides.
+/// `CC_ARGS="--tick-hold-us 0" bash benches/instructions.sh corecached 1 3000`). Exactly
+/// the request the tokenizer makes of such a line; None for anything else (more keys,
+/// extra spaces, control bytes, a long key, no newline yet), which the tokenizer then
+/// decides.
 fn one_key_get(buf: &[u8]) -> Option<Parsed<'_>> {
     let (at, cas) = match buf {
         [b'g', b'e', b't', b' ', ..] => (4, false),

@@ -116,7 +116,7 @@ pub fn process_info(shard: &Shard) -> ProcessInfo {
     ProcessInfo {
         pid: std::process::id(),
         uptime: shard.shared.started.elapsed().as_secs(),
-        now_unix: crate::server::shard::unix_ms() / 1000,
+        now_unix: crate::storage::unix_ms() / 1000,
         version: VERSION,
         max_connections: cfg.conn_limit,
         threads: cfg.shards,

@@ -330,11 +330,9 @@ fn cmd_of(kind: StoreKind) -> StoreCmd {
 
 /// The wall clock as a log line's `ts`.
 pub fn now() -> Stamp {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let us = crate::storage::unix_us();
     Stamp {
-        secs: d.as_secs(),
-        micros: d.subsec_micros(),
+        secs: us / 1_000_000,
+        micros: (us % 1_000_000) as u32,
     }
 }
