@@ -14,6 +14,7 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 /// How the owner words the answer, in the asking connection's protocol. What the answer
 /// repeats of the request (a meta request's key and flag tokens, a getk's key) waits in
@@ -42,7 +43,7 @@ pub struct Direct {
     /// The asking connection's requests of this batch by family, and when the batch began:
     /// the owner records their latency once it has written the answer.
     pub tally: Tally,
-    pub start_us: u64,
+    pub start: Instant,
     /// Set once the owner has written (or given up): a request dropped unrun (an owner
     /// that stopped, a channel that closed) releases the asker when it is dropped.
     ended: Cell<bool>,
@@ -58,7 +59,7 @@ impl Direct {
             fd: to.0,
             render: to.1,
             tally: Tally::default(),
-            start_us: 0,
+            start: glommio::timer::lap_now(),
             ended: Cell::new(false),
         }
     }

@@ -112,7 +112,8 @@ pub enum Reclaim {
     Quiet,
 }
 
-use crate::storage::{unix_ms, unix_us};
+use super::wall::Wall;
+use crate::storage::unix_ms;
 
 struct ConnInfo {
     /// `stats conns` names, with the transport: "tcp:127.0.0.1:5000", "unix:/path".
@@ -159,9 +160,12 @@ pub struct Shard {
     /// batch, a twin's run), not per request: expiry has one-second resolution and versions
     /// are a hybrid logical clock.
     pub now_ms: Cell<u64>,
-    /// The same clock reading in microseconds: when the current batch started, for the
-    /// latency histograms.
-    pub now_us: Cell<u64>,
+    /// When the current batch started, for the latency histograms: the executor's reading
+    /// from when it last saw time move on (after its sleep, or as the previous task queue
+    /// stopped), which costs no clock read.
+    pub batch_start: Cell<Instant>,
+    /// Turns that reading into unix time for `now_ms`.
+    wall: Wall,
     pub reclaim: Cell<Reclaim>,
     reclaim_wake: LocalSender<()>,
     /// The tick hold (`--tick-hold-us`) follows the reclaim's pattern: running while
@@ -219,7 +223,8 @@ impl Shard {
             rep_tx,
             busy: Cell::new(0),
             now_ms: Cell::new(unix_ms()),
-            now_us: Cell::new(unix_us()),
+            batch_start: Cell::new(Instant::now()),
+            wall: Wall::new(),
             reclaim: Cell::new(Reclaim::Idle),
             reclaim_wake,
             hold: Cell::new(hold),
@@ -293,10 +298,12 @@ impl Shard {
     }
 
     pub fn read_clock(&self) {
-        // One reading serves both: the store's ms clock and the batch's start for latency.
-        let us = unix_us();
-        let now = us / 1000;
-        self.now_us.set(us);
+        // One reading serves both, and it is the executor's: the store's ms clock and the
+        // batch's start for latency. It is older than this task by what ran before it in
+        // this task queue's turn, well under expiry's resolution.
+        let at = glommio::timer::lap_now();
+        self.batch_start.set(at);
+        let now = self.wall.unix_ms(at);
         self.now_ms.set(now);
         self.store.borrow_mut().set_clock(now);
     }
@@ -319,14 +326,14 @@ impl Shard {
         self.busy.set(self.busy.get() - 1);
     }
 
-    /// A connection wrote the replies of a batch that started at `start_us`: its requests
+    /// A connection wrote the replies of a batch that started at `start`: its requests
     /// (counted in `tally`, which is emptied) all took that long. One clock read per batch;
     /// none when the batch held no request.
-    pub fn record_latency(&self, tally: &mut Tally, start_us: u64) {
+    pub fn record_latency(&self, tally: &mut Tally, start: Instant) {
         if tally.is_empty() {
             return;
         }
-        let took = unix_us().saturating_sub(start_us);
+        let took = start.elapsed().as_micros() as u64;
         self.latency.borrow_mut().record(tally, took);
     }
 
@@ -379,7 +386,7 @@ impl Shard {
         ConnCounters::add(&self.counters.bytes_written, sent as u64);
         // In this shard's histograms: they are summed over the shards.
         let mut tally = to.tally;
-        self.record_latency(&mut tally, to.start_us);
+        self.record_latency(&mut tally, to.start);
         if out.capacity() > SCRATCH_KEEP {
             *out = Vec::new();
         }

@@ -77,7 +77,7 @@ impl Conn {
     fn send_handoff(&mut self, owner: usize, mut batch: Batch, render: Render) {
         if let Some(d) = batch.handoff.as_mut() {
             d.tally = std::mem::take(&mut self.tally);
-            d.start_us = self.batch_start_us;
+            d.start = self.batch_start;
         }
         let counters = &self.shard.counters;
         ConnCounters::add(&counters.remote_batches, 1);

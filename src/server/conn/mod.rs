@@ -34,6 +34,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 pub use stream::{Datagram, Stream};
 use text::Text;
 
@@ -226,7 +227,7 @@ struct Conn {
     /// A handoff not yet seen to end: the socket is not ours until it has.
     handed: Option<handed::Handed>,
     /// When the current batch of requests began (the shard's clock), for latency.
-    batch_start_us: u64,
+    batch_start: Instant,
 }
 
 impl Conn {
@@ -256,7 +257,7 @@ impl Conn {
             protocol_error: false,
             handoff: None,
             handed: None,
-            batch_start_us: 0,
+            batch_start: glommio::timer::lap_now(),
         }
     }
 
@@ -295,8 +296,8 @@ impl Conn {
                     return Ok(());
                 }
                 self.serve_here();
-                let start_us = self.shard.now_us.get();
-                self.batch_start_us = start_us;
+                let start = self.shard.batch_start.get();
+                self.batch_start = start;
                 let flow = self.handle_any().await;
                 // Boxed: an idle connection's future should not carry this state.
                 let finished = match self.text.plan.waiting() {
@@ -307,7 +308,7 @@ impl Conn {
                 self.shard.log_mutations();
                 let written = self.write_out().await;
                 // Empty after a handoff: the owner records those requests.
-                self.shard.record_latency(&mut self.tally, start_us);
+                self.shard.record_latency(&mut self.tally, start);
                 self.shard.end_batch();
                 finished?;
                 written?;

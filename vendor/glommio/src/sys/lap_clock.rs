@@ -9,8 +9,9 @@ thread_local! {
 }
 
 /// The reading taken when the reactor last saw time move on (tasks ran, the thread slept),
-/// or a new one if there is none. For the reactor's own work between those points only:
-/// a task must read the clock itself.
+/// or a new one if there is none. For the reactor's own work between those points, and for
+/// tasks that can live with a reading as old as their queue's run (`timer::lap_now`, patch
+/// 19); a task that times itself must read the clock.
 pub(crate) fn now() -> Instant {
     NOW.with(|n| match n.get() {
         Some(t) => t,
