@@ -18,7 +18,7 @@ pub mod tls;
 pub mod twin;
 mod udp;
 mod unix_socket;
-pub mod wall;
+mod wall;
 pub mod watch;
 
 pub use runtime::run;

@@ -156,13 +156,14 @@ pub struct Shard {
     flush_wake: LocalSender<()>,
     /// Connections currently in the middle of a batch; shutdown waits for them.
     pub busy: Cell<usize>,
-    /// The shard's clock (unix ms), read once per batch of requests (a read, a remote
-    /// batch, a twin's run), not per request: expiry has one-second resolution and versions
-    /// are a hybrid logical clock.
+    /// The shard's clock (unix ms), set once per batch of requests (a read, a remote
+    /// batch, a twin's run) from the executor's lap reading, not per request: expiry has
+    /// one-second resolution and versions are a hybrid logical clock.
     pub now_ms: Cell<u64>,
     /// When the current batch started, for the latency histograms: the executor's reading
-    /// from when it last saw time move on (after its sleep, or as the previous task queue
-    /// stopped), which costs no clock read.
+    /// from when it last saw time move on (as it woke from its sleep, or as the last turn of
+    /// a task queue ended), which costs no clock read. At most one turn old: a turn is
+    /// bounded by glommio's 100 ms preemption.
     pub batch_start: Cell<Instant>,
     /// Turns that reading into unix time for `now_ms`.
     wall: Wall,
@@ -327,14 +328,16 @@ impl Shard {
     }
 
     /// A connection wrote the replies of a batch that started at `start`: its requests
-    /// (counted in `tally`, which is emptied) all took that long. One clock read per batch;
-    /// none when the batch held no request.
-    pub fn record_latency(&self, tally: &mut Tally, start: Instant) {
+    /// (counted in `tally`, which is emptied) all took that long. One clock read per batch,
+    /// whose reading it returns; none when the batch held no request.
+    pub fn record_latency(&self, tally: &mut Tally, start: Instant) -> Option<Instant> {
         if tally.is_empty() {
-            return;
+            return None;
         }
-        let took = start.elapsed().as_micros() as u64;
+        let end = Instant::now();
+        let took = end.saturating_duration_since(start).as_micros() as u64;
         self.latency.borrow_mut().record(tally, took);
+        Some(end)
     }
 
     /// The id `stats conns` and `watch` give connection `token` of shard `shard`.

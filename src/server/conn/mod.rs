@@ -228,6 +228,10 @@ struct Conn {
     handed: Option<handed::Handed>,
     /// When the current batch of requests began (the shard's clock), for latency.
     batch_start: Instant,
+    /// When this connection last recorded a batch's latency: the lap reading stays the
+    /// same for every batch of one turn of the task queue, and a later batch of the same
+    /// turn starts where the one before ended.
+    last_end: Instant,
 }
 
 impl Conn {
@@ -258,6 +262,7 @@ impl Conn {
             handoff: None,
             handed: None,
             batch_start: glommio::timer::lap_now(),
+            last_end: glommio::timer::lap_now(),
         }
     }
 
@@ -296,7 +301,7 @@ impl Conn {
                     return Ok(());
                 }
                 self.serve_here();
-                let start = self.shard.batch_start.get();
+                let start = self.shard.batch_start.get().max(self.last_end);
                 self.batch_start = start;
                 let flow = self.handle_any().await;
                 // Boxed: an idle connection's future should not carry this state.
@@ -308,7 +313,9 @@ impl Conn {
                 self.shard.log_mutations();
                 let written = self.write_out().await;
                 // Empty after a handoff: the owner records those requests.
-                self.shard.record_latency(&mut self.tally, start);
+                if let Some(end) = self.shard.record_latency(&mut self.tally, start) {
+                    self.last_end = end;
+                }
                 self.shard.end_batch();
                 finished?;
                 written?;

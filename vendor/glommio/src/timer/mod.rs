@@ -10,10 +10,11 @@ use std::{future::Future, time::Duration};
 pub use timer_impl::{Timer, TimerActionOnce, TimerActionRepeat};
 
 /// corecached patch 19 ("lap clock for tasks"): the monotonic reading the executor took
-/// when it last saw time move on: as the thread woke from its sleep, or as the previous
-/// task queue stopped. It costs no clock read. It is older than the running task by the
-/// time this task queue has run so far (bounded by the queue's preemption), so it suits
-/// a clock a batch of work can share, not a stopwatch.
+/// when it last saw time move on: as the thread woke from its sleep, as the last turn of a
+/// task queue ended, or in a park that did not sleep. It costs no clock read. It is older
+/// than the running task by the time this turn of its task queue has run so far (bounded
+/// by the queue's preemption), so it suits a clock a batch of work can share, not a
+/// stopwatch. On a thread that runs no executor it is the first call's reading, forever.
 pub fn lap_now() -> std::time::Instant {
     crate::sys::lap_clock::now()
 }
