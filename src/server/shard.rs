@@ -160,12 +160,7 @@ pub struct Shard {
     /// batch, a twin's run) from the executor's lap reading, not per request: expiry has
     /// one-second resolution and versions are a hybrid logical clock.
     pub now_ms: Cell<u64>,
-    /// When the current batch started, for the latency histograms: the executor's reading
-    /// from when it last saw time move on (as it woke from its sleep, or as the last turn of
-    /// a task queue ended), which costs no clock read. At most one turn old: a turn is
-    /// bounded by glommio's 100 ms preemption.
-    pub batch_start: Cell<Instant>,
-    /// Turns that reading into unix time for `now_ms`.
+    /// Turns the executor's lap reading into unix time for `now_ms`.
     wall: Wall,
     pub reclaim: Cell<Reclaim>,
     reclaim_wake: LocalSender<()>,
@@ -224,7 +219,6 @@ impl Shard {
             rep_tx,
             busy: Cell::new(0),
             now_ms: Cell::new(unix_ms()),
-            batch_start: Cell::new(Instant::now()),
             wall: Wall::new(),
             reclaim: Cell::new(Reclaim::Idle),
             reclaim_wake,
@@ -299,12 +293,10 @@ impl Shard {
     }
 
     pub fn read_clock(&self) {
-        // One reading serves both, and it is the executor's: the store's ms clock and the
-        // batch's start for latency. It is older than this task by what ran before it in
-        // this task queue's turn, well under expiry's resolution.
-        let at = glommio::timer::lap_now();
-        self.batch_start.set(at);
-        let now = self.wall.unix_ms(at);
+        // The executor's reading, not a clock read: older than this task by what ran
+        // before it in this turn of its task queue (at most glommio's 100 ms preemption),
+        // well under expiry's one-second resolution.
+        let now = self.wall.unix_ms(glommio::timer::lap_now());
         self.now_ms.set(now);
         self.store.borrow_mut().set_clock(now);
     }

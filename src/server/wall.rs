@@ -59,21 +59,19 @@ impl Wall {
 /// A monotonic reading and the real-time clock's unix µs at that moment: the midpoint of
 /// two monotonic reads around the real-time one, retried a few times if they are far apart.
 fn take_anchor() -> (Instant, u64) {
-    let mut best = None;
+    let mut best = (Duration::MAX, (Instant::now(), 0));
     for _ in 0..4 {
         let before = Instant::now();
         let us = unix_us();
         let gap = before.elapsed();
-        let mid = (before + gap / 2, us);
-        if gap <= ANCHOR_GAP {
-            return mid;
+        if gap < best.0 {
+            best = (gap, (before + gap / 2, us));
         }
-        best = Some(best.map_or(
-            (gap, mid),
-            |b: (Duration, _)| if gap < b.0 { (gap, mid) } else { b },
-        ));
+        if gap <= ANCHOR_GAP {
+            break;
+        }
     }
-    best.map_or_else(|| (Instant::now(), unix_us()), |b| b.1)
+    best.1
 }
 
 #[cfg(test)]

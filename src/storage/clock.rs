@@ -9,10 +9,10 @@ pub fn unix_ms() -> u64 {
     unix_us() / 1000
 }
 
-/// The wall clock in unix microseconds (0 before 1970). A shard's clock anchors to it about
-/// once a second (`server/wall.rs`), and it once was read twice per batch of requests, so it
-/// calls `clock_gettime` directly: `SystemTime`'s checked subtraction from the epoch cost
-/// about 60 instructions a read (`bash benches/instructions.sh`).
+/// The wall clock in unix microseconds (0 before 1970). Replication stamps every logged batch
+/// of writes with it and `watch` every event, so it calls `clock_gettime` directly:
+/// `SystemTime`'s checked subtraction from the epoch cost about 60 instructions a read
+/// (`bash benches/instructions.sh`, when a shard read it per batch).
 pub fn unix_us() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,

@@ -226,7 +226,8 @@ struct Conn {
     handoff: Option<Arc<Handoff>>,
     /// A handoff not yet seen to end: the socket is not ours until it has.
     handed: Option<handed::Handed>,
-    /// When the current batch of requests began (the shard's clock), for latency.
+    /// When the current batch of requests began, for latency: the executor's lap reading
+    /// (glommio patch 19, no clock read), which the shard's store clock also takes.
     batch_start: Instant,
     /// When this connection last recorded a batch's latency: the lap reading stays the
     /// same for every batch of one turn of the task queue, and a later batch of the same
@@ -301,7 +302,7 @@ impl Conn {
                     return Ok(());
                 }
                 self.serve_here();
-                let start = self.shard.batch_start.get().max(self.last_end);
+                let start = glommio::timer::lap_now().max(self.last_end);
                 self.batch_start = start;
                 let flow = self.handle_any().await;
                 // Boxed: an idle connection's future should not carry this state.
