@@ -7,7 +7,8 @@
 # CC_PRE, when set, goes before the server's command (e.g. 'chrt -b 0' for SCHED_BATCH);
 # CC_ARGS adds corecached flags (e.g. '--spin-before-park-us 30'). SWITCHES=1 also prints,
 # per shard thread, how often it slept (voluntary switches) and was preempted (involuntary)
-# during the run, from /proc/PID/task/*/status.
+# during the run, from /proc/PID/task/*/status. ONLY=pipelined or ONLY=partload runs one of
+# the two loads.
 # Usage: bash benches/hoptax.sh [SECS per run, 4] [ROUNDS, 2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +37,7 @@ run() { # shards conns depth
     kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
     python3 -c "
 import json; j = json.load(open('$json'))
-print(f'-t $1, $2 conns, depth $3: {j[\"ops_per_sec\"]:.0f} ops/s, p50 {j[\"latency_us\"][\"p50\"]:.0f} us, server CPU {($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / j[\"ops\"]:.2f} us/request')"
+print(f'-t $1, $2 conns, depth $3: {j[\"ops_per_sec\"]:.0f} ops/s, p50 {j[\"latency_us\"][\"p50\"]:.0f} us, p99 {j[\"latency_us\"][\"p99\"]:.0f} us, server CPU {($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / j[\"ops\"]:.2f} us/request')"
     if [[ ${SWITCHES:-} == 1 ]]; then
         ops=$(python3 -c "import json; print(json.load(open('$json'))['ops'])")
         paste "$json.sw0" "$json.sw1" | awk -v ops="$ops" '$1 ~ /^shard/ && $5 + $6 > $2 + $3 {
@@ -52,6 +53,6 @@ switches() { # pid: thread name, voluntary and involuntary switches, one line pe
 
 echo "# hoptax: $secs s per run, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for _ in $(seq "$rounds"); do
-    for t in 1 2 4; do run "$t" 8 16; done
-    for t in 1 2 4; do run "$t" 50 1; done
+    if [[ ${ONLY:-pipelined} == pipelined ]]; then for t in 1 2 4; do run "$t" 8 16; done; fi
+    if [[ ${ONLY:-partload} == partload ]]; then for t in 1 2 4; do run "$t" 50 1; done; fi
 done

@@ -22,6 +22,9 @@ pub(crate) struct Nap {
     expects_wake: AtomicBool,
     /// Its wake-ups so far: a peer that sees it move knows the sleeper has woken since.
     wakes: AtomicU32,
+    /// The CPU it last went to sleep on (patch 20): a peer about to sleep on the same CPU
+    /// wakes it at once, since the wake needs no IPI and the CPU would otherwise idle.
+    cpu: AtomicU32,
 }
 
 impl Nap {
@@ -106,6 +109,30 @@ pub(crate) fn settle(mut send: impl FnMut(usize, RawFd)) -> Option<Instant> {
     })
 }
 
+/// Hands `send` every wake still owed to a sleeper that has not woken and that last slept
+/// on `cpu`; keeps the rest owed.
+pub(crate) fn settle_on_cpu(cpu: u32, mut send: impl FnMut(usize, RawFd)) {
+    OWED.with(|o| {
+        o.borrow_mut().retain(|w| {
+            if w.nap.wakes.load(Ordering::SeqCst) != w.seen {
+                return false;
+            }
+            if w.nap.cpu.load(Ordering::Relaxed) == cpu {
+                send(w.id, w.fd);
+                return false;
+            }
+            true
+        })
+    });
+}
+
+/// The CPU this thread runs on (glibc reads it from the thread's rseq area).
+pub(crate) fn this_cpu() -> u32 {
+    // SAFETY: sched_getcpu has no preconditions. Where it cannot answer (-1) on both
+    // sides, the owed wakes go at once, as without patch 15: early, never lost.
+    unsafe { libc::sched_getcpu() as u32 }
+}
+
 /// Hands `send` every wake still owed to a sleeper that has not woken.
 pub(crate) fn settle_all(mut send: impl FnMut(usize, RawFd)) {
     OWED.with(|o| {
@@ -144,6 +171,9 @@ impl Score {
     pub(crate) fn before_sleep(&self, nap: &Nap) {
         let expects = self.expects();
         self.since.set(Some(super::lap_clock::now()));
+        if expects {
+            nap.cpu.store(this_cpu(), Ordering::Relaxed);
+        }
         nap.expects_wake.store(expects, Ordering::Relaxed);
     }
 

@@ -2127,11 +2127,14 @@ impl Reactor {
             // executor that expects its own I/O to wake it soon, and has a timer due within
             // `late_wake::BOUND` as well, leaves it owed: it settles it when it wakes.
             // Otherwise it goes now, with the sleep.
-            if self.settle_late_wakes().is_some()
-                && !(self.score.expects()
-                    && user_timer.is_some_and(|t| t <= late_wake::BOUND))
-            {
-                late_wake::settle_all(|id, fd| Self::send_ring_wake(id, fd, false));
+            // corecached patch 20: a sleeper on this same CPU is woken either way.
+            if self.settle_late_wakes().is_some() {
+                if !(self.score.expects() && user_timer.is_some_and(|t| t <= late_wake::BOUND)) {
+                    late_wake::settle_all(|id, fd| Self::send_ring_wake(id, fd, false));
+                } else {
+                    let cpu = late_wake::this_cpu();
+                    late_wake::settle_on_cpu(cpu, |id, fd| Self::send_ring_wake(id, fd, false));
+                }
             }
             // corecached patch 10: a wake asked for since the top of this lap goes with
             // the sleep too, or a peer waiting on us could wait for our next wake.
