@@ -14,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-4}
 rounds=${2:-2}
+case ${ONLY:-} in '' | pipelined | partload) ;; *) echo "hoptax.sh: ONLY=pipelined or partload" >&2; exit 2 ;; esac
 cc=${CC_BIN:-target/release/corecached}
 lg=${LG:-target/release/loadgen}
 source benches/lib.sh

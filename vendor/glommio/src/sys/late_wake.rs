@@ -1,6 +1,7 @@
 //! corecached patch 15 ("late wake"): a sleeping executor that its own I/O wakes every few
 //! microseconds is not woken by a peer at once. The peer gives it `LATE` to wake by itself
-//! and wakes it only if it has not.
+//! and wakes it only if it has not. Patch 20: a peer about to sleep on the sleeper's own CPU
+//! wakes it at once all the same.
 
 use std::cell::{Cell, RefCell};
 use std::os::unix::io::RawFd;
@@ -12,7 +13,8 @@ use std::time::{Duration, Instant};
 /// The sleeps such an executor counts as short are shorter than this.
 pub(crate) const LATE: Duration = Duration::from_micros(100);
 
-/// How soon a timer must be due for an executor that owes wakes to sleep on them.
+/// How soon a timer must be due for an executor that owes wakes to sleep on them. Wakes
+/// owed to a sleeper on its own CPU are sent as it sleeps all the same (patch 20).
 pub(crate) const BOUND: Duration = Duration::from_millis(5);
 
 /// What a sleeper shares with the executors that may have to wake it.
@@ -22,8 +24,9 @@ pub(crate) struct Nap {
     expects_wake: AtomicBool,
     /// Its wake-ups so far: a peer that sees it move knows the sleeper has woken since.
     wakes: AtomicU32,
-    /// The CPU it last went to sleep on (patch 20): a peer about to sleep on the same CPU
-    /// wakes it at once, since the wake needs no IPI and the CPU would otherwise idle.
+    /// The CPU of its last sleep in which it expected to wake by itself, the only sleeps a
+    /// wake can be owed for (patch 20): a peer about to sleep on the same CPU wakes it at
+    /// once, since the wake needs no IPI and the CPU would otherwise idle.
     cpu: AtomicU32,
 }
 
@@ -83,22 +86,26 @@ pub(crate) fn owe(id: usize, fd: RawFd, nap: &Arc<Nap>) {
     });
 }
 
-/// Drops the wakes whose sleeper has woken, hands `send` (id, ring fd) those that are due,
-/// and returns when the next one falls due.
-pub(crate) fn settle(mut send: impl FnMut(usize, RawFd)) -> Option<Instant> {
+impl Owed {
+    /// The sleeper has woken since this wake was owed: it reads its channels after that.
+    fn answered(&self) -> bool {
+        self.nap.wakes.load(Ordering::SeqCst) != self.seen
+    }
+}
+
+/// Drops the wakes whose sleeper has woken, hands `send` (id, ring fd) those for which
+/// `now` is true, and returns when the earliest of the rest falls due.
+fn settle_where(
+    mut now: impl FnMut(&Owed) -> bool,
+    mut send: impl FnMut(usize, RawFd),
+) -> Option<Instant> {
     OWED.with(|o| {
-        let mut owed = o.borrow_mut();
-        if owed.is_empty() {
-            return None;
-        }
-        // corecached patch 17: settled by the reactor between runs of tasks.
-        let now = super::lap_clock::now();
         let mut next: Option<Instant> = None;
-        owed.retain(|w| {
-            if w.nap.wakes.load(Ordering::SeqCst) != w.seen {
+        o.borrow_mut().retain(|w| {
+            if w.answered() {
                 return false;
             }
-            if w.due <= now {
+            if now(w) {
                 send(w.id, w.fd);
                 return false;
             }
@@ -109,39 +116,36 @@ pub(crate) fn settle(mut send: impl FnMut(usize, RawFd)) -> Option<Instant> {
     })
 }
 
-/// Hands `send` every wake still owed to a sleeper that has not woken and that last slept
-/// on `cpu`; keeps the rest owed.
-pub(crate) fn settle_on_cpu(cpu: u32, mut send: impl FnMut(usize, RawFd)) {
-    OWED.with(|o| {
-        o.borrow_mut().retain(|w| {
-            if w.nap.wakes.load(Ordering::SeqCst) != w.seen {
-                return false;
-            }
-            if w.nap.cpu.load(Ordering::Relaxed) == cpu {
-                send(w.id, w.fd);
-                return false;
-            }
-            true
-        })
-    });
+/// Drops the wakes whose sleeper has woken, hands `send` (id, ring fd) those that are due,
+/// and returns when the next one falls due.
+pub(crate) fn settle(send: impl FnMut(usize, RawFd)) -> Option<Instant> {
+    if OWED.with(|o| o.borrow().is_empty()) {
+        return None;
+    }
+    // corecached patch 17: settled by the reactor between runs of tasks.
+    let now = super::lap_clock::now();
+    settle_where(|w| w.due <= now, send)
 }
 
-/// The CPU this thread runs on (glibc reads it from the thread's rseq area).
+/// Hands `send` the wakes still owed to sleepers that last slept on `cpu` (patch 20), and
+/// returns when the earliest of the rest falls due.
+pub(crate) fn settle_on_cpu(cpu: u32, send: impl FnMut(usize, RawFd)) -> Option<Instant> {
+    settle_where(|w| w.nap.cpu.load(Ordering::Relaxed) == cpu, send)
+}
+
+/// The CPU this thread runs on (`sched_getcpu`: a read of the thread's rseq area with
+/// glibc 2.35 and later, the vDSO before).
 pub(crate) fn this_cpu() -> u32 {
-    // SAFETY: sched_getcpu has no preconditions. Where it cannot answer (-1) on both
-    // sides, the owed wakes go at once, as without patch 15: early, never lost.
-    unsafe { libc::sched_getcpu() as u32 }
+    // SAFETY: sched_getcpu has no preconditions.
+    let cpu = unsafe { libc::sched_getcpu() };
+    // Where it cannot answer (-1) on both sides, the owed wakes go at once, as `settle_all`
+    // sends them: early, never lost.
+    cpu as u32
 }
 
 /// Hands `send` every wake still owed to a sleeper that has not woken.
-pub(crate) fn settle_all(mut send: impl FnMut(usize, RawFd)) {
-    OWED.with(|o| {
-        for w in o.borrow_mut().drain(..) {
-            if w.nap.wakes.load(Ordering::SeqCst) == w.seen {
-                send(w.id, w.fd);
-            }
-        }
-    });
+pub(crate) fn settle_all(send: impl FnMut(usize, RawFd)) {
+    settle_where(|_| true, send);
 }
 
 /// Every wake still owed, for a reactor that goes away.

@@ -382,7 +382,9 @@ impl SleepNotifier {
         // This will allow this `eventfd` to be notified. This should not happen
         // for the placeholder (disconnected) case.
         assert_ne!(self.id, usize::MAX);
-        self.should_notify.store(true, Ordering::Relaxed);
+        // corecached patch 20: `Release`, so that a peer whose `notify` sees this store also
+        // sees what the sleep announced before it (`Nap`'s `expects_wake` and `cpu`).
+        self.should_notify.store(true, Ordering::Release);
     }
 
     pub(super) fn wake_up(&self) {

@@ -2127,13 +2127,14 @@ impl Reactor {
             // executor that expects its own I/O to wake it soon, and has a timer due within
             // `late_wake::BOUND` as well, leaves it owed: it settles it when it wakes.
             // Otherwise it goes now, with the sleep.
-            // corecached patch 20: a sleeper on this same CPU is woken either way.
+            // corecached patch 20: a sleeper on this same CPU is woken now either way: the
+            // wake needs no IPI, and the CPU would otherwise idle while the peer waits on us.
             if self.settle_late_wakes().is_some() {
-                if !(self.score.expects() && user_timer.is_some_and(|t| t <= late_wake::BOUND)) {
-                    late_wake::settle_all(|id, fd| Self::send_ring_wake(id, fd, false));
+                let send = |id, fd| Self::send_ring_wake(id, fd, false);
+                if self.score.expects() && user_timer.is_some_and(|t| t <= late_wake::BOUND) {
+                    late_wake::settle_on_cpu(late_wake::this_cpu(), send);
                 } else {
-                    let cpu = late_wake::this_cpu();
-                    late_wake::settle_on_cpu(cpu, |id, fd| Self::send_ring_wake(id, fd, false));
+                    late_wake::settle_all(send);
                 }
             }
             // corecached patch 10: a wake asked for since the top of this lap goes with
