@@ -505,7 +505,17 @@ impl Shard {
                     reply_to: self.reply_id,
                     batches,
                 };
-                match self.req_tx.send_to(s, req).await {
+                // A batch whose connection waits for the answer wakes the owner at once
+                // (glommio patch 21): the owner's own sockets may stay quiet for as long as
+                // their clients wait on hops of their own. A handed-off request (depth 1)
+                // may be left to the owner's sockets, which patch 15 measured worth doing.
+                let awaited = req.batches.iter().any(|(_, b)| b.handoff.is_none());
+                let send = self.req_tx.send_to(s, req);
+                let sent = match awaited {
+                    true => glommio::channels::prompt_wake(send).await,
+                    false => send.await,
+                };
+                match sent {
                     Ok(()) => {}
                     // The owner has gone (a stop): what waits for a reply gets an empty one,
                     // and a handed-off request releases its asker as it drops (`Direct`).

@@ -320,6 +320,9 @@ pub mod channel_mesh;
 /// ```
 pub mod sharding;
 
+mod prompt_wake;
+pub use prompt_wake::{prompt_wake, PromptWake};
+
 use std::fmt::Debug;
 
 #[derive(Debug)]

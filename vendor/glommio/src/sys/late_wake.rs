@@ -55,6 +55,28 @@ struct Owed {
 
 thread_local! {
     static OWED: RefCell<Vec<Owed>> = const { RefCell::new(Vec::new()) };
+    /// Set while a `channels::prompt_wake` future is polled (patch 21).
+    static PROMPT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// While alive, the wakes this thread asks for are not held back (patch 21).
+pub(crate) struct Prompt(bool);
+
+impl Prompt {
+    pub(crate) fn begin() -> Prompt {
+        Prompt(PROMPT.with(|p| p.replace(true)))
+    }
+}
+
+impl Drop for Prompt {
+    fn drop(&mut self) {
+        PROMPT.with(|p| p.set(self.0));
+    }
+}
+
+/// Whether a wake asked for now may be held back: not inside `channels::prompt_wake`.
+pub(crate) fn may_hold() -> bool {
+    !PROMPT.with(Cell::get)
 }
 
 /// Owes sleeper `id` (main ring `fd`) a wake within [`LATE`]; the caller has published its

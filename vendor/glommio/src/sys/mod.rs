@@ -335,6 +335,7 @@ impl SleepNotifier {
             // given `late_wake::LATE` to do so before the ring message goes.
             if !force
                 && self.nap.expects_wake()
+                && late_wake::may_hold()
                 && uring::defer_late_wake(self.id, ring_fd, &self.nap)
             {
                 return;
