@@ -115,6 +115,18 @@ impl Owed {
     }
 }
 
+/// Stops owing sleeper `nap` a wake (patch 21): true when one was owed and it has not woken
+/// since, so the caller wakes it now.
+pub(crate) fn forgive(nap: &Arc<Nap>) -> bool {
+    OWED.with(|o| {
+        let mut owed = o.borrow_mut();
+        let Some(i) = owed.iter().position(|w| Arc::ptr_eq(&w.nap, nap)) else {
+            return false;
+        };
+        !owed.swap_remove(i).answered()
+    })
+}
+
 /// Drops the wakes whose sleeper has woken, hands `send` (id, ring fd) those for which
 /// `now` is true, and returns when the earliest of the rest falls due.
 fn settle_where(

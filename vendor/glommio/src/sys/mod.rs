@@ -343,6 +343,14 @@ impl SleepNotifier {
             if force || !uring::defer_ring_wake(self.id, ring_fd) {
                 write_eventfd(self.eventfd_fd());
             }
+        } else if !late_wake::may_hold() && late_wake::forgive(&self.nap) {
+            // corecached patch 21: an earlier send of this thread took the wake and holds
+            // it; a prompt send must not wait behind that hold. (A hold by a third
+            // executor's thread is out of reach here and still ends as patch 15 says.)
+            let ring_fd = self.ring_fd.load(Ordering::Relaxed);
+            if !uring::defer_ring_wake(self.id, ring_fd) {
+                write_eventfd(self.eventfd_fd());
+            }
         }
     }
 
