@@ -231,10 +231,19 @@ impl Handoff {
             if !left {
                 IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
             }
-            i.waiting.take().filter(|_| i.wake_always || left)
+            i.waiting
+                .take()
+                .filter(|_| i.wake_always || left)
+                .map(|w| (w, left))
         };
-        if let Some(w) = waker {
-            w.wake();
+        match waker {
+            // Bytes are left for the asker to write, and its client waits for them: the
+            // wake is never held (glommio patch 21).
+            Some((w, true)) => glommio::channels::prompt(|| w.wake()),
+            // The whole answer went out: the asker's own socket will wake it soon, so this
+            // wake may be held as patch 15 allows.
+            Some((w, false)) => w.wake(),
+            None => {}
         }
         sent
     }
@@ -246,8 +255,10 @@ impl Handoff {
             i.state = State::NotRun;
             i.waiting.take()
         };
+        // The asker must write the whole answer, and its client waits for it: the wake is
+        // never held (glommio patch 21).
         if let Some(w) = waker {
-            w.wake();
+            glommio::channels::prompt(|| w.wake());
         }
     }
 

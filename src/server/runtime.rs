@@ -267,8 +267,8 @@ async fn serve_requests(shard: Rc<Shard>, from: usize, stream: ConnectedReceiver
         if replies.is_empty() {
             shard.spare_replies.give(replies);
         } else {
-            // The asking connections wait for these replies: their shard's own sockets will
-            // not wake it meanwhile, so its wake is not held back (glommio patch 21).
+            // The asking connections wait for these replies, and their clients for the
+            // answers: the asker's wake is not held back (glommio patch 21).
             let send = shard.rep_tx.send_to(req.reply_to, replies);
             let _ = glommio::channels::prompt_wake(send).await;
         }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 pub mod echo;
 pub mod logged;
 mod outside;
+pub mod wake_cycles;
 // Each test crate takes what it needs from here.
 #[allow(unused_imports)]
 pub use outside::{Memcached, free_port, skipped, start_memcached, tool_present};

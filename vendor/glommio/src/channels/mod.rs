@@ -321,7 +321,7 @@ pub mod channel_mesh;
 pub mod sharding;
 
 mod prompt_wake;
-pub use prompt_wake::{prompt_wake, PromptWake};
+pub use prompt_wake::{prompt, prompt_wake, PromptWake};
 
 use std::fmt::Debug;
 

@@ -1,5 +1,5 @@
-//! corecached patch 21 ("prompt wake"): sends whose receiver, or whose sender's own clients,
-//! wait on them wake the receiver at once, never held back by patch 15.
+//! corecached patch 21 ("prompt wake"): wakes that someone waits on (a reply, a batch whose
+//! asker waits for its answer) reach the sleeping executor at once, never held by patch 15.
 
 use std::{
     future::Future,
@@ -7,8 +7,17 @@ use std::{
     task::{Context, Poll},
 };
 
+/// Runs `f` so that every wake of another executor it asks for (a channel send's, a foreign
+/// `Waker::wake`) is sent at once. Patch 15 lets a sender hold back the wake of a peer that
+/// expects its own I/O to wake it soon, up to the sender's next timer; that guess fails when
+/// the peer's I/O, or the sender's, waits on this very wake.
+pub fn prompt<R>(f: impl FnOnce() -> R) -> R {
+    let _prompt = crate::sys::late_wake::Prompt::begin();
+    f()
+}
+
 pin_project_lite::pin_project! {
-    /// A future whose channel sends wake a sleeping receiver at once (see [`prompt_wake`]).
+    /// A future polled inside [`prompt`] (see [`prompt_wake`]).
     #[derive(Debug)]
     pub struct PromptWake<F> {
         #[pin]
@@ -16,9 +25,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// Runs `send` so that a peer it wakes is woken at once. Patch 15 lets a sender hold back the
-/// wake of a peer that expects its own I/O to wake it soon, up to the sender's next timer;
-/// that guess fails when the peer's I/O, or the sender's, waits on this very message.
+/// `send`, each of whose polls runs inside [`prompt`]: the wakes it asks for are sent at once.
 pub fn prompt_wake<F: Future>(send: F) -> PromptWake<F> {
     PromptWake { inner: send }
 }
@@ -27,7 +34,7 @@ impl<F: Future> Future for PromptWake<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let _prompt = crate::sys::late_wake::Prompt::begin();
-        self.project().inner.poll(cx)
+        let inner = self.project().inner;
+        prompt(|| inner.poll(cx))
     }
 }

@@ -1,7 +1,8 @@
 //! corecached patch 15 ("late wake"): a sleeping executor that its own I/O wakes every few
 //! microseconds is not woken by a peer at once. The peer gives it `LATE` to wake by itself
 //! and wakes it only if it has not. Patch 20: a peer about to sleep on the sleeper's own CPU
-//! wakes it at once all the same.
+//! wakes it at once all the same. Patch 21: a wake asked for inside `channels::prompt`, which
+//! someone waits on, is never held.
 
 use std::cell::{Cell, RefCell};
 use std::os::unix::io::RawFd;
@@ -20,7 +21,8 @@ pub(crate) const BOUND: Duration = Duration::from_millis(5);
 /// What a sleeper shares with the executors that may have to wake it.
 #[derive(Debug, Default)]
 pub(crate) struct Nap {
-    /// Set as it goes to sleep when its recent sleeps were ended by its own I/O, soon.
+    /// Set as it goes to sleep when its recent sleeps were ended by its own I/O, soon;
+    /// cleared as it wakes (patch 21), so that it says the sleeper is still in such a sleep.
     expects_wake: AtomicBool,
     /// Its wake-ups so far: a peer that sees it move knows the sleeper has woken since.
     wakes: AtomicU32,
@@ -39,6 +41,7 @@ impl Nap {
     /// one a peer takes after publishing a message and before it reads `wakes`, so either
     /// the peer sees the wake-up or the owner sees the message.
     pub(crate) fn woke(&self) {
+        self.expects_wake.store(false, Ordering::Relaxed);
         self.wakes.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
     }
@@ -55,14 +58,17 @@ struct Owed {
 
 thread_local! {
     static OWED: RefCell<Vec<Owed>> = const { RefCell::new(Vec::new()) };
-    /// Set while a `channels::prompt_wake` future is polled (patch 21).
+    /// Set inside `channels::prompt` and while a `channels::prompt_wake` future is polled
+    /// (patch 21).
     static PROMPT: Cell<bool> = const { Cell::new(false) };
 }
 
-/// While alive, the wakes this thread asks for are not held back (patch 21).
+/// While alive, the wakes this thread asks for are not held back (patch 21). It keeps the
+/// flag as it found it, so that an inner scope ending leaves an outer one in force.
 pub(crate) struct Prompt(bool);
 
 impl Prompt {
+    #[must_use]
     pub(crate) fn begin() -> Prompt {
         Prompt(PROMPT.with(|p| p.replace(true)))
     }
@@ -74,7 +80,7 @@ impl Drop for Prompt {
     }
 }
 
-/// Whether a wake asked for now may be held back: not inside `channels::prompt_wake`.
+/// Whether a wake asked for now may be held back: not inside `channels::prompt`.
 pub(crate) fn may_hold() -> bool {
     !PROMPT.with(Cell::get)
 }
@@ -113,18 +119,6 @@ impl Owed {
     fn answered(&self) -> bool {
         self.nap.wakes.load(Ordering::SeqCst) != self.seen
     }
-}
-
-/// Stops owing sleeper `nap` a wake (patch 21): true when one was owed and it has not woken
-/// since, so the caller wakes it now.
-pub(crate) fn forgive(nap: &Arc<Nap>) -> bool {
-    OWED.with(|o| {
-        let mut owed = o.borrow_mut();
-        let Some(i) = owed.iter().position(|w| Arc::ptr_eq(&w.nap, nap)) else {
-            return false;
-        };
-        !owed.swap_remove(i).answered()
-    })
 }
 
 /// Drops the wakes whose sleeper has woken, hands `send` (id, ring fd) those for which

@@ -324,7 +324,7 @@ impl SleepNotifier {
             .should_notify
             // corecached patch 15: Acquire, so that a sleeper's wake-up count read after
             // this (`late_wake::owe`) is no older than the sleep it announced.
-            .compare_exchange(true, false, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(true, false, Ordering::Acquire, Ordering::Acquire)
             .is_ok()
             || force
         {
@@ -333,6 +333,7 @@ impl SleepNotifier {
             let ring_fd = self.ring_fd.load(Ordering::Relaxed);
             // corecached patch 15: an owner that expects its own I/O to wake it soon is
             // given `late_wake::LATE` to do so before the ring message goes.
+            // corecached patch 21: not inside `channels::prompt`, whose wakes someone waits on.
             if !force
                 && self.nap.expects_wake()
                 && late_wake::may_hold()
@@ -343,10 +344,12 @@ impl SleepNotifier {
             if force || !uring::defer_ring_wake(self.id, ring_fd) {
                 write_eventfd(self.eventfd_fd());
             }
-        } else if !late_wake::may_hold() && late_wake::forgive(&self.nap) {
-            // corecached patch 21: an earlier send of this thread took the wake and holds
-            // it; a prompt send must not wait behind that hold. (A hold by a third
-            // executor's thread is out of reach here and still ends as patch 15 says.)
+        } else if !force && !late_wake::may_hold() && self.nap.expects_wake() {
+            // corecached patch 21: the sleeper is still in a sleep that expects its own I/O
+            // (it clears that as it wakes) and an earlier notify took its wake, so that
+            // notify may be holding it (this thread's or another's). A prompt send lists a
+            // ring wake of its own: at worst a second message that ends a sleep early; this
+            // thread's list keeps one per ring.
             let ring_fd = self.ring_fd.load(Ordering::Relaxed);
             if !uring::defer_ring_wake(self.id, ring_fd) {
                 write_eventfd(self.eventfd_fd());

@@ -1,0 +1,179 @@
+//! The ping-pong that the tests of glommio patches 20 and 21 play between two executors, in
+//! cycles. In each cycle both first sleep on short timers over and over, so each sees its
+//! sleeps end by themselves, soon, and tells its peer it expects to wake by itself (patch
+//! 15). Then the echo side waits for the next ping with nothing of its own to wake it, and the
+//! pinger sends one as its own timer turns slow, due within patch 15's 5 ms bound (one short
+//! sleep may still be in flight). A pinger that holds the wake it owes sleeps until that
+//! timer fires. `run` counts the cycles in which it fired during the round trip: a count of
+//! events, not a time limit. Wakes are held only on kernels with `IORING_OP_MSG_RING` (5.18).
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use glommio::channels::prompt_wake;
+use glommio::channels::shared_channel::{self, ConnectedSender, SharedReceiver, SharedSender};
+use glommio::{LocalExecutor, LocalExecutorBuilder, Placement};
+
+use super::echo::echo_then;
+
+/// The short sleeps: well under patch 15's 100 µs, so each side expects its own wakes.
+const BUSY_NAP: Duration = Duration::from_micros(20);
+/// How long the echo side keeps its short sleeps up after each reply.
+const ECHO_BUSY_FOR: Duration = Duration::from_millis(5);
+/// How long the pinger keeps its own up: past the echo's, so the echo is waiting on the
+/// channel alone when the ping comes.
+const PINGER_BUSY_FOR: Duration = Duration::from_millis(8);
+/// The pinger's timer during a round trip: longer than patch 15's 100 µs, within its 5 ms.
+pub const SLOW_NAP: Duration = Duration::from_millis(4);
+pub const CYCLES: u64 = 20;
+/// glommio's default preemption timer (100 ms) would wake a sleeper in the end and hide a
+/// wake never sent; the slow timer above is what should end a stall.
+const PREEMPT: Duration = Duration::from_secs(30);
+
+/// How the pinger sends each ping.
+#[derive(Clone, Copy, Debug)]
+pub enum Ping {
+    Plain,
+    /// Through `glommio::channels::prompt_wake` (patch 21).
+    Prompt,
+    /// A plain message on a second channel to the echo's executor first, whose wake the
+    /// pinger holds, then the ping through `prompt_wake`.
+    PromptAfterHeld,
+}
+
+#[derive(Debug)]
+pub struct Cycles {
+    pub done: u64,
+    /// Cycles whose round trip outlasted one of the pinger's slow sleeps.
+    pub waited_for_timer: u64,
+}
+
+/// The CPUs this process may run on.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: sched_getaffinity fills the zeroed set it is given, of the size given.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+/// Plays the cycles with the pinger on `pinger_cpu` and the echo on `echo_cpu`.
+pub fn run(pinger_cpu: usize, echo_cpu: usize, ping: Ping) -> Cycles {
+    let (req_tx, req_rx) = shared_channel::new_bounded::<u64>(1);
+    let (rep_tx, rep_rx) = shared_channel::new_bounded::<u64>(1);
+    let (side_tx, side_rx) = shared_channel::new_bounded::<u64>(1);
+    let (done_tx, done) = mpsc::channel();
+
+    let echo = thread::spawn(move || {
+        executor("cycles-echo", echo_cpu).run(async move {
+            let drain = glommio::spawn_local(drain(side_rx)).detach();
+            let echoed = echo_then(req_rx, rep_tx, || naps(ECHO_BUSY_FOR)).await;
+            drain.await;
+            echoed
+        })
+    });
+    let pinger = thread::spawn(move || {
+        let cycles =
+            executor("cycles-pinger", pinger_cpu).run(ping_cycles(req_tx, rep_rx, side_tx, ping));
+        let _ = done_tx.send(cycles);
+    });
+
+    let cycles = done
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the pinger hung");
+    eprintln!("{ping:?}, pinger on cpu {pinger_cpu}, echo on cpu {echo_cpu}: {cycles:?}");
+    pinger.join().unwrap();
+    assert_eq!(echo.join().unwrap(), cycles.done);
+    cycles
+}
+
+fn executor(name: &str, cpu: usize) -> LocalExecutor {
+    LocalExecutorBuilder::new(Placement::Fixed(cpu))
+        .name(name)
+        .preempt_timer(PREEMPT)
+        .make()
+        .expect("executor")
+}
+
+/// Sleeps on short timers for `span`.
+async fn naps(span: Duration) {
+    let until = Instant::now() + span;
+    while Instant::now() < until {
+        glommio::timer::sleep(BUSY_NAP).await;
+    }
+}
+
+async fn drain(side_rx: SharedReceiver<u64>) {
+    let side_rx = side_rx.connect().await;
+    while side_rx.recv().await.is_some() {}
+}
+
+async fn send_ping(
+    req_tx: &ConnectedSender<u64>,
+    side_tx: &ConnectedSender<u64>,
+    n: u64,
+    ping: Ping,
+) -> bool {
+    match ping {
+        Ping::Plain => req_tx.send(n).await.is_ok(),
+        Ping::Prompt => prompt_wake(req_tx.send(n)).await.is_ok(),
+        Ping::PromptAfterHeld => {
+            side_tx.try_send(n).is_ok() && prompt_wake(req_tx.send(n)).await.is_ok()
+        }
+    }
+}
+
+async fn ping_cycles(
+    req_tx: SharedSender<u64>,
+    rep_rx: SharedReceiver<u64>,
+    side_tx: SharedSender<u64>,
+    ping: Ping,
+) -> Cycles {
+    let req_tx = req_tx.connect().await;
+    let rep_rx = rep_rx.connect().await;
+    let side_tx = side_tx.connect().await;
+    let nap = Rc::new(Cell::new(BUSY_NAP));
+    let fired = Rc::new(Cell::new(0u64));
+    let running = Rc::new(Cell::new(true));
+    let napper = glommio::spawn_local({
+        let (nap, fired, running) = (nap.clone(), fired.clone(), running.clone());
+        async move {
+            while running.get() {
+                glommio::timer::sleep(nap.get()).await;
+                fired.set(fired.get() + 1);
+            }
+        }
+    });
+    let mut cycles = Cycles {
+        done: 0,
+        waited_for_timer: 0,
+    };
+    for n in 0..CYCLES {
+        nap.set(BUSY_NAP);
+        glommio::timer::sleep(PINGER_BUSY_FOR).await;
+        nap.set(SLOW_NAP);
+        let before = fired.get();
+        if !send_ping(&req_tx, &side_tx, n, ping).await || rep_rx.recv().await != Some(n) {
+            break;
+        }
+        // The short sleep in flight when the ping went may end during it; a second firing
+        // is a slow sleep that ended before the reply came.
+        if fired.get() - before >= 2 {
+            cycles.waited_for_timer += 1;
+        }
+        cycles.done += 1;
+    }
+    drop(req_tx);
+    drop(side_tx);
+    running.set(false);
+    napper.await;
+    cycles
+}
