@@ -327,7 +327,9 @@ impl Shard {
             return None;
         }
         let end = Instant::now();
-        let took = end.saturating_duration_since(start).as_micros() as u64;
+        let took = end.saturating_duration_since(start);
+        // Not `as_micros`, whose u128 arithmetic costs more than this.
+        let took = took.as_secs() * 1_000_000 + u64::from(took.subsec_micros());
         self.latency.borrow_mut().record(tally, took);
         Some(end)
     }

@@ -39,13 +39,13 @@ impl Wall {
             return last_ms;
         }
         let (mut at, mut at_us) = self.anchor.get();
-        if t.checked_duration_since(at)
-            .is_some_and(|d| d >= ANCHOR_FOR)
-        {
+        let mut ahead = t.checked_duration_since(at);
+        if ahead.is_some_and(|d| d >= ANCHOR_FOR) {
             (at, at_us) = take_anchor();
             self.anchor.set((at, at_us));
+            ahead = t.checked_duration_since(at);
         }
-        let us = match t.checked_duration_since(at) {
+        let us = match ahead {
             Some(ahead) => at_us + ahead.as_micros() as u64,
             // A reading taken before the anchor (a lap's, just after a new anchor).
             None => at_us.saturating_sub((at - t).as_micros() as u64),

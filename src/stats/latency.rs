@@ -55,16 +55,22 @@ impl Family {
 }
 
 /// A connection's requests of the current batch, by family.
+/// Which families it counts is kept as a bit mask, so that a batch of one family (most of
+/// them) costs one histogram look, not a pass over every family.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Tally([u32; FAMILIES]);
+pub struct Tally {
+    counts: [u32; FAMILIES],
+    seen: u8,
+}
 
 impl Tally {
     pub fn note(&mut self, f: Family) {
-        self.0[f as usize] += 1;
+        self.counts[f as usize] += 1;
+        self.seen |= 1 << f as u8;
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.iter().all(|&n| n == 0)
+        self.seen == 0
     }
 }
 
@@ -77,11 +83,7 @@ pub struct Hist {
 }
 
 impl Hist {
-    fn add(&mut self, latency_us: u64, n: u64) {
-        let b = BOUNDS_US
-            .iter()
-            .position(|&le| latency_us <= le)
-            .unwrap_or(BOUNDS_US.len());
+    fn add(&mut self, b: usize, latency_us: u64, n: u64) {
         self.buckets[b] += n;
         self.sum_us += latency_us * n;
         self.count += n;
@@ -104,12 +106,18 @@ pub struct Latencies(pub [Hist; FAMILIES]);
 impl Latencies {
     /// Adds a batch's requests, all at `latency_us`, and empties the tally.
     pub fn record(&mut self, tally: &mut Tally, latency_us: u64) {
-        for (h, n) in self.0.iter_mut().zip(tally.0) {
-            if n > 0 {
-                h.add(latency_us, u64::from(n));
-            }
+        let b = BOUNDS_US
+            .iter()
+            .position(|&le| latency_us <= le)
+            .unwrap_or(BOUNDS_US.len());
+        let mut seen = tally.seen;
+        while seen != 0 {
+            let f = seen.trailing_zeros() as usize;
+            seen &= seen - 1;
+            self.0[f].add(b, latency_us, u64::from(tally.counts[f]));
+            tally.counts[f] = 0;
         }
-        *tally = Tally::default();
+        tally.seen = 0;
     }
 
     pub fn merge(&mut self, other: &Latencies) {
@@ -142,8 +150,18 @@ mod tests {
         assert_eq!(get.buckets[2], 2);
         assert_eq!(get.cumulative()[1], 0);
         assert_eq!(*get.cumulative().last().unwrap(), 2);
-        l.record(&mut Tally([0, 0, 0, 0, 0, 0, 1]), 1_000_000);
+        // The emptied tally starts again from zero.
+        t.note(Family::Other);
+        l.record(&mut t, 1_000_000);
         assert_eq!(l.0[Family::Other as usize].buckets[BOUNDS_US.len()], 1);
+        assert_eq!(l.0[Family::Other as usize].count, 1);
+        assert_eq!(
+            (
+                l.0[Family::Get as usize].count,
+                l.0[Family::Set as usize].count
+            ),
+            (2, 1)
+        );
         let mut sum = Latencies::default();
         sum.merge(&l);
         sum.merge(&l);
