@@ -231,19 +231,13 @@ impl Handoff {
             if !left {
                 IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
             }
-            i.waiting
-                .take()
-                .filter(|_| i.wake_always || left)
-                .map(|w| (w, left))
+            i.waiting.take().filter(|_| i.wake_always || left)
         };
-        match waker {
-            // Bytes are left for the asker to write, and its client waits for them: the
-            // wake is never held (glommio patch 21).
-            Some((w, true)) => glommio::channels::prompt(|| w.wake()),
-            // The whole answer went out: the asker's own socket will wake it soon, so this
-            // wake may be held as patch 15 allows.
-            Some((w, false)) => w.wake(),
-            None => {}
+        // The asker waits with its client's bytes: what is left to write, or (waking
+        // always) the client's next request, which must follow this answer. No socket of
+        // its own will wake it, so the wake is never held (glommio patch 21).
+        if let Some(w) = waker {
+            glommio::channels::prompt(|| w.wake());
         }
         sent
     }

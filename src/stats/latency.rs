@@ -19,6 +19,8 @@ pub enum Family {
 
 /// How many families there are.
 pub const FAMILIES: usize = 7;
+// A tally's mask of families is a `u8`.
+const _: () = assert!(FAMILIES <= 8);
 
 /// The `family` label of each, in the order of [`Family`]'s discriminants.
 pub const FAMILY_NAMES: [&str; FAMILIES] = [

@@ -30,11 +30,23 @@ pub(crate) struct Nap {
     /// wake can be owed for (patch 20): a peer about to sleep on the same CPU wakes it at
     /// once, since the wake needs no IPI and the CPU would otherwise idle.
     cpu: AtomicU32,
+    /// One more than `wakes` as it was when a prompt sender last sent this sleeper the
+    /// extra wake of patch 21: one such wake per sleep, whichever thread sends it.
+    prompted: AtomicU32,
 }
 
 impl Nap {
     pub(crate) fn expects_wake(&self) -> bool {
         self.expects_wake.load(Ordering::Relaxed)
+    }
+
+    /// Patch 21: claims the one extra wake a prompt sender sends a sleep whose wake another
+    /// notify took; true for the first claim in this sleep. The caller read `should_notify`
+    /// with `Acquire` after the sleep announced itself, so `wakes` is no older than that
+    /// sleep.
+    pub(crate) fn claim_prompt(&self) -> bool {
+        let mark = self.wakes.load(Ordering::Relaxed).wrapping_add(1);
+        self.prompted.swap(mark, Ordering::Relaxed) != mark
     }
 
     /// The owner has woken. It reads its channels after this; the fence pairs with the

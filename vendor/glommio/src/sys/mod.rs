@@ -348,10 +348,12 @@ impl SleepNotifier {
             // corecached patch 21: the sleeper is still in a sleep that expects its own I/O
             // (it clears that as it wakes) and an earlier notify took its wake, so that
             // notify may be holding it (this thread's or another's). A prompt send lists a
-            // ring wake of its own: at worst a second message that ends a sleep early; this
-            // thread's list keeps one per ring.
+            // ring wake of its own, once per sleep (`claim_prompt`): at worst one more
+            // message, which ends the sleep early. Without a ring (kernels before 5.18)
+            // nothing is held.
             let ring_fd = self.ring_fd.load(Ordering::Relaxed);
-            if !uring::defer_ring_wake(self.id, ring_fd) {
+            if ring_fd >= 0 && self.nap.claim_prompt() && !uring::defer_ring_wake(self.id, ring_fd)
+            {
                 write_eventfd(self.eventfd_fd());
             }
         }
