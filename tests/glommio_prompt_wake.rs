@@ -19,7 +19,7 @@ fn a_prompt_send_is_not_held_behind_the_senders_timer() {
         eprintln!("SKIPPED: needs two CPUs, this process may use {cpus:?}");
         return;
     };
-    if !kernel_has_msg_ring() {
+    if !wake_cycles::kernel_has_msg_ring() {
         eprintln!("SKIPPED: a kernel before 5.18 holds no wakes");
         return;
     }
@@ -40,12 +40,4 @@ fn a_prompt_send_is_not_held_behind_the_senders_timer() {
             cycles.waited_for_timer
         );
     }
-}
-
-fn kernel_has_msg_ring() -> bool {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut parts = release.split(|c: char| !c.is_ascii_digit());
-    let major: u32 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0);
-    let minor: u32 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0);
-    (major, minor) >= (5, 18)
 }

@@ -197,13 +197,15 @@ fn settle_in_cold(c: &mut Client, n: u64) {
 
 /// The id of the class holding exactly `n` items, from `stats items`.
 fn class_of(c: &mut Client, n: u64) -> u32 {
-    let items = c.stats("items");
-    let key = items
-        .iter()
-        .find(|(k, v)| k.ends_with(":number") && v.parse::<u64>() == Ok(n))
-        .map(|(k, _)| k.clone())
-        .unwrap_or_else(|| panic!("no class with {n} items: {items:?}"));
-    key.split(':').nth(1).unwrap().parse().unwrap()
+    find_class(c, n).unwrap_or_else(|| panic!("no class with {n} items: {:?}", c.stats("items")))
+}
+
+fn find_class(c: &mut Client, n: u64) -> Option<u32> {
+    let (key, _) = c
+        .stats("items")
+        .into_iter()
+        .find(|(k, v)| k.ends_with(":number") && v.parse::<u64>() == Ok(n))?;
+    key.split(':').nth(1)?.parse().ok()
 }
 
 /// memcached sums a class's `number` from its segments' counts, read one after the other
@@ -212,12 +214,8 @@ fn class_of(c: &mut Client, n: u64) -> u32 {
 /// again, bounded, until a class shows exactly `n`.
 fn class_of_settled(c: &mut Client, n: u64) -> u32 {
     for _ in 0..100 {
-        let found = c
-            .stats("items")
-            .into_iter()
-            .find(|(k, v)| k.ends_with(":number") && v.parse::<u64>() == Ok(n));
-        if let Some((k, _)) = found {
-            return k.split(':').nth(1).unwrap().parse().unwrap();
+        if let Some(class) = find_class(c, n) {
+            return class;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

@@ -233,12 +233,9 @@ impl Handoff {
             }
             i.waiting.take().filter(|_| i.wake_always || left)
         };
-        // The asker waits with its client's bytes: what is left to write, or (waking
-        // always) the client's next request, which must follow this answer. No socket of
-        // its own will wake it, so the wake is never held (glommio patch 21).
-        if let Some(w) = waker {
-            glommio::channels::prompt(|| w.wake());
-        }
+        // What is left to write, or (waking always) the client's next request, which must
+        // follow this answer.
+        wake_asker(waker);
         sent
     }
 
@@ -249,11 +246,7 @@ impl Handoff {
             i.state = State::NotRun;
             i.waiting.take()
         };
-        // The asker must write the whole answer, and its client waits for it: the wake is
-        // never held (glommio patch 21).
-        if let Some(w) = waker {
-            glommio::channels::prompt(|| w.wake());
-        }
+        wake_asker(waker);
     }
 
     /// The asker, waiting for its client: ready once the owner is done and left something
@@ -293,6 +286,14 @@ impl Handoff {
                 Poll::Ready(Some(done))
             }
         }
+    }
+}
+
+/// Wakes an asker that waits on the owner: it holds bytes its client waits for, and no
+/// socket of its own will wake it, so the wake is never held (glommio patch 21).
+fn wake_asker(waker: Option<Waker>) {
+    if let Some(w) = waker {
+        glommio::channels::prompt(|| w.wake());
     }
 }
 

@@ -53,16 +53,21 @@ pub struct Cycles {
 
 /// The CPUs this process may run on.
 pub fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: sched_getaffinity fills the zeroed set it is given, of the size given.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return Vec::new();
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect()
-    }
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect()
+}
+
+/// Whether the kernel has `IORING_OP_MSG_RING` (5.18), without which no wake is held and
+/// these cycles test nothing.
+pub fn kernel_has_msg_ring() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+    (major, minor) >= (5, 18)
 }
 
 /// Plays the cycles with the pinger on `pinger_cpu` and the echo on `echo_cpu`.

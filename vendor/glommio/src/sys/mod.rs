@@ -344,7 +344,7 @@ impl SleepNotifier {
             if force || !uring::defer_ring_wake(self.id, ring_fd) {
                 write_eventfd(self.eventfd_fd());
             }
-        } else if !force && !late_wake::may_hold() && self.nap.expects_wake() {
+        } else if !late_wake::may_hold() && self.nap.expects_wake() {
             // corecached patch 21: the sleeper is still in a sleep that expects its own I/O
             // (it clears that as it wakes) and an earlier notify took its wake, so that
             // notify may be holding it (this thread's or another's). A prompt send lists a
