@@ -265,16 +265,156 @@ fn a_stop_lets_a_handed_off_answer_finish_whole() {
     // 10 MB is more than the socket takes while the client reads nothing: the owner
     // writes a part and leaves the rest to the connection's shard. Then the stop, which
     // must wait (within its 2 s) until that rest is written too.
-    slow.send(format!("get {remote}\r\n").as_bytes());
+    let got = stop_before_reading(&s, &mut slow, format!("get {remote}\r\n").as_bytes());
+    let want = value_answer(&remote, &value);
+    assert!(got == want, "{} bytes of {}", got.len(), want.len());
+    assert!(s.terminate().is_some_and(|st| st.success()));
+}
+
+/// Sends `req`, stops the server while nothing of the answer is read yet, then reads
+/// everything until the server closes the connection.
+fn stop_before_reading(s: &Server, c: &mut common::Client, req: &[u8]) -> Vec<u8> {
+    c.send(req);
     std::thread::sleep(Duration::from_millis(100));
     // SAFETY: signalling our own child process by its pid.
     unsafe { libc::kill(s.pid(), libc::SIGTERM) };
     std::thread::sleep(Duration::from_millis(300));
     let mut got = Vec::new();
-    slow.stream.read_to_end(&mut got).unwrap();
-    let mut want = format!("VALUE {remote} 0 {}\r\n", value.len()).into_bytes();
-    want.extend_from_slice(&value);
-    want.extend_from_slice(b"\r\nEND\r\n");
+    c.stream.read_to_end(&mut got).unwrap();
+    got
+}
+
+/// A text get's answer for a hit on `key` with `value` (flags 0).
+fn value_answer(key: &str, value: &[u8]) -> Vec<u8> {
+    let mut answer = format!("VALUE {key} 0 {}\r\n", value.len()).into_bytes();
+    answer.extend_from_slice(value);
+    answer.extend_from_slice(b"\r\nEND\r\n");
+    answer
+}
+
+/// `n` keys with `prefix` that shard `shard` of 2 owns.
+fn keys_of(shard: usize, prefix: &str, n: usize) -> Vec<String> {
+    (0..)
+        .map(|i| format!("{prefix}:{i}"))
+        .filter(|k| corecached::server::router::shard_of(k.as_bytes(), 2) == shard)
+        .take(n)
+        .collect()
+}
+
+/// Keys the other shard owns: from a get of a key shard 0 owns, whose handoff counts
+/// on shard 1 if the connection is there.
+fn remote_keys(c: &mut common::Client, prefix: &str, n: usize) -> Vec<String> {
+    let probe = &keys_of(0, "probe", 1)[0];
+    let on_one = |c: &mut common::Client| c.stats("shards")["shard:1:cross_shard_handoffs"].clone();
+    let before = on_one(c);
+    assert_eq!(c.get(probe), None);
+    let home = usize::from(on_one(c) != before);
+    keys_of(1 - home, prefix, n)
+}
+
+/// Mixed requests over `near` and `far` keys, in one write (a pipelined client's read):
+/// it starts with a get of a `near` key.
+fn mixed_pipeline(near: &[String], far: &[String]) -> Vec<u8> {
+    let mut req = Vec::new();
+    for (i, (ka, kb)) in near.iter().zip(far).enumerate() {
+        req.extend_from_slice(
+            format!(
+                "get {ka}\r\nset {kb} 0 0 3\r\nb{i:02}\r\nget {kb} {ka} nokey\r\nincr {ka} 5\r\n\
+                 delete {kb}x\r\ntouch {kb} 0\r\nset {ka}n 0 0 1 noreply\r\nz\r\nappend {kb} 0 0 1\r\n+\r\n\
+                 get {kb}\r\ndecr {kb}n 1\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    req
+}
+
+/// Sends `req` then `version`, and returns every answer up to `version`'s.
+fn answers_to(c: &mut common::Client, req: &[u8]) -> String {
+    c.send(req);
+    c.send(b"version\r\n");
+    let mut got = String::new();
+    loop {
+        got.push_str(std::str::from_utf8(&c.read_until(b"\r\n")).unwrap());
+        let last = got.trim_end().rsplit("\r\n").next().unwrap_or("");
+        if last.starts_with("VERSION ") {
+            return got;
+        }
+    }
+}
+
+/// The answers `c`'s server gives the mixed pipeline over `near` and `far` (with the
+/// `near` keys set first), and how many requests went by handoff.
+fn mixed_answers(c: &mut common::Client, near: &[String], far: &[String]) -> (String, u64) {
+    for (i, k) in near.iter().enumerate() {
+        assert_eq!(c.set(k, format!("{i}").as_bytes()), "STORED\r\n");
+    }
+    let before = c.shards_stat("cross_shard_handoffs");
+    let got = answers_to(c, &mixed_pipeline(near, far));
+    (got, c.shards_stat("cross_shard_handoffs") - before)
+}
+
+#[test]
+fn a_pipelined_read_is_answered_whole_by_the_owner_of_its_remote_requests() {
+    let two = Server::start(&["-t", "2"]);
+    let mut c = two.client();
+    // A read that starts with local answers, then goes on to the other shard's keys.
+    let far = remote_keys(&mut c, "wb", 8);
+    let home = corecached::server::router::shard_of(far[0].as_bytes(), 2) ^ 1;
+    let near = keys_of(home, "wa", 8);
+    let (got, handed) = mixed_answers(&mut c, &near, &far);
+    let one = Server::start(&["-t", "1"]);
+    let (want, _) = mixed_answers(&mut one.client(), &near, &far);
+    assert_eq!(got, want);
+    assert_eq!(want.matches("VALUE").count(), 8 * 4, "{want}");
+    // Each request the other shard owns counts: at least 5 of the 11 in each round.
+    assert!(handed >= 8 * 5, "only {handed} requests handed off");
+    // The connection is its shard's again, for a read that needs no other shard.
+    assert_eq!(c.line("version").split(' ').next(), Some("VERSION"));
+}
+
+#[test]
+fn an_owner_that_meets_a_full_socket_leaves_the_rest_of_the_read_to_its_shard() {
+    let s = Server::start(&["-t", "2", "-m", "256"]);
+    let mut c = s.client();
+    let far = remote_keys(&mut c, "far", 24);
+    let value = |i: usize| vec![b'a' + (i % 26) as u8; 500_000];
+    for (i, k) in far.iter().enumerate() {
+        assert_eq!(c.set(k, &value(i)), "STORED\r\n");
+    }
+    // 12 MB of answers, each followed by a local one, for a client that reads nothing
+    // until it has asked for all of it: the owner fills the socket, stops, and the
+    // connection's own shard asks it for the rest and writes that.
+    let before = c.shards_stat("cross_shard_handoffs");
+    let mut req = Vec::new();
+    let mut want = Vec::new();
+    for (i, k) in far.iter().enumerate() {
+        req.extend_from_slice(format!("get {k}\r\nincr nokey:{i} 1\r\n").as_bytes());
+        want.extend_from_slice(format!("VALUE {k} 0 500000\r\n").as_bytes());
+        want.extend_from_slice(&value(i));
+        want.extend_from_slice(b"\r\nEND\r\nNOT_FOUND\r\n");
+    }
+    c.send(&req);
+    std::thread::sleep(Duration::from_millis(300));
+    let got = c.read_exact(want.len());
+    assert!(got == want, "the answers differ");
+    assert!(c.shards_stat("cross_shard_handoffs") - before >= 24);
+    assert_eq!(c.line("version").split(' ').next(), Some("VERSION"));
+}
+
+#[test]
+fn a_stop_lets_a_whole_read_handed_off_finish() {
+    let mut s = Server::start(&["-t", "2", "-m", "256", "-I", "16m"]);
+    let mut slow = s.client();
+    let far = remote_keys(&mut slow, "stopbig", 1).remove(0);
+    let value = vec![b's'; 4 << 20];
+    assert_eq!(slow.set(&far, &value), "STORED\r\n");
+    // 8 MB the client does not read until after the stop: the owner writes its limit,
+    // the connection's shard runs the rest, and the stop waits for all of it.
+    let req = format!("get {far}\r\nincr none 1\r\nget {far}\r\n");
+    let got = stop_before_reading(&s, &mut slow, req.as_bytes());
+    let one = value_answer(&far, &value);
+    let want = [&one[..], b"NOT_FOUND\r\n", &one[..]].concat();
     assert!(got == want, "{} bytes of {}", got.len(), want.len());
     assert!(s.terminate().is_some_and(|st| st.success()));
 }

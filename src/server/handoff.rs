@@ -1,8 +1,11 @@
 //! The owner writes the answer: a connection whose read came down to one request another
 //! shard owns hands that shard the socket with the request, and the owner writes the
 //! answer itself. The asking shard is not woken for a reply, which halves the wake-ups a
-//! hop costs at one request in flight per connection. The [`Handoff`] slot is how the two
-//! shards agree on when the socket is the asker's again.
+//! hop costs at one request in flight per connection. A text read whose remote requests
+//! all belong to one shard goes the same way whole, local answers included (a pipelined
+//! client); its owner writes at most [`WHOLE_LIMIT`] bytes and leaves the rest to the
+//! asker. The [`Handoff`] slot is how the two shards agree on when the socket is the
+//! asker's again.
 
 use crate::protocol::binary;
 use crate::protocol::meta;
@@ -10,11 +13,21 @@ use crate::protocol::op::{MetaCmd, Outcome};
 use crate::protocol::text::render as text;
 use crate::stats::Tally;
 use std::cell::Cell;
+use std::ops::Range;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
+
+/// Bytes the owner of a whole read writes before it leaves the rest to the asker: one
+/// turn of its loop stays short however much a pipeline asks for, and the asker's rounds,
+/// bounded per batch, take over.
+pub const WHOLE_LIMIT: usize = 256 << 10;
+
+/// Capacity the slot's buffers for a whole read keep between handoffs: a pipeline of small
+/// answers needs them every read; big local answers are not kept for an idle connection.
+const WHOLE_KEEP: usize = 16 << 10;
 
 /// How the owner words the answer, in the asking connection's protocol. What the answer
 /// repeats of the request (a meta request's key and flag tokens, a getk's key) waits in
@@ -33,6 +46,16 @@ pub enum Render {
         reply: binary::Reply,
         key_len: usize,
     },
+    /// A text read handed off whole: the answer is the slot's [`Piece`]s.
+    Whole,
+}
+
+/// One answer of a text read handed off whole ([`Handoff::start_whole`]): bytes the asker
+/// made (in the slot's `local`), or the owner's next op, rendered as the text reply says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Piece {
+    Local(Range<usize>),
+    Answer(text::Reply),
 }
 
 /// What travels with a handed-off request: the socket, the slot, and how to render.
@@ -64,9 +87,95 @@ impl Direct {
         }
     }
 
+    /// The asker gives the socket `fd` away with its whole read: see
+    /// [`Handoff::start_whole`] for `fill`.
+    pub fn start_whole(
+        slot: &Arc<Handoff>,
+        fd: RawFd,
+        fill: impl FnOnce(&mut Vec<u8>, &mut Vec<Piece>),
+    ) -> Self {
+        slot.start_whole(fill);
+        Direct {
+            slot: slot.clone(),
+            fd,
+            render: Render::Whole,
+            tally: Tally::default(),
+            start: glommio::timer::lap_now(),
+            ended: Cell::new(false),
+        }
+    }
+
     /// The owner words `outcome` into `out`.
     pub fn render(&self, out: &mut Vec<u8>, outcome: &Outcome<'_>) {
         self.slot.render(out, Some(outcome), self.render);
+    }
+
+    /// The asker handed its read off whole: the owner answers with [`Direct::answer_whole`].
+    pub fn is_whole(&self) -> bool {
+        matches!(self.render, Render::Whole)
+    }
+
+    /// The owner words a whole read's answer into `out`: the asker's bytes as they are,
+    /// and for each remote op `answer` runs the batch's next op and renders it. Past
+    /// `budget` bytes it writes what it has before it runs more, and it stops if the socket
+    /// is full or [`WHOLE_LIMIT`] bytes are written: the rest is the asker's, as
+    /// [`Direct::stop`] leaves it. Returns the bytes written so far, and whether it stopped.
+    pub fn answer_whole(
+        &self,
+        out: &mut Vec<u8>,
+        budget: usize,
+        mut answer: impl FnMut(&mut Vec<u8>, text::Reply),
+    ) -> (usize, bool) {
+        // Taken out of the slot so that no lock is held while the ops run.
+        let (local, pieces) = {
+            let mut i = self.slot.lock();
+            (std::mem::take(&mut i.local), std::mem::take(&mut i.pieces))
+        };
+        let (mut sent, mut stopped_at) = (0, None);
+        for (n, p) in pieces.iter().enumerate() {
+            match p {
+                Piece::Local(r) => out.extend_from_slice(&local[r.clone()]),
+                Piece::Answer(how) => {
+                    if out.len() >= budget {
+                        let now = send_now(self.fd, out);
+                        sent += now;
+                        out.drain(..now);
+                        if !out.is_empty() || sent >= WHOLE_LIMIT {
+                            stopped_at = Some(n);
+                            break;
+                        }
+                    }
+                    answer(out, *how);
+                }
+            }
+        }
+        let mut i = self.slot.lock();
+        i.local = local;
+        i.pieces = pieces;
+        match stopped_at {
+            Some(n) => drop(i.pieces.drain(..n)),
+            None => i.forget_whole(),
+        }
+        (sent, stopped_at.is_some())
+    }
+
+    /// The owner of a whole read stopped ([`Direct::answer_whole`]): the asker writes
+    /// `out` (what the socket did not take), then asks for the rest itself, the `left` ops
+    /// (encoded in `ops`) that the slot's remaining pieces answer, and records the read's
+    /// latency once all of it is written.
+    pub fn stop(&self, out: &[u8], ops: &[u8], left: usize) {
+        self.ended.set(true);
+        let waker = {
+            let mut i = self.slot.lock();
+            i.bytes.clear();
+            i.bytes.extend_from_slice(out);
+            i.echo.clear();
+            i.echo.extend_from_slice(ops);
+            i.left = (left, self.tally, self.start);
+            i.state = State::Partial;
+            i.waiting.take()
+        };
+        wake_asker(waker);
     }
 
     /// The owner writes `answer` (then the tail) to the socket; returns the bytes written.
@@ -113,6 +222,9 @@ pub enum State {
     /// The owner never ran it (it had stopped): the asker answers as for a shard that did
     /// not reply, then writes [`Done::rest`] (the bytes that were to follow the answer).
     NotRun,
+    /// The owner of a whole read stopped ([`Direct::stop`]): the asker writes
+    /// [`Done::rest`], then runs the rest of the read ([`Done::left`]) as a plan of its own.
+    Partial,
 }
 
 /// What the asker finds once the owner is done.
@@ -120,14 +232,29 @@ pub struct Done {
     pub state: State,
     /// Bytes the asker must write before anything else of this connection's.
     pub rest: Vec<u8>,
+    /// What a stopped owner of a whole read left to run ([`State::Partial`]).
+    pub left: Option<Rest>,
 }
 
 impl Done {
     /// The answer is still in flight until the asker has written its part: call
     /// [`written_by_asker`] once it has.
     pub fn owes(&self) -> bool {
-        self.state == State::NotRun || !self.rest.is_empty()
+        self.state != State::Written || !self.rest.is_empty()
     }
+}
+
+/// The rest of a whole read whose owner stopped ([`State::Partial`]): the ops it did not
+/// run, encoded back to back, and the answers still to write in order, a
+/// [`Piece::Answer`] for each of those ops; with the read's requests and start, for its
+/// latency.
+pub struct Rest {
+    pub ops: Vec<u8>,
+    pub len: usize,
+    pub local: Vec<u8>,
+    pub pieces: Vec<Piece>,
+    pub tally: Tally,
+    pub start: Instant,
 }
 
 struct Inner {
@@ -136,6 +263,12 @@ struct Inner {
     bytes: Vec<u8>,
     /// What the answer repeats of the request (see [`Render`]).
     echo: Vec<u8>,
+    /// A read handed off whole: its answers in order, and the bytes its local ones are.
+    pieces: Vec<Piece>,
+    local: Vec<u8>,
+    /// How many ops a stopped owner left unrun (`echo` holds them, encoded), and the
+    /// read's requests and start.
+    left: (usize, Tally, Instant),
     waiting: Option<Waker>,
     /// False while the asker waits only for what needs it (bytes left to write, an owner
     /// that never ran it): an answer written whole then wakes nobody.
@@ -143,6 +276,18 @@ struct Inner {
 }
 
 impl Inner {
+    /// A whole read is answered: its buffers are emptied, and let go if grown big.
+    fn forget_whole(&mut self) {
+        self.local.clear();
+        self.pieces.clear();
+        if self.local.capacity() > WHOLE_KEEP {
+            self.local = Vec::new();
+        }
+        if self.pieces.capacity() * std::mem::size_of::<Piece>() > WHOLE_KEEP {
+            self.pieces = Vec::new();
+        }
+    }
+
     fn wait(&mut self, cx: &Context<'_>, always: bool) {
         match &self.waiting {
             Some(w) if w.will_wake(cx.waker()) => {}
@@ -164,6 +309,9 @@ impl Default for Handoff {
                 state: State::Idle,
                 bytes: Vec::new(),
                 echo: Vec::new(),
+                pieces: Vec::new(),
+                local: Vec::new(),
+                left: (0, Tally::default(), Instant::now()),
                 waiting: None,
                 wake_always: false,
             }),
@@ -189,9 +337,31 @@ impl Handoff {
         IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Words `outcome` (`None`: an owner that never answered) as `how` says.
+    /// The asker gives the socket away with its read's answers, which `fill` writes: the
+    /// bytes of local ones into the first buffer, one [`Piece`] per answer into the second.
+    pub fn start_whole(&self, fill: impl FnOnce(&mut Vec<u8>, &mut Vec<Piece>)) {
+        self.start(b"", b"");
+        let mut i = self.lock();
+        let i = &mut *i;
+        i.local.clear();
+        i.pieces.clear();
+        fill(&mut i.local, &mut i.pieces);
+    }
+
+    /// Words `outcome` (`None`: an owner that never answered) as `how` says; a whole
+    /// read's answer (only ever unanswered here) as its pieces say.
     pub fn render(&self, out: &mut Vec<u8>, outcome: Option<&Outcome<'_>>, how: Render) {
         match how {
+            Render::Whole => {
+                let mut i = self.lock();
+                for p in &i.pieces {
+                    match p {
+                        Piece::Local(r) => out.extend_from_slice(&i.local[r.clone()]),
+                        Piece::Answer(how) => text::outcome(out, outcome, *how),
+                    }
+                }
+                i.forget_whole();
+            }
             Render::Text(r) => text::outcome(out, outcome, r),
             Render::Meta {
                 cmd,
@@ -250,8 +420,9 @@ impl Handoff {
     }
 
     /// The asker, waiting for its client: ready once the owner is done and left something
-    /// for the asker to write (what the socket did not take, or the whole answer of an
-    /// owner that never ran it). An answer written whole never makes it ready.
+    /// for the asker to write (what the socket did not take, the whole answer of an owner
+    /// that never ran it, or the rest of a whole read). An answer written whole never
+    /// makes it ready.
     pub fn poll_left(&self, cx: &Context<'_>) -> Poll<()> {
         let mut i = self.lock();
         match i.state {
@@ -261,7 +432,7 @@ impl Handoff {
             }
             State::Written if i.bytes.is_empty() => Poll::Pending,
             State::Idle => Poll::Pending,
-            State::Written | State::NotRun => Poll::Ready(()),
+            State::Written | State::NotRun | State::Partial => Poll::Ready(()),
         }
     }
 
@@ -275,13 +446,36 @@ impl Handoff {
                 i.wait(cx, true);
                 Poll::Pending
             }
+            State::Partial => {
+                let rest = std::mem::take(&mut i.bytes);
+                let i = &mut *i;
+                i.state = State::Idle;
+                let (len, tally, start) = i.left;
+                let left = Rest {
+                    ops: std::mem::take(&mut i.echo),
+                    len,
+                    local: std::mem::take(&mut i.local),
+                    pieces: std::mem::take(&mut i.pieces),
+                    tally,
+                    start,
+                };
+                Poll::Ready(Some(Done {
+                    state: State::Partial,
+                    rest,
+                    left: Some(left),
+                }))
+            }
             state => {
                 // The slot keeps its buffer for the next handoff unless it holds bytes.
                 let rest = match i.bytes.is_empty() {
                     true => Vec::new(),
                     false => std::mem::take(&mut i.bytes),
                 };
-                let done = Done { state, rest };
+                let done = Done {
+                    state,
+                    rest,
+                    left: None,
+                };
                 i.state = State::Idle;
                 Poll::Ready(Some(done))
             }
@@ -401,6 +595,95 @@ mod tests {
         };
         assert_eq!(sent + done.rest.len(), (8 << 20) + 5);
         assert!(done.rest.ends_with(b"xEND\r\n"));
+    }
+
+    /// A whole read of `get a`, a local `STORED`, `get b`: its slot, and the owner's side.
+    fn whole(slot: &Arc<Handoff>, fd: RawFd) -> Direct {
+        Direct::start_whole(slot, fd, |local, pieces| {
+            local.extend_from_slice(b"STORED\r\n");
+            pieces.push(Piece::Answer(text::Reply::PLAIN));
+            pieces.push(Piece::Local(0..8));
+            pieces.push(Piece::Answer(text::Reply::PLAIN));
+        })
+    }
+
+    fn done(slot: &Handoff) -> Done {
+        let waker = Waker::from(Arc::new(Count::default()));
+        match slot.poll_done(&Context::from_waker(&waker)) {
+            Poll::Ready(Some(done)) => done,
+            _ => panic!("not done"),
+        }
+    }
+
+    #[test]
+    fn the_owner_of_a_whole_read_writes_its_answers_between_the_askers() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let slot = Arc::new(Handoff::default());
+        let to = whole(&slot, a.as_raw_fd());
+        assert!(to.is_whole());
+        let mut out = Vec::new();
+        let mut n = 0;
+        let (sent, stopped) = to.answer_whole(&mut out, 1 << 16, |out, _| {
+            n += 1;
+            out.extend_from_slice(format!("R{n}\r\n").as_bytes());
+        });
+        assert_eq!((sent, stopped), (0, false));
+        assert_eq!(to.finish(&mut out), 16);
+        assert_eq!(
+            (done(&slot).state, slot.lock().state),
+            (State::Written, State::Idle)
+        );
+        let mut got = [0u8; 16];
+        b.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"R1\r\nSTORED\r\nR2\r\n");
+    }
+
+    #[test]
+    fn an_owner_that_meets_a_full_socket_leaves_the_rest_of_a_whole_read() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        let slot = Arc::new(Handoff::default());
+        let to = whole(&slot, a.as_raw_fd());
+        // The asker waits for its client's next request, which only the rest can bring.
+        let count = Arc::new(Count::default());
+        let waker = Waker::from(count.clone());
+        assert!(slot.poll_left(&Context::from_waker(&waker)).is_pending());
+        let mut out = Vec::new();
+        // The first answer alone is more than the socket takes.
+        let (sent, stopped) = to.answer_whole(&mut out, 1 << 16, |out, _| {
+            out.extend_from_slice(&vec![b'v'; 8 << 20])
+        });
+        assert!(stopped);
+        // It stopped before the second answer, with the local one between them written.
+        assert!(sent > 0 && sent + out.len() == (8 << 20) + 8, "{sent}");
+        assert!(out.ends_with(b"vSTORED\r\n"));
+        to.stop(&out, b"encoded op", 1);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(slot.poll_left(&Context::from_waker(&waker)).is_ready());
+        let done = done(&slot);
+        assert_eq!(
+            (done.state, done.rest.len(), done.owes()),
+            (State::Partial, out.len(), true)
+        );
+        let left = done.left.expect("the rest of the read");
+        assert_eq!((&left.ops[..], left.len), (&b"encoded op"[..], 1));
+        assert_eq!(left.pieces, [Piece::Answer(text::Reply::PLAIN)]);
+        written_by_asker();
+    }
+
+    #[test]
+    fn a_whole_read_its_owner_never_ran_is_answered_by_the_asker() {
+        let slot = Arc::new(Handoff::default());
+        drop(whole(&slot, -1));
+        let done = done(&slot);
+        assert_eq!(done.state, State::NotRun);
+        let mut out = Vec::new();
+        slot.render(&mut out, None, Render::Whole);
+        let lost = "SERVER_ERROR shard unavailable\r\n";
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("{lost}STORED\r\n{lost}")
+        );
+        written_by_asker();
     }
 
     #[test]

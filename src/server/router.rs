@@ -25,10 +25,11 @@ pub struct Batch {
     arena: Vec<u8>,
     len: usize,
     /// Bytes of encoded outcomes after which the owner stops and hands the rest back in
-    /// [`Reply::rest`]; 0 runs every op (a twin's writes, stats).
+    /// [`Reply::rest`]; 0 runs every op (a twin's writes, stats). For a whole read handed
+    /// off, the rendered bytes the owner holds before it tries the socket.
     pub reply_budget: usize,
-    /// Set when the owner writes the answer to the client itself (one op;
-    /// `server::handoff`): it then sends no reply.
+    /// Set when the owner writes the answer to the client itself (one op, or a whole text
+    /// read; `server::handoff`): it then sends no reply.
     pub handoff: Option<Direct>,
 }
 
@@ -71,7 +72,7 @@ impl Batch {
     }
 
     /// A batch of `len` ops already encoded back to back (what an owner did not run).
-    fn encoded(arena: &[u8], len: usize) -> Batch {
+    pub fn encoded(arena: &[u8], len: usize) -> Batch {
         let mut buf = pool::take_msg();
         buf.extend_from_slice(arena);
         Batch {

@@ -43,7 +43,7 @@ counters! {
         idle_kicks: Counter, "Connections closed after -o idle_timeout seconds of silence.";
         remote_batches as "cross_shard_batches": Counter, "Batches sent to other shards.";
         remote_ops as "cross_shard_ops": Counter, "Requests sent to other shards.";
-        handed_off as "cross_shard_handoffs": Counter, "Requests sent to other shards whose owner wrote the answer to the client itself.";
+        handed_off as "cross_shard_handoffs": Counter, "Requests sent to other shards with the client's socket, for the owner to write the answer itself (a whole read's owner may leave the last of them to the asker).";
     }
 }
 

@@ -1,12 +1,13 @@
 //! A connection's side of a handoff (`server::handoff`): when a read's one remaining
 //! answer belongs to another shard, that shard gets the socket and writes it; this
 //! connection takes the socket back before it writes or closes again. Text, meta and
-//! binary requests alike.
+//! binary requests alike; and a text read whose remote requests all belong to one shard,
+//! whole, whose rest this connection runs if the owner leaves it one.
 
 use super::meta::How;
-use super::plan::Plan;
+use super::plan::{Plan, REMOTE_BUDGET};
 use super::{Conn, Flow, Proto};
-use crate::server::handoff::{self, Direct, Handoff, Render, State};
+use crate::server::handoff::{self, Direct, Handoff, Piece, Render, State};
 use crate::server::router::Batch;
 use crate::stats::ConnCounters;
 use std::os::fd::RawFd;
@@ -16,18 +17,21 @@ use std::sync::Arc;
 /// its owner never ran the request.
 pub(super) struct Handed {
     render: Render,
+    /// The shard that has the socket: it may leave the rest of a whole read to run.
+    owner: usize,
 }
 
 impl Conn {
     /// Hands the read's last answer to its owner if nothing else must be written first:
     /// a text or meta request on a plain socket, the only remote op of a read that asks
-    /// for nothing more. True if handed off.
+    /// for nothing more. Else hands the whole read off if it can ([`Conn::hand_off_whole`]).
+    /// True if handed off.
     pub(super) fn hand_off(&mut self, flow: &Flow) -> bool {
         let Some(fd) = self.handoff_fd(flow).filter(|_| self.proto == Proto::Text) else {
-            return false;
+            return self.hand_off_whole(flow);
         };
         let Some((owner, how)) = self.text.plan.lone_remote() else {
-            return false;
+            return self.hand_off_whole(flow);
         };
         let (render, echo) = match how {
             How::Text(r) => (Render::Text(r), &[][..]),
@@ -37,6 +41,48 @@ impl Conn {
         let batch = take_handed(&mut self.text.plan, owner, slot, (fd, render), echo);
         self.text.meta.clear();
         self.send_handoff(owner, batch, render);
+        true
+    }
+
+    /// Hands a text read's whole answer to the one shard its remote ops go to, local
+    /// answers included, so that no reply comes back and this connection is not woken to
+    /// write it (pipelined clients: the lone-op handoff above covers depth 1).
+    fn hand_off_whole(&mut self, flow: &Flow) -> bool {
+        if *flow != Flow::Read || self.proto != Proto::Text {
+            return false;
+        }
+        let Some(fd) = self.stream.raw_fd() else {
+            return false;
+        };
+        let plan = &mut self.text.plan;
+        let Some(owner) = plan.sole_owner(|how| matches!(how, How::Text(_))) else {
+            return false;
+        };
+        let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
+        let mut batch = Batch::default();
+        let direct = Direct::start_whole(slot, fd, |local, pieces| {
+            batch = plan.take_whole(owner, |p| match p {
+                Ok(bytes) => {
+                    let start = local.len();
+                    local.extend_from_slice(bytes);
+                    match pieces.last_mut() {
+                        Some(Piece::Local(r)) if r.end == start => r.end = local.len(),
+                        _ => pieces.push(Piece::Local(start..local.len())),
+                    }
+                }
+                Err(How::Text(r)) => pieces.push(Piece::Answer(r)),
+                Err(How::Meta(_)) => unreachable!("sole_owner admits text answers only"),
+            });
+        });
+        batch.handoff = Some(direct);
+        batch.reply_budget = REMOTE_BUDGET;
+        self.text.meta.clear();
+        let ops = batch.len();
+        self.send_handoff(owner, batch, Render::Whole);
+        // Counted as requests: `send_handoff` counted the first.
+        let counters = &self.shard.counters;
+        ConnCounters::add(&counters.remote_ops, ops as u64 - 1);
+        ConnCounters::add(&counters.handed_off, ops as u64 - 1);
         true
     }
 
@@ -84,17 +130,18 @@ impl Conn {
         ConnCounters::add(&counters.remote_ops, 1);
         ConnCounters::add(&counters.handed_off, 1);
         self.shard.hand_off(self.token, owner, batch);
-        self.handed = Some(Handed { render });
+        self.handed = Some(Handed { render, owner });
     }
 
     /// Waits until the owner of a handed-off answer is done with the socket, then writes
-    /// what it left: the part the socket did not take, or the answer of an owner that
-    /// never ran it. Nothing to do without a handoff.
+    /// what it left: the part the socket did not take, the answer of an owner that never
+    /// ran it, or the rest of a whole read, which it runs first. Nothing to do without a
+    /// handoff.
     pub(super) async fn take_back(&mut self) -> std::io::Result<()> {
         let (Some(handed), Some(slot)) = (&self.handed, self.handoff.clone()) else {
             return Ok(());
         };
-        let render = handed.render;
+        let (render, owner) = (handed.render, handed.owner);
         let done = futures_lite::future::poll_fn(|cx| slot.poll_done(cx)).await;
         // Only now: a connection dropped while the owner may still write keeps its socket
         // number from being reused (`Drop for Conn`).
@@ -107,11 +154,36 @@ impl Conn {
             slot.render(out, None, render);
         }
         out.extend_from_slice(&done.rest);
-        let written = self.write_out().await;
-        if done.owes() {
+        let owes = done.owes();
+        let mut written = self.write_out().await;
+        if let (Some(left), true) = (done.left, written.is_ok()) {
+            written = self.run_left(owner, left).await;
+        }
+        if owes {
             handoff::written_by_asker();
         }
         written
+    }
+}
+
+impl Conn {
+    /// Asks for the rest of a whole read whose owner stopped at a full socket, and writes
+    /// the answers in order, as a read that was never handed off would.
+    async fn run_left(&mut self, owner: usize, left: handoff::Rest) -> std::io::Result<()> {
+        let batch = Batch::encoded(&left.ops, left.len);
+        self.text.plan.resume(
+            owner,
+            batch,
+            left.pieces.iter().map(|p| match p {
+                Piece::Local(r) => Ok(&left.local[r.clone()]),
+                Piece::Answer(how) => Err(How::Text(*how)),
+            }),
+        );
+        let finished = Box::pin(self.finish_batch()).await;
+        let written = self.write_out().await;
+        let mut tally = left.tally;
+        self.shard.record_latency(&mut tally, left.start);
+        finished.and(written)
     }
 }
 

@@ -153,6 +153,75 @@ impl<R: Copy> Plan<R> {
         std::mem::take(&mut self.batches[shard])
     }
 
+    /// The one shard every remote op of this read goes to, if `fits` accepts every one of
+    /// their render contexts: that owner can then write the read's whole answer itself
+    /// (`server::handoff`), local answers included.
+    pub fn sole_owner(&self, fits: impl Fn(&R) -> bool) -> Option<usize> {
+        let mut owner = None;
+        for seg in &self.segs {
+            if let Seg::Remote { shard, how, .. } = seg {
+                if !fits(how) || owner.is_some_and(|o| o != *shard) {
+                    return None;
+                }
+                owner = Some(*shard);
+            }
+        }
+        owner
+    }
+
+    /// Takes a [`Plan::sole_owner`] read whole: `piece` gets its answers in request
+    /// order, `Ok` with local bytes (those ready to write first included) and `Err` with
+    /// a remote op's render context; returns the batch for `owner`. The plan is left
+    /// empty.
+    pub fn take_whole(&mut self, owner: usize, mut piece: impl FnMut(Result<&[u8], R>)) -> Batch {
+        if !self.out.is_empty() {
+            piece(Ok(&self.out));
+            self.out.clear();
+        }
+        for seg in self.segs.drain(..) {
+            match seg {
+                Seg::Local(r) => piece(Ok(&self.side[r])),
+                Seg::Remote { how, .. } => piece(Err(how)),
+            }
+        }
+        self.side.clear();
+        self.remote_ops = 0;
+        std::mem::take(&mut self.batches[owner])
+    }
+
+    /// Takes back a read handed off whole whose owner stopped ([`Plan::take_whole`] in
+    /// reverse): `pieces` are its answers still to write, in order, `Err` for each op of
+    /// `batch` (which `owner` is asked to run again) and `Ok` for local bytes.
+    pub fn resume<'a>(
+        &mut self,
+        owner: usize,
+        batch: Batch,
+        pieces: impl Iterator<Item = Result<&'a [u8], R>>,
+    ) {
+        debug_assert!(self.segs.is_empty() && self.out.is_empty());
+        if self.batches.is_empty() {
+            self.batches = BATCH_LISTS.with(Lists::take);
+            self.batches.resize_with(self.shards, Batch::default);
+        }
+        let mut idx = 0;
+        for p in pieces {
+            match p {
+                Ok(bytes) => self.local(|out| out.extend_from_slice(bytes)),
+                Err(how) => {
+                    self.segs.push(Seg::Remote {
+                        shard: owner,
+                        idx,
+                        how,
+                    });
+                    idx += 1;
+                }
+            }
+        }
+        debug_assert_eq!(idx, batch.len());
+        self.remote_ops = batch.len();
+        self.batches[owner] = batch;
+    }
+
     /// The batches to send, one per shard (empty ones are not sent), and how many ops they
     /// hold in all; the batches are left empty for the next round.
     pub fn outgoing(&mut self) -> (&mut [Batch], usize) {

@@ -213,3 +213,49 @@ fn only_a_read_whose_one_remote_answer_comes_first_can_be_handed_to_its_owner() 
     let p: Plan<char> = Plan::new(2, 64);
     assert_eq!(p.lone_remote(), None);
 }
+
+#[test]
+fn a_read_whose_remote_answers_all_belong_to_one_shard_can_be_handed_off_whole() {
+    let mut p: Plan<char> = Plan::new(3, 64);
+    p.local(|o| o.extend_from_slice(b"a;"));
+    p.remote(2, get(b"k"), 'g');
+    p.local(|o| o.extend_from_slice(b"b;"));
+    p.remote(2, get(b"j"), 'h');
+    assert_eq!(p.sole_owner(|_| true), Some(2));
+    assert_eq!(p.sole_owner(|&how| how != 'h'), None);
+    let mut pieces = Vec::new();
+    let batch = p.take_whole(2, |piece| {
+        pieces.push(piece.map(|b| String::from_utf8(b.to_vec()).unwrap()))
+    });
+    let want = [Ok("a;".to_string()), Err('g'), Ok("b;".into()), Err('h')];
+    assert_eq!(pieces, want);
+    assert_eq!(batch.len(), 2);
+    assert!(!p.waiting());
+    assert_eq!((p.held(), p.queued()), (0, 0));
+
+    // Remote answers from two shards need assembling here.
+    let mut p: Plan<char> = Plan::new(3, 64);
+    p.remote(1, get(b"k"), 'g');
+    p.remote(2, get(b"j"), 'h');
+    assert_eq!(p.sole_owner(|_| true), None);
+    // Nothing remote at all.
+    let p: Plan<char> = Plan::new(2, 64);
+    assert_eq!(p.sole_owner(|_| true), None);
+}
+
+#[test]
+fn the_rest_of_a_read_an_owner_left_is_assembled_in_order_here() {
+    let mut p: Plan<char> = Plan::new(2, 64);
+    let mut batch = Batch::default();
+    batch.push(get(b"k"));
+    batch.push(get(b"j"));
+    let pieces = [Err('g'), Ok(&b"x;"[..]), Err('h'), Ok(&b"y;"[..])];
+    p.resume(1, batch, pieces.into_iter());
+    assert!(p.waiting());
+    let (batches, ops) = p.outgoing();
+    assert_eq!((batches[1].len(), ops), (2, 2));
+    let mut replies = vec![None, Some(reply_from(1, &[Outcome::Miss, Outcome::Miss]))];
+    p.assemble(&mut replies, show);
+    assert_eq!(p.out, b"g:miss;x;h:miss;y;");
+    assert!(!p.waiting());
+}
