@@ -343,14 +343,14 @@ fn answers_to(c: &mut common::Client, req: &[u8]) -> String {
     }
 }
 
-/// The answers `c`'s server gives the mixed pipeline over `near` and `far` (with the
-/// `near` keys set first), and how many requests went by handoff.
-fn mixed_answers(c: &mut common::Client, near: &[String], far: &[String]) -> (String, u64) {
+/// The answers `c`'s server gives `req` (with the `near` keys set first), and how many
+/// requests went by handoff.
+fn counted_answers(c: &mut common::Client, near: &[String], req: &[u8]) -> (String, u64) {
     for (i, k) in near.iter().enumerate() {
         assert_eq!(c.set(k, format!("{i}").as_bytes()), "STORED\r\n");
     }
     let before = c.shards_stat("cross_shard_handoffs");
-    let got = answers_to(c, &mixed_pipeline(near, far));
+    let got = answers_to(c, req);
     (got, c.shards_stat("cross_shard_handoffs") - before)
 }
 
@@ -362,15 +362,44 @@ fn a_pipelined_read_is_answered_whole_by_the_owner_of_its_remote_requests() {
     let far = remote_keys(&mut c, "wb", 8);
     let home = corecached::server::router::shard_of(far[0].as_bytes(), 2) ^ 1;
     let near = keys_of(home, "wa", 8);
-    let (got, handed) = mixed_answers(&mut c, &near, &far);
+    let req = mixed_pipeline(&near, &far);
+    let (got, handed) = counted_answers(&mut c, &near, &req);
     let one = Server::start(&["-t", "1"]);
-    let (want, _) = mixed_answers(&mut one.client(), &near, &far);
+    let (want, _) = counted_answers(&mut one.client(), &near, &req);
     assert_eq!(got, want);
     assert_eq!(want.matches("VALUE").count(), 8 * 4, "{want}");
     // Each request the other shard owns counts: at least 5 of the 11 in each round.
     assert!(handed >= 8 * 5, "only {handed} requests handed off");
     // The connection is its shard's again, for a read that needs no other shard.
     assert_eq!(c.line("version").split(' ').next(), Some("VERSION"));
+}
+
+#[test]
+fn a_pipelined_meta_read_is_answered_whole_with_each_request_echoed() {
+    let two = Server::start(&["-t", "2"]);
+    let mut c = two.client();
+    let far = remote_keys(&mut c, "mb", 8);
+    let home = corecached::server::router::shard_of(far[0].as_bytes(), 2) ^ 1;
+    let near = keys_of(home, "ma", 8);
+    // Keys, opaques and sizes echoed; quiet misses left out; `mn` after them.
+    let mut req = Vec::new();
+    for (i, (ka, kb)) in near.iter().zip(&far).enumerate() {
+        req.extend_from_slice(
+            format!(
+                "mg {ka} v k f\r\nms {kb} 3 F{i}\r\nm{i:02}\r\nmg {kb} v k f O{i} s\r\n\
+                 ma {kb}n q\r\nmd {kb}x q\r\nmg {kb}gone k v q\r\nma {ka} N0 v\r\nmn\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    let (got, handed) = counted_answers(&mut c, &near, &req);
+    let one = Server::start(&["-t", "1"]);
+    let (want, _) = counted_answers(&mut one.client(), &near, &req);
+    assert_eq!(got, want);
+    assert_eq!(want.matches("MN\r\n").count(), 8, "{want}");
+    assert_eq!(want.matches(" O").count(), 8, "{want}");
+    // At least the set and the get of each round's far key went by handoff.
+    assert!(handed >= 8 * 2, "only {handed} requests handed off");
 }
 
 #[test]
@@ -383,22 +412,44 @@ fn an_owner_that_meets_a_full_socket_leaves_the_rest_of_the_read_to_its_shard() 
         assert_eq!(c.set(k, &value(i)), "STORED\r\n");
     }
     // 12 MB of answers, each followed by a local one, for a client that reads nothing
-    // until it has asked for all of it: the owner fills the socket, stops, and the
-    // connection's own shard asks it for the rest and writes that.
-    let before = c.shards_stat("cross_shard_handoffs");
-    let mut req = Vec::new();
-    let mut want = Vec::new();
-    for (i, k) in far.iter().enumerate() {
-        req.extend_from_slice(format!("get {k}\r\nincr nokey:{i} 1\r\n").as_bytes());
-        want.extend_from_slice(format!("VALUE {k} 0 500000\r\n").as_bytes());
-        want.extend_from_slice(&value(i));
-        want.extend_from_slice(b"\r\nEND\r\nNOT_FOUND\r\n");
+    // until it has asked for all of it: the owner writes its limit (or fills the socket),
+    // stops, and the connection's own shard asks it for the rest and writes that. In the
+    // text protocol, then in meta, whose answers echo their request's key.
+    let text = |i: usize, k: &str| {
+        let req = format!("get {k}\r\nincr nokey:{i} 1\r\n");
+        (
+            req,
+            format!("VALUE {k} 0 500000\r\n"),
+            "\r\nEND\r\nNOT_FOUND\r\n",
+        )
+    };
+    let meta = |_: usize, k: &str| {
+        (
+            format!("mg {k} v k\r\nmn\r\n"),
+            format!("VA 500000 k{k}\r\n"),
+            "\r\nMN\r\n",
+        )
+    };
+    for words in [
+        &text as &dyn Fn(usize, &str) -> (String, String, &'static str),
+        &meta,
+    ] {
+        let before = c.shards_stat("cross_shard_handoffs");
+        let mut req = Vec::new();
+        let mut want = Vec::new();
+        for (i, k) in far.iter().enumerate() {
+            let (ask, head, tail) = words(i, k);
+            req.extend_from_slice(ask.as_bytes());
+            want.extend_from_slice(head.as_bytes());
+            want.extend_from_slice(&value(i));
+            want.extend_from_slice(tail.as_bytes());
+        }
+        c.send(&req);
+        std::thread::sleep(Duration::from_millis(300));
+        let got = c.read_exact(want.len());
+        assert!(got == want, "the answers differ");
+        assert!(c.shards_stat("cross_shard_handoffs") - before >= 24);
     }
-    c.send(&req);
-    std::thread::sleep(Duration::from_millis(300));
-    let got = c.read_exact(want.len());
-    assert!(got == want, "the answers differ");
-    assert!(c.shards_stat("cross_shard_handoffs") - before >= 24);
     assert_eq!(c.line("version").split(' ').next(), Some("VERSION"));
 }
 

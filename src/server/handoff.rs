@@ -1,9 +1,9 @@
 //! The owner writes the answer: a connection whose read came down to one request another
 //! shard owns hands that shard the socket with the request, and the owner writes the
 //! answer itself. The asking shard is not woken for a reply, which halves the wake-ups a
-//! hop costs at one request in flight per connection. A text read whose remote requests
-//! all belong to one shard goes the same way whole, local answers included (a pipelined
-//! client); its owner writes at most [`WHOLE_LIMIT`] bytes and leaves the rest to the
+//! hop costs at one request in flight per connection. A text or meta read whose remote
+//! requests all belong to one shard goes the same way whole, local answers included (a
+//! pipelined client); its owner writes at most [`WHOLE_LIMIT`] bytes and leaves the rest to the
 //! asker. The [`Handoff`] slot is how the two shards agree on when the socket is the
 //! asker's again.
 
@@ -46,16 +46,18 @@ pub enum Render {
         reply: binary::Reply,
         key_len: usize,
     },
-    /// A text read handed off whole: the answer is the slot's [`Piece`]s.
+    /// A read handed off whole: the answer is the slot's [`Piece`]s.
     Whole,
 }
 
-/// One answer of a text read handed off whole ([`Handoff::start_whole`]): bytes the asker
-/// made (in the slot's `local`), or the owner's next op, rendered as the text reply says.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One answer of a read handed off whole ([`Handoff::start_whole`]): bytes the asker made
+/// (in the slot's `local`), or the owner's next op, worded as its [`Render`] says (text or
+/// meta) with what the answer repeats of the request (a meta request's key and flag
+/// tokens) at the range of `local`.
+#[derive(Clone, Debug)]
 pub enum Piece {
     Local(Range<usize>),
-    Answer(text::Reply),
+    Answer(Render, Range<usize>),
 }
 
 /// What travels with a handed-off request: the socket, the slot, and how to render.
@@ -116,7 +118,8 @@ impl Direct {
     }
 
     /// The owner words a whole read's answer into `out`: the asker's bytes as they are,
-    /// and for each remote op `answer` runs the batch's next op and renders it. Past
+    /// and for each remote op `run` runs the batch's next op and hands its outcome to the
+    /// function it is given, which words it (`None`: no op was left to run). Past
     /// `budget` bytes it writes what it has before it runs more, and it stops if the socket
     /// is full or [`WHOLE_LIMIT`] bytes are written: the rest is the asker's, as
     /// [`Direct::stop`] leaves it. Returns the bytes written so far, and whether it stopped.
@@ -124,7 +127,7 @@ impl Direct {
         &self,
         out: &mut Vec<u8>,
         budget: usize,
-        mut answer: impl FnMut(&mut Vec<u8>, text::Reply),
+        mut run: impl FnMut(&mut dyn FnMut(Option<&Outcome<'_>>)),
     ) -> (usize, bool) {
         // Taken out of the slot so that no lock is held while the ops run.
         let (local, pieces) = {
@@ -135,7 +138,7 @@ impl Direct {
         for (n, p) in pieces.iter().enumerate() {
             match p {
                 Piece::Local(r) => out.extend_from_slice(&local[r.clone()]),
-                Piece::Answer(how) => {
+                Piece::Answer(how, echo) => {
                     if out.len() >= budget {
                         let now = send_now(self.fd, out);
                         sent += now;
@@ -145,7 +148,7 @@ impl Direct {
                             break;
                         }
                     }
-                    answer(out, *how);
+                    run(&mut |o| word(out, o, *how, &local[echo.clone()]));
                 }
             }
         }
@@ -357,32 +360,15 @@ impl Handoff {
                 for p in &i.pieces {
                     match p {
                         Piece::Local(r) => out.extend_from_slice(&i.local[r.clone()]),
-                        Piece::Answer(how) => text::outcome(out, outcome, *how),
+                        Piece::Answer(how, echo) => {
+                            word(out, outcome, *how, &i.local[echo.clone()])
+                        }
                     }
                 }
                 i.forget_whole();
             }
             Render::Text(r) => text::outcome(out, outcome, r),
-            Render::Meta {
-                cmd,
-                flags,
-                key_len,
-            } => {
-                let i = self.lock();
-                let (key, tokens) = i.echo.split_at(key_len.min(i.echo.len()));
-                let echo = meta::render::Echo {
-                    cmd,
-                    flags: &flags,
-                    key,
-                    tokens,
-                };
-                meta::render::outcome(out, outcome, &echo);
-            }
-            Render::Binary { reply, key_len } => {
-                let i = self.lock();
-                let key = &i.echo[..key_len.min(i.echo.len())];
-                binary::render::outcome(out, outcome, reply, key);
-            }
+            how => word(out, outcome, how, &self.lock().echo),
         }
     }
 
@@ -480,6 +466,34 @@ impl Handoff {
                 Poll::Ready(Some(done))
             }
         }
+    }
+}
+
+/// Words `outcome` as `how` says, with `echo` what the answer repeats of the request (see
+/// [`Render`]).
+fn word(out: &mut Vec<u8>, outcome: Option<&Outcome<'_>>, how: Render, echo: &[u8]) {
+    match how {
+        Render::Text(r) => text::outcome(out, outcome, r),
+        Render::Meta {
+            cmd,
+            flags,
+            key_len,
+        } => {
+            let (key, tokens) = echo.split_at(key_len.min(echo.len()));
+            let echo = meta::render::Echo {
+                cmd,
+                flags: &flags,
+                key,
+                tokens,
+            };
+            meta::render::outcome(out, outcome, &echo);
+        }
+        Render::Binary { reply, key_len } => {
+            let key = &echo[..key_len.min(echo.len())];
+            binary::render::outcome(out, outcome, reply, key);
+        }
+        // A whole read's pieces are never whole reads themselves.
+        Render::Whole => debug_assert!(false, "a whole read inside a whole read"),
     }
 }
 

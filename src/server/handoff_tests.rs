@@ -75,13 +75,15 @@ fn what_a_full_socket_does_not_take_goes_back_to_the_asker() {
     assert!(done.rest.ends_with(b"xEND\r\n"));
 }
 
-/// A whole read of `get a`, a local `STORED`, `get b`: its slot, and the owner's side.
+/// A whole read of `touch a 0`, a local `STORED`, `touch b 0`: its slot, and the owner's
+/// side.
 fn whole(slot: &Arc<Handoff>, fd: RawFd) -> Direct {
     Direct::start_whole(slot, fd, |local, pieces| {
         local.extend_from_slice(b"STORED\r\n");
-        pieces.push(Piece::Answer(text::Reply::PLAIN));
+        let plain = Render::Text(text::Reply::PLAIN);
+        pieces.push(Piece::Answer(plain, 8..8));
         pieces.push(Piece::Local(0..8));
-        pieces.push(Piece::Answer(text::Reply::PLAIN));
+        pieces.push(Piece::Answer(plain, 8..8));
     })
 }
 
@@ -100,20 +102,20 @@ fn the_owner_of_a_whole_read_writes_its_answers_between_the_askers() {
     let to = whole(&slot, a.as_raw_fd());
     assert!(to.is_whole());
     let mut out = Vec::new();
-    let mut n = 0;
-    let (sent, stopped) = to.answer_whole(&mut out, 1 << 16, |out, _| {
-        n += 1;
-        out.extend_from_slice(format!("R{n}\r\n").as_bytes());
+    let mut hit = true;
+    let (sent, stopped) = to.answer_whole(&mut out, 1 << 16, |word| {
+        word(Some(&Outcome::Touched(hit)));
+        hit = false;
     });
     assert_eq!((sent, stopped), (0, false));
-    assert_eq!(to.finish(&mut out), 16);
+    assert_eq!(to.finish(&mut out), 28);
     assert_eq!(
         (done(&slot).state, slot.lock().state),
         (State::Written, State::Idle)
     );
-    let mut got = [0u8; 16];
+    let mut got = [0u8; 28];
     b.read_exact(&mut got).unwrap();
-    assert_eq!(&got, b"R1\r\nSTORED\r\nR2\r\n");
+    assert_eq!(&got, b"TOUCHED\r\nSTORED\r\nNOT_FOUND\r\n");
 }
 
 #[test]
@@ -127,8 +129,12 @@ fn an_owner_that_meets_a_full_socket_leaves_the_rest_of_a_whole_read() {
     assert!(slot.poll_left(&Context::from_waker(&waker)).is_pending());
     let mut out = Vec::new();
     // The first answer alone is more than the socket takes.
-    let (sent, stopped) = to.answer_whole(&mut out, 1 << 16, |out, _| {
-        out.extend_from_slice(&vec![b'v'; 8 << 20])
+    let big = vec![b'v'; 8 << 20];
+    let (sent, stopped) = to.answer_whole(&mut out, 1 << 16, |word| {
+        word(Some(&Outcome::Lines {
+            text: &big,
+            resume: None,
+        }))
     });
     assert!(stopped);
     // It stopped before the second answer, with the local one between them written.
@@ -144,7 +150,12 @@ fn an_owner_that_meets_a_full_socket_leaves_the_rest_of_a_whole_read() {
     );
     let left = done.left.expect("the rest of the read");
     assert_eq!((&left.ops[..], left.len), (&b"encoded op"[..], 1));
-    assert_eq!(left.pieces, [Piece::Answer(text::Reply::PLAIN)]);
+    let plain = |r: &Render| matches!(r, Render::Text(t) if *t == text::Reply::PLAIN);
+    assert!(
+        matches!(&left.pieces[..], [Piece::Answer(r, e)] if plain(r) && e.is_empty()),
+        "{:?}",
+        left.pieces
+    );
     written_by_asker();
 }
 

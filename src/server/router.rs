@@ -29,7 +29,7 @@ pub struct Batch {
     /// off, the rendered bytes the owner holds before it tries the socket.
     pub reply_budget: usize,
     /// Set when the owner writes the answer to the client itself (one op, or a whole text
-    /// read; `server::handoff`): it then sends no reply.
+    /// or meta read; `server::handoff`): it then sends no reply.
     pub handoff: Option<Direct>,
 }
 

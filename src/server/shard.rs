@@ -10,7 +10,6 @@ use super::router::{Batch, Reply, Request};
 use super::watch::{Sink, Watchers, sink};
 use crate::config::Config;
 use crate::protocol::op::{Op, OpIter, Outcome};
-use crate::protocol::text::render as text;
 use crate::protocol::text::watch::EVICTIONS;
 use crate::replication::{NodeRepl, ReplCounters, ShardRepl};
 use crate::stats::{ConnCounters, DetailEvent, Latencies, PrefixStats, ShardSnapshot, Tally};
@@ -385,15 +384,15 @@ impl Shard {
             let mut ops = batch.ops();
             let mut ran = 0;
             let budget = batch.reply_budget;
-            let (sent, stopped) = to.answer_whole(&mut out, budget, |out, how| match ops.next() {
+            let (sent, stopped) = to.answer_whole(&mut out, budget, |word| match ops.next() {
                 Some(op) => {
                     if op.key().is_some() {
                         ahead.step(&self.store.borrow());
                     }
                     ran += 1;
-                    self.run(op, |o| text::outcome(out, Some(o), how));
+                    self.run(op, |o| word(Some(o)));
                 }
-                None => text::outcome(out, None, how),
+                None => word(None),
             });
             ConnCounters::add(&self.counters.bytes_written, sent as u64);
             left = stopped.then(|| (ops.0, batch.len() - ran));

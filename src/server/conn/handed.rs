@@ -1,8 +1,8 @@
 //! A connection's side of a handoff (`server::handoff`): when a read's one remaining
 //! answer belongs to another shard, that shard gets the socket and writes it; this
 //! connection takes the socket back before it writes or closes again. Text, meta and
-//! binary requests alike; and a text read whose remote requests all belong to one shard,
-//! whole, whose rest this connection runs if the owner leaves it one.
+//! binary requests alike; and a text or meta read whose remote requests all belong to one
+//! shard, whole, whose rest this connection runs if the owner leaves it one.
 
 use super::meta::How;
 use super::plan::{Plan, REMOTE_BUDGET};
@@ -44,9 +44,9 @@ impl Conn {
         true
     }
 
-    /// Hands a text read's whole answer to the one shard its remote ops go to, local
-    /// answers included, so that no reply comes back and this connection is not woken to
-    /// write it (pipelined clients: the lone-op handoff above covers depth 1).
+    /// Hands a text or meta read's whole answer to the one shard its remote ops go to,
+    /// local answers included, so that no reply comes back and this connection is not
+    /// woken to write it (pipelined clients: the lone-op handoff above covers depth 1).
     fn hand_off_whole(&mut self, flow: &Flow) -> bool {
         if *flow != Flow::Read || self.proto != Proto::Text {
             return false;
@@ -54,24 +54,32 @@ impl Conn {
         let Some(fd) = self.stream.raw_fd() else {
             return false;
         };
-        let plan = &mut self.text.plan;
-        let Some(owner) = plan.sole_owner(|how| matches!(how, How::Text(_))) else {
+        let super::text::Text { plan, meta, .. } = &mut self.text;
+        let Some(owner) = plan.sole_owner(|_| true) else {
             return false;
         };
         let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
         let mut batch = Batch::default();
         let direct = Direct::start_whole(slot, fd, |local, pieces| {
-            batch = plan.take_whole(owner, |p| match p {
-                Ok(bytes) => {
-                    let start = local.len();
-                    local.extend_from_slice(bytes);
-                    match pieces.last_mut() {
-                        Some(Piece::Local(r)) if r.end == start => r.end = local.len(),
-                        _ => pieces.push(Piece::Local(start..local.len())),
+            batch = plan.take_whole(owner, |p| {
+                let start = local.len();
+                match p {
+                    Ok(bytes) => {
+                        local.extend_from_slice(bytes);
+                        match pieces.last_mut() {
+                            Some(Piece::Local(r)) if r.end == start => r.end = local.len(),
+                            _ => pieces.push(Piece::Local(start..local.len())),
+                        }
+                    }
+                    Err(how) => {
+                        let (render, echo) = match how {
+                            How::Text(r) => (Render::Text(r), &[][..]),
+                            How::Meta(i) => meta.handoff(i),
+                        };
+                        local.extend_from_slice(echo);
+                        pieces.push(Piece::Answer(render, start..local.len()));
                     }
                 }
-                Err(How::Text(r)) => pieces.push(Piece::Answer(r)),
-                Err(How::Meta(_)) => unreachable!("sole_owner admits text answers only"),
             });
         });
         batch.handoff = Some(direct);
@@ -171,12 +179,27 @@ impl Conn {
     /// the answers in order, as a read that was never handed off would.
     async fn run_left(&mut self, owner: usize, left: handoff::Rest) -> std::io::Result<()> {
         let batch = Batch::encoded(&left.ops, left.len);
-        self.text.plan.resume(
+        let super::text::Text { plan, meta, .. } = &mut self.text;
+        plan.resume(
             owner,
             batch,
             left.pieces.iter().map(|p| match p {
                 Piece::Local(r) => Ok(&left.local[r.clone()]),
-                Piece::Answer(how) => Err(How::Text(*how)),
+                Piece::Answer(render, echo) => Err(match *render {
+                    Render::Meta {
+                        cmd,
+                        flags,
+                        key_len,
+                    } => {
+                        let (key, tokens) = left.local[echo.clone()].split_at(key_len);
+                        How::Meta(meta.keep_echo(cmd, flags, key, tokens))
+                    }
+                    Render::Text(r) => How::Text(r),
+                    Render::Binary { .. } | Render::Whole => {
+                        debug_assert!(false, "a whole read holds text and meta answers only");
+                        How::Text(Default::default())
+                    }
+                }),
             }),
         );
         let finished = Box::pin(self.finish_batch()).await;

@@ -35,15 +35,21 @@ pub(super) struct MetaSide {
 
 impl MetaSide {
     fn keep(&mut self, req: &Request<'_>) -> u32 {
+        self.keep_echo(req.cmd, req.flags, req.key, req.tokens)
+    }
+
+    /// Keeps what a request's answer repeats of it (also for the rest of a whole read an
+    /// owner left, `server::handoff`); returns its index.
+    pub fn keep_echo(&mut self, cmd: MetaCmd, flags: Flags, key: &[u8], tokens: &[u8]) -> u32 {
         let mut put = |b: &[u8]| {
             let at = self.arena.len() as u32;
             self.arena.extend_from_slice(b);
             (at, b.len() as u32)
         };
-        let (key, tokens) = (put(req.key), put(req.tokens));
+        let (key, tokens) = (put(key), put(tokens));
         self.pending.push(Pending {
-            cmd: req.cmd,
-            flags: req.flags,
+            cmd,
+            flags,
             key,
             tokens,
         });
