@@ -354,48 +354,50 @@ fn counted_answers(c: &mut common::Client, near: &[String], req: &[u8]) -> (Stri
     (got, c.shards_stat("cross_shard_handoffs") - before)
 }
 
-#[test]
-fn a_pipelined_read_is_answered_whole_by_the_owner_of_its_remote_requests() {
+/// Sends a `-t 2` server, in one write, the pipeline `make` builds over 8 keys of the
+/// connection's shard (`near`) and 8 of the other's (`far`), and checks the answers are a
+/// `-t 1` server's, byte for byte. Returns them, and how many requests went by handoff.
+fn as_one_shard_answers(make: impl Fn(&[String], &[String]) -> Vec<u8>) -> (String, u64) {
     let two = Server::start(&["-t", "2"]);
     let mut c = two.client();
-    // A read that starts with local answers, then goes on to the other shard's keys.
-    let far = remote_keys(&mut c, "wb", 8);
+    let far = remote_keys(&mut c, "far", 8);
     let home = corecached::server::router::shard_of(far[0].as_bytes(), 2) ^ 1;
-    let near = keys_of(home, "wa", 8);
-    let req = mixed_pipeline(&near, &far);
+    let near = keys_of(home, "near", 8);
+    let req = make(&near, &far);
     let (got, handed) = counted_answers(&mut c, &near, &req);
     let one = Server::start(&["-t", "1"]);
     let (want, _) = counted_answers(&mut one.client(), &near, &req);
     assert_eq!(got, want);
+    // The connection is its shard's again, for a read that needs no other shard.
+    assert_eq!(c.line("version").split(' ').next(), Some("VERSION"));
+    (want, handed)
+}
+
+#[test]
+fn a_pipelined_read_is_answered_whole_by_the_owner_of_its_remote_requests() {
+    // Each round starts with local answers, then goes on to the other shard's keys.
+    let (want, handed) = as_one_shard_answers(mixed_pipeline);
     assert_eq!(want.matches("VALUE").count(), 8 * 4, "{want}");
     // Each request the other shard owns counts: at least 5 of the 11 in each round.
     assert!(handed >= 8 * 5, "only {handed} requests handed off");
-    // The connection is its shard's again, for a read that needs no other shard.
-    assert_eq!(c.line("version").split(' ').next(), Some("VERSION"));
 }
 
 #[test]
 fn a_pipelined_meta_read_is_answered_whole_with_each_request_echoed() {
-    let two = Server::start(&["-t", "2"]);
-    let mut c = two.client();
-    let far = remote_keys(&mut c, "mb", 8);
-    let home = corecached::server::router::shard_of(far[0].as_bytes(), 2) ^ 1;
-    let near = keys_of(home, "ma", 8);
     // Keys, opaques and sizes echoed; quiet misses left out; `mn` after them.
-    let mut req = Vec::new();
-    for (i, (ka, kb)) in near.iter().zip(&far).enumerate() {
-        req.extend_from_slice(
-            format!(
-                "mg {ka} v k f\r\nms {kb} 3 F{i}\r\nm{i:02}\r\nmg {kb} v k f O{i} s\r\n\
-                 ma {kb}n q\r\nmd {kb}x q\r\nmg {kb}gone k v q\r\nma {ka} N0 v\r\nmn\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    let (got, handed) = counted_answers(&mut c, &near, &req);
-    let one = Server::start(&["-t", "1"]);
-    let (want, _) = counted_answers(&mut one.client(), &near, &req);
-    assert_eq!(got, want);
+    let (want, handed) = as_one_shard_answers(|near, far| {
+        let mut req = Vec::new();
+        for (i, (ka, kb)) in near.iter().zip(far).enumerate() {
+            req.extend_from_slice(
+                format!(
+                    "mg {ka} v k f\r\nms {kb} 3 F{i}\r\nm{i:02}\r\nmg {kb} v k f O{i} s\r\n\
+                     ma {kb}n q\r\nmd {kb}x q\r\nmg {kb}gone k v q\r\nma {ka} N0 v\r\nmn\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        req
+    });
     assert_eq!(want.matches("MN\r\n").count(), 8, "{want}");
     assert_eq!(want.matches(" O").count(), 8, "{want}");
     // At least the set and the get of each round's far key went by handoff.
@@ -423,10 +425,10 @@ fn an_owner_that_meets_a_full_socket_leaves_the_rest_of_the_read_to_its_shard() 
             "\r\nEND\r\nNOT_FOUND\r\n",
         )
     };
-    let meta = |_: usize, k: &str| {
+    let meta = |i: usize, k: &str| {
         (
-            format!("mg {k} v k\r\nmn\r\n"),
-            format!("VA 500000 k{k}\r\n"),
+            format!("mg {k} v k O{i} q\r\nmg {k}gone v q\r\nmn\r\n"),
+            format!("VA 500000 k{k} O{i}\r\n"),
             "\r\nMN\r\n",
         )
     };

@@ -3,9 +3,9 @@
 //! answer itself. The asking shard is not woken for a reply, which halves the wake-ups a
 //! hop costs at one request in flight per connection. A text or meta read whose remote
 //! requests all belong to one shard goes the same way whole, local answers included (a
-//! pipelined client); its owner writes at most [`WHOLE_LIMIT`] bytes and leaves the rest to the
-//! asker. The [`Handoff`] slot is how the two shards agree on when the socket is the
-//! asker's again.
+//! pipelined client); its owner writes at most [`WHOLE_LIMIT`] bytes and leaves the rest
+//! to the asker. The [`Handoff`] slot is how the two shards agree on when the socket is
+//! the asker's again.
 
 use crate::protocol::binary;
 use crate::protocol::meta;
@@ -29,18 +29,24 @@ pub const WHOLE_LIMIT: usize = 256 << 10;
 /// answers needs them every read; big local answers are not kept for an idle connection.
 const WHOLE_KEEP: usize = 16 << 10;
 
-/// How the owner words the answer, in the asking connection's protocol. What the answer
-/// repeats of the request (a meta request's key and flag tokens, a getk's key) waits in
-/// the slot's echo.
+/// How the owner words a text or meta request's answer. What a meta answer repeats of its
+/// request (its echo: the key, then the flag tokens) waits in the slot's echo, or for a
+/// read handed off whole at its [`Piece::Answer`]'s range of the slot's `local`.
 #[derive(Clone, Copy, Debug)]
-pub enum Render {
+pub enum Wording {
     Text(text::Reply),
     Meta {
         cmd: MetaCmd,
         flags: meta::Flags,
-        /// The key's length at the start of the slot's echo; the tokens follow it.
+        /// The key's length at the start of the echo; the tokens follow it.
         key_len: usize,
     },
+}
+
+/// How the owner words the answer, in the asking connection's protocol.
+#[derive(Clone, Copy, Debug)]
+pub enum Render {
+    Words(Wording),
     /// A binary request's reply header; a getk's key is the slot's echo.
     Binary {
         reply: binary::Reply,
@@ -51,13 +57,12 @@ pub enum Render {
 }
 
 /// One answer of a read handed off whole ([`Handoff::start_whole`]): bytes the asker made
-/// (in the slot's `local`), or the owner's next op, worded as its [`Render`] says (text or
-/// meta) with what the answer repeats of the request (a meta request's key and flag
-/// tokens) at the range of `local`.
+/// (in the slot's `local`), or the owner's next op, worded as it says with its echo at the
+/// range of `local`.
 #[derive(Clone, Debug)]
 pub enum Piece {
     Local(Range<usize>),
-    Answer(Render, Range<usize>),
+    Answer(Wording, Range<usize>),
 }
 
 /// What travels with a handed-off request: the socket, the slot, and how to render.
@@ -78,7 +83,7 @@ impl Direct {
     /// The asker gives the socket `fd` away: `echo` is what the answer repeats of the
     /// request (see [`Render`]), `tail` what must follow the answer.
     pub fn start(slot: &Arc<Handoff>, to: (RawFd, Render), echo: &[u8], tail: &[u8]) -> Self {
-        slot.start(echo, tail);
+        drop(slot.start(echo, tail));
         Direct {
             slot: slot.clone(),
             fd: to.0,
@@ -266,7 +271,8 @@ struct Inner {
     bytes: Vec<u8>,
     /// What the answer repeats of the request (see [`Render`]).
     echo: Vec<u8>,
-    /// A read handed off whole: its answers in order, and the bytes its local ones are.
+    /// A read handed off whole: its answers in order, and the bytes of its local ones and
+    /// of its meta answers' echoes.
     pieces: Vec<Piece>,
     local: Vec<u8>,
     /// How many ops a stopped owner left unrun (`echo` holds them, encoded), and the
@@ -329,7 +335,8 @@ impl Handoff {
     }
 
     /// The asker gives the socket away (see [`Direct::start`]).
-    fn start(&self, echo: &[u8], tail: &[u8]) {
+    /// Returns the slot still locked, for a whole read's answers.
+    fn start(&self, echo: &[u8], tail: &[u8]) -> std::sync::MutexGuard<'_, Inner> {
         let mut i = self.lock();
         debug_assert_eq!(i.state, State::Idle);
         i.state = State::Pending;
@@ -338,13 +345,13 @@ impl Handoff {
         i.echo.clear();
         i.echo.extend_from_slice(echo);
         IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        i
     }
 
     /// The asker gives the socket away with its read's answers, which `fill` writes: the
     /// bytes of local ones into the first buffer, one [`Piece`] per answer into the second.
     pub fn start_whole(&self, fill: impl FnOnce(&mut Vec<u8>, &mut Vec<Piece>)) {
-        self.start(b"", b"");
-        let mut i = self.lock();
+        let mut i = self.start(b"", b"");
         let i = &mut *i;
         i.local.clear();
         i.pieces.clear();
@@ -367,8 +374,14 @@ impl Handoff {
                 }
                 i.forget_whole();
             }
-            Render::Text(r) => text::outcome(out, outcome, r),
-            how => word(out, outcome, how, &self.lock().echo),
+            // No echo, so no lock.
+            Render::Words(Wording::Text(r)) => text::outcome(out, outcome, r),
+            Render::Words(how) => word(out, outcome, how, &self.lock().echo),
+            Render::Binary { reply, key_len } => {
+                let i = self.lock();
+                let key = &i.echo[..key_len.min(i.echo.len())];
+                binary::render::outcome(out, outcome, reply, key);
+            }
         }
     }
 
@@ -470,11 +483,11 @@ impl Handoff {
 }
 
 /// Words `outcome` as `how` says, with `echo` what the answer repeats of the request (see
-/// [`Render`]).
-fn word(out: &mut Vec<u8>, outcome: Option<&Outcome<'_>>, how: Render, echo: &[u8]) {
+/// [`Wording`]).
+fn word(out: &mut Vec<u8>, outcome: Option<&Outcome<'_>>, how: Wording, echo: &[u8]) {
     match how {
-        Render::Text(r) => text::outcome(out, outcome, r),
-        Render::Meta {
+        Wording::Text(r) => text::outcome(out, outcome, r),
+        Wording::Meta {
             cmd,
             flags,
             key_len,
@@ -488,12 +501,6 @@ fn word(out: &mut Vec<u8>, outcome: Option<&Outcome<'_>>, how: Render, echo: &[u
             };
             meta::render::outcome(out, outcome, &echo);
         }
-        Render::Binary { reply, key_len } => {
-            let key = &echo[..key_len.min(echo.len())];
-            binary::render::outcome(out, outcome, reply, key);
-        }
-        // A whole read's pieces are never whole reads themselves.
-        Render::Whole => debug_assert!(false, "a whole read inside a whole read"),
     }
 }
 

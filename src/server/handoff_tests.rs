@@ -22,15 +22,13 @@ fn the_owner_writes_answer_and_tail_and_wakes_a_waiting_asker() {
     let waker = Waker::from(count.clone());
     let cx = Context::from_waker(&waker);
     assert!(matches!(slot.poll_done(&cx), Poll::Ready(None)));
-    slot.start(b"", b"END\r\n");
+    drop(slot.start(b"", b"END\r\n"));
     assert_eq!(slot.lock().state, State::Pending);
     assert!(slot.poll_done(&cx).is_pending());
     let mut answer = b"VALUE k 0 1\r\nv\r\n".to_vec();
     assert_eq!(slot.finish(a.as_raw_fd(), &mut answer), 21);
     assert_eq!(count.0.load(Ordering::SeqCst), 1);
-    let Poll::Ready(Some(done)) = slot.poll_done(&cx) else {
-        panic!("not done")
-    };
+    let done = done(&slot);
     assert_eq!((done.state, done.rest.len()), (State::Written, 0));
     assert_eq!(slot.lock().state, State::Idle);
     let mut got = [0u8; 21];
@@ -45,14 +43,14 @@ fn an_asker_waiting_for_its_client_is_woken_only_for_bytes_left() {
     let count = Arc::new(Count::default());
     let waker = Waker::from(count.clone());
     let cx = Context::from_waker(&waker);
-    slot.start(b"", b"");
+    drop(slot.start(b"", b""));
     assert!(slot.poll_left(&cx).is_pending());
     slot.finish(a.as_raw_fd(), &mut b"STORED\r\n".to_vec());
     assert_eq!(count.0.load(Ordering::SeqCst), 0);
     assert!(slot.poll_left(&cx).is_pending());
     assert!(matches!(slot.poll_done(&cx), Poll::Ready(Some(_))));
 
-    slot.start(b"", b"END\r\n");
+    drop(slot.start(b"", b"END\r\n"));
     assert!(slot.poll_left(&cx).is_pending());
     slot.finish(a.as_raw_fd(), &mut vec![b'x'; 8 << 20]);
     assert_eq!(count.0.load(Ordering::SeqCst), 1);
@@ -63,14 +61,11 @@ fn an_asker_waiting_for_its_client_is_woken_only_for_bytes_left() {
 fn what_a_full_socket_does_not_take_goes_back_to_the_asker() {
     let (a, _b) = UnixStream::pair().unwrap();
     let slot = Handoff::default();
-    slot.start(b"", b"END\r\n");
+    drop(slot.start(b"", b"END\r\n"));
     let mut answer = vec![b'x'; 8 << 20];
     let sent = slot.finish(a.as_raw_fd(), &mut answer);
     assert!(sent < answer.len());
-    let waker = Waker::from(Arc::new(Count::default()));
-    let Poll::Ready(Some(done)) = slot.poll_done(&Context::from_waker(&waker)) else {
-        panic!("not done")
-    };
+    let done = done(&slot);
     assert_eq!(sent + done.rest.len(), (8 << 20) + 5);
     assert!(done.rest.ends_with(b"xEND\r\n"));
 }
@@ -80,7 +75,7 @@ fn what_a_full_socket_does_not_take_goes_back_to_the_asker() {
 fn whole(slot: &Arc<Handoff>, fd: RawFd) -> Direct {
     Direct::start_whole(slot, fd, |local, pieces| {
         local.extend_from_slice(b"STORED\r\n");
-        let plain = Render::Text(text::Reply::PLAIN);
+        let plain = Wording::Text(text::Reply::PLAIN);
         pieces.push(Piece::Answer(plain, 8..8));
         pieces.push(Piece::Local(0..8));
         pieces.push(Piece::Answer(plain, 8..8));
@@ -150,7 +145,7 @@ fn an_owner_that_meets_a_full_socket_leaves_the_rest_of_a_whole_read() {
     );
     let left = done.left.expect("the rest of the read");
     assert_eq!((&left.ops[..], left.len), (&b"encoded op"[..], 1));
-    let plain = |r: &Render| matches!(r, Render::Text(t) if *t == text::Reply::PLAIN);
+    let plain = |r: &Wording| matches!(r, Wording::Text(t) if *t == text::Reply::PLAIN);
     assert!(
         matches!(&left.pieces[..], [Piece::Answer(r, e)] if plain(r) && e.is_empty()),
         "{:?}",
@@ -178,12 +173,9 @@ fn a_whole_read_its_owner_never_ran_is_answered_by_the_asker() {
 #[test]
 fn an_owner_that_never_ran_it_leaves_the_tail_to_the_asker() {
     let slot = Handoff::default();
-    slot.start(b"", b"END\r\n");
+    drop(slot.start(b"", b"END\r\n"));
     slot.not_run();
-    let waker = Waker::from(Arc::new(Count::default()));
-    let Poll::Ready(Some(done)) = slot.poll_done(&Context::from_waker(&waker)) else {
-        panic!("not done")
-    };
+    let done = done(&slot);
     assert_eq!(
         (done.state, &done.rest[..]),
         (State::NotRun, &b"END\r\n"[..])

@@ -7,7 +7,7 @@
 use super::meta::How;
 use super::plan::{Plan, REMOTE_BUDGET};
 use super::{Conn, Flow, Proto};
-use crate::server::handoff::{self, Direct, Handoff, Piece, Render, State};
+use crate::server::handoff::{self, Direct, Handoff, Piece, Render, State, Wording};
 use crate::server::router::Batch;
 use crate::stats::ConnCounters;
 use std::os::fd::RawFd;
@@ -33,10 +33,8 @@ impl Conn {
         let Some((owner, how)) = self.text.plan.lone_remote() else {
             return self.hand_off_whole(flow);
         };
-        let (render, echo) = match how {
-            How::Text(r) => (Render::Text(r), &[][..]),
-            How::Meta(i) => self.text.meta.handoff(i),
-        };
+        let (how, echo) = wording(&self.text.meta, how);
+        let render = Render::Words(how);
         let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
         let batch = take_handed(&mut self.text.plan, owner, slot, (fd, render), echo);
         self.text.meta.clear();
@@ -55,7 +53,7 @@ impl Conn {
             return false;
         };
         let super::text::Text { plan, meta, .. } = &mut self.text;
-        let Some(owner) = plan.sole_owner(|_| true) else {
+        let Some(owner) = plan.sole_owner() else {
             return false;
         };
         let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
@@ -72,12 +70,9 @@ impl Conn {
                         }
                     }
                     Err(how) => {
-                        let (render, echo) = match how {
-                            How::Text(r) => (Render::Text(r), &[][..]),
-                            How::Meta(i) => meta.handoff(i),
-                        };
+                        let (how, echo) = wording(meta, how);
                         local.extend_from_slice(echo);
-                        pieces.push(Piece::Answer(render, start..local.len()));
+                        pieces.push(Piece::Answer(how, start..local.len()));
                     }
                 }
             });
@@ -185,19 +180,16 @@ impl Conn {
             batch,
             left.pieces.iter().map(|p| match p {
                 Piece::Local(r) => Ok(&left.local[r.clone()]),
-                Piece::Answer(render, echo) => Err(match *render {
-                    Render::Meta {
+                Piece::Answer(how, echo) => Err(match *how {
+                    Wording::Text(r) => How::Text(r),
+                    Wording::Meta {
                         cmd,
                         flags,
                         key_len,
                     } => {
-                        let (key, tokens) = left.local[echo.clone()].split_at(key_len);
+                        let echo = &left.local[echo.clone()];
+                        let (key, tokens) = echo.split_at(key_len.min(echo.len()));
                         How::Meta(meta.keep_echo(cmd, flags, key, tokens))
-                    }
-                    Render::Text(r) => How::Text(r),
-                    Render::Binary { .. } | Render::Whole => {
-                        debug_assert!(false, "a whole read holds text and meta answers only");
-                        How::Text(Default::default())
                     }
                 }),
             }),
@@ -207,6 +199,15 @@ impl Conn {
         let mut tally = left.tally;
         self.shard.record_latency(&mut tally, left.start);
         finished.and(written)
+    }
+}
+
+/// How the owner words a text or meta request's answer, and what it repeats of the
+/// request (a meta request's echo, kept in `meta`).
+fn wording(meta: &super::meta::MetaSide, how: How) -> (Wording, &[u8]) {
+    match how {
+        How::Text(r) => (Wording::Text(r), &[]),
+        How::Meta(i) => meta.handoff(i),
     }
 }
 

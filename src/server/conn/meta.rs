@@ -7,7 +7,7 @@ use super::text::Text;
 use crate::protocol::meta::{Echo, Flags, Request, render};
 use crate::protocol::op::{MetaCmd, Op, Outcome};
 use crate::protocol::text::Reply;
-use crate::server::handoff::Render;
+use crate::server::handoff::Wording;
 use crate::server::router::shard_of;
 use crate::stats::ConnCounters;
 
@@ -71,17 +71,17 @@ impl MetaSide {
 
     /// How an owner that writes the answer itself words pending request `i`, and the
     /// bytes its answer repeats (`server::handoff`).
-    pub fn handoff(&self, i: u32) -> (Render, &[u8]) {
+    pub fn handoff(&self, i: u32) -> (Wording, &[u8]) {
         let p = &self.pending[i as usize];
         let (at, key_len) = p.key;
         let end = p.tokens.0 + p.tokens.1;
         debug_assert_eq!(at + key_len, p.tokens.0);
-        let render = Render::Meta {
+        let how = Wording::Meta {
             cmd: p.cmd,
             flags: p.flags,
             key_len: key_len as usize,
         };
-        (render, &self.arena[at as usize..end as usize])
+        (how, &self.arena[at as usize..end as usize])
     }
 
     pub fn clear(&mut self) {

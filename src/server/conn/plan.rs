@@ -153,20 +153,15 @@ impl<R: Copy> Plan<R> {
         std::mem::take(&mut self.batches[shard])
     }
 
-    /// The one shard every remote op of this read goes to, if `fits` accepts every one of
-    /// their render contexts: that owner can then write the read's whole answer itself
-    /// (`server::handoff`), local answers included.
-    pub fn sole_owner(&self, fits: impl Fn(&R) -> bool) -> Option<usize> {
-        let mut owner = None;
-        for seg in &self.segs {
-            if let Seg::Remote { shard, how, .. } = seg {
-                if !fits(how) || owner.is_some_and(|o| o != *shard) {
-                    return None;
-                }
-                owner = Some(*shard);
-            }
+    /// The one shard every remote op of this read goes to, if there is one: that owner
+    /// can then write the read's whole answer itself (`server::handoff`), local answers
+    /// included.
+    pub fn sole_owner(&self) -> Option<usize> {
+        let mut owners = (self.batches.iter().enumerate()).filter(|(_, b)| !b.is_empty());
+        match (owners.next(), owners.next()) {
+            (Some((owner, _)), None) => Some(owner),
+            _ => None,
         }
-        owner
     }
 
     /// Takes a [`Plan::sole_owner`] read whole: `piece` gets its answers in request

@@ -221,8 +221,7 @@ fn a_read_whose_remote_answers_all_belong_to_one_shard_can_be_handed_off_whole()
     p.remote(2, get(b"k"), 'g');
     p.local(|o| o.extend_from_slice(b"b;"));
     p.remote(2, get(b"j"), 'h');
-    assert_eq!(p.sole_owner(|_| true), Some(2));
-    assert_eq!(p.sole_owner(|&how| how != 'h'), None);
+    assert_eq!(p.sole_owner(), Some(2));
     let mut pieces = Vec::new();
     let batch = p.take_whole(2, |piece| {
         pieces.push(piece.map(|b| String::from_utf8(b.to_vec()).unwrap()))
@@ -237,10 +236,10 @@ fn a_read_whose_remote_answers_all_belong_to_one_shard_can_be_handed_off_whole()
     let mut p: Plan<char> = Plan::new(3, 64);
     p.remote(1, get(b"k"), 'g');
     p.remote(2, get(b"j"), 'h');
-    assert_eq!(p.sole_owner(|_| true), None);
+    assert_eq!(p.sole_owner(), None);
     // Nothing remote at all.
     let p: Plan<char> = Plan::new(2, 64);
-    assert_eq!(p.sole_owner(|_| true), None);
+    assert_eq!(p.sole_owner(), None);
 }
 
 #[test]
