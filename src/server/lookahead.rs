@@ -5,6 +5,14 @@
 
 use crate::protocol::peek::peek_request;
 use crate::storage::{Prefetch, Store, hash_key};
+use std::cell::Cell;
+
+thread_local! {
+    /// This shard's spare box for a text connection's [`PipelineAhead`]: every pipelined
+    /// read needs one, and only while it is being handled, so one per shard saves an
+    /// allocation per read without idle connections holding any.
+    static SPARE: Cell<Option<Box<PipelineAhead>>> = const { Cell::new(None) };
+}
 
 /// The schedule over the keys of one request or batch, taken from an iterator.
 pub struct Lookahead<I> {
@@ -82,6 +90,24 @@ impl PipelineAhead {
         Self::with_peek(buf, next, store, (shards, me), peek_request)
     }
 
+    /// `new`, boxed: in the shard's spare box if it has one. Give it back with
+    /// [`PipelineAhead::give_back`] once the read is handled.
+    pub fn boxed(buf: &[u8], next: usize, store: &Store, shards: usize, me: usize) -> Box<Self> {
+        let ahead = Self::new(buf, next, store, shards, me);
+        match SPARE.take() {
+            Some(mut spare) => {
+                *spare = ahead;
+                spare
+            }
+            None => Box::new(ahead),
+        }
+    }
+
+    /// Keeps `b` as the shard's spare box for the next read's [`PipelineAhead::boxed`].
+    pub fn give_back(b: Box<Self>) {
+        SPARE.set(Some(b));
+    }
+
     /// `new` for a protocol whose requests `peek` walks (the binary one).
     pub fn with_peek(
         buf: &[u8],
@@ -122,5 +148,25 @@ impl PipelineAhead {
                 None => self.pos = None,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StoreConfig;
+
+    #[test]
+    fn a_read_takes_back_the_box_the_last_read_gave_back() {
+        let store = Store::new(StoreConfig::default()).unwrap();
+        let buf = b"get a\r\nget b\r\nget c\r\n";
+        let first = PipelineAhead::boxed(buf, 7, &store, 1, 0);
+        let at: *const PipelineAhead = &*first;
+        PipelineAhead::give_back(first);
+        let again = PipelineAhead::boxed(buf, 14, &store, 1, 0);
+        assert_eq!(&*again as *const PipelineAhead, at);
+        // With the spare taken, a second box at once is a new one.
+        let other = PipelineAhead::boxed(buf, 7, &store, 1, 0);
+        assert_ne!(&*other as *const PipelineAhead, at);
     }
 }

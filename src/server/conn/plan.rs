@@ -18,9 +18,10 @@ use std::ops::Range;
 pub const REMOTE_BUDGET: usize = 64 << 10;
 
 /// Bytes of its list of answer pieces an idle connection keeps (see [`Plan::shrink`]): a
-/// client that asks one key at a time needs it every request, and it is small beside the
-/// connection's socket buffers.
-const IDLE_KEEP: usize = 512;
+/// client that asks one key at a time needs it every request, and so does one that
+/// pipelines 16 gets, whose remote answers take two pieces each (the value, then `END`);
+/// 1 KB is 32 pieces, small beside the connection's socket buffers.
+const IDLE_KEEP: usize = 1024;
 
 thread_local! {
     /// This shard's spare per-shard batch lists (one `Batch` per shard each): a list of

@@ -258,3 +258,25 @@ fn the_rest_of_a_read_an_owner_left_is_assembled_in_order_here() {
     assert_eq!(p.out, b"g:miss;x;h:miss;y;");
     assert!(!p.waiting());
 }
+
+#[test]
+fn a_pipeline_of_16_gets_keeps_its_list_of_pieces_between_reads() {
+    // The text front end's render context is 8 bytes, as `u64` is here.
+    let mut p: Plan<u64> = Plan::new(2, 64);
+    p.local(|o| o.extend_from_slice(b"first;"));
+    for i in 0..16u64 {
+        match i % 2 {
+            0 => p.local(|o| o.extend_from_slice(b"VALUE;END;")),
+            _ => {
+                p.remote(1, get(b"k"), i);
+                p.local(|o| o.extend_from_slice(b"END;"));
+            }
+        }
+    }
+    p.assemble(&mut [None, None], |out, _, _| out.extend_from_slice(b"?;"));
+    assert!(!p.waiting());
+    p.out.clear();
+    p.shrink(0);
+    let kept = p.segs.capacity();
+    assert!(kept >= 24, "the list was let go ({kept} pieces kept)");
+}

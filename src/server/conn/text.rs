@@ -38,6 +38,14 @@ struct Turn {
     stacked: bool,
 }
 
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if let Some(ahead) = self.ahead.take() {
+            PipelineAhead::give_back(ahead);
+        }
+    }
+}
+
 impl Turn {
     fn new(per_event: usize) -> Self {
         Turn {
@@ -268,8 +276,7 @@ impl Conn {
             Some(a) => a.step(buf, &store),
             None if start + consumed < buf.len() => {
                 let (n, me) = (shard.nshards, shard.id);
-                let a = PipelineAhead::new(buf, start + consumed, &store, n, me);
-                *ahead = Some(Box::new(a));
+                *ahead = Some(PipelineAhead::boxed(buf, start + consumed, &store, n, me));
             }
             None => {}
         }
