@@ -471,3 +471,127 @@ fn a_stop_lets_a_whole_read_handed_off_finish() {
     assert!(got == want, "{} bytes of {}", got.len(), want.len());
     assert!(s.terminate().is_some_and(|st| st.success()));
 }
+
+const BIN_GET: u8 = 0x00;
+const BIN_GETK: u8 = 0x0c;
+const BIN_NOOP: u8 = 0x0a;
+
+/// A binary connection to `port` that waits up to 20 s for an answer.
+fn bin_conn(port: u16) -> TcpStream {
+    let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c
+}
+
+/// `remote_keys` for the binary connection `b`, counted through `stats`'s connection.
+fn bin_remote_keys(b: &mut TcpStream, stats: &mut common::Client, n: usize) -> Vec<String> {
+    let probe = &keys_of(0, "probe", 1)[0];
+    let on_one = |c: &mut common::Client| c.stats("shards")["shard:1:cross_shard_handoffs"].clone();
+    let before = on_one(stats);
+    bin_call(
+        b,
+        &bin_packet(BIN_GET, probe.as_bytes(), &[], &[], 0),
+        BIN_GET,
+    );
+    let home = usize::from(on_one(stats) != before);
+    keys_of(1 - home, "bfar", n)
+}
+
+/// A binary pipeline in one write over `near` and `far` keys, each round starting with a
+/// local answer, then a noop: sets (one quiet), gets and getks that hit and miss, a quiet
+/// miss, an incr that creates its counter, a delete of nothing.
+fn binary_pipeline(near: &[String], far: &[String]) -> Vec<u8> {
+    const SET: u8 = 0x01;
+    const SETQ: u8 = 0x11;
+    const GETKQ: u8 = 0x0d;
+    const DELETE: u8 = 0x04;
+    const INCR: u8 = 0x05;
+    let mut req = Vec::new();
+    for (i, (ka, kb)) in near.iter().zip(far).enumerate() {
+        let (ka, kb, n) = (ka.as_bytes(), kb.as_bytes(), i as u32);
+        let set_extras = [n.to_be_bytes(), 0u32.to_be_bytes()].concat();
+        let incr_extras = [&5u64.to_be_bytes()[..], &7u64.to_be_bytes(), &[0; 4]].concat();
+        let value = format!("b{i:02}");
+        let (gone, counter) = ([kb, b"gone"].concat(), [kb, b"n"].concat());
+        for p in [
+            bin_packet(BIN_GET, ka, &[], &[], n),
+            bin_packet(SET, kb, &set_extras, value.as_bytes(), n),
+            bin_packet(BIN_GETK, kb, &[], &[], n),
+            bin_packet(GETKQ, &gone, &[], &[], n),
+            bin_packet(BIN_GETK, &gone, &[], &[], n),
+            bin_packet(INCR, &counter, &incr_extras, &[], n),
+            bin_packet(DELETE, &[kb, b"x"].concat(), &[], &[], n),
+            bin_packet(SETQ, &[ka, b"q"].concat(), &set_extras, b"q", n),
+            bin_packet(BIN_GET, kb, &[], &[], n),
+        ] {
+            req.extend_from_slice(&p);
+        }
+    }
+    req.extend_from_slice(&bin_packet(BIN_NOOP, b"", &[], &[], 99));
+    req
+}
+
+#[test]
+fn a_pipelined_binary_read_is_answered_whole_by_the_owner_of_its_remote_requests() {
+    let two = Server::start(&["-t", "2"]);
+    let mut stats = two.client();
+    let mut b = bin_conn(two.port);
+    let far = bin_remote_keys(&mut b, &mut stats, 8);
+    let home = corecached::server::router::shard_of(far[0].as_bytes(), 2) ^ 1;
+    let near = keys_of(home, "bnear", 8);
+    for (i, k) in near.iter().enumerate() {
+        assert_eq!(stats.set(k, format!("{i}").as_bytes()), "STORED\r\n");
+    }
+    let req = binary_pipeline(&near, &far);
+    let before = stats.shards_stat("cross_shard_handoffs");
+    let got = bin_call(&mut b, &req, BIN_NOOP);
+    let handed = stats.shards_stat("cross_shard_handoffs") - before;
+    let one = Server::start(&["-t", "1"]);
+    let mut c = one.client();
+    for (i, k) in near.iter().enumerate() {
+        assert_eq!(c.set(k, format!("{i}").as_bytes()), "STORED\r\n");
+    }
+    let want = bin_call(&mut bin_conn(one.port), &req, BIN_NOOP);
+    assert_eq!(got, want);
+    // Two hits and a miss of a getk per round, the noop last.
+    assert_eq!(want.iter().filter(|a| a.starts_with("00 0 ")).count(), 16);
+    assert_eq!(want.iter().filter(|a| a.starts_with("0c 1 ")).count(), 8);
+    // Each request the other shard owns counts: at least the set, getk and get of each
+    // round's far key.
+    assert!(handed >= 8 * 3, "only {handed} requests handed off");
+    // The connection is its shard's again.
+    let again = bin_call(&mut b, &bin_packet(BIN_NOOP, b"", &[], &[], 7), BIN_NOOP);
+    assert_eq!(again, ["0a 0 7 \"\"".to_string()]);
+}
+
+#[test]
+fn a_binary_owner_that_meets_a_full_socket_leaves_the_rest_of_the_read_to_its_shard() {
+    let s = Server::start(&["-t", "2", "-m", "256"]);
+    let mut stats = s.client();
+    let mut b = bin_conn(s.port);
+    let far = bin_remote_keys(&mut b, &mut stats, 24);
+    let value = |i: usize| vec![b'a' + (i % 26) as u8; 500_000];
+    for (i, k) in far.iter().enumerate() {
+        assert_eq!(stats.set(k, &value(i)), "STORED\r\n");
+    }
+    // 12 MB of getk hits, each followed by a local noop, sent before anything is read.
+    let mut req = Vec::new();
+    for (i, k) in far.iter().enumerate() {
+        req.extend_from_slice(&bin_packet(BIN_GETK, k.as_bytes(), &[], &[], i as u32));
+        req.extend_from_slice(&bin_packet(BIN_NOOP, b"", &[], &[], i as u32));
+    }
+    req.extend_from_slice(&bin_packet(BIN_GET, b"none", &[], &[], 99));
+    let before = stats.shards_stat("cross_shard_handoffs");
+    b.write_all(&req).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let got = bin_call(&mut b, b"", BIN_GET);
+    assert_eq!(got.len(), 24 * 2 + 1);
+    for (i, k) in far.iter().enumerate() {
+        let body = [&[0u8; 4][..], k.as_bytes(), &value(i)].concat();
+        let hit = format!("0c 0 {i} {:?}", String::from_utf8_lossy(&body));
+        assert!(got[2 * i] == hit, "getk {i} differs");
+        assert_eq!(got[2 * i + 1], format!("0a 0 {i} \"\""));
+    }
+    assert_eq!(got[48], "00 1 99 \"Not found\"");
+    assert!(stats.shards_stat("cross_shard_handoffs") - before >= 24);
+}

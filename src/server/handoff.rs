@@ -1,10 +1,10 @@
 //! The owner writes the answer: a connection whose read came down to one request another
 //! shard owns hands that shard the socket with the request, and the owner writes the
 //! answer itself. The asking shard is not woken for a reply, which halves the wake-ups a
-//! hop costs at one request in flight per connection. A text or meta read whose remote
-//! requests all belong to one shard goes the same way whole, local answers included (a
-//! pipelined client); its owner writes at most [`WHOLE_LIMIT`] bytes and leaves the rest
-//! to the asker. The [`Handoff`] slot is how the two shards agree on when the socket is
+//! hop costs at one request in flight per connection. A read whose remote requests all
+//! belong to one shard goes the same way whole, local answers included (a pipelined
+//! client); its owner writes at most [`WHOLE_LIMIT`] bytes and leaves the rest to the
+//! asker. The [`Handoff`] slot is how the two shards agree on when the socket is
 //! the asker's again.
 
 use crate::protocol::binary;
@@ -29,9 +29,10 @@ pub const WHOLE_LIMIT: usize = 256 << 10;
 /// answers needs them every read; big local answers are not kept for an idle connection.
 const WHOLE_KEEP: usize = 16 << 10;
 
-/// How the owner words a text or meta request's answer. What a meta answer repeats of its
-/// request (its echo: the key, then the flag tokens) waits in the slot's echo, or for a
-/// read handed off whole at its [`Piece::Answer`]'s range of the slot's `local`.
+/// How the owner words a request's answer. What the answer repeats of its request (its
+/// echo: a meta request's key, then its flag tokens; a binary getk's key) waits in the
+/// slot's echo, or for a read handed off whole at its [`Piece::Answer`]'s range of the
+/// slot's `local`.
 #[derive(Clone, Copy, Debug)]
 pub enum Wording {
     Text(text::Reply),
@@ -41,17 +42,14 @@ pub enum Wording {
         /// The key's length at the start of the echo; the tokens follow it.
         key_len: usize,
     },
+    /// A binary reply header; the echo is the key a getk's answer repeats (else empty).
+    Binary(binary::Reply),
 }
 
 /// How the owner words the answer, in the asking connection's protocol.
 #[derive(Clone, Copy, Debug)]
 pub enum Render {
     Words(Wording),
-    /// A binary request's reply header; a getk's key is the slot's echo.
-    Binary {
-        reply: binary::Reply,
-        key_len: usize,
-    },
     /// A read handed off whole: the answer is the slot's [`Piece`]s.
     Whole,
 }
@@ -377,11 +375,6 @@ impl Handoff {
             // No echo, so no lock.
             Render::Words(Wording::Text(r)) => text::outcome(out, outcome, r),
             Render::Words(how) => word(out, outcome, how, &self.lock().echo),
-            Render::Binary { reply, key_len } => {
-                let i = self.lock();
-                let key = &i.echo[..key_len.min(i.echo.len())];
-                binary::render::outcome(out, outcome, reply, key);
-            }
         }
     }
 
@@ -482,6 +475,11 @@ impl Handoff {
     }
 }
 
+/// A meta answer's echo as its key (the first `key_len` bytes) and its flag tokens.
+pub fn split_echo(echo: &[u8], key_len: usize) -> (&[u8], &[u8]) {
+    echo.split_at(key_len.min(echo.len()))
+}
+
 /// Words `outcome` as `how` says, with `echo` what the answer repeats of the request (see
 /// [`Wording`]).
 fn word(out: &mut Vec<u8>, outcome: Option<&Outcome<'_>>, how: Wording, echo: &[u8]) {
@@ -492,7 +490,7 @@ fn word(out: &mut Vec<u8>, outcome: Option<&Outcome<'_>>, how: Wording, echo: &[
             flags,
             key_len,
         } => {
-            let (key, tokens) = echo.split_at(key_len.min(echo.len()));
+            let (key, tokens) = split_echo(echo, key_len);
             let echo = meta::render::Echo {
                 cmd,
                 flags: &flags,
@@ -501,6 +499,7 @@ fn word(out: &mut Vec<u8>, outcome: Option<&Outcome<'_>>, how: Wording, echo: &[
             };
             meta::render::outcome(out, outcome, &echo);
         }
+        Wording::Binary(reply) => binary::render::outcome(out, outcome, reply, echo),
     }
 }
 

@@ -28,8 +28,8 @@ pub struct Batch {
     /// [`Reply::rest`]; 0 runs every op (a twin's writes, stats). For a whole read handed
     /// off, the rendered bytes the owner holds before it tries the socket.
     pub reply_budget: usize,
-    /// Set when the owner writes the answer to the client itself (one op, or a whole text
-    /// or meta read; `server::handoff`): it then sends no reply.
+    /// Set when the owner writes the answer to the client itself (one op, or a whole
+    /// read; `server::handoff`): it then sends no reply.
     pub handoff: Option<Direct>,
 }
 

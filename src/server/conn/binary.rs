@@ -9,6 +9,7 @@ use super::{Conn, Flow, VERSION};
 use crate::protocol::binary::{Cmd, Parsed, Reply, Request, Status, opcode, parse, peek, render};
 use crate::protocol::op::{Op, StoreKind};
 use crate::protocol::text::Keys;
+use crate::server::handoff::Wording;
 use crate::server::lookahead::PipelineAhead;
 use crate::server::router::{Reply as ShardReply, shard_of};
 use crate::server::shard::Shard;
@@ -20,7 +21,7 @@ pub(super) struct Binary {
     pub shard: Rc<Shard>,
     pub plan: Plan<Remote>,
     /// Keys of remote getk/gatk requests, which their miss responses repeat.
-    keys: Vec<u8>,
+    pub keys: Vec<u8>,
     /// SASL: whether this connection has authenticated.
     pub authed: bool,
     /// How much of `plan.out` memcached would have sent by now (see `note_flush`).
@@ -33,6 +34,31 @@ pub(super) struct Remote {
     reply: Reply,
     key_at: u32,
     key_len: u16,
+}
+
+impl Remote {
+    /// How the owner words this answer when it writes it (`server::handoff`), and the
+    /// key it repeats (a getk's; else empty).
+    pub fn wording(self, keys: &[u8]) -> (Wording, &[u8]) {
+        let key = &keys[self.key_at as usize..][..self.key_len as usize];
+        (Wording::Binary(self.reply), key)
+    }
+
+    /// The render context of an answer an owner left unwritten (the rest of a whole
+    /// read), from its wording and the `key` it repeats, which is kept again in `keys`.
+    pub fn keep(keys: &mut Vec<u8>, how: Wording, key: &[u8]) -> Remote {
+        let Wording::Binary(reply) = how else {
+            // A connection's protocol never changes, and only text reads word so.
+            unreachable!("a text answer in a binary read");
+        };
+        let key_at = keys.len() as u32;
+        keys.extend_from_slice(key);
+        Remote {
+            reply,
+            key_at,
+            key_len: key.len() as u16,
+        }
+    }
 }
 
 impl Conn {
@@ -147,7 +173,7 @@ impl Conn {
     /// owner that stopped at its reply budget is sent the rest, round after round. False
     /// when writing out between rounds failed: the connection must close then, as the
     /// plan still holds ops whose keys are gone (carrying on panicked the shard).
-    async fn finish_bin_batch(&mut self) -> bool {
+    pub(super) async fn finish_bin_batch(&mut self) -> bool {
         let mut replies: Vec<Option<ShardReply>> = Vec::new();
         while self.bin.plan.waiting() {
             super::round(
@@ -179,7 +205,7 @@ impl Conn {
     }
 
     /// Moves the binary responses to the connection's output buffer.
-    fn bin_output(&mut self) {
+    pub(super) fn bin_output(&mut self) {
         let (out, bin) = (&mut self.text.plan.out, &mut self.bin.plan.out);
         if out.is_empty() {
             std::mem::swap(out, bin);
@@ -244,18 +270,6 @@ impl Binary {
         if flushes || served.is_multiple_of(20) {
             self.flushed = out.len();
         }
-    }
-
-    /// The one remote op a read's answers come down to, if so (`Plan::lone_remote`): its
-    /// owner, and its reply with the key a getk's answer repeats.
-    pub(super) fn lone_remote(&self) -> Option<(usize, (Reply, &[u8]))> {
-        let (owner, r) = self.plan.lone_remote()?;
-        let key = &self.keys[r.key_at as usize..][..r.key_len as usize];
-        Some((owner, (r.reply, key)))
-    }
-
-    pub(super) fn clear_keys(&mut self) {
-        self.keys.clear();
     }
 
     fn drop_unflushed(&mut self) {

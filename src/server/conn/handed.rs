@@ -1,9 +1,10 @@
 //! A connection's side of a handoff (`server::handoff`): when a read's one remaining
 //! answer belongs to another shard, that shard gets the socket and writes it; this
 //! connection takes the socket back before it writes or closes again. Text, meta and
-//! binary requests alike; and a text or meta read whose remote requests all belong to one
-//! shard, whole, whose rest this connection runs if the owner leaves it one.
+//! binary requests alike; and a read whose remote requests all belong to one shard,
+//! whole, whose rest this connection runs if the owner leaves it one.
 
+use super::binary::{Binary, Remote};
 use super::meta::How;
 use super::plan::{Plan, REMOTE_BUDGET};
 use super::{Conn, Flow, Proto};
@@ -45,6 +46,7 @@ impl Conn {
     /// Hands a text or meta read's whole answer to the one shard its remote ops go to,
     /// local answers included, so that no reply comes back and this connection is not
     /// woken to write it (pipelined clients: the lone-op handoff above covers depth 1).
+    /// The binary front end's is in [`Conn::hand_off_binary`].
     fn hand_off_whole(&mut self, flow: &Flow) -> bool {
         if *flow != Flow::Read || self.proto != Proto::Text {
             return false;
@@ -57,57 +59,35 @@ impl Conn {
             return false;
         };
         let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
-        let mut batch = Batch::default();
-        let direct = Direct::start_whole(slot, fd, |local, pieces| {
-            batch = plan.take_whole(owner, |p| {
-                let start = local.len();
-                match p {
-                    Ok(bytes) => {
-                        local.extend_from_slice(bytes);
-                        match pieces.last_mut() {
-                            Some(Piece::Local(r)) if r.end == start => r.end = local.len(),
-                            _ => pieces.push(Piece::Local(start..local.len())),
-                        }
-                    }
-                    Err(how) => {
-                        let (how, echo) = wording(meta, how);
-                        local.extend_from_slice(echo);
-                        pieces.push(Piece::Answer(how, start..local.len()));
-                    }
-                }
-            });
-        });
-        batch.handoff = Some(direct);
-        batch.reply_budget = REMOTE_BUDGET;
+        let batch = take_whole(plan, owner, slot, fd, |how| wording(meta, how));
         self.text.meta.clear();
-        let ops = batch.len();
-        self.send_handoff(owner, batch, Render::Whole);
-        // Counted as requests: `send_handoff` counted the first.
-        let counters = &self.shard.counters;
-        ConnCounters::add(&counters.remote_ops, ops as u64 - 1);
-        ConnCounters::add(&counters.handed_off, ops as u64 - 1);
+        self.send_whole(owner, batch);
         true
     }
 
     /// The binary protocol's handoff: as [`Conn::hand_off`], for a read whose binary
     /// answers come down to one remote op (a getk's key, which its miss repeats, waits in
-    /// the slot).
+    /// the slot); else the read whole, as [`Conn::hand_off_whole`], if nothing of this
+    /// connection's waits to go out before it.
     pub(super) fn hand_off_binary(&mut self, flow: &Flow) -> bool {
         let Some(fd) = self.handoff_fd(flow) else {
             return false;
         };
-        let Some((owner, (reply, key))) = self.bin.lone_remote() else {
-            return false;
-        };
-        // Copied off the binary state the plan is part of (only a getk has a key).
-        let key = key.to_vec();
-        let render = Render::Binary {
-            reply,
-            key_len: key.len(),
-        };
         let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
-        let batch = take_handed(&mut self.bin.plan, owner, slot, (fd, render), &key);
-        self.bin.clear_keys();
+        let Binary { plan, keys, .. } = &mut self.bin;
+        let Some((owner, lone)) = plan.lone_remote() else {
+            let Some(owner) = plan.sole_owner() else {
+                return false;
+            };
+            let batch = take_whole(plan, owner, slot, fd, |r| r.wording(keys));
+            keys.clear();
+            self.send_whole(owner, batch);
+            return true;
+        };
+        let (how, key) = lone.wording(keys);
+        let render = Render::Words(how);
+        let batch = take_handed(plan, owner, slot, (fd, render), key);
+        keys.clear();
         self.send_handoff(owner, batch, render);
         true
     }
@@ -119,6 +99,17 @@ impl Conn {
             return None;
         }
         self.stream.raw_fd()
+    }
+
+    /// Sends a read handed off whole to its owner ([`take_whole`]).
+    fn send_whole(&mut self, owner: usize, mut batch: Batch) {
+        batch.reply_budget = REMOTE_BUDGET;
+        let ops = batch.len();
+        self.send_handoff(owner, batch, Render::Whole);
+        // Counted as requests: `send_handoff` counted the first.
+        let counters = &self.shard.counters;
+        ConnCounters::add(&counters.remote_ops, ops as u64 - 1);
+        ConnCounters::add(&counters.handed_off, ops as u64 - 1);
     }
 
     /// Sends a handed-off request to its owner, with this batch's requests for the
@@ -174,27 +165,32 @@ impl Conn {
     /// the answers in order, as a read that was never handed off would.
     async fn run_left(&mut self, owner: usize, left: handoff::Rest) -> std::io::Result<()> {
         let batch = Batch::encoded(&left.ops, left.len);
-        let super::text::Text { plan, meta, .. } = &mut self.text;
-        plan.resume(
-            owner,
-            batch,
-            left.pieces.iter().map(|p| match p {
-                Piece::Local(r) => Ok(&left.local[r.clone()]),
-                Piece::Answer(how, echo) => Err(match *how {
-                    Wording::Text(r) => How::Text(r),
-                    Wording::Meta {
-                        cmd,
-                        flags,
-                        key_len,
-                    } => {
-                        let echo = &left.local[echo.clone()];
-                        let (key, tokens) = echo.split_at(key_len.min(echo.len()));
-                        How::Meta(meta.keep_echo(cmd, flags, key, tokens))
-                    }
-                }),
-            }),
-        );
-        let finished = Box::pin(self.finish_batch()).await;
+        let pieces = left.pieces.iter().map(|p| match p {
+            Piece::Local(r) => Ok(&left.local[r.clone()]),
+            Piece::Answer(how, echo) => Err((*how, &left.local[echo.clone()])),
+        });
+        let finished = if self.proto == Proto::Binary {
+            let Binary { plan, keys, .. } = &mut self.bin;
+            plan.resume(
+                owner,
+                batch,
+                pieces.map(|p| p.map_err(|(how, key)| Remote::keep(keys, how, key))),
+            );
+            let finished = Box::pin(self.finish_bin_batch()).await;
+            self.bin_output();
+            match finished {
+                true => Ok(()),
+                false => Err(std::io::ErrorKind::BrokenPipe.into()),
+            }
+        } else {
+            let super::text::Text { plan, meta, .. } = &mut self.text;
+            plan.resume(
+                owner,
+                batch,
+                pieces.map(|p| p.map_err(|(how, echo)| meta.keep_left(how, echo))),
+            );
+            Box::pin(self.finish_batch()).await
+        };
         let written = self.write_out().await;
         let mut tally = left.tally;
         self.shard.record_latency(&mut tally, left.start);
@@ -209,6 +205,40 @@ fn wording(meta: &super::meta::MetaSide, how: How) -> (Wording, &[u8]) {
         How::Text(r) => (Wording::Text(r), &[]),
         How::Meta(i) => meta.handoff(i),
     }
+}
+
+/// Takes a [`Plan::sole_owner`] read's answers into the slot with the socket `fd`: local
+/// bytes as they are, each remote op as `how` words it, with what it repeats of its
+/// request; returns the batch for `owner`, which carries the socket.
+fn take_whole<'a, R: Copy>(
+    plan: &mut Plan<R>,
+    owner: usize,
+    slot: &Arc<Handoff>,
+    fd: RawFd,
+    mut how: impl FnMut(R) -> (Wording, &'a [u8]),
+) -> Batch {
+    let mut batch = Batch::default();
+    let direct = Direct::start_whole(slot, fd, |local, pieces| {
+        batch = plan.take_whole(owner, |p| {
+            let start = local.len();
+            match p {
+                Ok(bytes) => {
+                    local.extend_from_slice(bytes);
+                    match pieces.last_mut() {
+                        Some(Piece::Local(r)) if r.end == start => r.end = local.len(),
+                        _ => pieces.push(Piece::Local(start..local.len())),
+                    }
+                }
+                Err(r) => {
+                    let (how, echo) = how(r);
+                    local.extend_from_slice(echo);
+                    pieces.push(Piece::Answer(how, start..local.len()));
+                }
+            }
+        });
+    });
+    batch.handoff = Some(direct);
+    batch
 }
 
 /// Waits for `read`, or until the owner of a handed-off answer left bytes for this

@@ -7,7 +7,7 @@ use super::text::Text;
 use crate::protocol::meta::{Echo, Flags, Request, render};
 use crate::protocol::op::{MetaCmd, Op, Outcome};
 use crate::protocol::text::Reply;
-use crate::server::handoff::Wording;
+use crate::server::handoff::{self, Wording};
 use crate::server::router::shard_of;
 use crate::stats::ConnCounters;
 
@@ -54,6 +54,24 @@ impl MetaSide {
             tokens,
         });
         self.pending.len() as u32 - 1
+    }
+
+    /// The render context of an answer an owner left unwritten (the rest of a whole read,
+    /// `server::handoff`), from its wording and `echo`: a meta one's echo is kept again.
+    pub fn keep_left(&mut self, how: Wording, echo: &[u8]) -> How {
+        match how {
+            Wording::Text(r) => How::Text(r),
+            Wording::Meta {
+                cmd,
+                flags,
+                key_len,
+            } => {
+                let (key, tokens) = handoff::split_echo(echo, key_len);
+                How::Meta(self.keep_echo(cmd, flags, key, tokens))
+            }
+            // A connection's protocol never changes, and only binary reads word so.
+            Wording::Binary(_) => unreachable!("a binary answer in a text read"),
+        }
     }
 
     /// Renders the outcome of pending request `i`.
