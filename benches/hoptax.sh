@@ -8,7 +8,7 @@
 # CC_ARGS adds corecached flags (e.g. '--spin-before-park-us 30'). SWITCHES=1 also prints,
 # per shard thread, how often it slept (voluntary switches) and was preempted (involuntary)
 # during the run, from /proc/PID/task/*/status. ONLY=pipelined or ONLY=partload runs one of
-# the two loads.
+# the two loads; DEPTH sets the pipelined load's depth (16).
 # Usage: bash benches/hoptax.sh [SECS per run, 4] [ROUNDS, 2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +54,6 @@ switches() { # pid: thread name, voluntary and involuntary switches, one line pe
 
 echo "# hoptax: $secs s per run, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for _ in $(seq "$rounds"); do
-    if [[ ${ONLY:-pipelined} == pipelined ]]; then for t in 1 2 4; do run "$t" 8 16; done; fi
+    if [[ ${ONLY:-pipelined} == pipelined ]]; then for t in 1 2 4; do run "$t" 8 "${DEPTH:-16}"; done; fi
     if [[ ${ONLY:-partload} == partload ]]; then for t in 1 2 4; do run "$t" 50 1; done; fi
 done

@@ -565,33 +565,43 @@ fn a_pipelined_binary_read_is_answered_whole_by_the_owner_of_its_remote_requests
 }
 
 #[test]
-fn a_binary_owner_that_meets_a_full_socket_leaves_the_rest_of_the_read_to_its_shard() {
+fn a_binary_owner_at_its_write_limit_leaves_the_rest_of_the_read_to_its_shard() {
     let s = Server::start(&["-t", "2", "-m", "256"]);
     let mut stats = s.client();
     let mut b = bin_conn(s.port);
     let far = bin_remote_keys(&mut b, &mut stats, 24);
+    let owner = corecached::server::router::shard_of(far[0].as_bytes(), 2);
+    let missing = keys_of(owner, "bmiss", 24);
     let value = |i: usize| vec![b'a' + (i % 26) as u8; 500_000];
     for (i, k) in far.iter().enumerate() {
         assert_eq!(stats.set(k, &value(i)), "STORED\r\n");
     }
-    // 12 MB of getk hits, each followed by a local noop, sent before anything is read.
+    // 12 MB of getk hits, sent before anything is read: the owner stops at its limit
+    // (256 KB written, or a full socket) and the connection's shard runs the rest. After
+    // each hit, a getk and a quiet getk that miss on the owner (the first repeats its key)
+    // and a local noop.
+    const GETKQ: u8 = 0x0d;
     let mut req = Vec::new();
-    for (i, k) in far.iter().enumerate() {
-        req.extend_from_slice(&bin_packet(BIN_GETK, k.as_bytes(), &[], &[], i as u32));
-        req.extend_from_slice(&bin_packet(BIN_NOOP, b"", &[], &[], i as u32));
+    for (i, (k, gone)) in far.iter().zip(&missing).enumerate() {
+        let n = i as u32;
+        req.extend_from_slice(&bin_packet(BIN_GETK, k.as_bytes(), &[], &[], n));
+        req.extend_from_slice(&bin_packet(BIN_GETK, gone.as_bytes(), &[], &[], n));
+        req.extend_from_slice(&bin_packet(GETKQ, gone.as_bytes(), &[], &[], n));
+        req.extend_from_slice(&bin_packet(BIN_NOOP, b"", &[], &[], n));
     }
     req.extend_from_slice(&bin_packet(BIN_GET, b"none", &[], &[], 99));
     let before = stats.shards_stat("cross_shard_handoffs");
     b.write_all(&req).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let got = bin_call(&mut b, b"", BIN_GET);
-    assert_eq!(got.len(), 24 * 2 + 1);
-    for (i, k) in far.iter().enumerate() {
+    assert_eq!(got.len(), 24 * 3 + 1);
+    for (i, (k, gone)) in far.iter().zip(&missing).enumerate() {
         let body = [&[0u8; 4][..], k.as_bytes(), &value(i)].concat();
         let hit = format!("0c 0 {i} {:?}", String::from_utf8_lossy(&body));
-        assert!(got[2 * i] == hit, "getk {i} differs");
-        assert_eq!(got[2 * i + 1], format!("0a 0 {i} \"\""));
+        assert!(got[3 * i] == hit, "getk {i} differs");
+        assert_eq!(got[3 * i + 1], format!("0c 1 {i} {gone:?}"));
+        assert_eq!(got[3 * i + 2], format!("0a 0 {i} \"\""));
     }
-    assert_eq!(got[48], "00 1 99 \"Not found\"");
-    assert!(stats.shards_stat("cross_shard_handoffs") - before >= 24);
+    assert_eq!(got[72], "00 1 99 \"Not found\"");
+    assert!(stats.shards_stat("cross_shard_handoffs") - before >= 24 * 3);
 }

@@ -105,7 +105,8 @@ impl PipelineAhead {
 
     /// Keeps `b` as the shard's spare box for the next read's [`PipelineAhead::boxed`].
     pub fn give_back(b: Box<Self>) {
-        SPARE.set(Some(b));
+        // A connection dropped as its thread ends may find the spare gone: it is freed.
+        let _ = SPARE.try_with(|spare| spare.set(Some(b)));
     }
 
     /// `new` for a protocol whose requests `peek` walks (the binary one).

@@ -16,6 +16,9 @@ use crate::server::shard::Shard;
 use crate::stats::{ConnCounters, Family};
 use std::rc::Rc;
 
+/// Bytes of remote getk keys an idle connection keeps: a pipeline's worth of short keys.
+const KEYS_KEEP: usize = 1024;
+
 /// The binary front end's state beside the read buffer.
 pub(super) struct Binary {
     pub shard: Rc<Shard>,
@@ -117,7 +120,7 @@ impl Conn {
                         Cmd::Stat { key } => {
                             let (key, r) = (key.to_vec(), req.reply);
                             self.input.skip(consumed + swallow);
-                            if !self.finish_bin_batch().await {
+                            if self.finish_bin_batch().await.is_err() {
                                 break Flow::Close;
                             }
                             self.bin_stat(r, &key).await;
@@ -150,7 +153,7 @@ impl Conn {
         }
         let written = self.finish_bin_batch().await;
         self.bin_output();
-        if written { flow } else { Flow::Close }
+        if written.is_ok() { flow } else { Flow::Close }
     }
 
     /// Moves the pipeline prefetch on past the packet of `consumed` bytes at the front.
@@ -170,10 +173,10 @@ impl Conn {
     }
 
     /// Sends the remote batches, waits for every reply, and assembles the answers; an
-    /// owner that stopped at its reply budget is sent the rest, round after round. False
-    /// when writing out between rounds failed: the connection must close then, as the
-    /// plan still holds ops whose keys are gone (carrying on panicked the shard).
-    pub(super) async fn finish_bin_batch(&mut self) -> bool {
+    /// owner that stopped at its reply budget is sent the rest, round after round. An
+    /// error when writing out between rounds failed: the connection must close then, as
+    /// the plan still holds ops whose keys are gone (carrying on panicked the shard).
+    pub(super) async fn finish_bin_batch(&mut self) -> std::io::Result<()> {
         let mut replies: Vec<Option<ShardReply>> = Vec::new();
         while self.bin.plan.waiting() {
             super::round(
@@ -194,14 +197,14 @@ impl Conn {
             if self.bin.plan.waiting() {
                 self.bin_output();
                 self.bin.flushed = 0;
-                if self.write_out().await.is_err() {
+                if let Err(e) = self.write_out().await {
                     self.bin.keys.clear();
-                    return false;
+                    return Err(e);
                 }
             }
         }
         self.bin.keys.clear();
-        true
+        Ok(())
     }
 
     /// Moves the binary responses to the connection's output buffer.
@@ -251,6 +254,14 @@ impl Binary {
             keys: Vec::new(),
             authed: false,
             flushed: 0,
+        }
+    }
+
+    /// Gives back what an idle connection need not hold, as the text plan does.
+    pub(super) fn shrink(&mut self) {
+        self.plan.shrink(0);
+        if self.keys.capacity() > KEYS_KEEP {
+            self.keys = Vec::new();
         }
     }
 

@@ -73,17 +73,18 @@ impl Conn {
         let Some(fd) = self.handoff_fd(flow) else {
             return false;
         };
-        let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
         let Binary { plan, keys, .. } = &mut self.bin;
         let Some((owner, lone)) = plan.lone_remote() else {
             let Some(owner) = plan.sole_owner() else {
                 return false;
             };
+            let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
             let batch = take_whole(plan, owner, slot, fd, |r| r.wording(keys));
             keys.clear();
             self.send_whole(owner, batch);
             return true;
         };
+        let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
         let (how, key) = lone.wording(keys);
         let render = Render::Words(how);
         let batch = take_handed(plan, owner, slot, (fd, render), key);
@@ -178,10 +179,7 @@ impl Conn {
             );
             let finished = Box::pin(self.finish_bin_batch()).await;
             self.bin_output();
-            match finished {
-                true => Ok(()),
-                false => Err(std::io::ErrorKind::BrokenPipe.into()),
-            }
+            finished
         } else {
             let super::text::Text { plan, meta, .. } = &mut self.text;
             plan.resume(

@@ -269,10 +269,11 @@ impl Conn {
 
     async fn run(&mut self) -> std::io::Result<()> {
         loop {
-            let plan = &mut self.text.plan;
+            let (plan, bin) = (&mut self.text.plan, &mut self.bin);
             let idle = || {
                 pool::give_out(std::mem::take(&mut plan.out), OUT_KEEP);
                 plan.shrink(0);
+                bin.shrink();
             };
             let read = self.input.read_from(&mut self.stream, idle);
             let n = match (&self.handed, &self.handoff) {
