@@ -173,9 +173,9 @@ impl Conn {
     }
 
     /// Sends the remote batches, waits for every reply, and assembles the answers; an
-    /// owner that stopped at its reply budget is sent the rest, round after round. An
-    /// error when writing out between rounds failed: the connection must close then, as
-    /// the plan still holds ops whose keys are gone (carrying on panicked the shard).
+    /// owner that stopped at its reply budget is sent the rest, round after round. Fails
+    /// if writing out between rounds fails: the connection must close then, as the plan
+    /// still holds ops whose keys are gone (carrying on panicked the shard).
     pub(super) async fn finish_bin_batch(&mut self) -> std::io::Result<()> {
         let mut replies: Vec<Option<ShardReply>> = Vec::new();
         while self.bin.plan.waiting() {

@@ -74,17 +74,17 @@ impl Conn {
             return false;
         };
         let Binary { plan, keys, .. } = &mut self.bin;
-        let Some((owner, lone)) = plan.lone_remote() else {
-            let Some(owner) = plan.sole_owner() else {
-                return false;
-            };
-            let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
+        let lone = plan.lone_remote().map(|(owner, r)| (owner, Some(r)));
+        let Some((owner, lone)) = lone.or_else(|| Some((plan.sole_owner()?, None))) else {
+            return false;
+        };
+        let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
+        let Some(lone) = lone else {
             let batch = take_whole(plan, owner, slot, fd, |r| r.wording(keys));
             keys.clear();
             self.send_whole(owner, batch);
             return true;
         };
-        let slot = self.handoff.get_or_insert_with(Arc::<Handoff>::default);
         let (how, key) = lone.wording(keys);
         let render = Render::Words(how);
         let batch = take_handed(plan, owner, slot, (fd, render), key);

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::protocol::op::Stored;
+use crate::server::conn::meta::How;
 
 /// Renders a remote outcome as `<how>:<outcome>` so the order is visible.
 fn show(out: &mut Vec<u8>, o: Option<&Outcome<'_>>, how: char) {
@@ -261,14 +262,14 @@ fn the_rest_of_a_read_an_owner_left_is_assembled_in_order_here() {
 
 #[test]
 fn a_pipeline_of_16_gets_keeps_its_list_of_pieces_between_reads() {
-    // The text front end's render context is 8 bytes, as `u64` is here.
-    let mut p: Plan<u64> = Plan::new(2, 64);
+    // The text front end's own plan, whose pieces' size is what the limit is about.
+    let mut p: Plan<How> = Plan::new(2, 64);
     p.local(|o| o.extend_from_slice(b"first;"));
-    for i in 0..16u64 {
+    for i in 0..16 {
         match i % 2 {
             0 => p.local(|o| o.extend_from_slice(b"VALUE;END;")),
             _ => {
-                p.remote(1, get(b"k"), i);
+                p.remote(1, get(b"k"), How::Text(crate::protocol::text::Reply::PLAIN));
                 p.local(|o| o.extend_from_slice(b"END;"));
             }
         }
