@@ -42,6 +42,11 @@ pub enum Ping {
     /// A plain message on a second channel to the echo's executor first, whose wake the
     /// pinger holds, then the ping through `prompt_wake`.
     PromptAfterHeld,
+    /// Through `prompt_wake`; the echo answers with a filler first, through `prompt_wake`
+    /// too, and then waits for room in the one-slot reply channel to send the echo: the
+    /// pinger's receive of the filler makes that room, and its wake (patch 22) is the one
+    /// this cycle waits on.
+    Room,
 }
 
 #[derive(Debug)]
@@ -70,6 +75,29 @@ pub fn kernel_has_msg_ring() -> bool {
     (major, minor) >= (5, 18)
 }
 
+/// Two CPUs this process may use, once plain pings between them show that wakes are held
+/// there (most round trips wait for the pinger's slow timer); `None`, said on stderr, when
+/// the process has one CPU or the kernel holds no wakes.
+pub fn two_cpus_that_hold() -> Option<(usize, usize)> {
+    let cpus = allowed_cpus();
+    let [pinger, echo, ..] = cpus[..] else {
+        eprintln!("SKIPPED: needs two CPUs, this process may use {cpus:?}");
+        return None;
+    };
+    if !kernel_has_msg_ring() {
+        eprintln!("SKIPPED: a kernel before 5.18 holds no wakes");
+        return None;
+    }
+    let plain = run(pinger, echo, Ping::Plain);
+    assert!(
+        plain.waited_for_timer > CYCLES / 4,
+        "only {} of {CYCLES} plain round trips waited for the pinger's {SLOW_NAP:?} timer: the \
+         setup no longer reaches patch 15's hold, so nothing else it plays tests anything",
+        plain.waited_for_timer
+    );
+    Some((pinger, echo))
+}
+
 /// Plays the cycles with the pinger on `pinger_cpu` and the echo on `echo_cpu`.
 pub fn run(pinger_cpu: usize, echo_cpu: usize, ping: Ping) -> Cycles {
     let (req_tx, req_rx) = shared_channel::new_bounded::<u64>(1);
@@ -80,7 +108,10 @@ pub fn run(pinger_cpu: usize, echo_cpu: usize, ping: Ping) -> Cycles {
     let echo = thread::spawn(move || {
         executor("cycles-echo", echo_cpu).run(async move {
             let drain = glommio::spawn_local(drain(side_rx)).detach();
-            let echoed = echo_then(req_rx, rep_tx, || naps(ECHO_BUSY_FOR)).await;
+            let echoed = match ping {
+                Ping::Room => echo_after_filler(req_rx, rep_tx).await,
+                _ => echo_then(req_rx, rep_tx, || naps(ECHO_BUSY_FOR)).await,
+            };
             drain.await;
             echoed
         })
@@ -116,6 +147,27 @@ async fn naps(span: Duration) {
     }
 }
 
+/// What the echo sends before each echo in [`Ping::Room`] cycles.
+const FILLER: u64 = u64::MAX;
+
+/// The echo side of [`Ping::Room`]: for each ping a filler, then the echo, which waits for
+/// the pinger to take the filler; both sends are prompt, so only the room's wake can be held.
+async fn echo_after_filler(req_rx: SharedReceiver<u64>, rep_tx: SharedSender<u64>) -> u64 {
+    let req_rx = req_rx.connect().await;
+    let rep_tx = rep_tx.connect().await;
+    let mut echoed = 0;
+    while let Some(x) = req_rx.recv().await {
+        let sent = prompt_wake(rep_tx.send(FILLER)).await.is_ok()
+            && prompt_wake(rep_tx.send(x)).await.is_ok();
+        if !sent {
+            break;
+        }
+        echoed += 1;
+        naps(ECHO_BUSY_FOR).await;
+    }
+    echoed
+}
+
 async fn drain(side_rx: SharedReceiver<u64>) {
     let side_rx = side_rx.connect().await;
     while side_rx.recv().await.is_some() {}
@@ -129,7 +181,7 @@ async fn send_ping(
 ) -> bool {
     match ping {
         Ping::Plain => req_tx.send(n).await.is_ok(),
-        Ping::Prompt => prompt_wake(req_tx.send(n)).await.is_ok(),
+        Ping::Prompt | Ping::Room => prompt_wake(req_tx.send(n)).await.is_ok(),
         Ping::PromptAfterHeld => {
             side_tx.try_send(n).is_ok() && prompt_wake(req_tx.send(n)).await.is_ok()
         }
@@ -166,7 +218,13 @@ async fn ping_cycles(
         glommio::timer::sleep(PINGER_BUSY_FOR).await;
         nap.set(SLOW_NAP);
         let before = fired.get();
-        if !send_ping(&req_tx, &side_tx, n, ping).await || rep_rx.recv().await != Some(n) {
+        if !send_ping(&req_tx, &side_tx, n, ping).await {
+            break;
+        }
+        if matches!(ping, Ping::Room) && rep_rx.recv().await != Some(FILLER) {
+            break;
+        }
+        if rep_rx.recv().await != Some(n) {
             break;
         }
         // The short sleep in flight when the ping went may end during it; a second firing

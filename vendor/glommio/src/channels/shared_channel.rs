@@ -442,8 +442,10 @@ impl<T: Send + Sized> ConnectedReceiver<T> {
                 // pop wakes the producer. 0.9.0 notified on every pop, which woke an idle
                 // producer's executor (an eventfd write and a wake-up for nothing) once per
                 // message.
+                // corecached patch 22: the producer waits for this room and nothing else of
+                // its own will bring it, so its wake is never held (patch 15).
                 if self.state.buffer.capacity() - self.state.buffer.size() <= 1 {
-                    self.notifier.notify(false);
+                    crate::channels::prompt(|| self.notifier.notify(false));
                 }
                 Poll::Ready(res)
             }
