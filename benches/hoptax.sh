@@ -3,7 +3,8 @@
 # (so each hop to another shard is a thread switch, the pessimistic price) and loadgen on
 # core 1; 90 % gets, 32 B values, 100,000 keys prefilled. Two loads: pipelined (8
 # connections, depth 16) and part load (50 connections, depth 1). Runs A B C A B C.
-# CPU per request = the server's utime + stime ticks over the run / requests counted.
+# CPU per request = the server's utime + stime ticks over the run / requests counted; the
+# utime part alone follows in brackets (tick-sampled, so rougher).
 # CC_PRE, when set, goes before the server's command (e.g. 'chrt -b 0' for SCHED_BATCH);
 # CC_ARGS adds corecached flags (e.g. '--spin-before-park-us 30'). SWITCHES=1 also prints,
 # per shard thread, how often it slept (voluntary switches) and was preempted (involuntary)
@@ -19,6 +20,7 @@ cc=${CC_BIN:-target/release/corecached}
 lg=${LG:-target/release/loadgen}
 source benches/lib.sh
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+uticks() { awk '{print $14}' "/proc/$1/stat"; }
 json=$(mktemp)
 trap 'rm -f "$json" "$json".sw[01]' EXIT
 
@@ -30,15 +32,15 @@ run() { # shards conns depth
     wait_port "$port"
     taskset -c 1 "$lg" -s "127.0.0.1:$port" -t 1 -c 8 --key-space 100000 --prefill -n 1 >/dev/null 2>&1
     [[ ${SWITCHES:-} == 1 ]] && switches "$pid" >"$json.sw0"
-    t0=$(ticks "$pid")
+    t0=$(ticks "$pid"); u0=$(uticks "$pid")
     taskset -c 1 "$lg" -s "127.0.0.1:$port" -t 1 -c "$2" --pipeline "$3" --key-space 100000 \
         --ratio 1:9 --data-size 32 --test-time "$secs" --json-out "$json" >/dev/null 2>&1
-    t1=$(ticks "$pid")
+    t1=$(ticks "$pid"); u1=$(uticks "$pid")
     [[ ${SWITCHES:-} == 1 ]] && switches "$pid" >"$json.sw1"
     kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
     python3 -c "
 import json; j = json.load(open('$json'))
-print(f'-t $1, $2 conns, depth $3: {j[\"ops_per_sec\"]:.0f} ops/s, p50 {j[\"latency_us\"][\"p50\"]:.0f} us, p99 {j[\"latency_us\"][\"p99\"]:.0f} us, server CPU {($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / j[\"ops\"]:.2f} us/request')"
+print(f'-t $1, $2 conns, depth $3: {j[\"ops_per_sec\"]:.0f} ops/s, p50 {j[\"latency_us\"][\"p50\"]:.0f} us, p99 {j[\"latency_us\"][\"p99\"]:.0f} us, server CPU {($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / j[\"ops\"]:.2f} us/request (user {($u1 - $u0) / $(getconf CLK_TCK) * 1e6 / j[\"ops\"]:.2f})')"
     if [[ ${SWITCHES:-} == 1 ]]; then
         ops=$(python3 -c "import json; print(json.load(open('$json'))['ops'])")
         paste "$json.sw0" "$json.sw1" | awk -v ops="$ops" '$1 ~ /^shard/ && $5 + $6 > $2 + $3 {
