@@ -1,18 +1,20 @@
-"""Sorts `perf script -F comm,ip,sym` call chains (stdin) of the shard threads into what the
-server was doing, and prints user-space nanoseconds per request for each.
+"""Sorts `perf script -F comm,period,ip,sym` call chains (stdin) of the shard threads into
+what the server was doing, and prints user-space nanoseconds per request for each: each
+sample weighs its period (cpu-clock's, in ns).
 
-Usage: perf script ... | python3 benches/hopprof.py OPS_PER_SEC SECONDS SAMPLE_HZ
+Usage: perf script ... | python3 benches/hopprof.py OPS_PER_SEC SECONDS
 (benches/hopprof.sh runs it)."""
 import collections
 import sys
 
 # First match wins: (activity, substrings any of which the chain must hold).
 OWNER = [
+    # Before the schedule's rules: the schedule takes its keys by decoding the ops too.
+    ("owner: decoding the ops", ("OpIter", "decode_op")),
     ("owner: first loads of its schedule (Lookahead::new)", ("Lookahead<I>::new",)),
     ("owner: latency record", ("record_latency",)),
     ("owner: store and wording (Shard::run)", ("Shard::run",)),
     ("owner: its schedule's later loads (Lookahead::step)", ("Lookahead<I>::step",)),
-    ("owner: decoding the ops", ("OpIter", "decode_op")),
     ("owner: copying the asker's answers", ("memcpy", "memmove")),
     ("owner: the rest of answer_whole", ("answer_whole",)),
     ("owner: writing the answer", ("finish",)),
@@ -37,6 +39,10 @@ def activity(chain):
         table = CONN
     elif "flush_loop" in text:
         return "flush of the outgoing queues"
+    elif "Shard::deliver" in text or "shard_main" in text:
+        return "delivering replies to waiting connections"
+    elif "RawTask<F,R,S>::run" in text:
+        return "other tasks (reclaim, tick hold, ...)"
     elif "run_task_queues" in text or "run_one_task" in text:
         return "runtime: executor"
     elif "eactor" in text or "park" in text:
@@ -50,17 +56,18 @@ def activity(chain):
 
 
 def main():
-    ops, secs, hz = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
-    counts = collections.Counter()
+    ops, secs = float(sys.argv[1]), float(sys.argv[2])
+    ns = collections.Counter()
     for block in sys.stdin.read().split("\n\n"):
         lines = block.strip().split("\n")
-        if len(lines) < 2 or not lines[0].startswith("shard"):
+        head = lines[0].split()
+        if len(lines) < 2 or len(head) < 2 or not head[0].startswith("shard"):
             continue
         chain = [" ".join(l.split()[1:]).split("(")[0] for l in lines[1:]]
-        counts[activity(chain)] += 1
-    per = 1e9 / hz / (ops * secs)
-    print(f"{sum(counts.values()) * per:7.1f} ns per request in all")
-    for name, n in counts.most_common():
+        ns[activity(chain)] += int(head[1])
+    per = 1 / (ops * secs)
+    print(f"{sum(ns.values()) * per:7.1f} ns per request in all")
+    for name, n in ns.most_common():
         print(f"{n * per:7.1f}  {name}")
 
 

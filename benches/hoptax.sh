@@ -25,7 +25,7 @@ json=$(mktemp)
 trap 'rm -f "$json" "$json".sw[01]' EXIT
 
 run() { # shards conns depth
-    local port pid t0 t1
+    local port pid t0 t1 u0 u1
     port=$(free_port)
     ${CC_PRE:-} taskset -c 0 "$cc" -p "$port" -l 127.0.0.1 -t "$1" -m 256 ${CC_ARGS:-} >/dev/null 2>&1 &
     pid=$!

@@ -5,7 +5,8 @@
 //! The executors of `common::wake_cycles` run on two different CPUs, so patch 20 does not
 //! apply. Plain pings show that the setup reaches patch 15's hold. In the room cycles every
 //! message is sent through `prompt_wake`, and the echo must wait for room in its one-slot
-//! reply channel: only the pinger's receive, which makes that room, can still hold a wake.
+//! reply channel: the wake of the pinger's receive, which makes that room, is the one wake
+//! the round trip waits on that is not a prompt send's.
 //! Needs two CPUs it may use, and a kernel with `IORING_OP_MSG_RING` (5.18).
 
 mod common;

@@ -1,5 +1,5 @@
-//! The ping-pong that the tests of glommio patches 20 and 21 play between two executors, in
-//! cycles. In each cycle both first sleep on short timers over and over, so each sees its
+//! The ping-pong that the tests of glommio patches 20, 21 and 22 play between two executors,
+//! in cycles. In each cycle both first sleep on short timers over and over, so each sees its
 //! sleeps end by themselves, soon, and tells its peer it expects to wake by itself (patch
 //! 15). Then the echo side waits for the next ping with nothing of its own to wake it, and the
 //! pinger sends one as its own timer turns slow, due within patch 15's 5 ms bound (one short
@@ -151,7 +151,8 @@ async fn naps(span: Duration) {
 const FILLER: u64 = u64::MAX;
 
 /// The echo side of [`Ping::Room`]: for each ping a filler, then the echo, which waits for
-/// the pinger to take the filler; both sends are prompt, so only the room's wake can be held.
+/// the pinger to take the filler; both sends are prompt, so of the wakes the round trip
+/// waits on, only the room's could be held.
 async fn echo_after_filler(req_rx: SharedReceiver<u64>, rep_tx: SharedSender<u64>) -> u64 {
     let req_rx = req_rx.connect().await;
     let rep_tx = rep_tx.connect().await;

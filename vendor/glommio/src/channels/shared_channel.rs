@@ -442,8 +442,9 @@ impl<T: Send + Sized> ConnectedReceiver<T> {
                 // pop wakes the producer. 0.9.0 notified on every pop, which woke an idle
                 // producer's executor (an eventfd write and a wake-up for nothing) once per
                 // message.
-                // corecached patch 22: the producer waits for this room and nothing else of
-                // its own will bring it, so its wake is never held (patch 15).
+                // corecached patch 22: never held (patch 15): the producer's own I/O, which
+                // would let it see the room on its next lap, may itself wait on what is stuck
+                // behind the full channel.
                 if self.state.buffer.capacity() - self.state.buffer.size() <= 1 {
                     crate::channels::prompt(|| self.notifier.notify(false));
                 }
