@@ -2149,6 +2149,11 @@ impl Reactor {
                 // score below and the rest of the lap's bookkeeping.
                 lap_clock::fresh();
                 slept = true;
+                // corecached patch 23: what the peers sent is taken before the completions
+                // below wake this executor's own I/O, as every lap's `react` takes it before
+                // it reads the rings: a peer's request has waited already, and the client
+                // that waits for it reads its answer while the new input here is served.
+                process_remote_channels();
                 // corecached patch 16: only the main ring is read here, where a peer's
                 // ring message lands, for the score below. Nothing was queued during the
                 // sleep; a cancellation queued after the flush above (a replaced sleep
