@@ -14,6 +14,7 @@ pub mod router;
 pub mod runtime;
 pub mod shard;
 mod signals;
+pub mod spread;
 pub mod tls;
 pub mod twin;
 mod udp;

@@ -4,6 +4,7 @@
 use super::conn;
 use super::router::{Reply, Request};
 use super::shard::{Reclaim, Shard, Shared};
+use super::spread::Moved;
 use super::{lifecycle, limits, metrics_http, ports, signals, tls, udp, unix_socket};
 use crate::config::Config;
 use crate::config::ListenTls;
@@ -216,6 +217,7 @@ async fn shard_main(
     super::twin::start(&shard)?;
     glommio::spawn_local(reclaim_loop(shard.clone(), reclaim_rx)).detach();
     glommio::spawn_local(shard.clone().flush_loop(flush_rx)).detach();
+    glommio::spawn_local(serve_moved(shard.clone())).detach();
     if cfg.tick_hold_us > 0 {
         let every = Duration::from_micros(cfg.tick_hold_us);
         glommio::spawn_local(tick_hold_loop(shard.clone(), hold_rx, every)).detach();
@@ -371,7 +373,7 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, mode: ListenTls) {
     let shared = shard.shared.clone();
     let mut backoff = AcceptBackoff::default();
     loop {
-        let stream = match listener.accept().await {
+        let stream = match listener.shared_accept().await {
             Ok(s) => s,
             Err(e) => {
                 // Out of file descriptors and the like: wait for connections to close
@@ -384,14 +386,38 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, mode: ListenTls) {
         if shared.shutting_down() {
             return;
         }
-        let tls = tls::acceptor(&shard, mode);
-        admit_with(&shard, conn::Stream::Tcp(stream), tls);
+        place(&shard, Moved::Tcp(stream, mode));
+    }
+}
+
+/// Serves a connection this shard accepted here, or hands it to the shard with the fewest
+/// (`server::spread`).
+pub(super) fn place(shard: &Rc<Shard>, conn: Moved) {
+    match shard.shared.spread.choose(shard.id) {
+        to if to == shard.id => admit(shard, conn),
+        to => shard.shared.spread.send(to, conn),
+    }
+}
+
+/// Serves the connections other shards placed on this one, until the server stops.
+async fn serve_moved(shard: Rc<Shard>) {
+    loop {
+        let conns = futures_lite::future::poll_fn(|cx| shard.shared.spread.poll_take(shard.id, cx));
+        for conn in conns.await {
+            admit(&shard, conn);
+        }
     }
 }
 
 /// Serves a new client, or answers and closes it over the -c limit.
-pub(super) fn admit(shard: &Rc<Shard>, stream: conn::Stream) {
-    admit_with(shard, stream, None);
+fn admit(shard: &Rc<Shard>, conn: Moved) {
+    match conn {
+        Moved::Tcp(tcp, mode) => {
+            let tls = tls::acceptor(shard, mode);
+            admit_with(shard, conn::Stream::Tcp(tcp.bind_to_executor()), tls);
+        }
+        Moved::Unix(unix) => admit_with(shard, conn::Stream::Unix(unix.bind_to_executor()), None),
+    }
 }
 
 /// `admit`, with the TLS handshake first when the listener speaks TLS. Over the limit the
@@ -400,7 +426,7 @@ fn admit_with(shard: &Rc<Shard>, stream: conn::Stream, tls: Option<Arc<rustls::S
     let shared = &shard.shared;
     let n = shared.conns.fetch_add(1, Ordering::Relaxed);
     if n >= shared.cfg.conn_limit {
-        shared.conns.fetch_sub(1, Ordering::Relaxed);
+        shared.conn_ended(shard.id);
         glommio::spawn_local(conn::reject(shard.clone(), stream)).detach();
         return;
     }

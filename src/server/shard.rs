@@ -36,6 +36,8 @@ pub struct Shared {
     /// Shards whose own connections have finished their last batch since the stop.
     pub drained: AtomicUsize,
     pub conns: AtomicUsize,
+    /// Which shard serves each new client connection (`server::spread`).
+    pub spread: super::spread::Spread,
     pub started: Instant,
     pub cfg: Config,
     pub repl: Option<NodeRepl>,
@@ -72,6 +74,7 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             drained: AtomicUsize::new(0),
             conns: AtomicUsize::new(0),
+            spread: super::spread::Spread::new(cfg.shards),
             started: Instant::now(),
             repl: cfg.repl.as_ref().map(|_| NodeRepl::new()),
             tls: None,
@@ -84,6 +87,12 @@ impl Shared {
             stopping: Default::default(),
         };
         Ok((shared, stop_rx))
+    }
+
+    /// A client connection that shard `shard` served (or refused) has ended.
+    pub fn conn_ended(&self, shard: usize) {
+        self.conns.fetch_sub(1, Ordering::Relaxed);
+        self.spread.left(shard);
     }
 
     pub fn shutting_down(&self) -> bool {

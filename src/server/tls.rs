@@ -132,7 +132,7 @@ pub async fn serve(shard: Rc<Shard>, tcp: TcpStream, config: Arc<ServerConfig>) 
             if let Some(t) = &shard.shared.tls {
                 t.handshake_errors.fetch_add(1, Ordering::Relaxed);
             }
-            shard.shared.conns.fetch_sub(1, Ordering::Relaxed);
+            shard.shared.conn_ended(shard.id);
         }
     }
 }

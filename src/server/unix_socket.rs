@@ -1,10 +1,11 @@
 //! memcached's `-s path` listener: one unix socket, accepted on shard 0 (a unix socket
-//! cannot be shared with SO_REUSEPORT), whose connections then route keys to their owners
-//! like any other. The file gets the `-a` mode and is removed on exit.
+//! cannot be shared with SO_REUSEPORT) and served by the shard with the fewest connections
+//! (`server::spread`), whose connections then route keys to their owners like any other.
+//! The file gets the `-a` mode and is removed on exit.
 
-use super::conn::Stream;
-use super::runtime::admit;
+use super::runtime::place;
 use super::shard::Shard;
+use super::spread::Moved;
 use glommio::net::UnixListener;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::rc::Rc;
@@ -29,12 +30,12 @@ pub fn listen(shard: &Rc<Shard>, path: &str, mask: u32) -> Result<(), String> {
 
 async fn accept_loop(shard: Rc<Shard>, listener: UnixListener) {
     loop {
-        match listener.accept().await {
+        match listener.shared_accept().await {
             Ok(s) => {
                 if shard.shared.shutting_down() {
                     return;
                 }
-                admit(&shard, Stream::Unix(s));
+                place(&shard, Moved::Unix(s));
             }
             // Out of descriptors and the like: wait for connections to close.
             Err(e) => {

@@ -33,7 +33,6 @@ pub use stats::process_info;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 pub use stream::{Datagram, Stream};
 use text::Text;
@@ -107,7 +106,7 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream) {
     shard.unregister(token);
     let c = &shard.counters.curr_connections;
     c.set(c.get() - 1);
-    shard.shared.conns.fetch_sub(1, Ordering::Relaxed);
+    shard.shared.conn_ended(shard.id);
     drop(conn);
     trim_after_close(c.get());
 }

@@ -1,0 +1,120 @@
+//! Where client connections are served: they are dealt to the shards with the fewest (over
+//! TCP, whichever shard's listener the kernel picked, and over the unix socket, which only
+//! shard 0 accepts).
+
+mod common;
+use common::{BIN, Client, Server, eventually};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `stats shards`' curr_connections of each shard, in shard order.
+fn per_shard(stats: &mut Client) -> Vec<u64> {
+    let s = stats.stats("shards");
+    (0..)
+        .map_while(|i| s.get(&format!("shard:{i}:curr_connections")))
+        .map(|v| v.parse().unwrap())
+        .collect()
+}
+
+/// Waits for the shards' counts to satisfy `done`; returns the last reading.
+fn settles(stats: &mut Client, done: impl Fn(&[u64]) -> bool) -> Vec<u64> {
+    let mut last = Vec::new();
+    eventually(10, || {
+        last = per_shard(stats);
+        done(&last)
+    });
+    last
+}
+
+fn settles_at(stats: &mut Client, want: &[u64]) -> Vec<u64> {
+    settles(stats, |now| now == want)
+}
+
+#[test]
+fn tcp_connections_are_dealt_evenly_and_again_after_some_close() {
+    let s = Server::start(&["-t", "4"]);
+    let mut stats = s.client();
+    // Twelve in all with the stats connection: the kernel's hash alone puts three on each
+    // of four shards about 2 % of the time.
+    let mut conns: Vec<TcpStream> = (0..11)
+        .map(|_| TcpStream::connect(("127.0.0.1", s.port)).unwrap())
+        .collect();
+    assert_eq!(settles_at(&mut stats, &[3, 3, 3, 3]), [3, 3, 3, 3]);
+
+    conns.clear();
+    // Only the stats connection is left.
+    let left = settles(&mut stats, |now| now.iter().sum::<u64>() == 1);
+    assert_eq!(left.iter().sum::<u64>(), 1, "{left:?}");
+    // The three shards with none get the next three.
+    let _more: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", s.port)).unwrap())
+        .collect();
+    assert_eq!(settles_at(&mut stats, &[1, 1, 1, 1]), [1, 1, 1, 1]);
+
+    // A connection moved to another shard is served there like any other.
+    let mut c = s.client();
+    for i in 0..8 {
+        assert_eq!(c.set(&format!("k{i}"), b"v"), "STORED\r\n");
+        assert_eq!(c.get(&format!("k{i}")).as_deref(), Some(&b"v"[..]));
+    }
+}
+
+#[test]
+fn unix_socket_connections_are_dealt_to_every_shard() {
+    let path = std::env::temp_dir().join(format!("corecached-spread-{}.sock", std::process::id()));
+    let _server = Stopped(
+        Command::new(BIN)
+            .args(["-t", "2", "-s", path.to_str().unwrap()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let connect = || loop {
+        if let Ok(s) = UnixStream::connect(&path) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "no unix socket at {path:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let first = connect();
+    let _others: Vec<UnixStream> = (0..3).map(|_| connect()).collect();
+    let mut w = first.try_clone().unwrap();
+    let mut r = BufReader::new(first);
+    let mut counts = String::new();
+    eventually(10, || {
+        w.write_all(b"stats shards\r\n").unwrap();
+        counts.clear();
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            if line == "END\r\n" || line.is_empty() {
+                break;
+            }
+            if line.contains(":curr_connections ") {
+                counts.push_str(line.trim_end());
+                counts.push(' ');
+            }
+        }
+        counts.trim_end() == "STAT shard:0:curr_connections 2 STAT shard:1:curr_connections 2"
+    });
+    assert_eq!(
+        counts.trim_end(),
+        "STAT shard:0:curr_connections 2 STAT shard:1:curr_connections 2"
+    );
+}
+
+/// A server stopped (SIGTERM, then waited for) however the test ends.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        // SAFETY: our own child, not yet waited for.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
