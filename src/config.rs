@@ -104,6 +104,13 @@ struct Cli {
     #[arg(long = "spin-before-park-us", default_value_t = 0)]
     spin_before_park_us: u64,
 
+    /// How shard threads are scheduled: batch (Linux's SCHED_BATCH: a woken shard does not
+    /// preempt the thread running on its CPU, so shards that share a CPU take turns instead
+    /// of cutting each other's short), normal, or auto: batch when shards outnumber the
+    /// CPUs they may run on.
+    #[arg(long = "shard-sched", value_enum, default_value_t = ShardSched::Auto)]
+    shard_sched: ShardSched,
+
     /// While requests keep coming, each shard keeps a timer this many microseconds ahead,
     /// so that the kernel does not stop and restart its scheduler tick around every short
     /// sleep (two timer reprogrammings per request, costly in a VM); 0 turns it off.
@@ -279,6 +286,8 @@ pub struct Config {
     pub shutdown_enabled: bool,
     pub verbose: u8,
     pub spin_before_park_us: u64,
+    /// Shard threads run SCHED_BATCH (`--shard-sched`, resolved).
+    pub sched_batch: bool,
     pub tick_hold_us: u64,
     pub repl: Option<ReplConfig>,
     pub user: Option<String>,
@@ -449,6 +458,7 @@ fn validate(cli: Cli, available: &[usize], mut ext: Extended) -> Result<Config, 
         memory_limit,
         conn_limit: cli.conn_limit,
         shards,
+        sched_batch: cli.shard_sched.batch(cpus.is_none()),
         cpus,
         growth_factor: cli.growth_factor,
         min_chunk: cli.min_chunk,
@@ -504,6 +514,25 @@ fn compat(cli: &Cli, mut ext: Extended, threads_asked: Option<usize>) -> Result<
         threads_asked,
         watch_enabled: cli.watch.enabled(),
     })
+}
+
+/// `--shard-sched`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ShardSched {
+    Auto,
+    Batch,
+    Normal,
+}
+
+impl ShardSched {
+    /// Whether shard threads run SCHED_BATCH, given whether they outnumber their CPUs.
+    fn batch(self, oversubscribed: bool) -> bool {
+        match self {
+            ShardSched::Batch => true,
+            ShardSched::Normal => false,
+            ShardSched::Auto => oversubscribed,
+        }
+    }
 }
 
 /// `-t` and `--cpus`: how many shards, and the cores to pin them to (none when there are

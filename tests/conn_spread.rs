@@ -1,6 +1,7 @@
-//! Where client connections are served: they are dealt to the shards with the fewest (over
-//! TCP, whichever shard's listener the kernel picked, and over the unix socket, which only
-//! shard 0 accepts).
+//! Where client connections are served, and how shard threads are scheduled: connections
+//! are dealt to the shards with the fewest (over TCP, whichever shard's listener the kernel
+//! picked, and over the unix socket, which only shard 0 accepts), and shards that outnumber
+//! their CPUs run SCHED_BATCH (`--shard-sched`).
 
 mod common;
 use common::{BIN, Client, Server, eventually};
@@ -116,5 +117,69 @@ impl Drop for Stopped {
         // SAFETY: our own child, not yet waited for.
         unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
         let _ = self.0.wait();
+    }
+}
+
+/// Starts a server that may run on one CPU only (it inherits this thread's affinity).
+fn on_one_cpu(args: &[&str]) -> Server {
+    // SAFETY: plain structs for this thread's own affinity.
+    unsafe {
+        let mut was: libc::cpu_set_t = std::mem::zeroed();
+        assert_eq!(libc::sched_getaffinity(0, size_of_val(&was), &mut was), 0);
+        let cpu = (0..libc::CPU_SETSIZE as usize)
+            .find(|&c| libc::CPU_ISSET(c, &was))
+            .unwrap();
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut one);
+        assert_eq!(libc::sched_setaffinity(0, size_of_val(&one), &one), 0);
+        let s = Server::start(args);
+        assert_eq!(libc::sched_setaffinity(0, size_of_val(&was), &was), 0);
+        s
+    }
+}
+
+/// The scheduling policy (field 41 of /proc/PID/task/TID/stat) of each shard's threads:
+/// its executor's, and its helper's (glommio's thread for blocking calls, named alike and
+/// started before the executor sets its policy).
+fn shard_policies(pid: i32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = t.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if !comm.starts_with("shard-") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+        // Fields after the command name, which is in brackets: state is field 3.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        out.push(rest.split(' ').nth(41 - 3).unwrap().parse().unwrap());
+    }
+    out
+}
+
+#[test]
+fn shards_that_share_a_cpu_run_sched_batch() {
+    for (args, batch) in [
+        (&["-t", "2"][..], true),
+        (&["-t", "2", "--shard-sched", "normal"], false),
+        (&["-t", "1"], false),
+        (&["-t", "1", "--shard-sched", "batch"], true),
+    ] {
+        let s = on_one_cpu(args);
+        let shards: usize = args[1].parse().unwrap();
+        let mut policies = Vec::new();
+        eventually(10, || {
+            policies = shard_policies(s.pid());
+            policies.len() == 2 * shards
+        });
+        let batches = policies.iter().filter(|&&p| p == libc::SCHED_BATCH as u32);
+        let want = if batch { shards } else { 0 };
+        assert_eq!(batches.count(), want, "{args:?}: {policies:?}");
+        let name = if batch { "batch" } else { "normal" };
+        assert_eq!(
+            s.client().stats("settings")["shard_sched"],
+            name,
+            "{args:?}"
+        );
     }
 }

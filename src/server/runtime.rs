@@ -187,6 +187,9 @@ async fn shard_main(
 ) -> Result<(), String> {
     // SAFETY: a connected, non-blocking Unix socket handed over whole.
     let mut stop = unsafe { UnixStream::from_raw_fd(stop.into_raw_fd()) };
+    if shared.cfg.sched_batch {
+        sched_batch();
+    }
     let (req_tx, mut req_rx) = req_mesh.join().await.map_err(|_| "mesh join failed")?;
     let (rep_tx, mut rep_rx) = rep_mesh.join().await.map_err(|_| "mesh join failed")?;
     let cfg = &shared.cfg;
@@ -252,6 +255,20 @@ async fn shard_main(
         unix_socket::remove(path);
     }
     Ok(())
+}
+
+/// This thread runs SCHED_BATCH (`--shard-sched`): when it is woken, it waits for the
+/// thread on its CPU to sleep or use up its slice instead of preempting it. Shards that
+/// share a CPU then take turns that end where each has nothing left to do, not where the
+/// other's client wrote; one preempted in the middle of a turn costs two more switches,
+/// and its peers wait on what it had not yet sent (docs/scaling.md).
+fn sched_batch() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: this thread, a plain struct the call only reads.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } != 0 {
+        let e = std::io::Error::last_os_error();
+        tracing::warn!("cannot run the shard SCHED_BATCH: {e}");
+    }
 }
 
 /// Runs the batches shard `from` sends, in order, and replies to those that wait for one:

@@ -113,6 +113,8 @@ pub fn write_settings(out: &mut Vec<u8>, cfg: &Config, live: &Live) {
     // Ours, after memcached's.
     stat(out, "slab_page_size", cfg.page_size());
     stat(out, "spin_before_park_us", cfg.spin_before_park_us);
+    let sched = if cfg.sched_batch { "batch" } else { "normal" };
+    stat(out, "shard_sched", sched);
     out.extend_from_slice(b"END\r\n");
 }
 
