@@ -63,6 +63,35 @@ fn tcp_connections_are_dealt_evenly_and_again_after_some_close() {
     }
 }
 
+/// The connection ids `stats conns` lists (not the listeners'), in its order.
+fn listed(c: &mut Client) -> Vec<u64> {
+    let text = c.call(b"stats conns\r\n", "END\r\n");
+    text.lines()
+        .filter(|l| l.ends_with("conn_parse_cmd") || l.ends_with("conn_nread"))
+        .map(|l| l["STAT ".len()..l.find(':').unwrap()].parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn stats_conns_lists_connections_in_the_order_they_opened_over_all_shards() {
+    let s = Server::start(&["-t", "2"]);
+    let mut conns: Vec<Client> = Vec::new();
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let mut c = s.client();
+        // The one id this connection adds is its own.
+        let now = listed(&mut c);
+        let new: Vec<u64> = now.iter().copied().filter(|i| !ids.contains(i)).collect();
+        assert_eq!(new.len(), 1, "{now:?} after {ids:?}");
+        ids.push(new[0]);
+        conns.push(c);
+    }
+    // Spread over both shards (an id's low bits are its shard), and listed as they opened,
+    // the newest last: clients (memcached's t/watcher_connid.t) take the last as their own.
+    assert!(ids.iter().any(|i| i & 1023 != ids[0] & 1023), "{ids:?}");
+    assert_eq!(listed(&mut conns[3]), ids);
+}
+
 #[test]
 fn unix_socket_connections_are_dealt_to_every_shard() {
     let path = std::env::temp_dir().join(format!("corecached-spread-{}.sock", std::process::id()));

@@ -24,7 +24,7 @@ use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Scratch space kept between metadumps; more is given back.
@@ -38,6 +38,8 @@ pub struct Shared {
     pub conns: AtomicUsize,
     /// Which shard serves each new client connection (`server::spread`).
     pub spread: super::spread::Spread,
+    /// The next token a shard gives a connection or other waiter (`Shard::register_waiter`).
+    pub next_token: AtomicU64,
     pub started: Instant,
     pub cfg: Config,
     pub repl: Option<NodeRepl>,
@@ -75,6 +77,7 @@ impl Shared {
             drained: AtomicUsize::new(0),
             conns: AtomicUsize::new(0),
             spread: super::spread::Spread::new(cfg.shards),
+            next_token: AtomicU64::new(1),
             started: Instant::now(),
             repl: cfg.repl.as_ref().map(|_| NodeRepl::new()),
             tls: None,
@@ -193,7 +196,6 @@ pub struct Shard {
     pub sink: Sink,
     waiters: RefCell<HashMap<u64, LocalSender<Reply>>>,
     conns: RefCell<HashMap<u64, ConnInfo>>,
-    next_conn: Cell<u64>,
 }
 
 impl Shard {
@@ -243,7 +245,6 @@ impl Shard {
             sink: Sink::new(logbuf),
             waiters: RefCell::new(HashMap::new()),
             conns: RefCell::new(HashMap::new()),
-            next_conn: Cell::new(1),
         }
     }
 
@@ -254,8 +255,9 @@ impl Shard {
     /// Registers something that sends batches to other shards; their replies for the
     /// returned token are delivered to `tx`.
     pub fn register_waiter(&self, tx: LocalSender<Reply>) -> u64 {
-        let token = self.next_conn.get();
-        self.next_conn.set(token + 1);
+        // Node-wide, so that ids sort in the order connections opened whichever shard
+        // serves them (`stats conns`).
+        let token = self.shared.next_token.fetch_add(1, Ordering::Relaxed);
         self.waiters.borrow_mut().insert(token, tx);
         token
     }
@@ -615,15 +617,11 @@ impl Shard {
         let store = self.store.borrow();
         let mut conn_lines = Vec::new();
         let now = self.now_ms.get();
-        let conns = self.conns.borrow();
-        // In the order they opened, as memcached lists them by fd: clients (t/watcher_connid.t)
-        // take the last line as their own.
-        let mut tokens: Vec<u64> = conns.keys().copied().collect();
-        tokens.sort_unstable();
-        for (token, c) in tokens.iter().filter_map(|t| Some((t, conns.get(t)?))) {
+        for (token, c) in self.conns.borrow().iter() {
             let id = Shard::conn_id(self.id, *token);
+            let mut lines = Vec::new();
             let _ = write!(
-                conn_lines,
+                lines,
                 "STAT {id}:addr {}\r\nSTAT {id}:listen_addr {}\r\nSTAT {id}:state {}\r\nSTAT {id}:secs_since_last_cmd {}\r\n",
                 c.peer,
                 c.local,
@@ -635,6 +633,7 @@ impl Shard {
                 // Whole seconds of the clock apart, as memcached counts them.
                 (now / 1000).saturating_sub(c.seen.last_cmd.get() / 1000)
             );
+            conn_lines.push((id, lines));
         }
         ShardSnapshot {
             shard: self.id,

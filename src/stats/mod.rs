@@ -55,8 +55,8 @@ pub struct ShardSnapshot {
     pub classes: Vec<ClassStats>,
     pub conns: ConnSnapshot,
     pub repl: Option<crate::replication::ReplSnapshot>,
-    /// `stats conns` lines for connections this shard owns.
-    pub conn_lines: Vec<u8>,
+    /// `stats conns` lines for connections this shard serves, by connection id.
+    pub conn_lines: Vec<(u64, Vec<u8>)>,
     /// `stats detail` counts for the keys this shard owns.
     pub detail: PrefixStats,
     /// Latency of the requests this shard's connections made, and of those handed to it

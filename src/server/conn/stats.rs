@@ -100,8 +100,12 @@ impl Conn {
             b"replication" => stats::write_replication(out, cfg, shard.shared.repl.as_ref(), snaps),
             b"conns" => {
                 listen_lines(out, cfg);
-                for s in snaps {
-                    out.extend_from_slice(&s.conn_lines);
+                // In the order they opened, as memcached lists them by fd: clients
+                // (t/watcher_connid.t) take the last line as their own.
+                let mut lines: Vec<_> = snaps.iter().flat_map(|s| &s.conn_lines).collect();
+                lines.sort_unstable_by_key(|(id, _)| *id);
+                for (_, l) in lines {
+                    out.extend_from_slice(l);
                 }
                 render::line(out, render::END);
             }
