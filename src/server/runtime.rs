@@ -401,6 +401,8 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, mode: ListenTls) {
         };
         backoff.succeeded(shard.id);
         if shared.shutting_down() {
+            // An accepted socket is a bare fd until bound: bound and dropped, it closes.
+            drop(stream.bind_to_executor());
             return;
         }
         place(&shard, Moved::Tcp(stream, mode));

@@ -47,14 +47,24 @@ impl Spread {
     /// Picks the shard that serves a connection shard `me` accepted, and counts it there.
     pub fn choose(&self, me: usize) -> usize {
         let live = |i: usize| self.shards[i].live.load(Ordering::Relaxed);
-        let mut best = me;
-        for i in 0..self.shards.len() {
-            if live(i) < live(best) {
-                best = i;
+        loop {
+            let mut best = me;
+            for i in 0..self.shards.len() {
+                if live(i) < live(best) {
+                    best = i;
+                }
+            }
+            // Counted only if no other shard placed one there since it was read, so two
+            // shards accepting at once do not both pick the same emptiest shard.
+            let seen = live(best);
+            let place = &self.shards[best].live;
+            if place
+                .compare_exchange(seen, seen + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                return best;
             }
         }
-        self.shards[best].live.fetch_add(1, Ordering::Relaxed);
-        best
     }
 
     /// A connection [`Spread::choose`] placed on `shard` has ended (or was refused).

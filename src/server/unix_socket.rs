@@ -33,6 +33,8 @@ async fn accept_loop(shard: Rc<Shard>, listener: UnixListener) {
         match listener.shared_accept().await {
             Ok(s) => {
                 if shard.shared.shutting_down() {
+                    // A bare fd until bound: bound and dropped, it closes.
+                    drop(s.bind_to_executor());
                     return;
                 }
                 place(&shard, Moved::Unix(s));
